@@ -1,0 +1,84 @@
+# batchdrop — every command a developer or CI needs. `make help` lists them.
+#
+# Three virtual environments, made on first use:
+#   .venv              the project (editable) with its dev tools
+#   .venv-tools/sam    aws-sam-cli, which pins its own boto3 and packaging
+#   .venv-tools/checkov checkov, which pins others again
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The newest Python 3.12+ found; Lambda runs python3.13 (see README, "Runtime").
+PYTHON ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13 python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12 python3; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+SAM := .venv-tools/sam/bin/sam
+CHECKOV := .venv-tools/checkov/bin/checkov
+# The tools below never talk to AWS; these keep them from looking for an account.
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_REGION ?= $(AWS_DEFAULT_REGION)
+export SAM_CLI_TELEMETRY := 0
+TOOL_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
+
+.PHONY: help setup lint format typecheck unit integration pytest template-checks test demo bench build clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (set PYTHON=...)"; exit 2; }
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM):
+	rm -rf .venv-tools/sam
+	$(PYTHON) -m venv .venv-tools/sam
+	.venv-tools/sam/bin/pip install --quiet 'aws-sam-cli>=1.140'
+
+$(CHECKOV):
+	rm -rf .venv-tools/checkov
+	$(PYTHON) -m venv .venv-tools/checkov
+	.venv-tools/checkov/bin/pip install --quiet 'checkov>=3.2'
+
+setup: $(BIN)/.installed $(SAM) $(CHECKOV) ## make the virtual environments (once)
+
+lint: $(BIN)/.installed ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed ## ruff: fix what can be fixed, and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: $(BIN)/.installed ## mypy, with the pydantic plugin
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed ## unit tests only (no network)
+	$(BIN)/pytest tests/unit
+
+pytest: $(BIN)/.installed
+	$(BIN)/pytest
+
+template-checks: $(BIN)/.installed $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint, checkov on template.yaml
+	$(BIN)/cfn-lint template.yaml
+	$(TOOL_ENV) $(SAM) validate --lint --template template.yaml
+	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+test: setup lint typecheck pytest template-checks ## everything CI runs
+	@echo "make test: all checks passed"
+
+demo: $(BIN)/.installed ## run batchdrop over the example specs
+	$(BIN)/batchdrop validate examples/specs/*
+	$(BIN)/batchdrop plan examples/specs/resnet-pipeline.yaml
+
+bench: $(BIN)/.installed ## benchmarks: print measured ratios against their targets
+	$(BIN)/python -m bench
+
+build: $(BIN)/.installed $(SAM) ## sam build (offline)
+	PATH="$(dir $(PYTHON)):$$PATH" $(TOOL_ENV) $(SAM) build --template template.yaml
+
+clean: ## remove virtual environments and build output
+	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

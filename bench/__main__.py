@@ -1,0 +1,25 @@
+"""`python -m bench [name...]`: run the benchmarks and print their figures against targets."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from bench.report import Figure
+
+BENCHMARKS = {"core": "bench.core"}
+
+
+def main(names: list[str]) -> int:
+    chosen = names or list(BENCHMARKS)
+    for name in chosen:
+        module = importlib.import_module(BENCHMARKS[name])
+        print(f"\n{name}: {(module.__doc__ or '').strip().splitlines()[0]}")
+        figures: list[Figure] = module.run()
+        for figure in figures:
+            print(figure.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,221 @@
+"""The `batchdrop` command line: check and plan specs offline, print the spec's JSON Schema.
+
+Exit codes: 0 valid, 1 invalid input, 2 usage or environment errors. With
+`--json`, standard output is one JSON document (see README, "The command line").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from batchdrop.config_source import CONFIG_ENV_VAR, config_name, read_config_bytes
+from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
+from batchdrop.identity import run_id_for_content
+from batchdrop.planning import Plan, plan_run
+from batchdrop.platform import PlatformConfig, parse_platform_config
+from batchdrop.spec import JobSpec, parse_spec
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+DEFAULT_CONFIG = Path("examples/platform.yaml")
+SCHEMA_ID = "https://batchdrop.dev/schemas/spec-v1.json"
+
+
+class UsageError(BatchdropError):
+    """A command that cannot run as given (exit code 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except UsageError as exc:
+        print(f"batchdrop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `batchdrop plan ... | head` is fine
+        return EXIT_OK
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="batchdrop",
+        description="Check, plan and submit AWS Batch job specs. Exit codes: 0 ok, 1 invalid input, 2 usage error.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check spec files: fields, steps, routing and limits")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    _add_team_and_config(validate)
+    validate.add_argument("--json", action="store_true", help="print one JSON document")
+    validate.set_defaults(run=_validate)
+
+    plan = commands.add_parser("plan", help="print the exact SubmitJob requests a spec becomes (offline)")
+    plan.add_argument("file", metavar="FILE")
+    _add_team_and_config(plan)
+    plan.add_argument("--run-id", help="the run id to plan with (default: derived from the file)")
+    plan.add_argument("--json", action="store_true", help="print one JSON document")
+    plan.set_defaults(run=_plan)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the job spec (for editors)")
+    schema.set_defaults(run=_schema)
+    return parser
+
+
+def _add_team_and_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--team", help="the team the spec runs as (default: the spec's `team`)")
+    parser.add_argument(
+        "--config",
+        help="platform config: a path, s3://bucket/key or ssm:/name "
+        f"(default: ${CONFIG_ENV_VAR}, then {DEFAULT_CONFIG})",
+    )
+
+
+def load_cli_config(location: str | None) -> PlatformConfig:
+    """The platform config named by `--config`, the environment, or the example."""
+    chosen = location or os.environ.get(CONFIG_ENV_VAR)
+    if not chosen:
+        if not DEFAULT_CONFIG.exists():
+            raise UsageError(f"no platform config: pass --config or set {CONFIG_ENV_VAR}")
+        chosen = str(DEFAULT_CONFIG)
+    try:
+        raw = read_config_bytes(chosen)
+        return parse_platform_config(raw, config_name(chosen))
+    except ConfigUnavailable as exc:
+        raise UsageError(str(exc)) from exc
+    except ConfigInvalid as exc:
+        details = "\n".join(f"  {problem.render()}" for problem in exc.problems)
+        raise UsageError(f"the platform config {chosen} is invalid:\n{details}") from exc
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _check_file(path: str, team_option: str | None, config: PlatformConfig, run_id: str | None) -> dict[str, Any]:
+    """Validate and plan one file; a JSON-ready result whether it is valid or not."""
+    raw = _read(path)
+    result: dict[str, Any] = {"file": path, "valid": False, "team": team_option, "problems": [], "warnings": []}
+    try:
+        parsed = parse_spec(raw, path)
+    except SpecRejected as exc:
+        result["problems"] = [problem.model_dump() for problem in exc.problems]
+        return result
+    team = team_option or parsed.spec.team
+    result["team"] = team
+    if team is None:
+        result["problems"] = [
+            Problem(path="team", code="no_team", message="no team: say `team:` in the spec or pass --team").model_dump()
+        ]
+        return result
+    try:
+        plan = plan_run(parsed, team=team, config=config, run_id=run_id or run_id_for_content(Path(path).name, raw))
+    except SpecRejected as exc:
+        result["problems"] = [problem.model_dump() for problem in exc.problems]
+        return result
+    result.update(valid=True, plan=plan, warnings=plan.warnings)
+    return result
+
+
+def _validate(args: argparse.Namespace) -> int:
+    config = load_cli_config(args.config)
+    results = [_check_file(path, args.team, config, None) for path in args.files]
+    valid = all(result["valid"] for result in results)
+    if args.json:
+        _print_json({"valid": valid, "files": [_validation_json(result) for result in results]})
+    else:
+        for result in results:
+            _print_validation(result)
+    return EXIT_OK if valid else EXIT_INVALID
+
+
+def _validation_json(result: dict[str, Any]) -> dict[str, Any]:
+    plan: Plan | None = result.get("plan")
+    return {
+        "file": result["file"],
+        "valid": result["valid"],
+        "team": result["team"],
+        "jobs": [
+            {"step": job.step, "queue": job.queue, "hardware": job.hardware, "array_size": job.array_size}
+            for job in (plan.jobs if plan else [])
+        ],
+        "problems": result["problems"],
+        "warnings": result["warnings"],
+    }
+
+
+def _print_validation(result: dict[str, Any]) -> None:
+    plan: Plan | None = result.get("plan")
+    if plan is not None:
+        jobs = ", ".join(
+            f"{job.step} → {job.queue}" + (f" (array of {job.array_size:,})" if job.array_size else "")
+            for job in plan.jobs
+        )
+        print(f"✓ {result['file']}: valid for team {plan.team}; {len(plan.jobs)} job(s): {jobs}")
+    else:
+        count = len(result["problems"])
+        print(f"✗ {result['file']}: {count} problem{'s' if count != 1 else ''}")
+        for problem in result["problems"]:
+            print(f"    {Problem.model_validate(problem).render()}")
+    for warning in result["warnings"]:
+        print(f"    warning: {warning}")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config = load_cli_config(args.config)
+    result = _check_file(args.file, args.team, config, args.run_id)
+    plan: Plan | None = result.get("plan")
+    if plan is None:
+        if args.json:
+            _print_json(_validation_json(result))
+        else:
+            _print_validation(result)
+        return EXIT_INVALID
+    document = plan_json(plan)
+    if args.json:
+        _print_json(document)
+        return EXIT_OK
+    print(f"run {plan.run_id}: {plan.spec_name} for team {plan.team} ({plan.environment}), {len(plan.jobs)} job(s)")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    for job, shown in zip(plan.jobs, document["jobs"], strict=True):
+        array = f", array of {job.array_size:,}" if job.array_size else ""
+        after = f", after {', '.join(job.depends_on)}" if job.depends_on else ""
+        print(f"\n{job.step}: {job.hardware} queue {job.queue}{array}{after}")
+        print("SubmitJob request:")
+        print(json.dumps(shown["request"], indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan as printed by `plan --json`; dependency job ids are shown as placeholders."""
+    document = plan.model_dump(mode="json")
+    for shown, job in zip(document["jobs"], plan.jobs, strict=True):
+        shown["request"] = job.submit_request({step: f"<job id of {step}>" for step in job.depends_on})
+    return document
+
+
+def spec_schema() -> dict[str, Any]:
+    schema = JobSpec.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def _schema(_: argparse.Namespace) -> int:
+    _print_json(spec_schema())
+    return EXIT_OK
+
+
+def _print_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")

@@ -1,0 +1,390 @@
+"""Routing and planning: from (spec, team, platform config) to the exact SubmitJob requests.
+
+This is a pure function of its inputs: no AWS, no clock. The routing invariants
+of DESIGN.md §4 are enforced here whatever the config says: a job with GPUs
+lands only on a gpu queue, a job without GPUs never on one, and a job larger
+than its queue's largest instance is refused (it would sit RUNNABLE forever).
+Batch's own limits are checked here too, before any call is made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from batchdrop import sweep as sweeps
+from batchdrop.documents import Document
+from batchdrop.errors import SpecRejected
+from batchdrop.identity import job_name
+from batchdrop.platform import PlatformConfig, QueueConfig, TeamConfig
+from batchdrop.spec import (
+    MAX_ARRAY_SIZE,
+    MAX_DEPENDENCIES,
+    MIN_ARRAY_SIZE,
+    Finding,
+    Hardware,
+    JobDraft,
+    ParsedSpec,
+    Resources,
+    parse_spec,
+)
+
+MAX_REQUEST_BYTES = 30 * 1024
+MAX_TAGS = 50
+MIN_TIMEOUT_SECONDS = 60
+MAX_PRIORITY = 9999
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_PLACEHOLDER_JOB_ID = "00000000-0000-0000-0000-000000000000"
+"""Stands in for a dependency's job id when measuring a request: ids are UUIDs."""
+
+
+class PlannedJob(BaseModel):
+    """One Batch job of a run, with the request that submits it."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    step: str
+    job_name: str
+    queue: str
+    queue_arn: str
+    hardware: Hardware
+    job_definition: str
+    job_definition_arn: str
+    resources: Resources
+    depends_on: list[str]
+    """Steps this job waits for; their job ids are known only at submission."""
+    array_size: int | None = None
+    sweep: dict[str, list[str]] | None = None
+    """Axes of the sweep; child i runs with `batchdrop.sweep.child_values(sweep, i)`."""
+    request: dict[str, Any]
+    """SubmitJob's arguments, all but `dependsOn`."""
+
+    def submit_request(self, job_ids: Mapping[str, str]) -> dict[str, Any]:
+        """The complete SubmitJob request, given the job ids of the steps this one depends on."""
+        if not self.depends_on:
+            return dict(self.request)
+        return {**self.request, "dependsOn": [{"jobId": job_ids[step]} for step in self.depends_on]}
+
+
+class Plan(BaseModel):
+    """Every job one spec file becomes, in the order they must be submitted."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    run_id: str
+    spec_name: str
+    team: str
+    environment: str
+    notify_on: list[str]
+    jobs: list[PlannedJob]
+    warnings: list[str]
+
+
+def check_and_plan(raw: bytes, filename: str, *, team: str, config: PlatformConfig, run_id: str) -> Plan:
+    """Validate a spec file and plan it; `SpecRejected` lists every problem, with lines."""
+    return plan_run(parse_spec(raw, filename), team=team, config=config, run_id=run_id)
+
+
+def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: str) -> Plan:
+    """Route every job of a valid spec and build its SubmitJob request."""
+    spec, document = parsed.spec, parsed.document
+    findings: list[Finding] = []
+    if spec.team is not None and spec.team != team:
+        findings.append(
+            (
+                ("team",),
+                "wrong_team",
+                f"this file belongs to team `{team}` (its folder) but says team: {spec.team}; "
+                "a file runs only as the team of its folder",
+            )
+        )
+    team_config = config.teams.get(team)
+    if team_config is None:
+        findings.append(
+            (
+                ("team",),
+                "unknown_team",
+                f"team `{team}` is not in the platform config (teams: {', '.join(config.teams)})",
+            )
+        )
+        raise _rejected(document, findings)
+    if spec.environment not in team_config.environments:
+        findings.append(
+            (
+                ("environment",),
+                "environment_not_allowed",
+                f"team `{team}` may not run `{spec.environment}` jobs (allowed: {', '.join(team_config.environments)})",
+            )
+        )
+    jobs: list[PlannedJob] = []
+    warnings: list[str] = []
+    for draft in parsed.jobs:
+        job_findings, job_warnings, planned = _plan_job(
+            draft,
+            spec_name=spec.name,
+            environment=spec.environment,
+            team=team,
+            team_config=team_config,
+            config=config,
+            run_id=run_id,
+        )
+        findings.extend(job_findings)
+        warnings.extend(job_warnings)
+        if planned is not None:
+            jobs.append(planned)
+    if findings:
+        raise _rejected(document, findings)
+    return Plan(
+        run_id=run_id,
+        spec_name=spec.name,
+        team=team,
+        environment=spec.environment,
+        notify_on=list(spec.notify.on) if spec.notify else [],
+        jobs=jobs,
+        warnings=warnings,
+    )
+
+
+def _rejected(document: Document, findings: list[Finding]) -> SpecRejected:
+    return SpecRejected([document.problem(*finding) for finding in findings])
+
+
+def route(config: PlatformConfig, team: str, environment: str, hardware: Hardware) -> str | None:
+    """The queue the first matching route names, or None."""
+    for candidate in config.routes:
+        if candidate.when.matches(team, environment, hardware):
+            return candidate.queue
+    return None
+
+
+def _plan_job(
+    draft: JobDraft,
+    *,
+    spec_name: str,
+    environment: str,
+    team: str,
+    team_config: TeamConfig,
+    config: PlatformConfig,
+    run_id: str,
+) -> tuple[list[Finding], list[str], PlannedJob | None]:
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    settings, resources = draft.settings, draft.resources
+    label = f"step `{draft.step}`" if draft.loc else "the job"
+    definition_arn = team_config.job_definitions.get(draft.job_definition)
+    if definition_arn is None:
+        findings.append(
+            (
+                draft.where("job_definition"),
+                "unknown_job_definition",
+                f"team `{team}` has no job definition `{draft.job_definition}` "
+                f"(it has: {', '.join(team_config.job_definitions)})",
+            )
+        )
+    queue_name = route(config, team, environment, resources.hardware)
+    queue = config.queues.get(queue_name) if queue_name else None
+    if queue_name is None or queue is None:
+        findings.append(
+            (
+                draft.where("resources"),
+                "no_route",
+                f"no queue takes {resources.hardware} jobs of team `{team}` in `{environment}`; "
+                "ask the platform team to add a route",
+            )
+        )
+        return findings, warnings, None
+    findings.extend(_fit_findings(draft, queue_name, queue))
+    fair_share = queue.fair_share
+    if fair_share and team_config.share_identifier is None:
+        findings.append(
+            (
+                draft.loc,
+                "missing_share_identifier",
+                f"queue `{queue_name}` is fair-share and team `{team}` has no share_identifier in the platform config",
+            )
+        )
+    if settings.priority is not None and not fair_share:
+        warnings.append(f"{label}: `priority` is ignored: queue `{queue_name}` is not fair-share")
+    if findings or definition_arn is None:
+        return findings, warnings, None
+    name = job_name(spec_name, draft.step, run_id)
+    request = build_request(
+        draft,
+        name=name,
+        queue=queue,
+        definition_arn=definition_arn,
+        tags={
+            "batchdrop:team": team,
+            "batchdrop:run-id": run_id,
+            "batchdrop:environment": environment,
+            "batchdrop:step": draft.step,
+            **(settings.tags or {}),
+        },
+        environment={"BATCHDROP_RUN_ID": run_id, "BATCHDROP_STEP": draft.step, "BATCHDROP_TEAM": team},
+        share=(team_config.share_identifier, team_config.default_priority) if fair_share else None,
+    )
+    measured = {**request, "dependsOn": [{"jobId": _PLACEHOLDER_JOB_ID}] * len(draft.depends_on)}
+    for message in batch_limit_violations(measured):
+        findings.append((draft.loc, "batch_limit", f"{label}: {message}"))
+    if findings:
+        return findings, warnings, None
+    return (
+        findings,
+        warnings,
+        PlannedJob(
+            step=draft.step,
+            job_name=name,
+            queue=queue_name,
+            queue_arn=queue.arn,
+            hardware=queue.hardware,
+            job_definition=draft.job_definition,
+            job_definition_arn=definition_arn,
+            resources=resources,
+            depends_on=list(draft.depends_on),
+            array_size=draft.array_size,
+            sweep={axis: list(values) for axis, values in settings.sweep.items()} if settings.sweep else None,
+            request=request,
+        ),
+    )
+
+
+def _fit_findings(draft: JobDraft, queue_name: str, queue: QueueConfig) -> list[Finding]:
+    """The invariants between a job and the queue it was routed to."""
+    resources = draft.resources
+    where = draft.where("resources")
+    findings: list[Finding] = []
+    if resources.hardware != queue.hardware:
+        wanted = f"{resources.gpus} GPU(s)" if resources.gpus else "no GPU"
+        findings.append(
+            (
+                (*where, "gpus"),
+                "hardware_mismatch",
+                f"asks for {wanted} but the routes send it to {queue.hardware} queue `{queue_name}`; "
+                f"{resources.hardware.upper()} jobs run only on {resources.hardware} queues",
+            )
+        )
+        return findings
+    if resources.vcpus > queue.max_vcpus:
+        findings.append(
+            (
+                (*where, "vcpus"),
+                "exceeds_queue",
+                f"asks for {_number(resources.vcpus)} vCPUs; the largest instance of queue `{queue_name}` "
+                f"has {_number(queue.max_vcpus)}",
+            )
+        )
+    if resources.memory_mib > queue.max_memory_mib:
+        findings.append(
+            (
+                (*where, "memory_mib"),
+                "exceeds_queue",
+                f"asks for {_gib(resources.memory_mib)} of memory; the largest instance of queue `{queue_name}` "
+                f"has {_gib(queue.max_memory_mib)}",
+            )
+        )
+    if resources.gpus > queue.max_gpus:
+        findings.append(
+            (
+                (*where, "gpus"),
+                "exceeds_queue",
+                f"asks for {resources.gpus} GPUs; the largest instance of queue `{queue_name}` has {queue.max_gpus}",
+            )
+        )
+    return findings
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _gib(mib: int) -> str:
+    return f"{round(mib / 1024, 1):g} GiB ({mib:,} MiB)"
+
+
+def build_request(
+    draft: JobDraft,
+    *,
+    name: str,
+    queue: QueueConfig,
+    definition_arn: str,
+    tags: dict[str, str],
+    environment: dict[str, str],
+    share: tuple[str | None, int] | None,
+) -> dict[str, Any]:
+    """SubmitJob's arguments for one job, all but `dependsOn`."""
+    settings, resources = draft.settings, draft.resources
+    overrides: dict[str, Any] = {}
+    command = list(settings.command) if settings.command else None
+    if command is not None and settings.sweep:
+        command = sweeps.wrap_command(command, settings.sweep)
+    if command is not None:
+        overrides["command"] = command
+    variables = {**(settings.env or {}), **environment}
+    overrides["environment"] = [{"name": key, "value": value} for key, value in variables.items()]
+    requirements = [
+        {"type": "VCPU", "value": _number(resources.vcpus)},
+        {"type": "MEMORY", "value": str(resources.memory_mib)},
+    ]
+    if resources.gpus:
+        requirements.append({"type": "GPU", "value": str(resources.gpus)})
+    overrides["resourceRequirements"] = requirements
+    request: dict[str, Any] = {
+        "jobName": name,
+        "jobQueue": queue.arn,
+        "jobDefinition": definition_arn,
+        "containerOverrides": overrides,
+    }
+    if settings.parameters:
+        request["parameters"] = dict(settings.parameters)
+    if draft.array_size is not None:
+        request["arrayProperties"] = {"size": draft.array_size}
+    retries = settings.retries
+    if retries is not None and retries.attempts > 1:
+        strategy: dict[str, Any] = {"attempts": retries.attempts}
+        if retries.on_spot_interruption:
+            strategy["evaluateOnExit"] = [
+                {"onStatusReason": "Host EC2*", "action": "RETRY"},
+                {"onReason": "*", "action": "EXIT"},
+            ]
+        request["retryStrategy"] = strategy
+    if settings.timeout_minutes is not None:
+        request["timeout"] = {"attemptDurationSeconds": settings.timeout_minutes * 60}
+    request["tags"] = tags
+    request["propagateTags"] = True
+    if share is not None:
+        identifier, default_priority = share
+        request["shareIdentifier"] = identifier
+        request["schedulingPriorityOverride"] = settings.priority if settings.priority is not None else default_priority
+    return request
+
+
+def batch_limit_violations(request: Mapping[str, Any]) -> list[str]:
+    """What in a complete SubmitJob request Batch would refuse, in words; empty when none."""
+    problems: list[str] = []
+    size = len(_COMPACT_JSON.encode(request))  # ASCII: non-ASCII is escaped, as botocore sends it
+    if size > MAX_REQUEST_BYTES:
+        problems.append(
+            f"the SubmitJob request would be {size / 1024:.1f} KiB; Batch accepts at most "
+            f"{MAX_REQUEST_BYTES // 1024} KiB (shorten env, parameters, command or sweep values)"
+        )
+    tags = request.get("tags") or {}
+    if len(tags) > MAX_TAGS:
+        problems.append(f"{len(tags)} tags with batchdrop's own; Batch accepts at most {MAX_TAGS}")
+    depends = request.get("dependsOn") or []
+    if len(depends) > MAX_DEPENDENCIES:
+        problems.append(f"{len(depends)} dependencies; Batch accepts at most {MAX_DEPENDENCIES}")
+    array = request.get("arrayProperties")
+    if array is not None and not MIN_ARRAY_SIZE <= array["size"] <= MAX_ARRAY_SIZE:
+        problems.append(f"array size {array['size']}; Batch accepts {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE:,}")
+    timeout = request.get("timeout")
+    if timeout is not None and timeout["attemptDurationSeconds"] < MIN_TIMEOUT_SECONDS:
+        problems.append(f"a timeout under {MIN_TIMEOUT_SECONDS} seconds")
+    priority = request.get("schedulingPriorityOverride")
+    if priority is not None and not 0 <= priority <= MAX_PRIORITY:
+        problems.append(f"scheduling priority {priority}; Batch accepts 0 to {MAX_PRIORITY}")
+    if len(request["jobName"]) > 128 or not request["jobName"][:1].isalnum():
+        problems.append(f"job name {request['jobName']!r} breaks Batch's naming rules")
+    return problems

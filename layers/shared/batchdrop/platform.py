@@ -1,0 +1,167 @@
+"""The platform config (DESIGN.md §4): queues, teams and routes, checked when loaded.
+
+The platform team owns this document. Its invariants are checked here when it
+loads, so a bad edit fails loudly at the first function start rather than by
+sending a GPU job to a CPU queue; `planning` checks them again on every route.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from batchdrop.documents import format_for, load_document
+from batchdrop.errors import ConfigInvalid, InvalidInput
+from batchdrop.explain import describe_pattern, problems_from_validation_error
+from batchdrop.spec import Alias, Environment, Finding, Hardware, Name
+
+JobQueueArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=describe_pattern(
+            r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-queue/[A-Za-z0-9_-]{1,128}$",
+            "must be a job queue ARN, arn:aws:batch:<region>:<account>:job-queue/<name>",
+        )
+    ),
+]
+JobDefinitionArn = Annotated[
+    str,
+    StringConstraints(
+        pattern=describe_pattern(
+            r"^arn:aws[a-z-]*:batch:[a-z0-9-]+:[0-9]{12}:job-definition/[A-Za-z0-9_-]{1,128}(:[0-9]+)?$",
+            "must be a job definition ARN, arn:aws:batch:<region>:<account>:job-definition/<name>:<revision>",
+        )
+    ),
+]
+ShareIdentifier = Annotated[
+    str,
+    StringConstraints(
+        pattern=describe_pattern(r"^[A-Za-z0-9_]{1,255}$", "must be letters, digits and `_` (a Batch share identifier)")
+    ),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
+
+
+class QueueConfig(_Strict):
+    arn: JobQueueArn
+    hardware: Hardware
+    max_vcpus: Annotated[float, Field(gt=0)]
+    max_memory_mib: Annotated[int, Field(ge=128)]
+    max_gpus: Annotated[int, Field(ge=0)] = 0
+    fair_share: bool = False
+
+
+class TeamConfig(_Strict):
+    job_definitions: Annotated[dict[Alias, JobDefinitionArn], Field(min_length=1)]
+    environments: Annotated[list[Environment], Field(min_length=1)] = ["adhoc"]
+    share_identifier: ShareIdentifier | None = None
+    default_priority: Annotated[int, Field(ge=0, le=9999)] = 0
+    slack_channel: Annotated[str, StringConstraints(pattern=r"^#?[a-z0-9._-]{1,80}$")] | None = None
+
+
+class RouteWhen(_Strict):
+    team: Name | None = None
+    environment: Environment | None = None
+    hardware: Hardware | None = None
+
+    def matches(self, team: str, environment: str, hardware: str) -> bool:
+        return (
+            self.team in (None, team) and self.environment in (None, environment) and self.hardware in (None, hardware)
+        )
+
+
+class Route(_Strict):
+    when: RouteWhen = Field(default_factory=RouteWhen)
+    queue: Name
+
+
+class PlatformConfig(_Strict):
+    """The platform config, version 1."""
+
+    version: Annotated[int, Field(ge=1, le=1)]
+    queues: Annotated[dict[Name, QueueConfig], Field(min_length=1)]
+    teams: Annotated[dict[Name, TeamConfig], Field(min_length=1)]
+    routes: Annotated[list[Route], Field(min_length=1)]
+
+    def reachable_queues(self, team: str) -> list[str]:
+        """The queues some route can send this team's jobs to."""
+        return [route.queue for route in self.routes if route.when.team in (None, team)]
+
+
+def check_platform_config(config: PlatformConfig) -> list[Finding]:
+    """The invariants of DESIGN.md §4 that span fields."""
+    findings: list[Finding] = []
+    for name, declared in config.queues.items():
+        if declared.hardware == "gpu" and declared.max_gpus < 1:
+            findings.append(
+                (("queues", name, "max_gpus"), "gpu_queue_without_gpus", "a gpu queue needs max_gpus of 1 or more")
+            )
+        if declared.hardware == "cpu" and declared.max_gpus > 0:
+            findings.append(
+                (("queues", name, "max_gpus"), "cpu_queue_with_gpus", "a cpu queue cannot offer GPUs (max_gpus: 0)")
+            )
+    for index, route in enumerate(config.routes):
+        queue = config.queues.get(route.queue)
+        if queue is None:
+            findings.append(
+                (
+                    ("routes", index, "queue"),
+                    "unknown_queue",
+                    f"there is no queue `{route.queue}` (queues: {', '.join(config.queues)})",
+                )
+            )
+            continue
+        if route.when.team is not None and route.when.team not in config.teams:
+            findings.append(
+                (("routes", index, "when", "team"), "unknown_team", f"there is no team `{route.when.team}`")
+            )
+        wanted = route.when.hardware
+        if wanted is None:
+            findings.append(
+                (
+                    ("routes", index, "when"),
+                    "route_without_hardware",
+                    f"this route sends any job to {queue.hardware} queue `{route.queue}`; "
+                    f"say `hardware: {queue.hardware}` so jobs of the other kind never match it",
+                )
+            )
+        elif wanted != queue.hardware:
+            findings.append(
+                (
+                    ("routes", index, "queue"),
+                    "hardware_mismatch",
+                    f"this route takes {wanted} jobs but `{route.queue}` is a {queue.hardware} queue",
+                )
+            )
+    for team_name, team in config.teams.items():
+        if team.share_identifier is None:
+            fair = [q for q in config.reachable_queues(team_name) if q in config.queues and config.queues[q].fair_share]
+            if fair:
+                findings.append(
+                    (
+                        ("teams", team_name),
+                        "missing_share_identifier",
+                        f"team `{team_name}` can reach fair-share queue `{fair[0]}`, so it needs a `share_identifier`",
+                    )
+                )
+    return findings
+
+
+def parse_platform_config(raw: bytes, name: str = "platform.yaml") -> PlatformConfig:
+    """Read and check a platform config; raise `ConfigInvalid` with every problem."""
+    try:
+        document = load_document(raw, format_for(name) or "yaml")
+    except InvalidInput as exc:
+        raise ConfigInvalid(exc.problems) from exc
+    try:
+        config = PlatformConfig.model_validate(document.data)
+    except ValidationError as exc:
+        raise ConfigInvalid(problems_from_validation_error(exc, document, PlatformConfig)) from exc
+    findings = check_platform_config(config)
+    if findings:
+        raise ConfigInvalid([document.problem(*finding) for finding in findings])
+    return config

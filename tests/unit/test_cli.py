@@ -1,0 +1,170 @@
+"""The `batchdrop` command line, as a user or a script in CI would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from batchdrop.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, spec_schema
+from batchdrop.documents import load_document
+from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
+
+GOLDEN = ROOT / "tests" / "golden"
+PLATFORM = str(EXAMPLES / "platform.yaml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    code, out, _ = run(capsys, *argv)
+    return code, json.loads(out)
+
+
+def test_every_example_validates(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "--config", PLATFORM, *map(str, EXAMPLE_SPECS))
+    assert code == EXIT_OK
+    assert out.count("✓") == len(EXAMPLE_SPECS)
+
+
+def test_validate_json_is_one_document_a_script_can_read(capsys: pytest.CaptureFixture[str]) -> None:
+    code, document = run_json(capsys, "validate", "--json", "--config", PLATFORM, *map(str, EXAMPLE_SPECS))
+    assert code == EXIT_OK
+    assert document["valid"] is True
+    pipeline = next(f for f in document["files"] if f["file"].endswith("resnet-pipeline.yaml"))
+    assert pipeline["jobs"] == [
+        {"step": "prep", "queue": "cpu-shared", "hardware": "cpu", "array_size": None},
+        {"step": "train", "queue": "gpu-shared", "hardware": "gpu", "array_size": 4},
+        {"step": "evaluate", "queue": "cpu-shared", "hardware": "cpu", "array_size": None},
+    ]
+
+
+def test_invalid_spec_exits_1_and_says_where(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: bad\nteam: vision\njob_definition: trainer\nresources: {vcpus: 2, memory: 1}\n")
+    code, out, _ = run(capsys, "validate", "--config", PLATFORM, str(bad))
+    assert code == EXIT_INVALID
+    assert "line 5, column 23: resources.memory: unknown field `memory`; did you mean `memory_mib`?" in out
+    assert "resources.memory_mib: this field is required" in out
+
+
+def test_invalid_spec_json_lists_problems(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: bad\nteam: vision\njob_definition: trainer\nimage: x\n")
+    code, document = run_json(capsys, "validate", "--json", "--config", PLATFORM, str(bad))
+    assert code == EXIT_INVALID
+    problems = document["files"][0]["problems"]
+    assert {"path": "image", "code": "forbidden_field", "line": 5, "column": 1}.items() <= problems[0].items()
+
+
+def test_a_gpu_spec_for_a_team_whose_route_is_cpu_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "platform.yaml"
+    config.write_text(
+        (EXAMPLES / "platform.yaml").read_text().replace("  - when: {hardware: gpu}\n    queue: gpu-shared\n", "")
+    )
+    code, out, _ = run(capsys, "validate", "--config", str(config), str(EXAMPLES / "specs" / "gpu-finetune.yaml"))
+    assert code == EXIT_INVALID
+    assert "no queue takes gpu jobs of team `vision` in `adhoc`" in out
+
+
+def test_team_option_overrides_and_checks_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = str(EXAMPLES / "specs" / "cpu-report.yaml")
+    code, out, _ = run(capsys, "validate", "--config", PLATFORM, "--team", "vision", spec)
+    assert code == EXIT_INVALID
+    assert "belongs to team `vision` (its folder) but says team: forecasting" in out
+
+
+def test_spec_without_team_needs_the_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nname: s\njob_definition: trainer\nresources: {vcpus: 1, memory_mib: 512}\n")
+    assert run(capsys, "validate", "--config", PLATFORM, str(spec))[0] == EXIT_INVALID
+    assert run(capsys, "validate", "--config", PLATFORM, "--team", "vision", str(spec))[0] == EXIT_OK
+
+
+def test_plan_json_shows_gpu_step_on_gpu_queue_others_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    code, plan = run_json(
+        capsys, "plan", "--json", "--config", PLATFORM, str(EXAMPLES / "specs" / "resnet-pipeline.yaml")
+    )
+    assert code == EXIT_OK
+    queues = {job["step"]: job["request"]["jobQueue"].rsplit("/", 1)[1] for job in plan["jobs"]}
+    assert queues == {"prep": "cpu-shared", "train": "gpu-shared", "evaluate": "cpu-shared"}
+    assert plan["jobs"][2]["request"]["dependsOn"] == [{"jobId": "<job id of train>"}]
+
+
+@pytest.mark.parametrize("spec", EXAMPLE_SPECS, ids=lambda path: path.name)
+def test_plan_json_matches_golden(capsys: pytest.CaptureFixture[str], spec: Path) -> None:
+    code, plan = run_json(capsys, "plan", "--json", "--config", PLATFORM, str(spec))
+    assert code == EXIT_OK
+    golden = GOLDEN / f"plan-{spec.stem}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n")
+    assert plan == json.loads(golden.read_text()), f"regenerate with UPDATE_GOLDEN=1 if intended: {golden}"
+
+
+def test_plan_human_output_names_queues_and_requests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "plan", "--config", PLATFORM, "--run-id", "r" * 20, str(EXAMPLES / "specs" / "resnet-pipeline.yaml")
+    )
+    assert code == EXIT_OK
+    assert "train: gpu queue gpu-shared, array of 4, after prep" in out
+    assert '"jobName": "resnet-sweep-train-rrrrrrrrrrrrrrrrrrrr"' in out
+
+
+def test_plan_of_invalid_spec_exits_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1}')
+    code, document = run_json(capsys, "plan", "--json", "--config", PLATFORM, "--team", "vision", str(bad))
+    assert code == EXIT_INVALID
+    assert {p["path"] for p in document["problems"]} == {"name"}
+
+
+def test_schema_is_valid_json_schema_that_accepts_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    code, schema = run_json(capsys, "schema")
+    assert code == EXIT_OK
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for spec in EXAMPLE_SPECS:
+        # Editors read YAML 1.2 (where `on` is a string, not true), as batchdrop does.
+        validator.validate(load_document(spec.read_bytes(), "json" if spec.suffix == ".json" else "yaml").data)
+    errors = list(validator.iter_errors({"version": 1, "name": "x", "gpu": 1}))
+    assert any("gpu" in error.message for error in errors)
+
+
+def test_published_schema_file_is_current() -> None:
+    published = json.loads((ROOT / "docs" / "spec.schema.json").read_text())
+    assert published == spec_schema(), "regenerate: .venv/bin/batchdrop schema > docs/spec.schema.json"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["validate", "--config", PLATFORM, "/no/such/spec.yaml"],
+        ["validate", "--config", "/no/such/platform.yaml", str(EXAMPLE_SPECS[0])],
+        ["plan", "--config", PLATFORM],
+    ],
+    ids=["missing-spec", "missing-config", "no-file-argument"],
+)
+def test_usage_and_environment_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(main(argv))
+    assert exited.value.code == EXIT_USAGE
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_invalid_platform_config_exits_2_with_its_problems(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "platform.yaml"
+    config.write_text("version: 1\nqueues: {}\n")
+    code, _, err = run(capsys, "validate", "--config", str(config), str(EXAMPLE_SPECS[0]))
+    assert code == EXIT_USAGE
+    assert "is invalid" in err
+    assert "queues: must have at least 1 item" in err

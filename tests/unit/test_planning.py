@@ -1,0 +1,213 @@
+"""Routing and planning: each job to the right queue, with the exact SubmitJob request."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchdrop.errors import SpecRejected
+from batchdrop.identity import job_name, run_id_for_object
+from batchdrop.planning import Plan, batch_limit_violations, check_and_plan
+from batchdrop.platform import PlatformConfig
+from tests.conftest import EXAMPLES
+
+RUN_ID = "abcdefghijklmnopqrst"
+
+
+def plan_of(text: str, team: str, config: PlatformConfig) -> Plan:
+    return check_and_plan(text.encode(), "spec.yaml", team=team, config=config, run_id=RUN_ID)
+
+
+def example(name: str, team: str, config: PlatformConfig) -> Plan:
+    path = EXAMPLES / "specs" / name
+    return check_and_plan(path.read_bytes(), path.name, team=team, config=config, run_id=RUN_ID)
+
+
+def test_pipeline_routes_each_step_to_its_hardware(platform_config: PlatformConfig) -> None:
+    plan = example("resnet-pipeline.yaml", "vision", platform_config)
+    assert [(job.step, job.queue, job.hardware) for job in plan.jobs] == [
+        ("prep", "cpu-shared", "cpu"),
+        ("train", "gpu-shared", "gpu"),
+        ("evaluate", "cpu-shared", "cpu"),
+    ]
+    train = plan.jobs[1]
+    assert train.request["arrayProperties"] == {"size": 4}
+    assert train.request["containerOverrides"]["resourceRequirements"] == [
+        {"type": "VCPU", "value": "8"},
+        {"type": "MEMORY", "value": "61440"},
+        {"type": "GPU", "value": "1"},
+    ]
+    assert train.request["parameters"]["experiment_file"] == "s3://ml-data/experiments/resnet.yaml"
+
+
+def test_dependencies_are_filled_with_real_job_ids_at_submission(platform_config: PlatformConfig) -> None:
+    plan = example("resnet-pipeline.yaml", "vision", platform_config)
+    evaluate = plan.jobs[2]
+    assert "dependsOn" not in evaluate.request
+    assert evaluate.submit_request({"train": "job-2"})["dependsOn"] == [{"jobId": "job-2"}]
+
+
+def test_production_gpu_goes_to_the_teams_production_queue(platform_config: PlatformConfig) -> None:
+    plan = example("vision-production.yaml", "vision", platform_config)
+    assert [(job.step, job.queue) for job in plan.jobs] == [("train", "gpu-vision-prod"), ("package", "cpu-shared")]
+
+
+def test_fair_share_queue_gets_share_identifier_and_priority(platform_config: PlatformConfig) -> None:
+    plan = example("triage-experiment.json", "forecasting", platform_config)
+    request = plan.jobs[0].request
+    assert request["shareIdentifier"] == "forecast"
+    assert request["schedulingPriorityOverride"] == 20
+
+
+def test_fair_share_priority_defaults_to_the_teams(platform_config: PlatformConfig) -> None:
+    plan = example("resnet-pipeline.yaml", "vision", platform_config)
+    assert {job.request["schedulingPriorityOverride"] for job in plan.jobs} == {50}
+
+
+def test_queue_without_fair_share_gets_no_share_identifier_and_warns_of_priority(
+    platform_config: PlatformConfig,
+) -> None:
+    text = (EXAMPLES / "specs" / "vision-production.yaml").read_text() + "priority: 5\n"
+    plan = plan_of(text, "vision", platform_config)
+    production = plan.jobs[0].request
+    assert "shareIdentifier" not in production
+    assert "schedulingPriorityOverride" not in production
+    assert plan.warnings == ["step `train`: `priority` is ignored: queue `gpu-vision-prod` is not fair-share"]
+
+
+def test_retries_on_spot_reclaims_only(platform_config: PlatformConfig) -> None:
+    plan = example("gpu-finetune.yaml", "vision", platform_config)
+    assert plan.jobs[0].request["retryStrategy"] == {
+        "attempts": 3,
+        "evaluateOnExit": [
+            {"onStatusReason": "Host EC2*", "action": "RETRY"},
+            {"onReason": "*", "action": "EXIT"},
+        ],
+    }
+
+
+def test_plain_retries_have_no_exit_rules(platform_config: PlatformConfig) -> None:
+    plan = example("triage-experiment.json", "forecasting", platform_config)
+    assert plan.jobs[0].request["retryStrategy"] == {"attempts": 2}
+    assert plan.jobs[0].request["timeout"] == {"attemptDurationSeconds": 720 * 60}
+
+
+def test_jobs_are_tagged_with_team_run_environment_and_the_specs_tags(platform_config: PlatformConfig) -> None:
+    request = example("cpu-report.yaml", "forecasting", platform_config).jobs[0].request
+    assert request["tags"] == {
+        "batchdrop:team": "forecasting",
+        "batchdrop:run-id": RUN_ID,
+        "batchdrop:environment": "adhoc",
+        "batchdrop:step": "main",
+        "project": "forecasting-ops",
+        "cost_center": "5120",
+    }
+    assert request["propagateTags"] is True
+
+
+def test_step_maps_merge_over_top_level_defaults(platform_config: PlatformConfig) -> None:
+    text = """\
+version: 1
+name: merge
+job_definition: trainer
+env: {A: top, B: top}
+resources: {vcpus: 1, memory_mib: 1024}
+steps:
+  - name: one
+    env: {B: step}
+  - name: two
+    resources: {vcpus: 2, memory_mib: 2048}
+"""
+    plan = plan_of(text, "vision", platform_config)
+    env = {item["name"]: item["value"] for item in plan.jobs[0].request["containerOverrides"]["environment"]}
+    assert (env["A"], env["B"]) == ("top", "step")
+    assert plan.jobs[1].resources.vcpus == 2
+
+
+def test_steps_are_submitted_after_what_they_depend_on(platform_config: PlatformConfig) -> None:
+    text = """\
+version: 1
+name: order
+job_definition: trainer
+resources: {vcpus: 1, memory_mib: 1024}
+steps:
+  - {name: last, depends_on: [middle]}
+  - {name: middle, depends_on: [first]}
+  - {name: first}
+"""
+    assert [job.step for job in plan_of(text, "vision", platform_config).jobs] == ["first", "middle", "last"]
+
+
+def test_gpu_job_is_refused_when_a_route_would_send_it_to_a_cpu_queue(platform_config: PlatformConfig) -> None:
+    # The config check refuses such a route when it loads; routing enforces it again whatever the config says.
+    unchecked = PlatformConfig.model_validate(
+        {
+            **platform_config.model_dump(),
+            "routes": [{"when": {"team": "vision"}, "queue": "cpu-shared"}],
+        }
+    )
+    with pytest.raises(SpecRejected) as caught:
+        example("gpu-finetune.yaml", "vision", unchecked)
+    problem = caught.value.problems[0]
+    assert problem.code == "hardware_mismatch"
+    assert problem.path == "resources.gpus"
+    assert "GPU jobs run only on gpu queues" in problem.message
+
+
+def test_cpu_job_is_refused_when_a_route_would_send_it_to_a_gpu_queue(platform_config: PlatformConfig) -> None:
+    unchecked = PlatformConfig.model_validate(
+        {**platform_config.model_dump(), "routes": [{"when": {}, "queue": "gpu-shared"}]}
+    )
+    with pytest.raises(SpecRejected) as caught:
+        example("cpu-report.yaml", "forecasting", unchecked)
+    assert "CPU jobs run only on cpu queues" in caught.value.problems[0].message
+
+
+def test_no_route_for_the_hardware_is_explained(platform_config: PlatformConfig) -> None:
+    cpu_only = PlatformConfig.model_validate(
+        {**platform_config.model_dump(), "routes": [{"when": {"hardware": "cpu"}, "queue": "cpu-shared"}]}
+    )
+    with pytest.raises(SpecRejected) as caught:
+        example("gpu-finetune.yaml", "vision", cpu_only)
+    assert caught.value.problems[0].code == "no_route"
+    assert "no queue takes gpu jobs of team `vision`" in caught.value.problems[0].message
+
+
+def test_routing_problems_carry_the_line_of_the_step(platform_config: PlatformConfig) -> None:
+    text = (EXAMPLES / "specs" / "resnet-pipeline.yaml").read_text().replace("gpus: 1}", "gpus: 6}")
+    with pytest.raises(SpecRejected) as caught:
+        plan_of(text, "vision", platform_config)
+    problem = caught.value.problems[0]
+    assert problem.path == "steps[1].resources.gpus"
+    assert problem.line == text.splitlines().index("    resources: {vcpus: 8, memory_mib: 61440, gpus: 6}") + 1
+
+
+def test_job_names_are_deterministic_and_within_batchs_rules() -> None:
+    name = job_name("x" * 64, "y" * 64, RUN_ID)
+    assert len(name) <= 128
+    assert name.endswith(RUN_ID)
+    assert job_name("-lead", "main", RUN_ID) == f"lead-main-{RUN_ID}"
+    assert job_name("resnet", "train", RUN_ID) == job_name("resnet", "train", RUN_ID)
+
+
+def test_run_id_follows_the_uploaded_object() -> None:
+    first = run_id_for_object("bucket", "incoming/vision/a.yaml", version_id="v1")
+    assert first == run_id_for_object("bucket", "incoming/vision/a.yaml", version_id="v1")
+    assert first != run_id_for_object("bucket", "incoming/vision/a.yaml", version_id="v2")
+    unversioned = run_id_for_object("bucket", "incoming/vision/a.yaml", etag="e", sequencer="01")
+    assert unversioned != run_id_for_object("bucket", "incoming/vision/a.yaml", etag="e", sequencer="02")
+    assert unversioned == run_id_for_object(
+        "bucket", "incoming/vision/a.yaml", version_id="null", etag="e", sequencer="01"
+    )
+
+
+def test_limit_check_names_each_violation() -> None:
+    request = {
+        "jobName": "-bad",
+        "tags": {str(i): "v" for i in range(51)},
+        "dependsOn": [{"jobId": "x"}] * 21,
+        "arrayProperties": {"size": 1},
+        "timeout": {"attemptDurationSeconds": 30},
+        "schedulingPriorityOverride": 10000,
+    }
+    violations = batch_limit_violations(request)
+    assert len(violations) == 6
