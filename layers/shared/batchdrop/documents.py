@@ -163,6 +163,12 @@ def load_document(raw: bytes, document_format: DocumentFormat) -> Document:
     return document
 
 
+def too_large(size: int) -> Problem:
+    return _whole_file(
+        "too_large", f"the file is {size / 1024:.0f} KiB; it may be at most {MAX_DOCUMENT_BYTES // 1024} KiB"
+    )
+
+
 def _whole_file(code: str, message: str) -> Problem:
     return Problem(path="", code=code, message=message)
 

@@ -1,0 +1,109 @@
+"""submit: S3 drops, delivered through the intake SQS queue, become AWS Batch jobs.
+
+Thin on purpose: parse each SQS record (an S3 notification, or S3's test
+event), hand every object to the domain's `Submitter`, count what happened.
+A record whose work failed is reported back to SQS (partial batch response)
+and retried; the Submitter makes the retry safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel, SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Json
+
+from batchdrop.records import SpecSource
+from batchdrop.settings import SubmitSettings, load_settings
+from batchdrop.submission import Drop, Outcome, Submitter
+from batchdrop.wiring import build_submitter
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
+metrics = Metrics()
+submitter = build_submitter(load_settings(SubmitSettings))
+
+
+class S3TestEvent(BaseModel):
+    """What S3 sends once when a notification is configured."""
+
+    Service: str
+    Event: Literal["s3:TestEvent"]
+    Bucket: str
+
+
+class IntakeRecord(SqsRecordModel):
+    body: Json[S3Model | S3TestEvent]
+
+
+processor = BatchProcessor(event_type=EventType.SQS, model=IntakeRecord, raise_on_entire_batch_failure=False)
+
+
+def drop_from(record: S3RecordModel, message_id: str) -> Drop:
+    s3_object = record.s3.object
+    if s3_object is None:  # ObjectCreated notifications always name their object
+        raise ValueError(f"S3 notification {record.eventName} names no object")
+    return Drop(
+        source=SpecSource(
+            bucket=record.s3.bucket.name,
+            key=unquote_plus(s3_object.key),  # S3 URL-encodes keys in notifications
+            version_id=s3_object.versionId,
+            etag=s3_object.eTag,
+            sequencer=s3_object.sequencer,
+        ),
+        message_id=message_id,
+        size=int(s3_object.size) if s3_object.size is not None else None,
+        event_time=record.eventTime,
+    )
+
+
+def handle_record(record: IntakeRecord) -> None:
+    notification = record.body
+    if isinstance(notification, S3TestEvent):
+        logger.info("S3 test event: the notification is configured", extra={"bucket": notification.Bucket})
+        return
+    for s3_record in notification.Records:
+        drop = drop_from(s3_record, record.messageId)
+        logger.set_correlation_id(Submitter.run_id(drop.source))
+        outcome = submitter.submit(drop)
+        logger.info("drop handled", extra={"outcome": outcome.kind, "key": drop.source.key, "team": outcome.team})
+        count(outcome)
+
+
+def count(outcome: Outcome) -> None:
+    """EMF metrics by team (and by queue for jobs), for the dashboard and the alarms."""
+    if outcome.kind in {"duplicate", "in_progress"}:
+        metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+        return
+    if outcome.kind == "ignored":
+        metrics.add_metric(name="IgnoredObjects", unit=MetricUnit.Count, value=1)
+        return
+    team = outcome.team or "unknown"
+    dimension_metric("RunsSubmitted" if outcome.kind == "submitted" else "RunsRejected", 1, team=team)
+    for queue in sorted({job.queue for job in outcome.jobs}):
+        jobs = sum(1 for job in outcome.jobs if job.queue == queue)
+        dimension_metric("JobsSubmitted", jobs, team=team, queue=queue)
+    if outcome.seconds_since_drop is not None:
+        dimension_metric("DropToSubmitSeconds", outcome.seconds_since_drop, unit=MetricUnit.Seconds, team=team)
+
+
+def dimension_metric(name: str, value: float, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    with single_metric(name=name, unit=unit, value=value) as metric:
+        for dimension, dimension_value in dimensions.items():
+            metric.add_dimension(name=dimension, value=dimension_value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
+    response = process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    submitter.flush()  # raises if events cannot be published: the whole batch returns to the queue
+    return response

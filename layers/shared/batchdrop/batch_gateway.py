@@ -1,0 +1,156 @@
+"""AWS Batch, as batchdrop uses it: submit without ever submitting twice, find, describe, cancel.
+
+SubmitJob has no idempotency token. botocore's own retries would resend a
+request whose first copy may have created a job, so the Batch client is built
+with retries off and this gateway decides: a throttle (the request was
+refused, 50 TPS per account) is retried with jittered exponential backoff; an
+uncertain outcome (time-out, connection lost, 5xx) is settled by looking the
+deterministic job name up, and only a job that is not there is submitted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.config import Config
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
+from batchdrop.errors import BatchdropError
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch import BatchClient
+
+logger = logging.getLogger(__name__)
+
+BATCH_CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+"""The Batch client's settings: no automatic retries (see the module doc)."""
+THROTTLE_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
+)
+_UNCERTAIN = (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
+
+
+class BatchRefused(BatchdropError):
+    """Batch refused a request for good (4xx): retrying the same request cannot help."""
+
+
+class BatchUnavailable(BatchdropError):
+    """Batch kept throttling or failing; the caller should try again later."""
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    job_id: str
+    job_name: str
+    adopted: bool
+    """True when the job already existed (an earlier attempt made it) and was adopted, not submitted."""
+
+
+def is_throttle(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code")) in THROTTLE_CODES or _status(exc) == 429
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+class BatchGateway:
+    def __init__(
+        self,
+        client: BatchClient,
+        *,
+        max_attempts: int = 8,
+        base_delay: float = 0.2,
+        max_delay: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.sleep = sleep
+
+    def _backoff(self, attempt: int) -> None:
+        """Full jitter: a random wait up to base × 2^attempt, capped."""
+        self.sleep(random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt)))  # noqa: S311
+
+    def submit(self, request: Mapping[str, Any], *, look_first: bool = False) -> SubmittedJob:
+        """Submit a job once. With `look_first` (a resumed run), adopt a job of this name if one exists."""
+        name, queue = request["jobName"], request["jobQueue"]
+        if look_first:
+            existing = self.find(name, queue)
+            if existing is not None:
+                return SubmittedJob(job_id=existing, job_name=name, adopted=True)
+        for attempt in range(self.max_attempts):
+            try:
+                response = self.client.submit_job(**request)
+            except ClientError as exc:
+                if is_throttle(exc):
+                    logger.info("SubmitJob throttled; backing off", extra={"job_name": name, "attempt": attempt})
+                    self._backoff(attempt)
+                    continue
+                if _status(exc) >= 500:
+                    found = self._settle_uncertain(name, queue, attempt, exc)
+                    if found is not None:
+                        return found
+                    continue
+                message = exc.response.get("Error", {}).get("Message", str(exc))
+                raise BatchRefused(f"Batch refused job {name}: {message}") from exc
+            except _UNCERTAIN as exc:
+                found = self._settle_uncertain(name, queue, attempt, exc)
+                if found is not None:
+                    return found
+                continue
+            return SubmittedJob(job_id=response["jobId"], job_name=response["jobName"], adopted=False)
+        raise BatchUnavailable(f"Batch did not accept job {name} after {self.max_attempts} attempts")
+
+    def _settle_uncertain(self, name: str, queue: str, attempt: int, error: Exception) -> SubmittedJob | None:
+        """After a time-out or 5xx the job may exist: look before submitting again."""
+        logger.warning(
+            "SubmitJob outcome uncertain; looking the job up by name",
+            extra={"job_name": name, "attempt": attempt, "error": str(error)},
+        )
+        self._backoff(attempt)
+        try:
+            existing = self.find(name, queue)
+        except ClientError as exc:
+            if is_throttle(exc) or _status(exc) >= 500:
+                raise BatchUnavailable(f"cannot tell whether job {name} was created: {exc}") from exc
+            raise
+        except _UNCERTAIN as exc:
+            raise BatchUnavailable(f"cannot tell whether job {name} was created: {exc}") from exc
+        if existing is None:
+            return None
+        return SubmittedJob(job_id=existing, job_name=name, adopted=True)
+
+    def find(self, name: str, queue: str) -> str | None:
+        """The id of the newest job called `name` in `queue`, in any status, or None."""
+        newest: tuple[int, str] | None = None
+        token: str | None = None
+        while True:
+            arguments: dict[str, Any] = {
+                "jobQueue": queue,
+                "filters": [{"name": "JOB_NAME", "values": [name]}],
+            }
+            if token:
+                arguments["nextToken"] = token
+            page = self.client.list_jobs(**arguments)
+            for summary in page.get("jobSummaryList", []):
+                # An array's children share its name; their ids are `<parent>:<index>`. Batch lists
+                # only parents by queue, the emulator lists both: only a parent is ever the job.
+                if summary.get("jobName") == name and ":" not in summary["jobId"]:
+                    created = int(summary.get("createdAt", 0))
+                    if newest is None or created > newest[0]:
+                        newest = (created, summary["jobId"])
+            token = page.get("nextToken")
+            if not token:
+                return newest[1] if newest else None
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """Stop a job whatever its state: cancel if queued, terminate if running."""
+        self.client.terminate_job(jobId=job_id, reason=reason)

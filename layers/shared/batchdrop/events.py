@@ -1,0 +1,88 @@
+"""The events batchdrop publishes on its SNS topic (DESIGN.md §8): `batchdrop.event/v1`.
+
+Every message is one JSON object with `"schema": "batchdrop.event/v1"` and a
+`type`; each type has its model here, and `docs/events/` holds their JSON
+Schemas. Message attributes `team`, `type`, `status` and `environment` let a
+subscriber filter without reading the body. `event_id` is the same for the
+same fact, so a subscriber can drop the duplicates that at-least-once delivery
+brings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from batchdrop.errors import Problem
+
+EVENT_SCHEMA: Literal["batchdrop.event/v1"] = "batchdrop.event/v1"
+MAX_EVENT_PROBLEMS = 20
+"""A rejection event carries this many problems; the receipt has them all."""
+
+
+def event_id(*facts: object) -> str:
+    return hashlib.sha256("\0".join(str(fact) for fact in facts).encode()).hexdigest()[:32]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True, populate_by_name=True)
+
+    schema_: Literal["batchdrop.event/v1"] = Field(default=EVENT_SCHEMA, alias="schema")
+    event_id: str = Field(description="The same for the same fact: use it to drop duplicates.")
+    time: datetime
+    team: str
+    environment: str | None = None
+    run_id: str
+    spec_name: str | None = None
+    source_uri: str = Field(description="The spec file, s3://bucket/incoming/<team>/...")
+    status: str
+    previous_status: str | None = None
+    reason: str | None = None
+
+    def attributes(self) -> dict[str, str]:
+        """The SNS message attributes subscribers filter on."""
+        return {
+            "team": self.team,
+            "type": self.type,  # type: ignore[attr-defined]  # every concrete event has one
+            "status": self.status,
+            "environment": self.environment or "unknown",
+        }
+
+    def body(self) -> str:
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+
+class EventJob(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    step: str
+    job_id: str
+    job_name: str
+    queue: str
+    hardware: Literal["cpu", "gpu"]
+    array_size: int | None = None
+    depends_on: list[str] = []
+
+
+class RunSubmitted(_Event):
+    type: Literal["run.submitted"] = "run.submitted"
+    status: Literal["submitted"] = "submitted"
+    jobs: list[EventJob]
+    receipt_uri: str
+    notify_on: list[str] = []
+    warnings: list[str] = []
+
+
+class RunRejected(_Event):
+    type: Literal["run.rejected"] = "run.rejected"
+    status: Literal["rejected"] = "rejected"
+    problems: list[Problem] = Field(description=f"The first {MAX_EVENT_PROBLEMS}; the receipt lists every one.")
+    problem_count: int
+    receipt_uri: str | None = None
+
+
+BatchdropEvent = Annotated[RunSubmitted | RunRejected, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)

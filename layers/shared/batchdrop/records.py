@@ -1,0 +1,166 @@
+"""What batchdrop remembers of every run and job (DESIGN.md §7), as pydantic models.
+
+A run is one spec file; it becomes zero (rejected) or more Batch jobs. The
+table layout that stores these lives in `batchdrop.table`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchdrop.errors import Problem
+from batchdrop.spec import Resources
+
+RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
+FINAL_SUBMISSION_STATES: frozenset[str] = frozenset(
+    {"submitted", "rejected", "running", "succeeded", "failed", "cancelled"}
+)
+"""A run past these has been handled by the submit function (what happens next is tracking's)."""
+JobStatus = Literal["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
+MAX_RECORDED_PROBLEMS = 100
+"""A run record keeps this many problems; the receipt in S3 keeps every one."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds: sorts as text in the table's indexes."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True, populate_by_name=True)
+
+
+class SpecSource(_Record):
+    """The S3 object a run was made from."""
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+    sequencer: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def console_url(self) -> str:
+        return f"https://s3.console.aws.amazon.com/s3/object/{self.bucket}?prefix={quote(self.key)}"
+
+
+class SubmittedJobRef(_Record):
+    """A run's job, as the run record lists it."""
+
+    step: str
+    job_id: str
+    job_name: str
+    queue: str
+    hardware: Literal["cpu", "gpu"]
+    array_size: int | None = None
+    depends_on: list[str] = []
+    """Steps this job waits for."""
+
+
+class RunRecord(_Record):
+    run_id: str
+    team: str
+    status: RunStatus
+    source: SpecSource
+    received_at: datetime
+    """When the submit function first claimed this run."""
+    claim_owner: str
+    """The SQS message that is (or was) submitting this run; a redelivery of it resumes the work."""
+    claimed_at: datetime
+    environment: str | None = None
+    spec_name: str | None = None
+    spec_digest: str | None = None
+    """sha256 of the spec file's bytes."""
+    notify_on: list[str] = []
+    jobs: list[SubmittedJobRef] = []
+    problems: list[Problem] = []
+    problem_count: int = 0
+    warnings: list[str] = []
+    submitted_at: datetime | None = None
+    receipt_key: str | None = None
+    expires_at: int | None = None
+    """Epoch seconds after which DynamoDB's TTL may delete a finished record."""
+
+
+class Transition(_Record):
+    status: str
+    at: datetime
+    reason: str | None = None
+    attempt: int = 0
+
+
+class JobRecord(_Record):
+    job_id: str
+    run_id: str
+    team: str
+    environment: str
+    spec_name: str
+    step: str
+    job_name: str
+    queue: str
+    queue_arn: str
+    hardware: Literal["cpu", "gpu"]
+    job_definition: str
+    job_definition_arn: str
+    resources: Resources
+    array_size: int | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    """Job ids this job waits for."""
+    status: str = "SUBMITTED"
+    attempts: int = 0
+    history: list[Transition] = []
+    submitted_at: datetime
+    last_event_at: datetime
+    spec_digest: str
+    source: SpecSource
+    notify_on: list[str] = []
+
+
+class Receipt(_Record):
+    """What a user finds at `receipts/<team>/<path>.json` after dropping `incoming/<team>/<path>`."""
+
+    schema_: Literal["batchdrop.receipt/v1"] = Field(default="batchdrop.receipt/v1", alias="schema")
+    status: Literal["submitted", "rejected"]
+    run_id: str
+    team: str
+    spec_name: str | None = None
+    environment: str | None = None
+    source: SpecSource
+    received_at: datetime
+    decided_at: datetime | None = None
+    jobs: list[SubmittedJobRef] = []
+    problems: list[Problem] = []
+    problem_count: int = 0
+    warnings: list[str] = []
+    follow: str
+    """The command that shows this run's progress."""
+
+    @classmethod
+    def for_run(cls, run: RunRecord, problems: list[Problem]) -> Receipt:
+        return cls(
+            status="rejected" if run.status == "rejected" else "submitted",
+            run_id=run.run_id,
+            team=run.team,
+            spec_name=run.spec_name,
+            environment=run.environment,
+            source=run.source,
+            received_at=run.received_at,
+            decided_at=run.submitted_at,
+            jobs=run.jobs,
+            problems=problems,
+            problem_count=max(run.problem_count, len(problems)),
+            warnings=run.warnings,
+            follow=f"batchdrop status {run.run_id}",
+        )

@@ -1,0 +1,51 @@
+"""Composition: the boto3 clients each function needs, and the services built on them.
+
+This is the one place clients are created (gateways take them injected).
+Endpoints and credentials come from the environment as boto3 reads it, so the
+same code runs in Lambda and against the local emulator (`AWS_ENDPOINT_URL`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.config_source import PlatformConfigSource
+from batchdrop.publisher import EventPublisher
+from batchdrop.settings import SubmitSettings
+from batchdrop.storage import JobsBucket
+from batchdrop.submission import Submitter
+from batchdrop.table import RecordsTable
+
+STANDARD_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},  # throttles and 5xx: safe, these calls are idempotent
+    connect_timeout=5,
+    read_timeout=20,
+)
+
+
+def client(service: str, session: boto3.Session | None = None, *, config: Config = STANDARD_CLIENT_CONFIG) -> Any:
+    return (session or boto3.Session()).client(service, config=config)  # type: ignore[call-overload]
+
+
+def build_submitter(settings: SubmitSettings, session: boto3.Session | None = None) -> Submitter:
+    session = session or boto3.Session()
+    s3 = client("s3", session)
+    return Submitter(
+        table=RecordsTable(client("dynamodb", session), settings.table_name),
+        batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
+        bucket=JobsBucket(s3),
+        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
+        config=PlatformConfigSource(
+            settings.platform_config,
+            ttl_seconds=settings.config_ttl_seconds,
+            s3_client=s3,
+            ssm_client=client("ssm", session) if settings.platform_config.startswith("ssm:") else None,
+        ),
+        stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
+        retention=timedelta(days=settings.retention_days),
+    )
