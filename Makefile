@@ -38,6 +38,12 @@ $(SAM):
 	$(PYTHON) -m venv .venv-tools/sam
 	.venv-tools/sam/bin/pip install --quiet 'aws-sam-cli>=1.140'
 
+AWSCLI := .venv-tools/awscli/bin/aws
+$(AWSCLI):
+	rm -rf .venv-tools/awscli
+	$(PYTHON) -m venv .venv-tools/awscli
+	.venv-tools/awscli/bin/pip install --quiet awscli
+
 $(CHECKOV):
 	rm -rf .venv-tools/checkov
 	$(PYTHON) -m venv .venv-tools/checkov
@@ -74,7 +80,7 @@ demo: $(BIN)/.installed ## run batchdrop over the example specs
 	$(BIN)/batchdrop validate examples/specs/*
 	$(BIN)/batchdrop plan examples/specs/resnet-pipeline.yaml
 
-bench: $(BIN)/.installed ## benchmarks: print measured ratios against their targets
+bench: $(BIN)/.installed $(AWSCLI) ## benchmarks: print measured ratios against their targets
 	$(BIN)/python -m bench
 
 build: $(BIN)/.installed $(SAM) ## sam build (offline)

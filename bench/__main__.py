@@ -7,7 +7,7 @@ import sys
 
 from bench.report import Figure
 
-BENCHMARKS = {"core": "bench.core"}
+BENCHMARKS = {"core": "bench.core", "submit": "bench.submit"}
 
 
 def main(names: list[str]) -> int:

@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import re
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from batchdrop_local import bridges
 from batchdrop_local.template import TEMPLATE, Resolver, load_template, parameter_defaults
@@ -36,12 +37,18 @@ class EmbeddedAws:
     """moto on a free port of 127.0.0.1, with Docker use switched off for Batch and Lambda."""
 
     def __init__(self) -> None:
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint = ""
         self._clients: dict[str, Any] = {}
 
+    def _new_server(self) -> Any:
+        # Imported here: processes that only talk to an emulator elsewhere need not load moto.
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
+
+        return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
     def start(self) -> EmbeddedAws:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+        self._server = self._new_server()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -91,6 +98,37 @@ class EmbeddedAws:
                 service, endpoint_url=self.endpoint
             )
         return self._clients[service]
+
+
+class SeparateEmbeddedAws(EmbeddedAws):
+    """The same emulator in a child process: its memory and CPU are not the caller's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._process: subprocess.Popen[str] | None = None
+
+    def start(self) -> SeparateEmbeddedAws:
+        self._process = subprocess.Popen(  # our own module, this interpreter
+            [sys.executable, "-m", "batchdrop_local.serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self._process.stdout is not None
+        self.endpoint = self._process.stdout.readline().strip()
+        if not self.endpoint.startswith("http://"):
+            raise RuntimeError("the emulator process did not start")
+        self.configure()
+        return self
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        assert self._process.stdin is not None
+        self._process.stdin.close()  # asks it to stop; a moto busy with state may not, so then it is ended
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        self._process = None
 
 
 @contextmanager

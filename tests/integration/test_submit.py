@@ -246,25 +246,47 @@ def test_crash_between_submit_and_record_is_repaired_by_adopting_the_job(
     upload = local_stack.upload("incoming/vision/resnet-pipeline.yaml", example("resnet-pipeline.yaml"))
     event = local_stack.s3_event(upload)
     table = module.submitter.table
-    real_finish = table.finish_run
 
     def crash(*args: Any, **kwargs: Any) -> None:
-        raise ConnectionResetError("the function died after SubmitJob")
+        raise ConnectionResetError("the function died after SubmitJob, before any record")
 
-    monkeypatch.setattr(table, "finish_run", crash)
-    first = submit(event)
-    assert first == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    with monkeypatch.context() as patch:
+        patch.setattr(table, "write_new", crash)
+        with pytest.raises(ConnectionResetError):
+            submit(event)  # the invocation fails: SQS will deliver the whole batch again
     assert len(local_stack.batch_jobs()) == 3
     assert run_of(local_stack, upload, module).status == "submitting"
+    assert local_stack.published_events() == []
 
-    monkeypatch.setattr(table, "finish_run", real_finish)
     sent = capture_submissions(module)
-    assert submit(event) == {"batchItemFailures": []}  # SQS redelivers the same message
+    assert submit(event) == {"batchItemFailures": []}  # the same message, redelivered
     assert sent == [], "every job was adopted by name, none submitted again"
     assert len(local_stack.batch_jobs()) == 3
     run = run_of(local_stack, upload, module)
     assert run.status == "submitted"
     assert sorted(job.job_id for job in run.jobs) == sorted(job["jobId"] for job in local_stack.batch_jobs())
+    assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.submitted"]
+
+
+def test_a_batch_whose_events_cannot_be_published_is_retried_and_told_once_it_can(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, submit = submit_function
+    upload = local_stack.upload("incoming/vision/gpu-finetune.yaml", example("gpu-finetune.yaml"))
+    event = local_stack.s3_event(upload)
+
+    def sns_down(*args: Any, **kwargs: Any) -> Any:
+        raise aws_error("InternalError", "SNS is down", 500)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(module.submitter.publisher.client, "publish_batch", sns_down)
+        with pytest.raises(ClientError):
+            submit(event)
+    assert run_of(local_stack, upload, module).status == "submitted"
+    sent = capture_submissions(module)
+    assert submit(event) == {"batchItemFailures": []}
+    assert sent == []
+    assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.submitted"]
 
 
 def test_uncertain_submit_outcome_is_settled_by_name_not_by_resubmitting(

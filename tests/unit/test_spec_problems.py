@@ -247,6 +247,14 @@ SHAPE_CASES = [
         5,
     ),
     (
+        "iam-arn-hidden-by-an-escape",
+        spec('env: {ROLE: "arn\\x3aaws:iam::123456789012:role/admin"}\n'),
+        "env.ROLE",
+        "iam_arn",
+        "IAM ARNs are not allowed",
+        5,
+    ),
+    (
         "job-definition-arn",
         spec("").replace(
             "job_definition: trainer", "job_definition: arn:aws:batch:us-east-1:123456789012:job-definition/x:1"

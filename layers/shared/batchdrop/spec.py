@@ -223,7 +223,9 @@ def parse_spec(raw: bytes, filename: str) -> ParsedSpec:
         ]
         raise SpecRejected([document.problem(*finding) for finding in findings] + explained) from exc
     drafts = resolve_jobs(spec)
-    findings = check_spec(spec, drafts)
+    # Without escapes, every text of the spec is a substring of the file: one search rules IAM ARNs out.
+    may_hold_arn = b"\\" in raw or _IAM_ARN_BYTES.search(raw) is not None
+    findings = check_spec(spec, drafts, scan_text=may_hold_arn)
     if findings:
         raise SpecRejected([document.problem(*finding) for finding in findings])
     return ParsedSpec(spec=spec, document=document, jobs=tuple(_in_dependency_order(drafts)))
@@ -270,6 +272,7 @@ _FORBIDDEN_KEYS: dict[str, str] = {
 _USER_MAPS = {"env", "parameters", "tags", "sweep"}
 """Mappings whose keys are the user's own names, not fields."""
 _IAM_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::", re.IGNORECASE)
+_IAM_ARN_BYTES = re.compile(_IAM_ARN.pattern.encode(), re.IGNORECASE)
 
 
 def forbidden_findings(data: Any, loc: Loc = ()) -> list[Finding]:
@@ -339,9 +342,9 @@ def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
     return drafts
 
 
-def check_spec(spec: JobSpec, drafts: list[JobDraft]) -> list[Finding]:
-    """The rules that span fields: steps, dependencies, sweeps, names, free text."""
-    findings: list[Finding] = _iam_arn_findings(spec, ())
+def check_spec(spec: JobSpec, drafts: list[JobDraft], *, scan_text: bool = True) -> list[Finding]:
+    """The rules that span fields: steps, dependencies, sweeps, names, free text (`scan_text`)."""
+    findings: list[Finding] = _iam_arn_findings(spec, ()) if scan_text else []
     if spec.steps:
         for name in ("sweep", "array_size"):
             if getattr(spec, name) is not None:
@@ -349,7 +352,7 @@ def check_spec(spec: JobSpec, drafts: list[JobDraft]) -> list[Finding]:
                     ((name,), "misplaced", f"with `steps`, put `{name}` on the step that needs it, not at the top")
                 )
         findings.extend(_check_steps(spec.steps))
-        for index, step in enumerate(spec.steps):
+        for index, step in enumerate(spec.steps if scan_text else ()):
             findings.extend(_iam_arn_findings(step, ("steps", index)))
     for draft in drafts:
         findings.extend(_check_job(draft))

@@ -16,10 +16,14 @@ and maybe concurrently. The run record is the lock and the journal:
    deterministic job name up in Batch and adopts what an earlier attempt
    created. If Batch refuses a job for good, the jobs already submitted for
    the run are cancelled and the run is rejected with Batch's words.
-4. **Record**: the jobs and the run's final state in one transaction, and
-   only if the claim is still ours. Tracking waits for these job records.
-5. **Tell**: the receipt in S3 and the event (published in batches by
-   `flush`). A redelivered message whose run is already recorded only
+4. **Record**: the jobs and the run's final state. A fresh claim's records
+   are new items no one else writes (tracking waits for job records, and
+   leaves a run alone while it is `submitting`), so they are staged and
+   written for the whole SQS batch with BatchWriteItem by `flush`. A resumed
+   run writes at once, in one transaction, only if the claim is still ours
+   and never over a record that exists.
+5. **Tell**: after the records, the receipt in S3 and the event (published
+   ten to a call). A redelivered message whose run is already recorded only
    repeats this step.
 
 Anything else that fails (S3, DynamoDB, Batch unavailable, the platform
@@ -84,6 +88,15 @@ class Outcome:
     seconds_since_drop: float | None = None
 
 
+@dataclass
+class _Staged:
+    """A decided run whose records, receipt and event wait for `flush`."""
+
+    run: RunRecord
+    jobs: list[JobRecord]
+    problems: list[Problem]
+
+
 class _Refused(Exception):  # control flow: Batch refused a job, so the run is rejected
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
@@ -111,6 +124,7 @@ class Submitter:
         self.stale_claim_after = stale_claim_after
         self.retention = retention
         self._pending: list[_Event] = []
+        self._staged: list[_Staged] = []
 
     @staticmethod
     def run_id(source: SpecSource) -> str:
@@ -157,22 +171,22 @@ class Submitter:
         try:
             raw = self.bucket.read_spec(run.source, drop.size)
         except SpecUnreadable as unreadable:
-            return self._reject(run, drop, [unreadable.problem], receipt=unreadable.write_receipt)
+            return self._reject(run, drop, [unreadable.problem], resuming=resuming, receipt=unreadable.write_receipt)
         run = run.model_copy(update={"spec_digest": hashlib.sha256(raw).hexdigest()})
         try:
             parsed = parse_spec(raw, run.source.key)
         except SpecRejected as rejected:
-            return self._reject(run, drop, rejected.problems)
+            return self._reject(run, drop, rejected.problems, resuming=resuming)
         run = run.model_copy(update={"spec_name": parsed.spec.name, "environment": parsed.spec.environment})
         try:
             plan = plan_run(parsed, team=run.team, config=self.config.get(), run_id=run.run_id)
         except SpecRejected as rejected:
-            return self._reject(run, drop, rejected.problems)
+            return self._reject(run, drop, rejected.problems, resuming=resuming)
         try:
             submitted = self._submit_jobs(plan, resuming=resuming)
         except _Refused as refused:
-            return self._reject(run, drop, [refused.problem])
-        return self._record_submitted(run, drop, parsed, plan, submitted)
+            return self._reject(run, drop, [refused.problem], resuming=resuming)
+        return self._record_submitted(run, drop, parsed, plan, submitted, resuming=resuming)
 
     def _submit_jobs(self, plan: Plan, *, resuming: bool) -> list[tuple[PlannedJob, SubmittedJob]]:
         job_ids: dict[str, str] = {}
@@ -196,6 +210,8 @@ class Submitter:
         parsed: ParsedSpec,
         plan: Plan,
         submitted: list[tuple[PlannedJob, SubmittedJob]],
+        *,
+        resuming: bool,
     ) -> Outcome:
         now = self.clock()
         job_ids = {job.step: result.job_id for job, result in submitted}
@@ -246,11 +262,12 @@ class Submitter:
             )
             for job, result in submitted
         ]
-        self.table.finish_run(final, records)
-        self._tell(final, [])
+        self._decide(_Staged(final, records, []), resuming=resuming)
         return self._outcome(final, drop)
 
-    def _reject(self, run: RunRecord, drop: Drop, problems: list[Problem], *, receipt: bool = True) -> Outcome:
+    def _reject(
+        self, run: RunRecord, drop: Drop, problems: list[Problem], *, resuming: bool, receipt: bool = True
+    ) -> Outcome:
         final = run.model_copy(
             update={
                 "status": "rejected",
@@ -261,13 +278,19 @@ class Submitter:
                 "receipt_key": run.receipt_key if receipt else None,
             }
         )
-        self.table.finish_run(final)
-        self._tell(final, problems)
+        self._decide(_Staged(final, [], problems), resuming=resuming)
         logger.info(
             "spec rejected",
             extra={"run_id": run.run_id, "problems": [problem.render() for problem in problems[:5]]},
         )
         return self._outcome(final, drop, problems)
+
+    def _decide(self, decided: _Staged, *, resuming: bool) -> None:
+        if resuming:  # the records may exist in part: write only what is missing, only if still ours
+            self.table.finish_run(decided.run, decided.jobs)
+            self._tell(decided.run, decided.problems)
+        else:
+            self._staged.append(decided)
 
     def _tell(self, run: RunRecord, problems: list[Problem]) -> None:
         """Write the run's receipt and queue its event (both idempotent: same run, same content)."""
@@ -323,7 +346,19 @@ class Submitter:
         )
 
     def flush(self) -> None:
-        """Publish the events of this batch; `PublishFailed` if some cannot be (the batch is retried)."""
-        pending, self._pending = self._pending, []
-        if pending:
-            self.publisher.publish(pending)
+        """Record the staged runs, write their receipts and publish every event of this batch.
+
+        Raises if any of it fails: the whole SQS batch is then delivered again, and every drop
+        in it resumes (its claim is ours), writing only what is missing.
+        """
+        staged, self._staged = self._staged, []
+        try:
+            self.table.write_new(
+                [decided.run for decided in staged], [job for decided in staged for job in decided.jobs]
+            )
+            for decided in staged:
+                self._tell(decided.run, decided.problems)
+            if self._pending:
+                self.publisher.publish(self._pending)
+        finally:
+            self._pending = []

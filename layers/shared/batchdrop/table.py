@@ -19,7 +19,8 @@ made from an S3 key (GSI3), and non-terminal jobs quiet since a given time
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ACTIVE_SHARDS = 8
+BATCH_WRITE_LIMIT = 25
+BATCH_WRITE_ATTEMPTS = 6
 RUN_SK = "RUN"
 JOB_SK = "JOB"
 TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED"})
@@ -46,6 +49,10 @@ _deserializer = TypeDeserializer()
 
 class RecordConflict(BatchdropError):
     """A conditional write found the record in another state than expected."""
+
+
+class RecordsUnavailable(BatchdropError):
+    """DynamoDB did not take the writes, even after retries."""
 
 
 def run_key(run_id: str) -> dict[str, Any]:
@@ -131,9 +138,10 @@ class Claim:
 class RecordsTable:
     """Every read and write of the records table. The client is injected (tests, local runs)."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.table_name = table_name
+        self.sleep = sleep
 
     def claim_run(self, run: RunRecord) -> Claim:
         """Create the run record if there is none; otherwise return the stored one."""
@@ -209,6 +217,21 @@ class RecordsTable:
             if _code(exc) in {"ConditionalCheckFailedException", "TransactionCanceledException"}:
                 raise RecordConflict(f"run {run.run_id} is no longer ours to finish: {exc}") from exc
             raise
+
+    def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
+        """Write records no one else writes yet (fresh claims), 25 to a call, retrying what is left."""
+        requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
+        requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending: dict[str, Any] = {self.table_name: requests[start : start + BATCH_WRITE_LIMIT]}
+            for attempt in range(BATCH_WRITE_ATTEMPTS):
+                left = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not left:
+                    break
+                pending = left
+                self.sleep(min(2.0, 0.05 * 2**attempt))
+            else:
+                raise RecordsUnavailable(f"DynamoDB left {len(pending[self.table_name])} records unwritten")
 
     def get_run(self, run_id: str) -> RunRecord | None:
         found = self.client.get_item(TableName=self.table_name, Key=run_key(run_id), ConsistentRead=True)

@@ -1,0 +1,365 @@
+"""The submit path (issue 3): handler time per drop against the floor of AWS calls, awscli, memory, cold start.
+
+Against the embedded AWS (moto, threaded, in a process of its own so that its
+memory is not ours), in one run:
+
+- **handler**: 500 drops of the example specs, mixed, through the submit
+  handler in SQS batches of 10 — the time per drop.
+- **floor**: the bare AWS calls the same drops need, made directly with boto3
+  (GetObject, a conditional PutItem, then per job SubmitJob and PutItem, a
+  PutObject receipt, a Publish) — no validation, no planning, no batching.
+- **awscli**: the seed tooling — one `aws batch submit-job` process per job.
+- **peak memory** of the handler's process (the handler runs in a process of its own).
+- **cold start**: importing the submit handler module (Powertools utilities and
+  its clients created) in fresh interpreters, against `import boto3` and creating
+  the same clients; and what Powertools Tracer (the X-Ray SDK) would add.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from batchdrop_local.emulator import LocalFunction, SeparateEmbeddedAws, environment_of
+from batchdrop_local.local_stack import create_stack
+from batchdrop_local.notifications import StoredObject, s3_put_event, upload
+from batchdrop_local.runtime import invoke, load_handler
+
+from batchdrop.planning import Plan, check_and_plan
+from batchdrop.platform import parse_platform_config
+from batchdrop.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
+from batchdrop.table import job_item, run_item
+from bench.report import ROOT, Figure, median_seconds_of_python
+
+DROPS = 500
+BATCH = 10
+FLOOR_TARGET = 1.1
+MEMORY_TARGET_MB = 150
+COLD_TARGET = 1.3
+COLD_RUNS = 15
+AWSCLI_JOBS = 20
+SPECS = sorted((ROOT / "examples" / "specs").iterdir())
+
+
+def _team(raw: bytes) -> str:
+    return "forecasting" if b"team: forecasting" in raw or b'"forecasting"' in raw else "vision"
+
+
+def run() -> list[Figure]:
+    aws = SeparateEmbeddedAws().start()
+    try:
+        with environment_of(aws):
+            return _measure(aws)
+    finally:
+        aws.stop()
+
+
+def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
+    stack = create_stack(aws)
+    bucket = stack.outputs["JobsBucketName"]
+    s3 = aws.client("s3")
+    drops: list[tuple[StoredObject, bytes]] = []
+    for index in range(DROPS):
+        spec = SPECS[index % len(SPECS)]
+        raw = spec.read_bytes()
+        drops.append((upload(s3, bucket, f"incoming/{_team(raw)}/bench/{index:04d}-{spec.name}", raw), raw))
+    aws.client("sqs").purge_queue(QueueUrl=stack.outputs["IntakeQueueUrl"])  # moto's own notifications
+
+    function = stack.functions["SubmitFunction"]
+    events = [s3_put_event(*(stored for stored, _ in drops[start : start + BATCH])) for start in range(0, DROPS, BATCH)]
+    handler_seconds, peak_mb, jobs = _handler_in_own_process(aws, function, events)
+
+    floor_seconds = _floor(aws, stack.outputs, drops)
+    per_drop, floor_per_drop = handler_seconds / DROPS, floor_seconds / DROPS
+    ratio = per_drop / floor_per_drop
+    figures = [
+        Figure(f"handler, {DROPS} drops ({jobs} jobs) in batches of {BATCH}", per_drop * 1000, "ms per drop"),
+        Figure("floor: the bare AWS calls of the same drops", floor_per_drop * 1000, "ms per drop"),
+        Figure(
+            "handler / floor",
+            ratio,
+            "×",
+            target=f"≤ {FLOOR_TARGET}",
+            within=ratio <= FLOOR_TARGET,
+        ),
+        Figure(
+            "peak memory of the handler process",
+            peak_mb,
+            "MB",
+            target=f"≤ {MEMORY_TARGET_MB} MB",
+            within=peak_mb <= MEMORY_TARGET_MB,
+        ),
+    ]
+    figures += _awscli(aws, handler_seconds / jobs)
+    return figures + _cold_start(function.environment)
+
+
+def _handler_in_own_process(
+    aws: SeparateEmbeddedAws, function: LocalFunction, events: list[dict[str, Any]]
+) -> tuple[float, float, int]:
+    """Run the handler over the events in a fresh process (a warm Lambda after its cold start)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.json"
+        path.write_text(json.dumps(events))
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.submit", "--worker", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, **aws.environment(), **function.environment},
+        )
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures["seconds"], figures["peak_mb"], figures["jobs"]
+
+
+def _worker(events_path: str) -> None:
+    """The handler process: import the function (not timed), then handle every batch (timed)."""
+    from batchdrop_local.emulator import LocalFunction as Function
+
+    events = json.loads(Path(events_path).read_text())
+    function = Function(
+        logical_id="SubmitFunction",
+        code_dir=ROOT / "functions" / "submit",
+        handler="app.lambda_handler",
+        timeout=120,
+        environment={},
+        events={},
+    )
+    module = load_handler(function)
+    stdout = os.dup(1)
+    with Path(os.devnull).open("w") as sink:
+        os.dup2(sink.fileno(), 1)  # logs and EMF metrics: Lambda sends them down a pipe, not to a terminal
+        try:
+            started = time.perf_counter()
+            for event in events:
+                response = invoke(function, module, event)
+                assert response == {"batchItemFailures": []}, response
+            seconds = time.perf_counter() - started
+        finally:
+            sys.stdout.flush()
+            os.dup2(stdout, 1)
+    jobs = 0
+    for event in events:
+        for record in event["Records"]:
+            s3 = json.loads(record["body"])["Records"][0]["s3"]
+            source = SpecSource(
+                bucket=s3["bucket"]["name"],
+                key=unquote_plus(s3["object"]["key"]),
+                version_id=s3["object"].get("versionId"),
+                etag=s3["object"]["eTag"],
+            )
+            run = module.submitter.table.get_run(module.Submitter.run_id(source))
+            jobs += len(run.jobs) if run else 0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "jobs": jobs}))
+
+
+def _floor(aws: SeparateEmbeddedAws, outputs: dict[str, str], drops: list[tuple[StoredObject, bytes]]) -> float:
+    """The AWS calls of each drop, made directly: what any implementation must at least do.
+
+    The payloads are the handler's own (the same items, receipt and event bodies), prepared
+    before the clock starts, so the two sides differ only in what the handler does around them.
+    """
+    config = parse_platform_config((ROOT / "examples" / "platform.yaml").read_bytes())
+    prepared = []
+    for stored, raw in drops:
+        plan = check_and_plan(raw, stored.key, team=_team(raw), config=config, run_id=uuid.uuid4().hex[:20])
+        claim = _claim_record(stored, plan.run_id)
+        prepared.append((stored, plan, run_item(claim), _job_item_template(claim, plan), _receipt(claim)))
+    s3, dynamodb, batch, sns = (aws.client(name) for name in ("s3", "dynamodb", "batch", "sns"))
+    table, topic = outputs["RecordsTableName"], outputs["EventsTopicArn"]
+    started = time.perf_counter()
+    for stored, plan, claim_item, job_template, receipt in prepared:
+        s3.get_object(Bucket=stored.bucket, Key=stored.key, VersionId=stored.version_id)["Body"].read()
+        dynamodb.put_item(TableName=table, Item=claim_item, ConditionExpression="attribute_not_exists(PK)")
+        ids: dict[str, str] = {}
+        for job in plan.jobs:
+            ids[job.step] = batch.submit_job(**job.submit_request(ids))["jobId"]
+            dynamodb.put_item(TableName=table, Item={**job_template, "PK": {"S": f"JOB#{ids[job.step]}"}})
+        s3.put_object(Bucket=stored.bucket, Key=f"receipts/floor/{plan.run_id}.json", Body=receipt)
+        sns.publish(TopicArn=topic, Message=receipt.decode())
+    return time.perf_counter() - started
+
+
+def _claim_record(stored: StoredObject, run_id: str) -> RunRecord:
+    now = utc_now()
+    return RunRecord(
+        run_id=run_id,
+        team="vision",
+        status="submitting",
+        source=SpecSource(bucket=stored.bucket, key=stored.key, version_id=stored.version_id, etag=stored.etag),
+        received_at=now,
+        claim_owner=uuid.uuid4().hex,
+        claimed_at=now,
+    )
+
+
+def _job_item_template(claim: RunRecord, plan: Plan) -> dict[str, Any]:
+    job = plan.jobs[0]
+    now = utc_now()
+    return job_item(
+        JobRecord(
+            job_id="placeholder",
+            run_id=plan.run_id,
+            team=plan.team,
+            environment=plan.environment,
+            spec_name=plan.spec_name,
+            step=job.step,
+            job_name=job.job_name,
+            queue=job.queue,
+            queue_arn=job.queue_arn,
+            hardware=job.hardware,
+            job_definition=job.job_definition,
+            job_definition_arn=job.job_definition_arn,
+            resources=job.resources,
+            array_size=job.array_size,
+            history=[Transition(status="SUBMITTED", at=now)],
+            submitted_at=now,
+            last_event_at=now,
+            spec_digest="0" * 64,
+            source=claim.source,
+        )
+    )
+
+
+def _receipt(claim: RunRecord) -> bytes:
+    return json.dumps(Receipt.for_run(claim, []).model_dump(mode="json", by_alias=True), indent=2).encode()
+
+
+def _awscli(aws: SeparateEmbeddedAws, handler_per_job: float) -> list[Figure]:
+    """One `aws batch submit-job` process per job, as hand-written scripts do."""
+    cli = ROOT / ".venv-tools" / "awscli" / "bin" / "aws"
+    if not cli.exists():
+        return [Figure("awscli per job", 0, "s", detail=f"skipped: {cli} missing (make bench installs it)")]
+    config = parse_platform_config((ROOT / "examples" / "platform.yaml").read_bytes())
+    raw = (ROOT / "examples" / "specs" / "gpu-finetune.yaml").read_bytes()
+    request = check_and_plan(raw, "gpu-finetune.yaml", team="vision", config=config, run_id="a" * 20).jobs[0].request
+    env = {**os.environ, **aws.environment()}
+    started = time.perf_counter()
+    for index in range(AWSCLI_JOBS):
+        subprocess.run(
+            [str(cli), "batch", "submit-job", "--cli-input-json", json.dumps({**request, "jobName": f"cli-{index}"})],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+    per_job = (time.perf_counter() - started) / AWSCLI_JOBS
+    return [
+        Figure("awscli: one `aws batch submit-job` process per job", per_job * 1000, "ms per job"),
+        Figure(
+            "awscli / handler, per job",
+            per_job / handler_per_job,
+            "×",
+            detail=f"the handler submits (and records, and tells) a job in {handler_per_job * 1000:.1f} ms",
+        ),
+    ]
+
+
+_IMPORT_HANDLER = """
+import importlib.util, sys, time
+t0 = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", "functions/submit/app.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(time.perf_counter() - t0)
+"""
+_BOTO3_AND_CLIENTS = """
+import time
+t0 = time.perf_counter()
+import boto3
+from botocore.config import Config
+session = boto3.Session()
+for name in ("s3", "dynamodb", "batch", "sns"):
+    session.client(name, config=Config(retries={"mode": "standard"}))
+print(time.perf_counter() - t0)
+"""
+_PARSER_MODELS = """
+import time
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+import pydantic, pydantic.main
+t0 = time.perf_counter()
+from aws_lambda_powertools.utilities.parser.models import S3Model, SqsRecordModel
+print(time.perf_counter() - t0)
+"""
+_PYDANTIC = """
+import time
+import boto3
+t0 = time.perf_counter()
+from pydantic import BaseModel
+print(time.perf_counter() - t0)
+"""
+_TRACER = """
+import time
+from aws_lambda_powertools import Logger
+t0 = time.perf_counter()
+from aws_lambda_powertools import Tracer
+Tracer()
+print(time.perf_counter() - t0)
+"""
+
+
+def _cold_start(function_environment: dict[str, str]) -> list[Figure]:
+    env = {
+        key: value for key, value in {**os.environ, **function_environment}.items() if key != "PYTHONDONTWRITEBYTECODE"
+    }
+    env.pop("AWS_ENDPOINT_URL", None)  # clients are created, never called: no endpoint needed
+    handler: list[float] = []
+    baseline: list[float] = []
+    tracer: list[float] = []
+    parser: list[float] = []
+    pydantic: list[float] = []
+    for _ in range(COLD_RUNS):  # interleaved, so drift in the machine's load hits all alike
+        handler += median_seconds_of_python(_IMPORT_HANDLER, 1, env)
+        baseline += median_seconds_of_python(_BOTO3_AND_CLIENTS, 1, env)
+        tracer += median_seconds_of_python(_TRACER, 1, {**env, "POWERTOOLS_TRACE_DISABLED": "false"})
+        parser += median_seconds_of_python(_PARSER_MODELS, 1, env)
+        pydantic += median_seconds_of_python(_PYDANTIC, 1, env)
+    handler_ms, baseline_ms = statistics.median(handler) * 1000, statistics.median(baseline) * 1000
+    ratio = handler_ms / baseline_ms
+    return [
+        Figure(
+            f"cold start: import the submit handler (median of {COLD_RUNS})",
+            handler_ms,
+            "ms",
+            detail=f"import boto3 + the same 4 clients: {baseline_ms:.0f} ms",
+        ),
+        Figure("cold start / (boto3 + clients)", ratio, "×", target=f"≤ {COLD_TARGET}", within=ratio <= COLD_TARGET),
+        Figure(
+            "of which pydantic's own import",
+            statistics.median(pydantic) * 1000,
+            "ms",
+            detail=f"{statistics.median(pydantic) * 1000 / baseline_ms:.0%} of boto3 + clients",
+        ),
+        Figure(
+            "of which Powertools parser models (SQS record, S3 notification)",
+            statistics.median(parser) * 1000,
+            "ms",
+            detail=f"{statistics.median(parser) * 1000 / baseline_ms:.0%} of boto3 + clients",
+        ),
+        Figure(
+            "Powertools Tracer (X-Ray SDK) would add",
+            statistics.median(tracer) * 1000,
+            "ms",
+            detail="not used: Lambda's active tracing instead (template Globals)",
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2])
+    else:
+        for figure in run():
+            print(figure.line())

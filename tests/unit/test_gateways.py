@@ -1,0 +1,226 @@
+"""The AWS gateways, against botocore's Stubber (no network): what they do when AWS misbehaves."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from batchdrop.batch_gateway import BatchGateway, BatchRefused, BatchUnavailable
+from batchdrop.events import RunRejected
+from batchdrop.publisher import EventPublisher, PublishFailed
+from batchdrop.records import RunRecord, SpecSource
+from batchdrop.settings import SettingsInvalid, SubmitSettings, load_settings
+from batchdrop.storage import JobsBucket, SpecUnreadable, locate
+from batchdrop.table import RecordsTable, RecordsUnavailable
+
+QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
+REQUEST = {"jobName": "nightly-main-abc", "jobQueue": QUEUE, "jobDefinition": "arn:aws:batch:x"}
+
+
+def client(service: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+@pytest.fixture
+def batch() -> Iterator[tuple[BatchGateway, Stubber, list[float]]]:
+    batch_client = client("batch")
+    waits: list[float] = []
+    with Stubber(batch_client) as stubber:
+        yield BatchGateway(batch_client, sleep=waits.append), stubber, waits
+        stubber.assert_no_pending_responses()
+
+
+def listing(*jobs: tuple[str, str, int]) -> dict[str, Any]:
+    return {"jobSummaryList": [{"jobId": job_id, "jobName": name, "createdAt": at} for job_id, name, at in jobs]}
+
+
+def test_throttled_submit_is_retried_with_growing_jittered_waits(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, waits = batch
+    for _ in range(3):
+        stubber.add_client_error("submit_job", "TooManyRequestsException", http_status_code=429)
+    stubber.add_response("submit_job", {"jobId": "j-1", "jobName": REQUEST["jobName"], "jobArn": "arn"}, REQUEST)
+    result = gateway.submit(REQUEST)
+    assert (result.job_id, result.adopted) == ("j-1", False)
+    assert len(waits) == 3
+    assert all(0 <= wait <= gateway.base_delay * 2**attempt for attempt, wait in enumerate(waits))
+
+
+def test_server_error_is_settled_by_finding_the_job_it_made(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, _ = batch
+    stubber.add_client_error("submit_job", "ServerException", http_status_code=500)
+    stubber.add_response("list_jobs", listing(("j-7", REQUEST["jobName"], 10), ("j-7:0", REQUEST["jobName"], 11)))
+    result = gateway.submit(REQUEST)
+    assert (result.job_id, result.adopted) == ("j-7", True), "an array child is never the job"
+
+
+def test_server_error_without_a_job_submits_again(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, _ = batch
+    stubber.add_client_error("submit_job", "ServerException", http_status_code=503)
+    stubber.add_response("list_jobs", listing())
+    stubber.add_response("submit_job", {"jobId": "j-2", "jobName": REQUEST["jobName"], "jobArn": "arn"})
+    assert gateway.submit(REQUEST).job_id == "j-2"
+
+
+def test_refusal_is_final_and_says_why(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, _ = batch
+    stubber.add_client_error("submit_job", "ClientException", "Job definition not found", http_status_code=400)
+    with pytest.raises(BatchRefused, match="Job definition not found"):
+        gateway.submit(REQUEST)
+
+
+def test_endless_throttling_gives_up_for_a_later_retry(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, _ = batch
+    for _ in range(gateway.max_attempts):
+        stubber.add_client_error("submit_job", "TooManyRequestsException", http_status_code=429)
+    with pytest.raises(BatchUnavailable):
+        gateway.submit(REQUEST)
+
+
+def test_resumed_run_adopts_the_newest_job_of_its_name_across_pages(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, _ = batch
+    stubber.add_response("list_jobs", {**listing(("j-old", REQUEST["jobName"], 1)), "nextToken": "t"})
+    stubber.add_response("list_jobs", listing(("j-new", REQUEST["jobName"], 5), ("other", "other-name", 9)))
+    result = gateway.submit(REQUEST, look_first=True)
+    assert (result.job_id, result.adopted) == ("j-new", True)
+
+
+def test_keys_outside_a_team_folder_are_not_drops() -> None:
+    assert locate("incoming/vision/sub/dir/a.yaml") is not None
+    assert locate("incoming/vision/sub/dir/a.yaml").receipt_key == "receipts/vision/sub/dir/a.yaml.json"  # type: ignore[union-attr]
+    assert locate("incoming/a.yaml") is None
+    assert locate("receipts/vision/a.yaml.json") is None
+    assert locate("incoming/vision/") is None
+
+
+SOURCE = SpecSource(bucket="jobs", key="incoming/vision/a.yaml", version_id="v1")
+
+
+@pytest.fixture
+def bucket() -> Iterator[tuple[JobsBucket, Stubber]]:
+    s3 = client("s3")
+    with Stubber(s3) as stubber:
+        yield JobsBucket(s3), stubber
+
+
+def test_a_file_said_to_be_too_large_is_not_even_read(bucket: tuple[JobsBucket, Stubber]) -> None:
+    jobs, _ = bucket
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SOURCE, size=10_000_000)
+    assert caught.value.problem.code == "too_large"
+
+
+def test_a_file_larger_than_it_was_said_is_caught_by_its_range(bucket: tuple[JobsBucket, Stubber]) -> None:
+    jobs, stubber = bucket
+    stubber.add_response(
+        "get_object",
+        {"Body": _body(b"x" * 10), "ContentRange": "bytes 0-262144/900000"},
+        {"Bucket": "jobs", "Key": SOURCE.key, "VersionId": "v1", "Range": "bytes=0-262144"},
+    )
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SOURCE)
+    assert "879 KiB" in caught.value.problem.message
+
+
+def test_a_file_deleted_before_reading_is_a_rejection_with_a_receipt(bucket: tuple[JobsBucket, Stubber]) -> None:
+    jobs, stubber = bucket
+    stubber.add_client_error("get_object", "NoSuchVersion", http_status_code=404)
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SOURCE)
+    assert (caught.value.problem.code, caught.value.write_receipt) == ("missing", True)
+
+
+def test_a_replaced_unversioned_file_leaves_the_receipt_to_the_newer_upload(
+    bucket: tuple[JobsBucket, Stubber],
+) -> None:
+    jobs, stubber = bucket
+    stubber.add_client_error("get_object", "PreconditionFailed", http_status_code=412)
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SpecSource(bucket="jobs", key="incoming/vision/a.yaml", etag="abc"))
+    assert (caught.value.problem.code, caught.value.write_receipt) == ("superseded", False)
+
+
+def _body(data: bytes) -> Any:
+    return StreamingBody(io.BytesIO(data), len(data))
+
+
+def _event(index: int) -> RunRejected:
+    return RunRejected(
+        event_id=f"e{index}",
+        time="2026-11-23T20:00:00Z",  # type: ignore[arg-type]
+        team="vision",
+        run_id=f"r{index}",
+        source_uri="s3://jobs/incoming/vision/a.yaml",
+        problems=[],
+        problem_count=0,
+    )
+
+
+def test_events_go_ten_to_a_call_and_refused_ones_are_retried_alone() -> None:
+    sns = client("sns")
+    topic = "arn:aws:sns:us-east-1:123456789012:events"
+    with Stubber(sns) as stubber:
+        stubber.add_response(
+            "publish_batch",
+            {"Successful": [], "Failed": [{"Id": "3", "Code": "InternalError", "SenderFault": False}]},
+            {"TopicArn": topic, "PublishBatchRequestEntries": ANY},
+        )
+        stubber.add_response("publish_batch", {"Successful": [], "Failed": []})
+        stubber.add_response("publish", {"MessageId": "m"})
+        EventPublisher(sns, topic).publish([_event(index) for index in range(15)])
+        stubber.assert_no_pending_responses()
+
+
+def test_an_event_that_cannot_be_published_raises() -> None:
+    sns = client("sns")
+    with Stubber(sns) as stubber:
+        stubber.add_response(
+            "publish_batch", {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
+        )
+        stubber.add_client_error("publish", "InternalError", http_status_code=500)
+        with pytest.raises(PublishFailed):
+            EventPublisher(sns, "arn:aws:sns:us-east-1:123456789012:events").publish([_event(0)])
+
+
+def test_unprocessed_records_are_retried_then_reported() -> None:
+    dynamodb = client("dynamodb")
+    table = RecordsTable(dynamodb, "records", sleep=lambda seconds: None)
+    now = datetime.now(UTC)
+    run = RunRecord(
+        run_id="r1", team="vision", status="rejected", source=SOURCE, received_at=now, claim_owner="m", claimed_at=now
+    )
+    left = {"UnprocessedItems": {"records": [{"PutRequest": {"Item": {"PK": {"S": "RUN#r1"}}}}]}}
+    with Stubber(dynamodb) as stubber:
+        stubber.add_response("batch_write_item", left)
+        stubber.add_response("batch_write_item", {"UnprocessedItems": {}})
+        table.write_new([run], [])  # a second call takes what the first left
+        for _ in range(6):
+            stubber.add_response("batch_write_item", left)
+        with pytest.raises(RecordsUnavailable):
+            table.write_new([run], [])
+        stubber.assert_no_pending_responses()
+
+
+def test_settings_name_what_is_missing() -> None:
+    with pytest.raises(SettingsInvalid, match="TABLE_NAME"):
+        load_settings(SubmitSettings, {"EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t"})
+    settings = load_settings(
+        SubmitSettings,
+        {
+            "TABLE_NAME": "records",
+            "EVENTS_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:t",
+            "BATCHDROP_PLATFORM_CONFIG": "s3://b/config/platform.yaml",
+            "PLATFORM_CONFIG_TTL_SECONDS": "30",
+        },
+    )
+    assert settings.config_ttl_seconds == 30.0
