@@ -84,5 +84,73 @@ class RunRejected(_Event):
     receipt_uri: str | None = None
 
 
-BatchdropEvent = Annotated[RunSubmitted | RunRejected, Field(discriminator="type")]
+FailureClass = Literal[
+    "spot_reclaim", "out_of_memory", "non_zero_exit", "image_pull", "timeout", "cancelled", "dependency", "lost", "unknown"
+]
+
+
+class LogLink(BaseModel):
+    """One attempt's CloudWatch log stream, and where to read it in the console."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    attempt: int
+    container: str | None = None
+    """For multi-container jobs: which container wrote it."""
+    log_group: str
+    log_stream: str
+    url: str
+
+
+class Usage(BaseModel):
+    """Requested resources × run time, summed over attempts (and children, for an array)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    vcpu_hours: float = 0.0
+    gpu_hours: float = 0.0
+    memory_gib_hours: float = 0.0
+
+
+class _JobEvent(_Event):
+    job_id: str
+    job_name: str
+    step: str
+    queue: str
+    hardware: Literal["cpu", "gpu"]
+    console_url: str
+    attempts: int = 0
+    array_size: int | None = None
+    children: dict[str, int] | None = Field(
+        default=None, description="For an array job: how many children ended in each status."
+    )
+
+
+class JobStatusChanged(_JobEvent):
+    """A job reached a status its spec asked to hear about (failures always)."""
+
+    type: Literal["job.status"] = "job.status"
+    status: Literal["pending", "runnable", "starting", "running", "succeeded", "failed", "lost"] = Field(
+        description="Batch's status, in lower case like every status of this contract."
+    )
+    exit_code: int | None = None
+    failure_class: FailureClass | None = None
+    failure: str | None = Field(default=None, description="The failure in plain words, e.g. 'out of memory'.")
+    log_links: list[LogLink] = []
+    duration_seconds: float | None = None
+    usage: Usage | None = None
+
+
+class JobStuck(_JobEvent):
+    """A job has sat RUNNABLE too long, or Batch said its queue is blocked."""
+
+    type: Literal["job.stuck"] = "job.stuck"
+    status: Literal["runnable"] = "runnable"
+    runnable_seconds: float
+    advice: str = Field(description="What to do about it, in plain words.")
+
+
+BatchdropEvent = Annotated[
+    RunSubmitted | RunRejected | JobStatusChanged | JobStuck, Field(discriminator="type")
+]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)
