@@ -121,6 +121,7 @@ class _JobEvent(_Event):
     console_url: str
     attempts: int = 0
     array_size: int | None = None
+    receipt_uri: str | None = None
     children: dict[str, int] | None = Field(
         default=None, description="For an array job: how many children ended in each status."
     )
