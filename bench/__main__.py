@@ -7,7 +7,7 @@ import sys
 
 from bench.report import Figure
 
-BENCHMARKS = {"core": "bench.core", "submit": "bench.submit"}
+BENCHMARKS = {"core": "bench.core", "submit": "bench.submit", "track": "bench.track"}
 
 
 def main(names: list[str]) -> int:

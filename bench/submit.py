@@ -224,7 +224,7 @@ def _job_item_template(claim: RunRecord, plan: Plan) -> dict[str, Any]:
             job_definition_arn=job.job_definition_arn,
             resources=job.resources,
             array_size=job.array_size,
-            history=[Transition(status="SUBMITTED", at=now)],
+            history={"0:SUBMITTED": Transition(status="SUBMITTED", at=now)},
             submitted_at=now,
             last_event_at=now,
             spec_digest="0" * 64,

@@ -414,7 +414,53 @@ def _function(deployment: _Deployment, logical_id: str, properties: dict[str, An
     return name, {"Arn": arn}
 
 
+def _events_rule(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    events = deployment.aws.client("events")
+    name = properties.get("Name", deployment.physical_name(logical_id))
+    arguments: dict[str, Any] = {"Name": name, "State": properties.get("State", "ENABLED")}
+    if "EventPattern" in properties:
+        arguments["EventPattern"] = json.dumps(properties["EventPattern"])
+    if "ScheduleExpression" in properties:
+        arguments["ScheduleExpression"] = properties["ScheduleExpression"]
+    if "Description" in properties:
+        arguments["Description"] = properties["Description"]
+    arn = events.put_rule(**arguments)["RuleArn"]
+    if properties.get("Targets"):
+        events.put_targets(Rule=name, Targets=properties["Targets"])
+    return name, {"Arn": arn}
+
+
+def _secret(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    arguments: dict[str, Any] = {"Name": properties.get("Name", deployment.physical_name(logical_id))}
+    for key in ("Description", "KmsKeyId", "SecretString"):
+        if key in properties:
+            arguments[key] = properties[key]
+    arn = deployment.aws.client("secretsmanager").create_secret(**arguments)["ARN"]
+    return arn, {"Id": arn}
+
+
+def _sns_subscription(
+    deployment: _Deployment, _logical_id: str, properties: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    attributes = {
+        key: json.dumps(properties[key]) if isinstance(properties[key], dict) else str(properties[key])
+        for key in ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy")
+        if key in properties
+    }
+    arn = deployment.aws.client("sns").subscribe(
+        TopicArn=properties["TopicArn"],
+        Protocol=properties["Protocol"],
+        Endpoint=properties["Endpoint"],
+        Attributes=attributes,
+        ReturnSubscriptionArn=True,
+    )["SubscriptionArn"]
+    return arn, {}
+
+
 CREATORS: dict[str, Creator] = {
+    "AWS::SecretsManager::Secret": _secret,
+    "AWS::SNS::Subscription": _sns_subscription,
+    "AWS::Events::Rule": _events_rule,
     "AWS::KMS::Key": _kms_key,
     "AWS::KMS::Alias": _kms_alias,
     "AWS::DynamoDB::Table": _dynamodb_table,

@@ -151,6 +151,23 @@ class BatchGateway:
             if not token:
                 return newest[1] if newest else None
 
+    def describe(self, job_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """What Batch knows of these jobs (its JobDetail), 100 to a call; absent ids it has forgotten."""
+        wanted = sorted(job_ids)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 100):
+            for attempt in range(self.max_attempts):
+                try:
+                    response = self.client.describe_jobs(jobs=wanted[start : start + 100])
+                    break
+                except ClientError as exc:
+                    if not is_throttle(exc) or attempt == self.max_attempts - 1:
+                        raise
+                    self._backoff(attempt)
+            for job in response.get("jobs", []):
+                found[job["jobId"]] = dict(job)
+        return found
+
     def cancel(self, job_id: str, reason: str) -> None:
         """Stop a job whatever its state: cancel if queued, terminate if running."""
         self.client.terminate_job(jobId=job_id, reason=reason)

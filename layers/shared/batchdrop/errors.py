@@ -22,7 +22,9 @@ class Problem(BaseModel):
     column: int | None = None
 
     def render(self) -> str:
-        where = f"line {self.line}, column {self.column}: " if self.line else ""
+        where = ""
+        if self.line is not None:
+            where = f"line {self.line}, column {self.column}: " if self.column is not None else f"line {self.line}: "
         field = f"{self.path}: " if self.path else ""
         return f"{where}{field}{self.message}"
 

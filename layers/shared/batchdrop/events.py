@@ -85,7 +85,15 @@ class RunRejected(_Event):
 
 
 FailureClass = Literal[
-    "spot_reclaim", "out_of_memory", "non_zero_exit", "image_pull", "timeout", "cancelled", "dependency", "lost", "unknown"
+    "spot_reclaim",
+    "out_of_memory",
+    "non_zero_exit",
+    "image_pull",
+    "timeout",
+    "cancelled",
+    "dependency",
+    "lost",
+    "unknown",
 ]
 
 
@@ -125,6 +133,9 @@ class _JobEvent(_Event):
     children: dict[str, int] | None = Field(
         default=None, description="For an array job: how many children ended in each status."
     )
+    notify_on: list[str] = Field(
+        default=[], description="The statuses the spec asked to hear about (lower case); failures are always told."
+    )
 
 
 class JobStatusChanged(_JobEvent):
@@ -151,7 +162,5 @@ class JobStuck(_JobEvent):
     advice: str = Field(description="What to do about it, in plain words.")
 
 
-BatchdropEvent = Annotated[
-    RunSubmitted | RunRejected | JobStatusChanged | JobStuck, Field(discriminator="type")
-]
+BatchdropEvent = Annotated[RunSubmitted | RunRejected | JobStatusChanged | JobStuck, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)

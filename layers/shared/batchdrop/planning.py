@@ -31,6 +31,7 @@ from batchdrop.spec import (
     Resources,
     parse_spec,
 )
+from batchdrop.units import gib, number
 
 MAX_REQUEST_BYTES = 30 * 1024
 MAX_TAGS = 50
@@ -272,8 +273,8 @@ def _fit_findings(draft: JobDraft, queue_name: str, queue: QueueConfig) -> list[
             (
                 (*where, "vcpus"),
                 "exceeds_queue",
-                f"asks for {_number(resources.vcpus)} vCPUs; the largest instance of queue `{queue_name}` "
-                f"has {_number(queue.max_vcpus)}",
+                f"asks for {number(resources.vcpus)} vCPUs; the largest instance of queue `{queue_name}` "
+                f"has {number(queue.max_vcpus)}",
             )
         )
     if resources.memory_mib > queue.max_memory_mib:
@@ -296,12 +297,8 @@ def _fit_findings(draft: JobDraft, queue_name: str, queue: QueueConfig) -> list[
     return findings
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def _gib(mib: int) -> str:
-    return f"{round(mib / 1024, 1):g} GiB ({mib:,} MiB)"
+    return f"{gib(mib)} ({mib:,} MiB)"
 
 
 def build_request(
@@ -325,7 +322,7 @@ def build_request(
     variables = {**(settings.env or {}), **environment}
     overrides["environment"] = [{"name": key, "value": value} for key, value in variables.items()]
     requirements = [
-        {"type": "VCPU", "value": _number(resources.vcpus)},
+        {"type": "VCPU", "value": number(resources.vcpus)},
         {"type": "MEMORY", "value": str(resources.memory_mib)},
     ]
     if resources.gpus:

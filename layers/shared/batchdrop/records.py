@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from batchdrop.batch_events import STATUS_RANK
 from batchdrop.errors import Problem
+from batchdrop.events import LogLink, Usage
 from batchdrop.spec import Resources
 
 RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
@@ -90,6 +92,11 @@ class RunRecord(_Record):
     warnings: list[str] = []
     submitted_at: datetime | None = None
     receipt_key: str | None = None
+    finished_at: datetime | None = None
+    reason: str | None = None
+    """Why the run failed, in words (the first failed job's failure)."""
+    usage: Usage | None = None
+    """What the run's jobs used (requested resources × run time), once it has ended."""
     expires_at: int | None = None
     """Epoch seconds after which DynamoDB's TTL may delete a finished record."""
 
@@ -99,6 +106,11 @@ class Transition(_Record):
     at: datetime
     reason: str | None = None
     attempt: int = 0
+
+    @property
+    def key(self) -> str:
+        """History is keyed by attempt and status, so the same transition is kept once."""
+        return f"{self.attempt}:{self.status}"
 
 
 class JobRecord(_Record):
@@ -119,13 +131,43 @@ class JobRecord(_Record):
     depends_on: list[str] = Field(default_factory=list)
     """Job ids this job waits for."""
     status: str = "SUBMITTED"
+    status_order: str | None = None
+    """The order key of the event that set `status` (see batchdrop.batch_events.order_key)."""
+    status_since: datetime | None = None
+    status_reason: str | None = None
     attempts: int = 0
-    history: list[Transition] = []
+    history: dict[str, Transition] = {}
     submitted_at: datetime
     last_event_at: datetime
+    """When batchdrop last learned this job's state (an event, or reconcile asking Batch)."""
     spec_digest: str
     source: SpecSource
     notify_on: list[str] = []
+    exit_code: int | None = None
+    failure_class: str | None = None
+    failure: str | None = None
+    log_links: list[LogLink] = []
+    finished_at: datetime | None = None
+    usage: Usage | None = None
+    children: dict[str, int] = {}
+    """For an array job: how many children are in each status."""
+    child_vcpu_hours: float = 0.0
+    child_gpu_hours: float = 0.0
+    child_memory_gib_hours: float = 0.0
+    stuck_reported: str | None = None
+    """The reason of the last `job.stuck` event, so the same one is not sent twice."""
+    cancelled_by: str | None = None
+
+    @property
+    def child_usage(self) -> Usage:
+        return Usage(
+            vcpu_hours=self.child_vcpu_hours,
+            gpu_hours=self.child_gpu_hours,
+            memory_gib_hours=self.child_memory_gib_hours,
+        )
+
+    def ordered_history(self) -> list[Transition]:
+        return sorted(self.history.values(), key=lambda item: (item.attempt, STATUS_RANK.get(item.status, 6), item.at))
 
 
 class Receipt(_Record):

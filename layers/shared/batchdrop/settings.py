@@ -42,3 +42,37 @@ def load_settings[SettingsT: _Settings](model: type[SettingsT], environ: Mapping
         names = {str(detail["loc"][0]): detail["msg"] for detail in exc.errors(include_url=False) if detail["loc"]}
         described = "; ".join(f"{name}: {message}" for name, message in names.items())
         raise SettingsInvalid(f"{model.__name__} cannot start: {described}") from exc
+
+
+class TrackSettings(_Settings):
+    """The track and reconcile functions' settings."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
+    events_topic_arn: str = Field(alias="EVENTS_TOPIC_ARN", pattern=_SNS_ARN)
+    platform_config: str = Field(alias="BATCHDROP_PLATFORM_CONFIG", min_length=1)
+    config_ttl_seconds: float = Field(default=60.0, alias="PLATFORM_CONFIG_TTL_SECONDS", gt=0)
+    region: str = Field(alias="AWS_REGION", min_length=1)
+    retention_days: int = Field(default=90, alias="RECORD_RETENTION_DAYS", ge=1)
+    quiet_minutes: float = Field(default=10.0, alias="RECONCILE_QUIET_MINUTES", gt=0)
+    """A job not heard of for this long is asked about (reconcile)."""
+    runnable_alert_minutes: float = Field(default=30.0, alias="RUNNABLE_ALERT_MINUTES", gt=0)
+    """A job RUNNABLE this long gets a `job.stuck` event (reconcile)."""
+
+
+_SECRETSMANAGER_ID = (
+    r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+"
+    r"|[A-Za-z0-9/_+=.@-]{1,512})$"
+)
+
+
+class NotifySettings(_Settings):
+    """The notify function's settings."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
+    webhooks_secret: str = Field(alias="SLACK_WEBHOOKS_SECRET_ARN", pattern=_SECRETSMANAGER_ID)
+    """The secret (name or ARN) mapping team or channel to an incoming-webhook URL; never the URLs themselves."""
+    platform_config: str = Field(alias="BATCHDROP_PLATFORM_CONFIG", min_length=1)
+    config_ttl_seconds: float = Field(default=60.0, alias="PLATFORM_CONFIG_TTL_SECONDS", gt=0)
+    webhooks_cache_seconds: int = Field(default=300, alias="SLACK_WEBHOOKS_CACHE_SECONDS", ge=0)
+    claim_stale_seconds: int = Field(default=90, alias="NOTIFY_CLAIM_STALE_SECONDS", ge=30)
+    """Longer than the function's timeout: a `posting` claim this old belongs to an invocation that is gone."""

@@ -253,7 +253,7 @@ class Submitter:
                 resources=job.resources,
                 array_size=job.array_size,
                 depends_on=[job_ids[step] for step in job.depends_on],
-                history=[Transition(status="SUBMITTED", at=now)],
+                history={"0:SUBMITTED": Transition(status="SUBMITTED", at=now)},
                 submitted_at=now,
                 last_event_at=now,
                 spec_digest=run.spec_digest or "",

@@ -22,15 +22,17 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from batchdrop.batch_events import STATUS_RANK
 from batchdrop.errors import BatchdropError
-from batchdrop.records import JobRecord, RunRecord, timestamp
+from batchdrop.events import Usage
+from batchdrop.records import JobRecord, RunRecord, Transition, timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -40,8 +42,9 @@ ACTIVE_SHARDS = 8
 BATCH_WRITE_LIMIT = 25
 BATCH_WRITE_ATTEMPTS = 6
 RUN_SK = "RUN"
+CHILDREN_SK = "CHILDREN"
 JOB_SK = "JOB"
-TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED"})
+TERMINAL_JOB_STATES = frozenset({"SUCCEEDED", "FAILED", "LOST"})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -61,6 +64,10 @@ def run_key(run_id: str) -> dict[str, Any]:
 
 def job_key(job_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": JOB_SK}}
+
+
+def _children_key(parent_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"JOB#{parent_id}"}, "SK": {"S": CHILDREN_SK}}
 
 
 def active_shard(job_id: str) -> str:
@@ -86,8 +93,9 @@ def run_item(run: RunRecord) -> dict[str, Any]:
 
 
 def job_item(job: JobRecord) -> dict[str, Any]:
+    """The stored form of a job; its history is kept in items of its own (`history_item`)."""
     attributes: dict[str, Any] = {
-        **job.model_dump(mode="json", exclude_none=True),
+        **job.model_dump(mode="json", exclude_none=True, exclude={"history"}),
         "PK": f"JOB#{job.job_id}",
         "SK": JOB_SK,
         "kind": "job",
@@ -96,6 +104,22 @@ def job_item(job: JobRecord) -> dict[str, Any]:
         attributes["GSI1PK"] = active_shard(job.job_id)
         attributes["GSI1SK"] = f"{timestamp(job.last_event_at)}#{job.job_id}"
     return serialize(attributes)
+
+
+def history_item(job_id: str, transition: Transition, expires_at: int) -> dict[str, Any]:
+    """One transition of a job, under the job's key: `H#<attempt>#<rank>#<status>` sorts as it happened.
+    Written with BatchWriteItem: the same transition twice is the same item, so duplicates cost nothing.
+    """
+    rank = STATUS_RANK.get(transition.status, 6)
+    return serialize(
+        {
+            "PK": f"JOB#{job_id}",
+            "SK": f"H#{transition.attempt:03d}#{rank}#{transition.status}",
+            "kind": "history",
+            **transition.model_dump(mode="json", exclude_none=True),
+            "expires_at": expires_at,
+        }
+    )
 
 
 def serialize(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +151,29 @@ def _plain_numbers(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
+class JobChange:
+    """A job's newer state, as the tracker computed it from Batch's word."""
+
+    job_id: str
+    status: str
+    order: str
+    at: str
+    """When the job entered `status` (ISO time)."""
+    seen_at: str
+    """When batchdrop learned it (ISO time)."""
+    attempts: int
+    fields: dict[str, Any]
+    """Other attributes to set (None removes one)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    before: JobRecord | None
+    """The record before the change (or as it is, when the change was stale); None: no such job."""
+    changed: bool
+
+
+@dataclass(frozen=True)
 class Claim:
     """The outcome of claiming a run: ours now, or someone's already."""
 
@@ -138,9 +185,18 @@ class Claim:
 class RecordsTable:
     """Every read and write of the records table. The client is injected (tests, local runs)."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention: timedelta = timedelta(days=90),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.client = client
         self.table_name = table_name
+        self.retention = retention
+        """How long finished records and their history are kept before DynamoDB's TTL removes them."""
         self.sleep = sleep
 
     def claim_run(self, run: RunRecord) -> Claim:
@@ -220,8 +276,30 @@ class RecordsTable:
 
     def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
         """Write records no one else writes yet (fresh claims), 25 to a call, retrying what is left."""
+        jobs = list(jobs)
         requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
         requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        requests += [
+            {"PutRequest": {"Item": history_item(job.job_id, transition, self.history_expiry(transition.at))}}
+            for job in jobs
+            for transition in job.history.values()
+        ]
+        self._batch_write(requests)
+
+    def add_transitions(self, transitions: Iterable[tuple[str, Transition]]) -> None:
+        """Add transitions to jobs' histories, 25 to a call (each is kept once, however often written)."""
+        unique = {
+            (job_id, transition.key): {
+                "PutRequest": {"Item": history_item(job_id, transition, self.history_expiry(transition.at))}
+            }
+            for job_id, transition in transitions
+        }
+        self._batch_write(list(unique.values()))
+
+    def history_expiry(self, at: datetime) -> int:
+        return int((at + self.retention).timestamp())
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             pending: dict[str, Any] = {self.table_name: requests[start : start + BATCH_WRITE_LIMIT]}
             for attempt in range(BATCH_WRITE_ATTEMPTS):
@@ -233,15 +311,227 @@ class RecordsTable:
             else:
                 raise RecordsUnavailable(f"DynamoDB left {len(pending[self.table_name])} records unwritten")
 
+    # ------------------------------------------------------------------ tracking
+
+    def apply_job_state(self, change: JobChange) -> Applied:
+        """Move a job to a newer state, if it is newer than the stored one and the job is not finished.
+
+        One conditional UpdateItem, whatever Lambda instance runs it: a stale or duplicate event
+        changes nothing (its transition still joins the history: `add_transitions`).
+        """
+        names: dict[str, str] = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":status": change.status,
+            ":order": change.order,
+            ":since": change.at,
+            ":seen": change.seen_at,
+            ":attempts": change.attempts,
+            ":succeeded": "SUCCEEDED",
+            ":failed": "FAILED",
+            ":lost": "LOST",
+        }
+        sets = [
+            "#status = :status",
+            "status_order = :order",
+            "status_since = :since",
+            "last_event_at = :seen",
+            "attempts = :attempts",
+        ]
+        removes: list[str] = []
+        for index, (name, value) in enumerate(change.fields.items()):
+            names[f"#f{index}"] = name  # aliased: many plain words (usage, reason) are reserved in DynamoDB
+            if value is None:
+                removes.append(f"#f{index}")
+            else:
+                sets.append(f"#f{index} = :f{index}")
+                values[f":f{index}"] = value
+        if change.status in TERMINAL_JOB_STATES:
+            removes += ["GSI1PK", "GSI1SK"]  # leaves the watchdog's index
+        else:
+            sets.append("GSI1SK = :active")
+            values[":active"] = f"{change.seen_at}#{change.job_id}"
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=job_key(change.job_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(status_order) OR "
+                "status_order < :order) AND NOT (#status IN (:succeeded, :failed, :lost))",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            current = JobRecord.model_validate(deserialize(stored)) if stored else None
+            return Applied(before=current, changed=False)
+        return Applied(before=JobRecord.model_validate(deserialize(response["Attributes"])), changed=True)
+
+    def mark_stuck_reported(self, job_id: str, reason: str) -> bool:
+        """Remember that a `job.stuck` was sent for this reason; False if it already was."""
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=job_key(job_id),
+                UpdateExpression="SET stuck_reported = :reason",
+                ConditionExpression="attribute_exists(PK) AND "
+                "(attribute_not_exists(stuck_reported) OR stuck_reported <> :reason)",
+                ExpressionAttributeValues=serialize({":reason": reason}),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        """Job records by id (strongly consistent), 100 to a call."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: dict[str, JobRecord] = {}
+        for start in range(0, len(wanted), 100):
+            keys: list[dict[str, Any]] = [job_key(job_id) for job_id in wanted[start : start + 100]]
+            pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            while pending:
+                response = self.client.batch_get_item(RequestItems=pending)
+                for item in response.get("Responses", {}).get(self.table_name, []):
+                    record = JobRecord.model_validate(deserialize(item))
+                    found[record.job_id] = record
+                pending = response.get("UnprocessedKeys") or {}
+                if pending:
+                    self.sleep(0.05)
+        return found
+
+    def get_child_states(self, parent_id: str) -> tuple[str, int]:
+        """An array job's children's states (see tracking.CHILD_CODES) and the item's version."""
+        found = self.client.get_item(TableName=self.table_name, Key=_children_key(parent_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if not found:
+            return "", 0
+        plain = deserialize(found)
+        return str(plain.get("states", "")), int(plain.get("version", 0))
+
+    def put_child_states(self, parent_id: str, states: str, version: int) -> bool:
+        """Store the children's states if no one changed them since `version` was read; False if someone did."""
+        item = {"PK": f"JOB#{parent_id}", "SK": CHILDREN_SK, "kind": "children"}
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=serialize({**item, "states": states, "version": version + 1}),
+                ConditionExpression="attribute_not_exists(PK) OR version = :version",
+                ExpressionAttributeValues=serialize({":version": version}),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def add_child_progress(self, parent_id: str, deltas: dict[str, int], usage: Usage, seen_at: str) -> None:
+        """Add to an array job's per-status child counts and to its children's resource usage."""
+        names: dict[str, str] = {"#c": "children"}
+        values: dict[str, Any] = {
+            ":zero": 0,
+            ":seen": seen_at,
+            ":vcpu": usage.vcpu_hours,
+            ":gpu": usage.gpu_hours,
+            ":memory": usage.memory_gib_hours,
+        }
+        sets = ["last_event_at = :seen"]
+        for index, (status, delta) in enumerate(sorted(deltas.items())):
+            names[f"#s{index}"] = status
+            values[f":d{index}"] = delta
+            sets.append(f"#c.#s{index} = if_not_exists(#c.#s{index}, :zero) + :d{index}")
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=job_key(parent_id),
+            UpdateExpression="SET "
+            + ", ".join(sets)
+            + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
+
+    def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
+        """Move a run to `status` if it is in one of the `expected` states; False if it was not."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":status": status, ":bystatus": f"TEAM#{team}#{status}"}
+        sets = ["#status = :status", "GSI2PK = :bystatus"]
+        for index, (name, value) in enumerate(fields.items()):
+            names[f"#f{index}"] = name  # aliased: many plain words are reserved in DynamoDB
+            sets.append(f"#f{index} = :f{index}")
+            values[f":f{index}"] = value
+        allowed = list(expected)
+        for index, state in enumerate(allowed):
+            values[f":e{index}"] = state
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=run_key(run_id),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression="#status IN (" + ", ".join(f":e{index}" for index in range(len(allowed))) + ")",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def quiet_jobs(self, before: str, limit: int = 1000) -> list[JobRecord]:
+        """Jobs not finished and not heard of since `before` (ISO time), across the watchdog's shards."""
+        found: list[JobRecord] = []
+        for shard in range(ACTIVE_SHARDS):
+            arguments: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": "GSI1",
+                "KeyConditionExpression": "GSI1PK = :shard AND GSI1SK < :before",
+                "ExpressionAttributeValues": serialize({":shard": f"ACTIVE#{shard}", ":before": before}),
+            }
+            while len(found) < limit:
+                page = self.client.query(**arguments)
+                found += [JobRecord.model_validate(deserialize(item)) for item in page.get("Items", [])]
+                if "LastEvaluatedKey" not in page:
+                    break
+                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
     def get_run(self, run_id: str) -> RunRecord | None:
         found = self.client.get_item(TableName=self.table_name, Key=run_key(run_id), ConsistentRead=True)
         item = found.get("Item")
         return RunRecord.model_validate(deserialize(item)) if item else None
 
-    def get_job(self, job_id: str) -> JobRecord | None:
+    def get_job(self, job_id: str, *, with_history: bool = False) -> JobRecord | None:
         found = self.client.get_item(TableName=self.table_name, Key=job_key(job_id), ConsistentRead=True)
         item = found.get("Item")
-        return JobRecord.model_validate(deserialize(item)) if item else None
+        if not item:
+            return None
+        record = JobRecord.model_validate(deserialize(item))
+        if with_history:
+            record = record.model_copy(update={"history": {t.key: t for t in self.get_history(job_id)}})
+        return record
+
+    def get_history(self, job_id: str) -> list[Transition]:
+        """Every transition of a job, in the order it happened."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :job AND begins_with(SK, :history)",
+            "ExpressionAttributeValues": serialize({":job": f"JOB#{job_id}", ":history": "H#"}),
+            "ConsistentRead": True,
+        }
+        found: list[Transition] = []
+        while True:
+            page = self.client.query(**arguments)
+            found += [Transition.model_validate(deserialize(item)) for item in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return sorted(found, key=lambda item: (item.attempt, STATUS_RANK.get(item.status, 6), item.at))
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _code(exc: ClientError) -> str:

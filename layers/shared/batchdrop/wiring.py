@@ -16,10 +16,11 @@ from botocore.config import Config
 from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.config_source import PlatformConfigSource
 from batchdrop.publisher import EventPublisher
-from batchdrop.settings import SubmitSettings
+from batchdrop.settings import SubmitSettings, TrackSettings
 from batchdrop.storage import JobsBucket
 from batchdrop.submission import Submitter
 from batchdrop.table import RecordsTable
+from batchdrop.tracking import Reconciler, Tracker
 
 STANDARD_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},  # throttles and 5xx: safe, these calls are idempotent
@@ -36,16 +37,45 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
     session = session or boto3.Session()
     s3 = client("s3", session)
     return Submitter(
-        table=RecordsTable(client("dynamodb", session), settings.table_name),
+        table=RecordsTable(
+            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
+        ),
         batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
         bucket=JobsBucket(s3),
         publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
-        config=PlatformConfigSource(
-            settings.platform_config,
-            ttl_seconds=settings.config_ttl_seconds,
-            s3_client=s3,
-            ssm_client=client("ssm", session) if settings.platform_config.startswith("ssm:") else None,
-        ),
+        config=_config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
         retention=timedelta(days=settings.retention_days),
+    )
+
+
+def build_tracker(settings: TrackSettings, session: boto3.Session | None = None) -> Tracker:
+    session = session or boto3.Session()
+    return Tracker(
+        table=RecordsTable(
+            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
+        ),
+        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
+        config=_config_source(settings.platform_config, settings.config_ttl_seconds, session),
+        region=settings.region,
+    )
+
+
+def build_reconciler(settings: TrackSettings, session: boto3.Session | None = None) -> Reconciler:
+    session = session or boto3.Session()
+    return Reconciler(
+        tracker=build_tracker(settings, session),
+        batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
+        quiet_after=timedelta(minutes=settings.quiet_minutes),
+        runnable_after=timedelta(minutes=settings.runnable_alert_minutes),
+    )
+
+
+def _config_source(location: str, ttl_seconds: float, session: boto3.Session, s3: Any = None) -> PlatformConfigSource:
+    """Where the platform config is read from; a client is made only for the service it is in."""
+    return PlatformConfigSource(
+        location,
+        ttl_seconds=ttl_seconds,
+        s3_client=(s3 or client("s3", session)) if location.startswith("s3://") else None,
+        ssm_client=client("ssm", session) if location.startswith("ssm:") else None,
     )

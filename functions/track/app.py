@@ -1,0 +1,56 @@
+"""track: Batch's job state changes, via EventBridge and the tracking SQS queue, into the records.
+
+Thin on purpose: parse each SQS record into a Batch event, hand the batch to
+the domain's `Tracker` (it coalesces, orders and applies them), count what
+happened, and report the records to retry (partial batch response). A record
+that cannot be read at all is reported too: after the redrive count it waits
+in the dead-letter queue for a person.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from batchdrop.batch_events import BatchEvent
+from batchdrop.settings import TrackSettings, load_settings
+from batchdrop.tracking import Delivery
+from batchdrop.wiring import build_tracker
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
+metrics = Metrics()
+tracker = build_tracker(load_settings(TrackSettings))
+
+
+class TrackingRecord(SqsRecordModel):
+    body: str  # an EventBridge event from aws.batch, read by BatchEvent
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    deliveries: list[Delivery] = []
+    unreadable: list[str] = []
+    for raw in event.get("Records", []):
+        try:
+            record = TrackingRecord.model_validate(raw)
+            deliveries.append(Delivery(record.messageId, BatchEvent.model_validate_json(record.body)))
+        except ValidationError as exc:
+            logger.error("unreadable tracking message", extra={"message_id": raw.get("messageId"), "error": str(exc)})
+            unreadable.append(str(raw.get("messageId")))
+    result = tracker.track(deliveries)
+    metrics.add_metric(name="BatchEvents", unit=MetricUnit.Count, value=len(deliveries))
+    for name, value in sorted(result.counts.items()):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if unreadable:
+        metrics.add_metric(name="UnreadableEvents", unit=MetricUnit.Count, value=len(unreadable))
+    failed = sorted(result.failed | set(unreadable))
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

@@ -1,0 +1,153 @@
+"""Telling people what happened (DESIGN.md §8): which events reach Slack, where, and only once.
+
+`Notifier.notify(event)` for each event that arrives from the SNS topic:
+
+1. **Decide.** A rejected spec and a stuck job are always told; so is a failed
+   or lost job. A submitted run and any other job status only when the spec
+   asked for it (`notify: {on: [...]}`, carried in the event's `notify_on`).
+2. **Find the webhook** of the team (by team, else by its Slack channel). A
+   team without one is skipped with a log line: not every team uses Slack.
+3. **Claim** the event in the notification log, so the same event (the same
+   `event_id`, delivered twice) is posted once.
+4. **Post.** If Slack does not take it, the claim is released and
+   `NotificationFailed` raised: Lambda retries the event, and after its
+   retries hands it to the function's on-failure destination. The tracker
+   never waits on any of this: it only publishes to SNS.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from pydantic import ValidationError
+
+from batchdrop.errors import BatchdropError
+from batchdrop.events import EVENT_ADAPTER, JobStuck, RunRejected, RunSubmitted
+from batchdrop.notification_log import Claim, NotificationLog, NotificationLogUnavailable
+from batchdrop.slack import NotifiableEvent, SlackMessage, render
+from batchdrop.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirectory, WebhooksUnavailable
+
+logger = logging.getLogger(__name__)
+
+ALWAYS_TOLD = frozenset({"failed", "lost"})
+"""Job statuses told whatever the spec asked for."""
+
+SkipReason = Literal["not_requested", "no_webhook", "duplicate"]
+
+
+class NotificationFailed(BatchdropError):
+    """The event could not be posted now. Raised so that Lambda retries it (then the on-failure destination)."""
+
+
+class NotificationInProgress(NotificationFailed):
+    """Another invocation is posting this very event; a retry finds it posted (or the claim abandoned)."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of one event."""
+
+    outcome: Literal["posted", "skipped"]
+    team: str
+    event_type: str
+    reason: SkipReason | None = None
+    """Why it was skipped."""
+
+
+def is_wanted(event: NotifiableEvent) -> bool:
+    """Whether the event is one people asked to hear about (or must hear about)."""
+    if isinstance(event, RunRejected | JobStuck):
+        return True
+    asked = {status.lower() for status in event.notify_on}
+    if isinstance(event, RunSubmitted):
+        return "submitted" in asked
+    return event.status in ALWAYS_TOLD or event.status in asked
+
+
+def read_event(message: str) -> NotifiableEvent | None:
+    """The event in an SNS message; None for a type this version does not know (a newer publisher's).
+
+    A known type that does not match its model raises `ValidationError`: that is a bug to see, not to skip.
+    """
+    try:
+        return cast(NotifiableEvent, EVENT_ADAPTER.validate_json(message))
+    except ValidationError as exc:
+        if any(error["type"] == "union_tag_invalid" for error in exc.errors()):
+            return None
+        raise
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        webhooks: WebhookDirectory,
+        poster: SlackPoster,
+        log: NotificationLog,
+        renderer: Callable[[NotifiableEvent], SlackMessage] = render,
+    ) -> None:
+        self.webhooks = webhooks
+        self.poster = poster
+        self.log = log
+        self.renderer = renderer
+
+    def notify(self, event: NotifiableEvent) -> Delivery:
+        """Post the event to its team's Slack channel, if wanted and not posted already."""
+        about: dict[str, Any] = {
+            "event_id": event.event_id,
+            "type": event.type,
+            "status": event.status,
+            "team": event.team,
+            "run_id": event.run_id,
+        }
+        if not is_wanted(event):
+            logger.debug("event not asked for: not posted", extra=about)
+            return self._skipped(event, "not_requested")
+        try:
+            webhook = self.webhooks.webhook_for(event.team)
+        except WebhooksUnavailable as exc:
+            raise NotificationFailed(f"cannot find where to post event {event.event_id}: {exc}") from exc
+        if webhook is None:
+            logger.info("no Slack webhook for the team or its channel: not posted", extra=about)
+            return self._skipped(event, "no_webhook")
+        message = self.renderer(event)  # before the claim: a message that cannot be made claims nothing
+        try:
+            claim = self.log.claim(event.event_id)
+        except NotificationLogUnavailable as exc:
+            raise NotificationFailed(str(exc)) from exc
+        if claim.outcome == "posted":
+            logger.info("event already posted: duplicate delivery skipped", extra=about)
+            return self._skipped(event, "duplicate")
+        if claim.outcome == "in_progress":
+            raise NotificationInProgress(f"event {event.event_id} is being posted by another invocation")
+        try:
+            self.poster.post(webhook, message)
+        except SlackPostFailed as exc:
+            self._give_back(claim, about)
+            self.webhooks.refresh()  # a rotated or revoked webhook: the retry reads the secret again
+            logger.warning(
+                "Slack did not take the message",
+                extra={**about, "webhook": webhook.key, "http_status": exc.status, "slack_error": exc.error},
+            )
+            raise NotificationFailed(f"event {event.event_id} not posted: {exc}") from exc
+        try:
+            self.log.confirm(claim)
+        except NotificationLogUnavailable:
+            # Posted: a retry would only post it again. The `posting` claim still stops duplicates for a while.
+            logger.warning("posted, but the notification log could not record it", extra=about, exc_info=True)
+        logger.info("posted to Slack", extra={**about, "webhook": webhook.key})
+        return Delivery(outcome="posted", team=event.team, event_type=event.type)
+
+    def _give_back(self, claim: Claim, about: dict[str, Any]) -> None:
+        try:
+            self.log.release(claim)
+        except NotificationLogUnavailable:
+            # The claim stays until it is stale; a retry meanwhile is told "in progress" and retries again.
+            logger.warning("cannot release the claim of an unposted event", extra=about, exc_info=True)
+
+    @staticmethod
+    def _skipped(event: NotifiableEvent, reason: SkipReason) -> Delivery:
+        return Delivery(outcome="skipped", team=event.team, event_type=event.type, reason=reason)

@@ -1,0 +1,60 @@
+"""Composition of the notify function: its boto3 clients and the `Notifier` built on them.
+
+Kept apart from `batchdrop.wiring` so that the notify function's cold start
+does not import the submit and track paths. The clients follow the same
+policy: standard retries (these calls are idempotent, or conditional), short
+timeouts, and endpoints and credentials from the environment as boto3 reads
+it (`AWS_ENDPOINT_URL` points them at the local emulator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from batchdrop.config_source import PlatformConfigSource
+from batchdrop.notification import Notifier
+from batchdrop.notification_log import NotificationLog
+from batchdrop.settings import NotifySettings
+from batchdrop.slack_webhooks import SlackPoster, WebhookDirectory, WebhookSender, webhook_client
+
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+
+
+def _client(service: str, session: boto3.Session) -> Any:
+    return session.client(service, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+
+
+def build_notifier(
+    settings: NotifySettings,
+    session: boto3.Session | None = None,
+    *,
+    webhook_client_factory: Callable[[str], WebhookSender] = webhook_client,
+) -> Notifier:
+    session = session or boto3.Session()
+    location = settings.platform_config
+    config = PlatformConfigSource(
+        location,
+        ttl_seconds=settings.config_ttl_seconds,
+        s3_client=_client("s3", session) if location.startswith("s3://") else None,
+        ssm_client=_client("ssm", session) if location.startswith("ssm:") else None,
+    )
+    return Notifier(
+        webhooks=WebhookDirectory(
+            SecretsProvider(boto3_client=_client("secretsmanager", session)),
+            settings.webhooks_secret,
+            config,
+            max_age=settings.webhooks_cache_seconds,
+        ),
+        poster=SlackPoster(webhook_client_factory),
+        log=NotificationLog(
+            _client("dynamodb", session),
+            settings.table_name,
+            stale_after=timedelta(seconds=settings.claim_stale_seconds),
+        ),
+    )

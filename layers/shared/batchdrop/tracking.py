@@ -1,0 +1,601 @@
+"""Following every job batchdrop submitted (DESIGN.md §6): Batch's events, in any order, at least once.
+
+`Tracker.track` takes a batch of Batch events (from the tracking queue, or
+made by `Reconciler` from DescribeJobs) and applies them:
+
+- **Jobs.** A job's events in the batch are coalesced into one conditional
+  update ordered by (attempts, status rank, time): a stale or duplicate event
+  never overwrites a newer state, whichever Lambda instance processes it, and
+  a finished job stays finished. Every transition goes into the history once.
+- **Array children** (`<parent>:<index>`) are not records of their own:
+  their latest states live in a few chunk items under the parent and the
+  parent keeps per-status counts, so a batch of 100 child events costs a
+  handful of writes, not 100.
+- **Runs** are settled when one of their jobs first leaves SUBMITTED
+  (`running`) or finishes (`succeeded` or `failed` once all have); when a step
+  fails, the steps that wait for it are failed with that reason.
+- **Telling.** A `job.status` event for each new status the spec asked for
+  (failures always; an array only when it ends, with its children's counts),
+  and a `job.stuck` event with advice when Batch says a queue is blocked.
+
+Events of jobs batchdrop did not submit are counted and skipped. An event
+whose job is tagged as batchdrop's but not yet recorded (its submit function
+has not written it yet) fails, and SQS brings it back a little later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from batchdrop.batch_events import (
+    TERMINAL,
+    BatchEvent,
+    JobDetail,
+    console_url,
+    log_streams,
+    log_url,
+    order_key,
+    run_seconds,
+)
+from batchdrop.batch_gateway import BatchGateway
+from batchdrop.config_source import PlatformConfigSource
+from batchdrop.events import JobStatusChanged, JobStuck, LogLink, Usage, _Event, event_id
+from batchdrop.failures import classify, stuck_advice
+from batchdrop.publisher import EventPublisher
+from batchdrop.records import JobRecord, RunRecord, Transition, timestamp, utc_now
+from batchdrop.spec import Resources
+from batchdrop.storage import locate
+from batchdrop.table import JobChange, RecordsTable
+
+logger = logging.getLogger(__name__)
+
+KNOWN_ORDERS = 100_000
+"""Jobs whose newest order this instance remembers (~100 bytes each)."""
+CHILD_CODES = {
+    "SUBMITTED": "0",
+    "PENDING": "1",
+    "RUNNABLE": "2",
+    "STARTING": "3",
+    "RUNNING": "4",
+    "SUCCEEDED": "5",
+    "FAILED": "6",
+}
+CHILD_STATUS = {code: status for status, code in CHILD_CODES.items()}
+"""An array's children are kept in one string, two characters a child: its attempts (base 36) and
+its status (by rank), so that a later state sorts higher and 10,000 children are one 20 KB item,
+read and written once per batch. `..` is a child not heard of yet."""
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+OWNED_TAG = "batchdrop:run-id"
+NOTIFY_ALWAYS = frozenset({"failed", "lost"})
+FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled", "rejected"})
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_id: str
+    event: BatchEvent
+
+
+class NotYetRecorded(Exception):  # control flow: the message is retried later
+    """The job is batchdrop's (its tags say so) but its record is not written yet."""
+
+
+@dataclass
+class TrackResult:
+    failed: set[str] = field(default_factory=set)
+    """Message ids to return to the queue."""
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class Tracker:
+    def __init__(
+        self,
+        *,
+        table: RecordsTable,
+        publisher: EventPublisher,
+        config: PlatformConfigSource,
+        region: str,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.table = table
+        self.publisher = publisher
+        self.config = config
+        self.region = region
+        self.clock = clock
+        self._pending: list[_Event] = []
+        self._transitions: list[tuple[str, Transition, list[str]]] = []
+        self._known_orders: OrderedDict[str, str] = OrderedDict()
+
+    # ------------------------------------------------------------------ the batch
+
+    def track(self, deliveries: Iterable[Delivery]) -> TrackResult:
+        result = TrackResult()
+        jobs: dict[str, list[Delivery]] = defaultdict(list)
+        children: dict[str, list[Delivery]] = defaultdict(list)
+        blocked: list[Delivery] = []
+        for delivery in deliveries:
+            detail = delivery.event.detail
+            (children[detail.parent_id] if detail.is_child else jobs[detail.jobId]).append(delivery)
+            if delivery.event.blocked:
+                blocked.append(delivery)
+        settle: dict[str, JobRecord] = {}
+        for group in jobs.values():
+            with _returned_on_failure(result, group):
+                self._apply_job(group, result, settle)
+        for parent_id, group in children.items():
+            with _returned_on_failure(result, group):
+                self._apply_children(parent_id, group, result)
+        for delivery in blocked:
+            with _returned_on_failure(result, [delivery]):
+                self._report_blocked(delivery, result)
+        for record in settle.values():
+            with _returned_on_failure(result, jobs.get(record.job_id, [])):
+                self._settle_run(record, result)
+        transitions, self._transitions = self._transitions, []
+        try:
+            self.table.add_transitions((job_id, transition) for job_id, transition, _ in transitions)
+        except Exception:
+            logger.exception("history could not be written")
+            result.failed.update(message_id for _, _, messages in transitions for message_id in messages)
+        self.flush()
+        return result
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self.publisher.publish(pending)
+
+    # ------------------------------------------------------------------ one job
+
+    def _apply_job(self, group: list[Delivery], result: TrackResult, settle: dict[str, JobRecord]) -> None:
+        events = sorted((delivery.event for delivery in group), key=_order)
+        newest = events[-1]
+        job_id = newest.detail.jobId
+        known = self._known_orders.get(job_id)
+        if known is not None and _order(newest) <= known:
+            # Provably stale (this instance has seen newer): no update to attempt, only the history.
+            result.counts["StaleEvents"] += len(group)
+            self._remember(job_id, events, group)
+            return
+        change = self._change(newest.detail, newest.time)
+        applied = self.table.apply_job_state(change)
+        before = applied.before
+        if before is None:
+            self._not_ours(newest.detail, len(group), result)
+            return
+        self._remember(job_id, events, group)
+        if not applied.changed:
+            self._known(job_id, before.status_order)
+            result.counts["StaleEvents"] += len(group)
+            if before.status in TERMINAL:
+                settle[before.run_id] = before  # a retried message may have failed after the job finished
+            return
+        self._known(job_id, change.order)
+        result.counts["JobTransitions"] += 1
+        result.counts["StaleEvents"] += len(group) - 1
+        fresh = [event for event in events if before.status_order is None or _order(event) > before.status_order]
+        for event in _one_per_status(fresh):
+            self._tell_status(before, event.detail.status, event.detail, event.time, change)
+        if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
+            settle[before.run_id] = before.model_copy(update={"status": newest.detail.status})
+
+    def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
+        """Queue the events' transitions for the job's history (written for the batch by `flush`)."""
+        for event in events:
+            transition = Transition(
+                status=event.detail.status,
+                at=event.time,
+                reason=event.detail.statusReason,
+                attempt=len(event.detail.attempts),
+            )
+            self._transitions.append((job_id, transition, [delivery.message_id for delivery in group]))
+
+    def _known(self, job_id: str, order: str | None) -> None:
+        """Remember the newest order seen for a job (bounded), so later stale events cost no write."""
+        if order is None:
+            return
+        self._known_orders[job_id] = max(order, self._known_orders.get(job_id, ""))
+        self._known_orders.move_to_end(job_id)
+        while len(self._known_orders) > KNOWN_ORDERS:
+            self._known_orders.popitem(last=False)
+
+    def _change(
+        self, detail: JobDetail, at: datetime, *, status: str | None = None, reason: str | None = None
+    ) -> JobChange:
+        status = status or detail.status
+        attempts = len(detail.attempts)
+        fields: dict[str, Any] = {
+            "status_reason": reason if reason is not None else detail.statusReason,
+            "log_links": [link.model_dump(mode="json") for link in self._log_links(detail)],
+        }
+        if detail.exit_code is not None:
+            fields["exit_code"] = detail.exit_code
+        if status in TERMINAL:
+            fields["finished_at"] = timestamp(at)
+            fields["expires_at"] = self.table.history_expiry(at)
+            seconds = run_seconds(detail)
+            requested = requested_resources(detail)
+            if requested is not None and not detail.arrayProperties:
+                fields["usage"] = usage_of(requested, seconds).model_dump(mode="json")
+        if status == "FAILED" and reason is None:
+            failure = classify(detail)
+            fields["failure_class"], fields["failure"] = failure.kind, failure.words
+        elif status in {"FAILED", "LOST"}:  # batchdrop's own verdict: an upstream failure, a lost job
+            fields["failure_class"] = "lost" if status == "LOST" else "dependency"
+            fields["failure"] = reason
+        return JobChange(
+            job_id=detail.jobId,
+            status=status,
+            order=order_key(attempts, status, at),
+            at=timestamp(at),
+            seen_at=timestamp(self.clock()),
+            attempts=attempts,
+            fields=fields,
+        )
+
+    def _log_links(self, detail: JobDetail) -> list[LogLink]:
+        return [
+            LogLink(
+                attempt=attempt,
+                container=container,
+                log_group=group,
+                log_stream=stream,
+                url=log_url(self.region, group, stream),
+            )
+            for attempt, container, group, stream in log_streams(detail)
+        ]
+
+    def _not_ours(self, detail: JobDetail, events: int, result: TrackResult) -> None:
+        if OWNED_TAG in detail.tags:
+            raise NotYetRecorded(detail.jobId)
+        result.counts["ForeignEvents"] += events
+        logger.info("ignoring an event of a job batchdrop did not submit", extra={"job_id": detail.jobId})
+
+    # ------------------------------------------------------------------ array children
+
+    def _apply_children(self, parent_id: str, group: list[Delivery], result: TrackResult) -> None:
+        parent = self.table.get_job(parent_id)
+        if parent is None or not parent.array_size:
+            self._not_ours(group[0].event.detail, len(group), result)
+            return
+        newest: dict[int, BatchEvent] = {}
+        for delivery in group:
+            event = delivery.event
+            index = event.detail.child_index
+            if index not in newest or _child_state(event) > _child_state(newest[index]):
+                newest[index] = event
+        result.counts["ChildEvents"] += len(group)
+        for _ in range(8):  # optimistic: another instance may merge the same array at the same time
+            stored, version = self.table.get_child_states(parent_id)
+            states = list(stored.ljust(2 * parent.array_size, "."))
+            deltas: Counter[str] = Counter()
+            usage = Usage()
+            for index, event in newest.items():
+                if not 0 <= index < parent.array_size:
+                    continue
+                old = "".join(states[2 * index : 2 * index + 2])
+                new = _child_state(event)
+                if old >= new or (old != ".." and CHILD_STATUS[old[1]] in TERMINAL):
+                    continue  # stale, duplicate, or the child has already ended
+                states[2 * index : 2 * index + 2] = new
+                if old != "..":
+                    deltas[CHILD_STATUS[old[1]]] -= 1
+                deltas[event.detail.status] += 1
+                if event.detail.status in TERMINAL:
+                    usage = _add(usage, usage_of(parent.resources, run_seconds(event.detail)))
+            merged = "".join(states)
+            if merged == stored.ljust(len(merged), ".") or self.table.put_child_states(parent_id, merged, version):
+                break
+        else:
+            raise RuntimeError(f"array {parent_id}: its children kept changing under us")
+        changed = {status: delta for status, delta in deltas.items() if delta}
+        if changed or usage != Usage():
+            self.table.add_child_progress(parent_id, changed, usage, timestamp(self.clock()))
+
+    # ------------------------------------------------------------------ runs
+
+    def _settle_run(self, job: JobRecord, result: TrackResult) -> None:
+        run = self.table.get_run(job.run_id)
+        if run is None or run.status in FINISHED_RUN or run.status == "submitting":
+            return
+        records = self.table.get_jobs(ref.job_id for ref in run.jobs)
+        failed = [record for record in records.values() if record.status in {"FAILED", "LOST"}]
+        for record in failed:
+            self._fail_downstream(run, record, records, result)
+        if failed:
+            records = self.table.get_jobs(ref.job_id for ref in run.jobs)
+        statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
+        if all(status in TERMINAL for status in statuses):
+            outcome = "succeeded" if all(status == "SUCCEEDED" for status in statuses) else "failed"
+            first = next((records[ref.job_id] for ref in run.jobs if records[ref.job_id].status != "SUCCEEDED"), None)
+            total = Usage()
+            for record in records.values():
+                total = _add(_add(total, record.usage or Usage()), record.child_usage)
+            if self.table.set_run_status(
+                run.run_id,
+                run.team,
+                outcome,
+                expected={"submitted", "running"},
+                finished_at=timestamp(self.clock()),
+                expires_at=self.table.history_expiry(self.clock()),
+                reason=f"step {first.step}: {first.failure or first.status_reason}" if first else None,
+                usage=total.model_dump(mode="json"),
+            ):
+                result.counts[f"Runs{outcome.capitalize()}"] += 1
+        elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
+            self.table.set_run_status(run.run_id, run.team, "running", expected={"submitted"})
+
+    def _fail_downstream(
+        self, run: RunRecord, failed: JobRecord, records: dict[str, JobRecord], result: TrackResult
+    ) -> None:
+        """Fail, with the reason, every step that waits (directly or not) for a failed one."""
+        waiting = {failed.step}
+        grew = True
+        while grew:
+            grew = False
+            for ref in run.jobs:
+                if ref.step not in waiting and waiting & set(ref.depends_on):
+                    waiting.add(ref.step)
+                    grew = True
+        now = self.clock()
+        for ref in run.jobs:
+            record = records.get(ref.job_id)
+            if ref.step == failed.step or ref.step not in waiting or record is None or record.status in TERMINAL:
+                continue
+            reason = f"upstream step `{failed.step}` failed"
+            detail = JobDetail(
+                jobId=record.job_id,
+                jobName=record.job_name,
+                jobQueue=record.queue_arn,
+                status="FAILED",
+                statusReason=reason,
+            )
+            change = self._change(detail, now, status="FAILED", reason=reason)
+            applied = self.table.apply_job_state(change)
+            self.table.add_transitions(
+                [(record.job_id, Transition(status="FAILED", at=now, reason=reason, attempt=record.attempts))]
+            )
+            if applied.changed and applied.before is not None:
+                result.counts["JobsFailedUpstream"] += 1
+                self._tell_status(applied.before, "FAILED", detail, now, change)
+
+    # ------------------------------------------------------------------ telling
+
+    def _tell_status(
+        self, record: JobRecord, new_status: str, detail: JobDetail, at: datetime, change: JobChange
+    ) -> None:
+        """Queue a `job.status` event for `new_status` if the spec asked to hear of it (failures always)."""
+        status = new_status.lower()
+        if record.array_size and status not in {"succeeded", "failed", "lost"}:
+            return  # an array job speaks once, when it ends
+        if status not in NOTIFY_ALWAYS and status not in record.notify_on:
+            return
+        failure = change.fields.get("failure") if status in {"failed", "lost"} else None
+        summary = None
+        if record.array_size:
+            summary = dict(detail.arrayProperties.statusSummary or {}) if detail.arrayProperties else {}
+            summary = summary or dict(record.children)
+        usage = change.fields.get("usage")
+        self._pending.append(
+            JobStatusChanged(
+                **self._job_fields(record, at),
+                event_id=event_id(record.job_id, change.attempts, status),
+                status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
+                previous_status=record.status.lower(),
+                reason=change.fields.get("status_reason"),
+                attempts=change.attempts,
+                exit_code=change.fields.get("exit_code"),
+                failure_class=change.fields.get("failure_class") if failure is not None else None,
+                failure=failure,
+                log_links=[LogLink.model_validate(link) for link in change.fields.get("log_links", [])],
+                duration_seconds=run_seconds(detail) or None,
+                usage=Usage.model_validate(usage) if usage else (record.child_usage if record.array_size else None),
+                children=summary,
+            )
+        )
+
+    def _job_fields(self, record: JobRecord, at: datetime) -> dict[str, Any]:
+        location = locate(record.source.key)
+        return {
+            "time": at,
+            "team": record.team,
+            "environment": record.environment,
+            "run_id": record.run_id,
+            "spec_name": record.spec_name,
+            "source_uri": record.source.uri,
+            "job_id": record.job_id,
+            "job_name": record.job_name,
+            "step": record.step,
+            "queue": record.queue,
+            "hardware": record.hardware,
+            "console_url": console_url(self.region, record.job_id),
+            "array_size": record.array_size,
+            "receipt_uri": f"s3://{record.source.bucket}/{location.receipt_key}" if location else None,
+            "notify_on": record.notify_on,
+        }
+
+    def _report_blocked(self, delivery: Delivery, result: TrackResult) -> None:
+        detail = delivery.event.detail
+        record = self.table.get_job(detail.parent_id)
+        if record is None:
+            self._not_ours(detail, 1, result)
+            return
+        self.report_stuck(record, detail.statusReason, delivery.event.time)
+        result.counts["QueueBlocked"] += 1
+
+    def mark_lost(self, record: JobRecord, now: datetime) -> int:
+        """A job Batch no longer knows: LOST (finished, not succeeded), never RUNNING forever."""
+        reason = "Batch no longer knows this job (it forgets finished jobs after a day); its end was never heard"
+        detail = JobDetail(
+            jobId=record.job_id,
+            jobName=record.job_name,
+            jobQueue=record.queue_arn,
+            status="FAILED",
+            statusReason=reason,
+        )
+        change = self._change(detail, now, status="LOST", reason=reason)
+        applied = self.table.apply_job_state(change)
+        self.table.add_transitions(
+            [(record.job_id, Transition(status="LOST", at=now, reason=reason, attempt=record.attempts))]
+        )
+        if not applied.changed or applied.before is None:
+            return 0
+        logger.warning("job lost", extra={"job_id": record.job_id, "run_id": record.run_id})
+        self._tell_status(applied.before, "LOST", detail, now, change)
+        self._settle_run(applied.before, TrackResult())
+        return 1
+
+    def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
+        """Send one `job.stuck` per job and reason, with advice; False if it was already sent."""
+        if not self.table.mark_stuck_reported(record.job_id, reason or "RUNNABLE too long"):
+            return False
+        queue = self.config.get().queues.get(record.queue)
+        since = record.status_since or record.submitted_at
+        self._pending.append(
+            JobStuck(
+                **self._job_fields(record, at),
+                event_id=event_id(record.job_id, "stuck", reason),
+                reason=reason,
+                attempts=record.attempts,
+                runnable_seconds=max(0.0, (at - since).total_seconds()),
+                advice=stuck_advice(reason, record.resources, record.queue, queue),
+            )
+        )
+        return True
+
+
+@contextmanager
+def _returned_on_failure(result: TrackResult, group: list[Delivery]) -> Iterator[None]:
+    """One job's work: if it fails, its messages go back to the queue, and the batch goes on."""
+    try:
+        yield
+    except NotYetRecorded:
+        result.counts["NotYetRecorded"] += len(group)
+        result.failed.update(delivery.message_id for delivery in group)
+    except Exception:
+        logger.exception("tracking failed", extra={"messages": [delivery.message_id for delivery in group]})
+        result.failed.update(delivery.message_id for delivery in group)
+
+
+def requested_resources(detail: JobDetail) -> Resources | None:
+    """What the job asked for, from the event (the request's overrides are in it); summed over a
+    multi-container job's containers."""
+    containers = [detail.container] if detail.container else []
+    if detail.ecsProperties:
+        containers += [c for task in detail.ecsProperties.taskProperties for c in task.containers]
+    vcpus, memory, gpus = 0.0, 0, 0
+    for container in containers:
+        wanted = {item["type"]: item["value"] for item in container.resourceRequirements}
+        vcpus += float(wanted.get("VCPU", container.vcpus or 0))
+        memory += int(float(wanted.get("MEMORY", container.memory or 0)))
+        gpus += int(wanted.get("GPU", 0))
+    if vcpus <= 0 or memory < 128:
+        return None
+    return Resources(vcpus=vcpus, memory_mib=memory, gpus=gpus)
+
+
+def usage_of(resources: Resources, seconds: float) -> Usage:
+    hours = seconds / 3600
+    return Usage(
+        vcpu_hours=resources.vcpus * hours,
+        gpu_hours=resources.gpus * hours,
+        memory_gib_hours=resources.memory_mib / 1024 * hours,
+    )
+
+
+def _add(left: Usage, right: Usage) -> Usage:
+    return Usage(
+        vcpu_hours=left.vcpu_hours + right.vcpu_hours,
+        gpu_hours=left.gpu_hours + right.gpu_hours,
+        memory_gib_hours=left.memory_gib_hours + right.memory_gib_hours,
+    )
+
+
+def _child_state(event: BatchEvent) -> str:
+    """A child's two characters (see CHILD_CODES): later attempts, then later statuses, sort higher."""
+    return _BASE36[min(len(event.detail.attempts), 35)] + CHILD_CODES[event.detail.status]
+
+
+def _order(event: BatchEvent) -> str:
+    return order_key(len(event.detail.attempts), event.detail.status, event.time)
+
+
+def _one_per_status(events: list[BatchEvent]) -> list[BatchEvent]:
+    """The latest event of each (attempts, status) among newer ones, in order."""
+    latest: dict[tuple[int, str], BatchEvent] = {}
+    for event in events:
+        latest[(len(event.detail.attempts), event.detail.status)] = event
+    return sorted(latest.values(), key=_order)
+
+
+class Reconciler:
+    """Asks Batch about jobs that have been quiet too long, because events get lost.
+
+    Batch sends no event at submission and forgets finished jobs after about a
+    day, so a lost event could leave a job RUNNING in the table forever. Every
+    run, jobs not heard of for `quiet_after` are described (100 to a call) and
+    what Batch says goes through the same state machine; a job Batch no longer
+    knows is marked LOST. A job RUNNABLE longer than `runnable_after` gets one
+    `job.stuck` event with advice.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracker: Tracker,
+        batch: BatchGateway,
+        quiet_after: timedelta = timedelta(minutes=10),
+        runnable_after: timedelta = timedelta(minutes=30),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.tracker = tracker
+        self.batch = batch
+        self.quiet_after = quiet_after
+        self.runnable_after = runnable_after
+        self.clock = clock
+
+    def reconcile(self) -> Counter[str]:
+        now = self.clock()
+        quiet = self.tracker.table.quiet_jobs(before=timestamp(now - self.quiet_after))
+        counts: Counter[str] = Counter(QuietJobs=len(quiet))
+        known = {
+            job_id: JobDetail.model_validate(raw)
+            for job_id, raw in self.batch.describe({record.job_id for record in quiet}).items()
+        }
+        deliveries = []
+        for record in quiet:
+            detail = known.get(record.job_id)
+            if detail is None:
+                counts["LostJobs"] += self.tracker.mark_lost(record, now)
+                continue
+            event = BatchEvent.model_validate(
+                {
+                    "id": f"reconcile-{record.job_id}",
+                    "detail-type": "Batch Job State Change",
+                    "source": "aws.batch",
+                    "time": now,
+                    "region": self.tracker.region,
+                    "detail": detail,
+                }
+            )
+            deliveries.append(Delivery(message_id=record.job_id, event=event))
+        result = self.tracker.track(deliveries)
+        counts.update(result.counts)
+        counts["ReconcileFailures"] += len(result.failed)
+        for record in quiet:
+            detail = known.get(record.job_id)
+            if detail is None or detail.status != "RUNNABLE":
+                continue
+            since = record.status_since if record.status == "RUNNABLE" and record.status_since else now
+            if now - since >= self.runnable_after and self.tracker.report_stuck(
+                record.model_copy(update={"status_since": since}), detail.statusReason, now
+            ):
+                counts["StuckJobs"] += 1
+        self.tracker.flush()
+        return counts

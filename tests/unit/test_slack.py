@@ -1,0 +1,507 @@
+"""The Slack messages of every event type and failure class: golden payloads, and Slack's rules.
+
+Golden files live in tests/golden/slack/; after an intended change of layout,
+regenerate them with `UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_slack.py`
+and read the diff (or paste a payload into Slack's Block Kit Builder).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from batchdrop import slack
+from batchdrop.errors import Problem
+from batchdrop.events import EventJob, JobStatusChanged, JobStuck, LogLink, RunRejected, RunSubmitted, Usage
+from batchdrop.slack import NotifiableEvent, SlackMessage, escape, render
+from tests.conftest import ROOT
+
+GOLDEN = ROOT / "tests" / "golden" / "slack"
+BUCKET = "batchdrop-jobs-123456789012-us-east-1-dev"
+RUN_ID = "q3k2v5xj7c4mzrh2ydwa"
+JOB_ID = "4f5f0d6e-3c1a-4b7e-9a55-8d2f7c1e0b42"
+AT = datetime(2026, 11, 23, 21, 40, 12, tzinfo=UTC)
+
+
+def log_link(attempt: int, container: str | None = None) -> LogLink:
+    stream = f"vision-trainer/{container or 'default'}/{attempt:032x}"
+    return LogLink(
+        attempt=attempt,
+        container=container,
+        log_group="/aws/batch/job",
+        log_stream=stream,
+        url=(
+            "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/"
+            f"$252Faws$252Fbatch$252Fjob/log-events/{stream.replace('/', '$252F')}"
+        ),
+    )
+
+
+def job_fields(**changes: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "event_id": "e" * 32,
+        "time": AT,
+        "team": "vision",
+        "environment": "adhoc",
+        "run_id": RUN_ID,
+        "spec_name": "resnet-sweep",
+        "source_uri": f"s3://{BUCKET}/incoming/vision/resnet-sweep.yaml",
+        "job_id": JOB_ID,
+        "job_name": f"resnet-sweep-train-{RUN_ID}",
+        "step": "train",
+        "queue": "gpu-shared",
+        "hardware": "gpu",
+        "console_url": f"https://us-east-1.console.aws.amazon.com/batch/home?region=us-east-1#jobs/detail/{JOB_ID}",
+        "attempts": 1,
+        "receipt_uri": f"s3://{BUCKET}/receipts/vision/resnet-sweep.yaml.json",
+        "notify_on": ["failed", "succeeded", "stuck"],
+    }
+    fields.update(changes)
+    return fields
+
+
+def failed(failure_class: str | None, failure: str | None, reason: str | None, **changes: Any) -> JobStatusChanged:
+    defaults: dict[str, Any] = {
+        "status": "failed",
+        "previous_status": "running",
+        "reason": reason,
+        "failure_class": failure_class,
+        "failure": failure,
+        "attempts": 2,
+        "log_links": [log_link(1), log_link(2)],
+        "duration_seconds": 2843.5,
+        "usage": Usage(vcpu_hours=6.3, gpu_hours=0.8, memory_gib_hours=48.0),
+    }
+    return JobStatusChanged(**job_fields(**{**defaults, **changes}))
+
+
+FAILURES: dict[str, JobStatusChanged] = {
+    "failed-spot-reclaim": failed(
+        "spot_reclaim",
+        "the instance was reclaimed (spot interruption)",
+        "Host EC2 (instance i-0abc123) terminated.",
+        exit_code=None,
+    ),
+    "failed-out-of-memory": failed(
+        "out_of_memory",
+        "out of memory (exit code 137)",
+        "OutOfMemoryError: Container killed due to memory usage",
+        exit_code=137,
+    ),
+    "failed-non-zero-exit": failed(
+        "non_zero_exit",
+        "the program exited with code 3",
+        "Essential container in task exited",
+        exit_code=3,
+        log_links=[log_link(1)],
+        attempts=1,
+    ),
+    "failed-image-pull": failed(
+        "image_pull",
+        "the container image could not be pulled",
+        "CannotPullContainerError: pull image manifest has been retried 5 time(s): manifest unknown",
+        log_links=[],
+        attempts=1,
+        duration_seconds=None,
+        usage=None,
+    ),
+    "failed-timeout": failed(
+        "timeout",
+        "the attempt ran past its timeout",
+        "Job attempt duration exceeded timeout",
+        attempts=3,
+        log_links=[log_link(1), log_link(2), log_link(3)],
+        duration_seconds=43200.0,
+    ),
+    "failed-cancelled": failed(
+        "cancelled",
+        "cancelled by alice@example.com: wrong learning rate",
+        "cancelled by alice@example.com: wrong learning rate",
+        attempts=1,
+        log_links=[log_link(1)],
+    ),
+    "failed-dependency": failed(
+        "dependency",
+        "Dependent Job failed",
+        "Dependent Job failed",
+        step="evaluate",
+        queue="cpu-shared",
+        hardware="cpu",
+        attempts=0,
+        log_links=[],
+        duration_seconds=None,
+        usage=None,
+    ),
+    "lost": failed(
+        "lost",
+        "Batch no longer knows this job (it forgets finished jobs after a day); its end was never heard",
+        "Batch no longer knows this job (it forgets finished jobs after a day); its end was never heard",
+        status="lost",
+        log_links=[log_link(1)],
+        attempts=1,
+        duration_seconds=None,
+        usage=None,
+    ),
+    "failed-unknown": failed(None, None, None, attempts=1, log_links=[log_link(1)]),
+}
+
+EVENTS: dict[str, NotifiableEvent] = {
+    "run-submitted": RunSubmitted(
+        event_id="s" * 32,
+        time=AT,
+        team="vision",
+        environment="adhoc",
+        run_id=RUN_ID,
+        spec_name="resnet-sweep",
+        source_uri=f"s3://{BUCKET}/incoming/vision/resnet-sweep.yaml",
+        jobs=[
+            EventJob(step="prep", job_id="j-1", job_name="p", queue="cpu-shared", hardware="cpu"),
+            EventJob(
+                step="train",
+                job_id="j-2",
+                job_name="t",
+                queue="gpu-shared",
+                hardware="gpu",
+                array_size=4,
+                depends_on=["prep"],
+            ),
+            EventJob(
+                step="evaluate", job_id="j-3", job_name="e", queue="cpu-shared", hardware="cpu", depends_on=["train"]
+            ),
+        ],
+        receipt_uri=f"s3://{BUCKET}/receipts/vision/resnet-sweep.yaml.json",
+        notify_on=["submitted", "failed", "succeeded"],
+        warnings=["step `train` asks for 61440 MiB of 249856 MiB: fine, but <half> the queue's largest instance"],
+    ),
+    "run-rejected": RunRejected(
+        event_id="r" * 32,
+        time=AT,
+        team="vision",
+        environment="adhoc",
+        run_id="m7p4x2c9v5b8n3k6j1hq",
+        spec_name="typo",
+        source_uri=f"s3://{BUCKET}/incoming/vision/typo in gpus.yaml",
+        reason="line 4, column 45: resources.gpu: unknown field `gpu`; did you mean `gpus`?",
+        problems=[
+            Problem(
+                path="resources.gpu",
+                code="unknown_field",
+                line=4,
+                column=45,
+                message="unknown field `gpu`; did you mean `gpus`?",
+            ),
+            Problem(path="timeout_minutes", code="greater_than_equal", line=6, column=18, message="must be 1 or more"),
+        ],
+        problem_count=2,
+        receipt_uri=f"s3://{BUCKET}/receipts/vision/typo in gpus.yaml.json",
+    ),
+    "run-rejected-many-problems": RunRejected(
+        event_id="m" * 32,
+        time=AT,
+        team="forecasting",
+        run_id="b" * 20,
+        source_uri=f"s3://{BUCKET}/incoming/forecasting/sweep & co <v2>.yaml",
+        problems=[
+            Problem(path=f"sweep.axis_{index}", code="too_long", line=10 + index, message="at most 100 values")
+            for index in range(20)
+        ],
+        problem_count=37,
+        receipt_uri=f"s3://{BUCKET}/receipts/forecasting/sweep & co <v2>.yaml.json",
+    ),
+    "run-rejected-unreadable": RunRejected(
+        event_id="u" * 32,
+        time=AT,
+        team="vision",
+        run_id="c" * 20,
+        source_uri=f"s3://{BUCKET}/incoming/vision/huge.yaml",
+        problems=[Problem(path="", code="too_large", message="the file is 300 KiB; at most 256 KiB")],
+        problem_count=1,
+        receipt_uri=None,
+    ),
+    **FAILURES,
+    "succeeded-array": JobStatusChanged(
+        **job_fields(
+            status="succeeded",
+            previous_status="running",
+            array_size=1000,
+            attempts=1,
+            children={"SUCCEEDED": 998, "FAILED": 2},
+            duration_seconds=5400.0,
+            usage=Usage(vcpu_hours=12000.0, gpu_hours=1500.0, memory_gib_hours=90000.0),
+        )
+    ),
+    "failed-array": failed(
+        "non_zero_exit",
+        "2 of 1,000 children failed",
+        "2 children failed",
+        array_size=1000,
+        children={"succeeded": 990, "failed": 10},
+        log_links=[],
+        exit_code=None,
+    ),
+    "running": JobStatusChanged(
+        **job_fields(status="running", previous_status="starting", notify_on=["running"], log_links=[log_link(1)])
+    ),
+    "stuck": JobStuck(
+        **job_fields(
+            event_id="k" * 32,
+            reason="MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is "
+            "higher than that can be met by the CE(s) attached to the job queue.",
+            runnable_seconds=7500.0,
+            attempts=0,
+            advice="The job asked queue gpu-shared for 300 GiB of memory where its largest instance has 244 GiB. "
+            "Ask for less, then drop it again.",
+        )
+    ),
+    "stuck-single-job": JobStuck(
+        **job_fields(
+            event_id="l" * 32,
+            spec_name="cpu-report",
+            step="main",
+            queue="cpu-shared",
+            hardware="cpu",
+            environment="production",
+            runnable_seconds=2400.0,
+            advice="AWS has no spare capacity right now for the instances of queue cpu-shared (often spot).",
+        )
+    ),
+}
+
+
+def all_text(message: SlackMessage) -> str:
+    return json.dumps(message.blocks, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- golden payloads
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_payload_matches_golden(name: str) -> None:
+    payload = render(EVENTS[name]).payload()
+    golden = GOLDEN / f"{name}.json"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    assert payload == json.loads(golden.read_text()), f"regenerate with UPDATE_GOLDEN=1 if intended: {golden}"
+
+
+def test_every_golden_file_has_an_event() -> None:
+    assert {path.stem for path in GOLDEN.glob("*.json")} == set(EVENTS)
+
+
+# ---------------------------------------------------------------- Slack's rules, for every message
+
+
+@pytest.mark.parametrize("name", sorted(EVENTS))
+def test_slack_accepts_the_blocks(name: str) -> None:
+    message = render(EVENTS[name])
+    assert 0 < len(message.blocks) <= slack.MAX_BLOCKS
+    assert message.text.strip(), "clients that cannot show blocks get the text"
+    assert message.blocks[0]["type"] == "header"
+    parsed = Block.parse_all(message.blocks)
+    assert all(block is not None for block in parsed), "every block is a Block Kit type"
+    for parsed_block in parsed:
+        assert parsed_block is not None
+        parsed_block.to_dict()  # slack-sdk validates Slack's limits here (text lengths, field counts…)
+    for block in message.blocks:
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= slack.MAX_SECTION_CHARS
+    assert message.payload()["unfurl_links"] is False
+
+
+@pytest.mark.parametrize("name", sorted(FAILURES))
+def test_a_failure_says_its_class_and_what_to_do(name: str) -> None:
+    event = FAILURES[name]
+    kind = slack.failure_kind(event)
+    assert kind is not None
+    text = all_text(render(event))
+    assert slack.FAILURE_TITLES[kind] in text
+    assert escape(slack.FAILURE_ADVICE[kind]) in text or slack.FAILURE_ADVICE[kind] in text
+    if event.exit_code is not None and kind != "cancelled":
+        assert f"exit code {event.exit_code}" in text
+    if event.reason:
+        assert escape(event.reason) in text
+    assert event.console_url in text, "the Batch console is one click away"
+
+
+@pytest.mark.parametrize("name", sorted(name for name, event in EVENTS.items() if isinstance(event, JobStatusChanged)))
+def test_every_attempts_log_is_linked(name: str) -> None:
+    event = EVENTS[name]
+    assert isinstance(event, JobStatusChanged)
+    text = all_text(render(event))
+    for item in event.log_links:
+        assert f"<{escape(item.url)}|Attempt {item.attempt}" in text
+
+
+def test_many_attempts_and_containers_keep_every_link_across_sections() -> None:
+    links = [log_link(attempt, container) for attempt in range(1, 11) for container in ("main", "sidecar", "agent")]
+    event = failed("non_zero_exit", "exit 1", "Essential container in task exited", exit_code=1, log_links=links)
+    message = render(event)
+    text = all_text(message)
+    assert all(f"<{escape(item.url)}|Attempt {item.attempt} · {item.container}>" in text for item in links)
+    log_sections = [block for block in message.blocks if "Attempt " in block.get("text", {}).get("text", "")]
+    assert len(log_sections) >= 2, "30 links do not fit one section"
+    assert all(len(block["text"]["text"]) <= slack.MAX_SECTION_CHARS for block in log_sections)
+    assert len(message.blocks) <= slack.MAX_BLOCKS
+
+
+def test_a_rejection_shows_its_first_problems_with_paths_and_lines_and_the_receipt() -> None:
+    event = EVENTS["run-rejected-many-problems"]
+    assert isinstance(event, RunRejected)
+    message = render(event)
+    text = all_text(message)
+    for problem in event.problems[: slack.MAX_PROBLEMS_SHOWN]:
+        assert f"*line {problem.line}*" in text
+        assert f"`{problem.path}`" in text
+    assert f"`{event.problems[slack.MAX_PROBLEMS_SHOWN].path}`" not in text
+    assert "…and 32 more problems in the receipt" in text
+    assert "*37 problems*" in text
+    receipt_url = (
+        "https://s3.console.aws.amazon.com/s3/object/"
+        + BUCKET
+        + "?prefix=receipts/forecasting/sweep%20%26%20co%20%3Cv2%3E.yaml.json"
+    )
+    assert escape(receipt_url) in text
+    assert any(
+        element.get("url") == receipt_url for block in message.blocks for element in block.get("elements", [])
+    ), "the Receipt button opens it in the S3 console"
+
+
+def test_a_rejection_line_and_column_and_the_whole_file() -> None:
+    text = all_text(render(EVENTS["run-rejected"]))
+    assert "*line 4, column 45* · `resources.gpu`: unknown field `gpu`; did you mean `gpus`?" in text
+    unreadable = all_text(render(EVENTS["run-rejected-unreadable"]))
+    assert "the whole file: the file is 300 KiB; at most 256 KiB" in unreadable
+    assert "Receipt" not in unreadable, "no receipt was written, so none is linked"
+
+
+def test_a_stuck_job_shows_the_advice_and_how_long_it_waited() -> None:
+    event = EVENTS["stuck"]
+    assert isinstance(event, JobStuck)
+    message = render(event)
+    text = all_text(message)
+    assert escape(event.advice) in text
+    assert "*2 h 5 min*" in text
+    assert message.blocks[0]["text"]["text"] == "🚧 Stuck: resnet-sweep / train"
+    assert "Stuck: cpu-report has waited 40 min" in render(EVENTS["stuck-single-job"]).text
+
+
+def test_an_array_job_carries_its_childrens_summary() -> None:
+    text = all_text(render(EVENTS["succeeded-array"]))
+    assert "*Children* (1,000): ✅ 998 succeeded · ❌ 2 failed" in text
+    assert "12,000.0 vCPU-hours · 1,500.0 GPU-hours" in text
+    assert "*Children* (1,000): ✅ 990 succeeded · ❌ 10 failed" in all_text(render(EVENTS["failed-array"]))
+
+
+def test_a_submitted_run_lists_its_jobs_and_what_it_will_hear_about() -> None:
+    text = all_text(render(EVENTS["run-submitted"]))
+    assert "• `train` → `gpu-shared` (GPU) · array of 4 · after `prep`" in text
+    assert "submitted, succeeded, failed, stuck" in text
+    assert "&lt;half&gt;" in text, "warnings are escaped"
+
+
+def test_user_text_is_escaped_and_cannot_mention_the_channel() -> None:
+    event = failed(
+        "non_zero_exit", "exit 1 <!channel>", "boom <!channel> & <@U123> <https://evil.example|click>", exit_code=1
+    )
+    message = render(event)
+    text = all_text(message) + message.text
+    assert "<!channel>" not in text
+    assert "<@U123>" not in text
+    assert "<https://evil.example" not in text
+    assert ">boom &lt;!channel&gt; &amp; &lt;@U123&gt;" in text
+
+
+def test_long_text_is_clipped_to_slacks_limits() -> None:
+    event = failed(
+        "unknown",
+        "x" * 5000,
+        "why " * 3000,
+        spec_name="s" * 200,
+        step="t" * 100,
+        log_links=[],
+    )
+    message = render(event)
+    assert len(message.blocks[0]["text"]["text"]) <= slack.MAX_HEADER_CHARS
+    assert message.blocks[0]["text"]["text"].endswith("…")
+    for parsed in Block.parse_all(message.blocks):
+        assert parsed is not None
+        parsed.to_dict()
+    assert len(message.text) <= slack.MAX_TEXT_CHARS
+
+
+def test_a_long_list_of_jobs_ends_with_how_many_more() -> None:
+    event = EVENTS["run-submitted"]
+    assert isinstance(event, RunSubmitted)
+    many = event.model_copy(
+        update={
+            "jobs": [
+                EventJob(step=f"s{index}", job_id=f"j-{index}", job_name="n", queue="cpu-shared", hardware="cpu")
+                for index in range(45)
+            ]
+        }
+    )
+    text = all_text(render(many))
+    assert "…and 25 more jobs" in text
+    assert "*45 jobs*" in text
+
+
+def test_the_block_budget_is_kept_even_if_a_layout_grows() -> None:
+    blocks = [slack._section(f"line {index}") for index in range(80)]
+    message = slack._message("text", blocks)
+    assert len(message.blocks) == slack.MAX_BLOCKS
+    assert message.blocks[-1]["text"]["text"] == "…and 31 more blocks"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (None, "0 s"),
+        (42.4, "42 s"),
+        (61, "1 min 1 s"),
+        (754, "12 min"),
+        (7500, "2 h 5 min"),
+        (7200, "2 h"),
+        (90000, "1 d 1 h"),
+        (172800, "2 d"),
+    ],
+)
+def test_durations_read_like_a_person_would_say_them(seconds: float | None, words: str) -> None:
+    assert slack.human_duration(seconds) == words
+
+
+def test_times_show_in_each_readers_time_zone_with_utc_as_fallback() -> None:
+    assert slack.slack_date(AT) == "<!date^1795470012^{date_short_pretty} at {time}|2026-11-23 21:40 UTC>"
+
+
+def test_a_link_label_and_url_cannot_break_out_of_the_link() -> None:
+    assert (
+        slack.link("https://x.example/a?b=1&c=|2", "a <b> | c")
+        == "<https://x.example/a?b=1&amp;c=%7C2|a &lt;b&gt; | c>"
+    )
+
+
+def test_clipping_never_leaves_half_a_link_or_entity() -> None:
+    text = "a" * 2990 + " <https://example.com/very/long|label> &amp; more"
+    clipped = slack._clip_markup(text, 3000)
+    assert clipped.endswith("…")
+    assert "<https" not in clipped
+    assert slack._clip_markup("a" * 2997 + "&amp;", 3000) == "a" * 2997 + "…"
+
+
+def test_the_documented_example_is_what_the_sample_event_renders() -> None:
+    import re
+
+    from batchdrop.notification import read_event
+
+    sample = json.loads((ROOT / "events" / "notify" / "sns-job-failed.json").read_text())
+    event = read_event(sample["Records"][0]["Sns"]["Message"])
+    assert event is not None
+    blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "notifications.md").read_text(), flags=re.DOTALL)
+    (documented,) = [json.loads(block) for block in blocks if '"blocks"' in block]
+    assert documented == render(event).payload(), "docs/notifications.md shows an outdated message: paste it anew"
