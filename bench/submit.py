@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,15 +29,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from batchdrop_local.emulator import LocalFunction, SeparateEmbeddedAws, environment_of
+from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
-from batchdrop_local.runtime import invoke, load_handler
+from batchdrop_local.stack_model import LocalFunction
 
 from batchdrop.planning import Plan, check_and_plan
 from batchdrop.platform import parse_platform_config
 from batchdrop.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.table import job_item, run_item
+from batchdrop.submission import Submitter
+from batchdrop.table import RecordsTable, job_item, run_item
 from bench.report import ROOT, Figure, median_seconds_of_python
 
 DROPS = 500
@@ -107,12 +107,12 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
 def _handler_in_own_process(
     aws: SeparateEmbeddedAws, function: LocalFunction, events: list[dict[str, Any]]
 ) -> tuple[float, float, int]:
-    """Run the handler over the events in a fresh process (a warm Lambda after its cold start)."""
+    """Run the handler over the events in a process of its own (a warm Lambda after its cold start)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "events.json"
         path.write_text(json.dumps(events))
         result = subprocess.run(
-            [sys.executable, "-m", "bench.submit", "--worker", str(path)],
+            [sys.executable, "-m", "bench.worker", "submit", str(path)],
             capture_output=True,
             text=True,
             check=True,
@@ -120,35 +120,8 @@ def _handler_in_own_process(
             env={**os.environ, **aws.environment(), **function.environment},
         )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures["seconds"], figures["peak_mb"], figures["jobs"]
-
-
-def _worker(events_path: str) -> None:
-    """The handler process: import the function (not timed), then handle every batch (timed)."""
-    from batchdrop_local.emulator import LocalFunction as Function
-
-    events = json.loads(Path(events_path).read_text())
-    function = Function(
-        logical_id="SubmitFunction",
-        code_dir=ROOT / "functions" / "submit",
-        handler="app.lambda_handler",
-        timeout=120,
-        environment={},
-        events={},
-    )
-    module = load_handler(function)
-    stdout = os.dup(1)
-    with Path(os.devnull).open("w") as sink:
-        os.dup2(sink.fileno(), 1)  # logs and EMF metrics: Lambda sends them down a pipe, not to a terminal
-        try:
-            started = time.perf_counter()
-            for event in events:
-                response = invoke(function, module, event)
-                assert response == {"batchItemFailures": []}, response
-            seconds = time.perf_counter() - started
-        finally:
-            sys.stdout.flush()
-            os.dup2(stdout, 1)
+    assert figures["failures"] == 0, figures
+    table = RecordsTable(aws.client("dynamodb"), function.environment["TABLE_NAME"])
     jobs = 0
     for event in events:
         for record in event["Records"]:
@@ -159,10 +132,9 @@ def _worker(events_path: str) -> None:
                 version_id=s3["object"].get("versionId"),
                 etag=s3["object"]["eTag"],
             )
-            run = module.submitter.table.get_run(module.Submitter.run_id(source))
+            run = table.get_run(Submitter.run_id(source))
             jobs += len(run.jobs) if run else 0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "jobs": jobs}))
+    return figures["seconds"], figures["peak_mb"], jobs
 
 
 def _floor(aws: SeparateEmbeddedAws, outputs: dict[str, str], drops: list[tuple[StoredObject, bytes]]) -> float:
@@ -358,8 +330,5 @@ def _cold_start(function_environment: dict[str, str]) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        _worker(sys.argv[2])
-    else:
-        for figure in run():
-            print(figure.line())
+    for figure in run():
+        print(figure.line())

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from batchdrop_local.emulator import LocalFunction
 from batchdrop_local.runtime import invoke, load_handler
+from batchdrop_local.stack_model import LocalFunction
 
 from bench.report import ROOT
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from batchdrop.platform import parse_platform_config
 from batchdrop_local.batch_fleet import job_definition_arns, provision_batch, queue_arns
-from batchdrop_local.emulator import EmbeddedAws, Stack, deploy
+from batchdrop_local.emulator import EmbeddedAws, deploy
+from batchdrop_local.stack_model import Stack
 
 EXAMPLE_PLATFORM = Path(__file__).resolve().parents[2] / "examples" / "platform.yaml"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from batchdrop_local.emulator import REGION, LocalFunction
+from batchdrop_local.stack_model import REGION, LocalFunction
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 from batchdrop_local.batch_fleet import queue_arns
-from batchdrop_local.emulator import EmbeddedAws, Stack, environment_of
+from batchdrop_local.emulator import EmbeddedAws, environment_of
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
 from batchdrop_local.runtime import invoke, load_handler
+from batchdrop_local.stack_model import Stack
 
 from batchdrop.platform import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES

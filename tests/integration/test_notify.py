@@ -23,9 +23,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from batchdrop_local.emulator import EmbeddedAws, LocalFunction, Stack
+from batchdrop_local.emulator import EmbeddedAws
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.runtime import invoke, load_handler
+from batchdrop_local.stack_model import LocalFunction, Stack
 
 from batchdrop.events import JobStatusChanged, RunRejected
 from batchdrop.notification import NotificationFailed, read_event
