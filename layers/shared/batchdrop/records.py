@@ -130,6 +130,8 @@ class JobRecord(_Record):
     array_size: int | None = None
     depends_on: list[str] = Field(default_factory=list)
     """Job ids this job waits for."""
+    max_attempts: int = 1
+    """The attempts its retry strategy allows."""
     status: str = "SUBMITTED"
     status_order: str | None = None
     """The order key of the event that set `status` (see batchdrop.batch_events.order_key)."""

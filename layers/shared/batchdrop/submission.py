@@ -252,6 +252,7 @@ class Submitter:
                 job_definition_arn=job.job_definition_arn,
                 resources=job.resources,
                 array_size=job.array_size,
+                max_attempts=int(job.request.get("retryStrategy", {}).get("attempts", 1)),
                 depends_on=[job_ids[step] for step in job.depends_on],
                 history={"0:SUBMITTED": Transition(status="SUBMITTED", at=now)},
                 submitted_at=now,

@@ -502,6 +502,36 @@ class RecordsTable:
                 arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return found[:limit]
 
+    def list_runs(
+        self,
+        team: str,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[RunRecord], dict[str, Any] | None]:
+        """A team's runs, newest first (GSI1), or only those in `status` (GSI2); and where to go on."""
+        index, partition = ("GSI2", f"TEAM#{team}#{status}") if status else ("GSI1", f"TEAM#{team}")
+        condition = f"{index}PK = :team"
+        values: dict[str, Any] = {":team": partition}
+        if since is not None:
+            condition += f" AND {index}SK >= :since"
+            values[":since"] = timestamp(since)
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": serialize(values),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start:
+            arguments["ExclusiveStartKey"] = start
+        page = self.client.query(**arguments)
+        runs = [RunRecord.model_validate(deserialize(item)) for item in page.get("Items", [])]
+        return runs, page.get("LastEvaluatedKey")
+
     def get_run(self, run_id: str) -> RunRecord | None:
         found = self.client.get_item(TableName=self.table_name, Key=run_key(run_id), ConsistentRead=True)
         item = found.get("Item")

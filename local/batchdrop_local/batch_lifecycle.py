@@ -1,0 +1,376 @@
+"""BATCH JOB STATE CHANGES. moto's Batch (without Docker) finishes every job the moment it is
+submitted and sends no events; AWS Batch takes jobs through PENDING, RUNNABLE, STARTING and
+RUNNING over minutes and tells EventBridge at each step (an array's children tell only how they
+end here: the emulator moves some hundred events a second). `LocalBatch` follows the jobs submitted
+to the emulator and plays that lifecycle: it publishes real-shaped "Batch Job State Change"
+events with `PutEvents` (the template's rules route them into the tracking queue), with attempts,
+log streams (and log lines in CloudWatch Logs), exit codes, dependencies, array children and
+retries; which job fails or is reclaimed is said by a scenario, never by the specs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from batchdrop.table import ACTIVE_SHARDS
+from batchdrop_local import bridges
+from batchdrop_local.state_changes import as_batch_shows_it, epoch_ms, log_stream, state_change
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["succeed", "fail", "out_of_memory", "spot_reclaim"]
+LOG_GROUP = "/aws/batch/job"
+ECS = "arn:aws:ecs:us-east-1:123456789012"
+
+
+@dataclass(frozen=True)
+class JobFate:
+    """What happens to one job (a step of a spec) in the scenario."""
+
+    spec: str
+    step: str = "main"
+    outcome: Outcome = "succeed"
+    exit_code: int = 1
+
+
+@dataclass
+class Scenario:
+    fates: list[JobFate] = field(default_factory=list)
+    expected: dict[str, str] = field(default_factory=dict)
+    """Spec name (or file name, for a spec that cannot be read) -> the run status it must end in."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """How long each phase takes at speed 1: queued, starting, running, child."""
+
+    @classmethod
+    def load(cls, path: Path) -> Scenario:
+        raw = yaml.safe_load(path.read_text())
+        return cls(
+            fates=[JobFate(**fate) for fate in raw.get("fates", [])],
+            expected=dict(raw.get("expected", {})),
+            seconds=dict(raw.get("seconds", {})),
+        )
+
+    def fate(self, spec: str, step: str) -> JobFate:
+        for fate in self.fates:
+            if fate.spec == spec and fate.step == step:
+                return fate
+        return JobFate(spec=spec, step=step)
+
+
+@dataclass
+class _Job:
+    view: dict[str, Any]
+    """The job as Batch shows it (its events' detail)."""
+    fate: JobFate
+    depends_on: list[str]
+    array_size: int | None
+    status: str = "SUBMITTED"
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    next_at: float = 0.0
+    started_at: datetime | None = None
+    children: list[_Job] = field(default_factory=list)
+    retries_left: int = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.status in {"SUCCEEDED", "FAILED"}
+
+
+class LocalBatch:
+    def __init__(
+        self,
+        aws: Any,
+        *,
+        queues: list[str],
+        table: str,
+        scenario: Scenario,
+        speed: float = 1.0,
+        interval: float = 0.1,
+        parallel_children: int = 250,
+    ) -> None:
+        self.aws = aws
+        self.queues = queues
+        self.table = table
+        self.scenario = scenario
+        self.speed = speed
+        self.interval = interval
+        self.parallel_children = parallel_children
+        self.jobs: dict[str, _Job] = {}
+        self.events_sent = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._outbox: list[dict[str, Any]] = []
+        aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
+
+    def start(self) -> LocalBatch:
+        self._thread = threading.Thread(target=self._run, name="local-batch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _seconds(self, phase: str) -> float:
+        defaults = {"queued": 1.0, "starting": 1.0, "running": 4.0, "child": 1.5}
+        return self.scenario.seconds.get(phase, defaults[phase]) / self.speed
+
+    def _run(self) -> None:
+        ticks = 0
+        while not self._stop.wait(self.interval):
+            try:
+                if ticks % 10 == 0:  # once a second: a listing of 1,000 children is not free
+                    self._discover()
+                ticks += 1
+                now = time.monotonic()
+                for job in list(self.jobs.values()):
+                    self._advance(job, now)
+                self._flush()
+            except Exception:  # the emulator shutting down, say: the next tick tries again
+                logger.exception("local Batch tick failed")
+
+    # ------------------------------------------------------------------ jobs appear
+
+    def _discover(self) -> None:
+        """BATCH JOB DISCOVERY. moto's ListJobs answers with every array child in full (1,000 summaries
+        for one sweep), every time; listing each queue every second would be most of the emulator's
+        work. The jobs submitted are recorded by batchdrop as they are submitted, so their ids are
+        taken from the records' watchdog index (jobs not yet finished); what each job is, is still
+        asked of Batch (DescribeJobs).
+        """
+        dynamodb = self.aws.client("dynamodb")
+        new: list[str] = []
+        for shard in range(ACTIVE_SHARDS):
+            pages = dynamodb.get_paginator("query").paginate(
+                TableName=self.table,
+                IndexName="GSI1",
+                KeyConditionExpression="GSI1PK = :shard",
+                ExpressionAttributeValues={":shard": {"S": f"ACTIVE#{shard}"}},
+                ProjectionExpression="job_id",
+            )
+            for page in pages:
+                new += [item["job_id"]["S"] for item in page.get("Items", []) if item["job_id"]["S"] not in self.jobs]
+        batch = self.aws.client("batch")
+        for start in range(0, len(new), 100):
+            for described in batch.describe_jobs(jobs=new[start : start + 100])["jobs"]:
+                self._adopt(described)
+
+    def _adopt(self, described: dict[str, Any]) -> None:
+        asked = bridges.requested(self.aws, self.table, described["jobId"])
+        if asked is None:
+            return  # not recorded yet (its run is being submitted): seen again on the next tick
+        resources, max_attempts = asked
+        view = as_batch_shows_it(described, resources)
+        spec, step = _spec_and_step(described)
+        size = described.get("arrayProperties", {}).get("size")
+        if size:
+            view["arrayProperties"] = {"size": size, "statusSummary": {}}
+        job = _Job(
+            view=view,
+            fate=self.scenario.fate(spec, step),
+            depends_on=[dependency["jobId"] for dependency in described.get("dependsOn", [])],
+            array_size=size,
+            next_at=time.monotonic(),
+            retries_left=max_attempts - 1,
+        )
+        self.jobs[described["jobId"]] = job
+
+    # ------------------------------------------------------------------ jobs move
+
+    def _advance(self, job: _Job, now: float) -> None:
+        if job.ended or now < job.next_at:
+            return
+        if job.status == "SUBMITTED":
+            self._move(job, "PENDING", after=self._seconds("queued"))
+        elif job.status == "PENDING":
+            upstream = [self.jobs.get(job_id) for job_id in job.depends_on]
+            if any(dependency is not None and dependency.status == "FAILED" for dependency in upstream):
+                self._move(job, "FAILED", reason="Dependent Job failed")
+            elif all(dependency is not None and dependency.status == "SUCCEEDED" for dependency in upstream):
+                if job.array_size:
+                    self._start_children(job)
+                else:
+                    self._move(job, "RUNNABLE", after=self._seconds("queued"))
+        elif job.array_size:
+            self._advance_array(job, now)
+        elif job.status == "RUNNABLE":
+            self._move(job, "STARTING", after=self._seconds("starting"))
+        elif job.status == "STARTING":
+            job.started_at = datetime.now(UTC)
+            self._move(job, "RUNNING", after=self._seconds("running"))
+            self._write_logs(job, "started")
+        elif job.status == "RUNNING":
+            self._finish_attempt(job)
+
+    def _finish_attempt(self, job: _Job) -> None:
+        fate = job.fate
+        number = len(job.attempts) + 1
+        if fate.outcome == "spot_reclaim" and number == 1 and job.retries_left > 0:
+            job.attempts.append(
+                self._attempt(job, exit_code=None, status_reason="Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.")
+            )
+            job.retries_left -= 1
+            self._write_logs(job, "the instance was reclaimed", attempt=number)
+            self._move(job, "RUNNABLE", after=self._seconds("queued"))
+            return
+        if fate.outcome in {"fail", "out_of_memory"}:
+            code = 137 if fate.outcome == "out_of_memory" else fate.exit_code
+            reason = "OutOfMemoryError: Container killed due to memory usage" if code == 137 else None
+            job.attempts.append(self._attempt(job, exit_code=code, container_reason=reason))
+            self._write_logs(job, f"exited with code {code}", attempt=number)
+            self._move(job, "FAILED", reason="Essential container in task exited", exit_code=code)
+            return
+        job.attempts.append(self._attempt(job, exit_code=0))
+        self._write_logs(job, "done", attempt=number)
+        self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
+
+    def _attempt(
+        self, job: _Job, *, exit_code: int | None, status_reason: str | None = None, container_reason: str | None = None
+    ) -> dict[str, Any]:
+        started = job.started_at or datetime.now(UTC)
+        return {
+            "container": {
+                "containerInstanceArn": f"{ECS}:container-instance/local/{uuid.uuid4().hex}",
+                "taskArn": f"{ECS}:task/local/{uuid.uuid4().hex}",
+                **({"exitCode": exit_code} if exit_code is not None else {}),
+                **({"reason": container_reason} if container_reason else {}),
+                "logStreamName": log_stream(job.view, len(job.attempts) + 1),
+                "networkInterfaces": [],
+            },
+            "startedAt": epoch_ms(started),
+            "stoppedAt": epoch_ms(datetime.now(UTC)),
+            "statusReason": status_reason or "Essential container in task exited",
+        }
+
+    def _move(
+        self, job: _Job, status: str, *, after: float = 0.0, reason: str | None = None, exit_code: int | None = None
+    ) -> None:
+        job.status = status
+        job.next_at = time.monotonic() + after
+        self._publish(
+            state_change(
+                job.view, status, at=datetime.now(UTC), attempts=job.attempts, reason=reason, exit_code=exit_code
+            )
+        )
+
+    # ------------------------------------------------------------------ arrays
+
+    def _start_children(self, parent: _Job) -> None:
+        assert parent.array_size is not None
+        parent.children = [
+            _Job(
+                view={
+                    **parent.view,
+                    "jobId": f"{parent.view['jobId']}:{index}",
+                    "arrayProperties": {"index": index},
+                    "jobArn": f"{parent.view['jobArn']}:{index}",
+                },
+                fate=parent.fate,
+                depends_on=[],
+                array_size=None,
+                status="PENDING",
+            )
+            for index in range(parent.array_size)
+        ]
+        parent.status = "RUNNABLE"  # the parent itself says nothing until a child runs
+
+    def _advance_array(self, parent: _Job, now: float) -> None:
+        running = sum(1 for child in parent.children if child.status == "RUNNING")
+        for child in parent.children:
+            if child.ended or now < child.next_at:
+                continue
+            if child.status == "PENDING":
+                if running >= self.parallel_children:
+                    continue
+                running += 1
+                child.started_at = datetime.now(UTC)
+                child.status, child.next_at = "RUNNING", now + self._seconds("child")
+                # Each child tells only how it ended: Batch also tells RUNNABLE and RUNNING, but a
+                # thousand children's every step is more than the emulator moves in a minute.
+                if parent.status != "RUNNING":
+                    self._summarized(parent, "RUNNING")
+            elif child.status == "RUNNING":
+                self._finish_attempt(child)
+        if all(child.ended for child in parent.children):
+            failed = any(child.status == "FAILED" for child in parent.children)
+            self._summarized(
+                parent, "FAILED" if failed else "SUCCEEDED", reason="Array Child Job failed" if failed else None
+            )
+
+    def _summarized(self, parent: _Job, status: str, reason: str | None = None) -> None:
+        summary: dict[str, int] = {}
+        for child in parent.children:
+            summary[child.status] = summary.get(child.status, 0) + 1
+        parent.view["arrayProperties"] = {"size": parent.array_size, "statusSummary": summary}
+        self._move(parent, status, reason=reason)
+
+    # ------------------------------------------------------------------ telling EventBridge
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self._outbox.append(event)
+
+    def _flush(self) -> None:
+        events = self.aws.client("events")
+        while self._outbox:
+            chunk, self._outbox = self._outbox[:10], self._outbox[10:]
+            entries = [
+                {
+                    "Source": event["source"],
+                    "DetailType": event["detail-type"],
+                    "Detail": json.dumps(event["detail"]),
+                    "Resources": event["resources"],
+                    "Time": datetime.now(UTC),
+                }
+                for event in chunk
+            ]
+            response = events.put_events(Entries=entries)
+            self.events_sent += len(entries) - int(response.get("FailedEntryCount", 0))
+
+    def _write_logs(self, job: _Job, what: str, attempt: int | None = None) -> None:
+        if ":" in job.view["jobId"]:
+            return  # children's logs would be thousands of streams; their parent's story is told
+        logs = self.aws.client("logs")
+        stream = log_stream(job.view, attempt or len(job.attempts) + 1)
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+        now = epoch_ms(datetime.now(UTC))
+        lines = list(_story(job, what))
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + index, "message": line} for index, line in enumerate(lines)],
+        )
+
+
+def _spec_and_step(described: dict[str, Any]) -> tuple[str, str]:
+    """From the job's tags (and name): the spec it came from and its step."""
+    tags = described.get("tags", {})
+    step = tags.get("batchdrop:step", "main")
+    name = described["jobName"]
+    run_id = tags.get("batchdrop:run-id", "")
+    spec = name.removesuffix(f"-{run_id}").removesuffix(f"-{step}")
+    return spec, step
+
+
+def _story(job: _Job, what: str) -> Iterator[str]:
+    command = " ".join(job.view.get("container", {}).get("command", [])) or "the job definition's command"
+    if what == "started":
+        yield f"batchdrop local Batch: starting {command}"
+        yield "loading data... 12,400 samples"
+        return
+    for epoch in range(1, 4):
+        yield f"epoch {epoch}/3 loss={1.0 / epoch:.3f}"
+    yield f"batchdrop local Batch: {what}"
