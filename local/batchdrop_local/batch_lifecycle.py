@@ -134,6 +134,7 @@ class LocalBatch:
             try:
                 if ticks % 10 == 0:  # once a second: a listing of 1,000 children is not free
                     self._discover()
+                    self._honour_stop_requests()
                 ticks += 1
                 now = time.monotonic()
                 for job in list(self.jobs.values()):
@@ -265,6 +266,33 @@ class LocalBatch:
                 job.view, status, at=datetime.now(UTC), attempts=job.attempts, reason=reason, exit_code=exit_code
             )
         )
+
+    # ------------------------------------------------------------------ cancel and terminate
+
+    def _honour_stop_requests(self) -> None:
+        """A CancelJob or TerminateJob shows as the job's statusReason in the emulator (see
+        bridges, BATCH CANCELLATION); the job stops as Batch stops it: FAILED with that reason."""
+        unfinished = [job_id for job_id, job in self.jobs.items() if not job.ended]
+        batch = self.aws.client("batch")
+        for start in range(0, len(unfinished), 100):
+            for described in batch.describe_jobs(jobs=unfinished[start : start + 100])["jobs"]:
+                reason = described.get("statusReason")
+                if reason:
+                    self._stop_job(self.jobs[described["jobId"]], reason)
+
+    def _stop_job(self, job: _Job, reason: str) -> None:
+        if job.children:
+            for child in job.children:
+                if not child.ended:
+                    self._stop_job(child, reason)
+            self._summarized(job, "FAILED", reason=reason)
+            return
+        if job.status in {"STARTING", "RUNNING"}:
+            job.attempts.append(self._attempt(job, exit_code=143, status_reason=reason))
+            self._write_logs(job, "terminated (SIGTERM)", attempt=len(job.attempts))
+            self._move(job, "FAILED", reason=reason, exit_code=143)
+        else:
+            self._move(job, "FAILED", reason=reason)
 
     # ------------------------------------------------------------------ arrays
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -28,17 +27,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from batchdrop.platform import parse_platform_config
 from batchdrop.records import JobRecord, RunRecord
 from batchdrop.spec import parse_spec
-from batchdrop.table import RecordsTable
-from batchdrop_local import bridges
-from batchdrop_local.batch_fleet import queue_arns
-from batchdrop_local.batch_lifecycle import LocalBatch, Scenario
-from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
-from batchdrop_local.local_stack import EXAMPLE_PLATFORM, create_stack
-from batchdrop_local.runtime import LocalLambda
-from batchdrop_local.slack_receiver import SlackReceiver
+from batchdrop_local.batch_lifecycle import Scenario
+from batchdrop_local.control_plane import ControlPlane
+from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.stack_model import STACK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,56 +97,30 @@ def plan_drops(scenario: Scenario) -> list[Drop]:
 class Demo:
     def __init__(self, *, speed: float, scenario: Scenario) -> None:
         self.speed = speed
-        self.scenario = scenario
         self.drops = plan_drops(scenario)
         self.aws = SeparateEmbeddedAws()  # moto in its own process: the view and the functions keep this one
-        self.slack = SlackReceiver()
+        self.plane = ControlPlane(self.aws, scenario=scenario, speed=speed)
+        self.slack = self.plane.slack
         self.started = 0.0
-        self._parts: list[Any] = []
 
     @contextlib.contextmanager
     def running(self) -> Iterator[Demo]:
         self.aws.start()
         try:
-            with environment_of(self.aws):
-                self._start()
-                try:
-                    yield self
-                finally:
-                    for part in reversed(self._parts):
-                        part.stop()
+            with self.plane.running():
+                self.table = self.plane.table
+                self.runtime = self.plane.runtime
+                self.batch = self.plane.batch
+                self.started = time.monotonic()
+                yield self
         finally:
-            self.slack.stop()
             self.aws.stop()
-
-    def _start(self) -> None:
-        self.stack = create_stack(self.aws)
-        self.table = RecordsTable(self.aws.client("dynamodb"), self.stack.outputs["RecordsTableName"])
-        config = parse_platform_config(EXAMPLE_PLATFORM.read_bytes())
-        webhooks = {team: self.slack.url(team) for team in config.teams}
-        self.aws.client("secretsmanager").put_secret_value(
-            SecretId=self.stack.outputs["SlackWebhooksSecretArn"], SecretString=json.dumps(webhooks)
-        )
-        bridges.stand_in_stack_outputs(self.aws, STACK_NAME, self.stack.outputs)
-        self.slack.start()
-        self._parts.append(bridges.S3Notifications(self.aws, self.stack).start())
-        self.runtime = LocalLambda(self.aws, self.stack, speed=self.speed, batching_window_scale=0.1).start()
-        self._parts.append(self.runtime)
-        self.batch = LocalBatch(
-            self.aws,
-            queues=queue_arns(config),
-            table=self.stack.outputs["RecordsTableName"],
-            scenario=self.scenario,
-            speed=self.speed,
-        ).start()
-        self._parts.append(self.batch)
-        self.started = time.monotonic()
 
     def drop_all(self) -> None:
         """As a user would: `aws s3 cp spec.yaml s3://<bucket>/incoming/<team>/`."""
         s3 = self.aws.client("s3")
         for drop in self.drops:
-            s3.put_object(Bucket=self.stack.outputs["JobsBucketName"], Key=drop.key, Body=drop.file.read_bytes())
+            s3.put_object(Bucket=self.plane.bucket, Key=drop.key, Body=drop.file.read_bytes())
 
     def snapshot(self) -> Snapshot:
         found = Snapshot()
@@ -252,7 +219,9 @@ def run_demo(
     timeout: float = 60.0,
     keep: bool = False,
     console: Console | None = None,
+    inspect: Callable[[Demo], None] | None = None,
 ) -> tuple[bool, Snapshot, Demo]:
+    """Run the demo; `inspect` is called with it at the end, while the stack is still up (for tests)."""
     demo = Demo(speed=speed, scenario=scenario or Scenario.load(SCENARIO))
     console = console or Console()
     with demo.running():
@@ -270,12 +239,15 @@ def run_demo(
         snapshot = demo.snapshot()
         ok = snapshot.as_expected(demo.drops)
         summary(console, demo, snapshot, ok)
+        if inspect is not None:
+            inspect(demo)
         if keep:
             hold(console, demo)
     return ok, snapshot, demo
 
 
 def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
+    console.print()
     table = Table(title="Summary", title_justify="left")
     for column in ("file", "expected", "ended", ""):
         table.add_column(column)

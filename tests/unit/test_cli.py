@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from batchdrop.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, spec_schema
 from batchdrop.documents import load_document
+from batchdrop.operations import OperationFailed, parse_since
 from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -168,3 +170,33 @@ def test_invalid_platform_config_exits_2_with_its_problems(capsys: pytest.Captur
     assert code == EXIT_USAGE
     assert "is invalid" in err
     assert "queues: must have at least 1 item" in err
+
+
+def test_submit_needs_a_team_from_the_spec_or_the_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "no-team.yaml"
+    spec.write_text("version: 1\nname: x\njob_definition: trainer\ncommand: [true]\n")
+
+    assert main(["submit", str(spec)]) == EXIT_USAGE
+    assert "does not say its team: pass --team" in capsys.readouterr().err
+
+    assert main(["submit", str(tmp_path / "missing.yaml")]) == EXIT_USAGE
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", datetime(2026, 11, 23, 11, 30, tzinfo=UTC)),
+        ("12h", datetime(2026, 11, 23, 0, 0, tzinfo=UTC)),
+        ("7d", datetime(2026, 11, 16, 12, 0, tzinfo=UTC)),
+        ("2026-11-20", datetime(2026, 11, 20, tzinfo=UTC)),
+        ("2026-11-20T08:00:00Z", datetime(2026, 11, 20, 8, tzinfo=UTC)),
+    ],
+)
+def test_list_since_takes_durations_and_dates(text: str, expected: datetime) -> None:
+    assert parse_since(text, datetime(2026, 11, 23, 12, 0, tzinfo=UTC)) == expected
+
+
+def test_list_since_explains_what_it_takes() -> None:
+    with pytest.raises(OperationFailed, match="say 30m, 12h, 7d"):
+        parse_since("yesterday", datetime(2026, 11, 23, tzinfo=UTC))

@@ -32,6 +32,8 @@ BATCH_CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, co
 THROTTLE_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
 )
+MAX_REASON = 250
+"""Batch keeps a cancel or terminate reason as the job's status reason; a short one reads well there."""
 _UNCERTAIN = (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
 
 
@@ -169,5 +171,9 @@ class BatchGateway:
         return found
 
     def cancel(self, job_id: str, reason: str) -> None:
-        """Stop a job whatever its state: cancel if queued, terminate if running."""
-        self.client.terminate_job(jobId=job_id, reason=reason)
+        """Cancel a job that has not started (Batch ignores this for a job already STARTING or RUNNING)."""
+        self.client.cancel_job(jobId=job_id, reason=reason[:MAX_REASON])
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        """Stop a job whatever its state: a running one is killed, a queued one cancelled."""
+        self.client.terminate_job(jobId=job_id, reason=reason[:MAX_REASON])

@@ -1,7 +1,9 @@
-"""The `batchdrop` command line: check and plan specs offline, print the spec's JSON Schema.
+"""The `batchdrop` command line: check and plan specs offline, print the spec's JSON Schema; and,
+against a deployed stack (`batchdrop.cli_stack`), submit, status, list, cancel and logs.
 
-Exit codes: 0 valid, 1 invalid input, 2 usage or environment errors. With
-`--json`, standard output is one JSON document (see README, "The command line").
+Exit codes: 0 ok, 1 invalid input, 2 usage or environment errors, 3 a run that
+failed (submit --wait). With `--json`, standard output is one JSON document
+(see README, "The command line").
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from batchdrop.cli_stack import EXIT_RUN_FAILED, add_stack_commands, add_stack_options, print_json
 from batchdrop.config_source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
 from batchdrop.identity import run_id_for_content
+from batchdrop.operations import OperationFailed
 from batchdrop.planning import Plan, plan_run
 from batchdrop.platform import PlatformConfig, parse_platform_config
 from batchdrop.spec import JobSpec, parse_spec
@@ -24,6 +30,7 @@ from batchdrop.spec import JobSpec, parse_spec
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = Path("examples/platform.yaml")
 SCHEMA_ID = "https://batchdrop.dev/schemas/spec-v1.json"
 
@@ -37,9 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
-    except UsageError as exc:
+    except (UsageError, OperationFailed, ConfigUnavailable, ConfigInvalid) as exc:
         print(f"batchdrop: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except NoCredentialsError as exc:
+        print(f"batchdrop: {exc}: configure AWS credentials, or pass --profile", file=sys.stderr)
+        return EXIT_USAGE
+    except (ClientError, BotoCoreError) as exc:
+        print(f"batchdrop: AWS refused or could not be reached: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        run = f": `batchdrop status {args.run_id}`" if getattr(args, "run_id", None) else ""
+        print(f"\nbatchdrop: stopped waiting; anything submitted goes on{run}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `batchdrop plan ... | head` is fine
         return EXIT_OK
     return code
@@ -48,8 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchdrop",
-        description="Check, plan and submit AWS Batch job specs. Exit codes: 0 ok, 1 invalid input, 2 usage error.",
+        description="Check, plan and submit AWS Batch job specs, and follow their runs. Exit codes: 0 ok, "
+        f"1 invalid input (a rejected spec), 2 usage or environment errors, {EXIT_RUN_FAILED} the run failed "
+        "or was cancelled (submit --wait/--follow).",
     )
+    add_stack_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check spec files: fields, steps, routing and limits")
@@ -67,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the job spec (for editors)")
     schema.set_defaults(run=_schema)
+    add_stack_commands(commands)
     return parser
 
 
@@ -133,7 +154,7 @@ def _validate(args: argparse.Namespace) -> int:
     results = [_check_file(path, args.team, config, None) for path in args.files]
     valid = all(result["valid"] for result in results)
     if args.json:
-        _print_json({"valid": valid, "files": [_validation_json(result) for result in results]})
+        print_json({"valid": valid, "files": [_validation_json(result) for result in results]})
     else:
         for result in results:
             _print_validation(result)
@@ -178,13 +199,13 @@ def _plan(args: argparse.Namespace) -> int:
     plan: Plan | None = result.get("plan")
     if plan is None:
         if args.json:
-            _print_json(_validation_json(result))
+            print_json(_validation_json(result))
         else:
             _print_validation(result)
         return EXIT_INVALID
     document = plan_json(plan)
     if args.json:
-        _print_json(document)
+        print_json(document)
         return EXIT_OK
     print(f"run {plan.run_id}: {plan.spec_name} for team {plan.team} ({plan.environment}), {len(plan.jobs)} job(s)")
     for warning in plan.warnings:
@@ -212,10 +233,5 @@ def spec_schema() -> dict[str, Any]:
 
 
 def _schema(_: argparse.Namespace) -> int:
-    _print_json(spec_schema())
+    print_json(spec_schema())
     return EXIT_OK
-
-
-def _print_json(document: Any) -> None:
-    json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")

@@ -97,6 +97,10 @@ class RunRecord(_Record):
     """Why the run failed, in words (the first failed job's failure)."""
     usage: Usage | None = None
     """What the run's jobs used (requested resources × run time), once it has ended."""
+    cancelled_by: str | None = None
+    """Who asked `batchdrop cancel` to stop this run (their AWS identity), and when and why."""
+    cancel_requested_at: datetime | None = None
+    cancel_reason: str | None = None
     expires_at: int | None = None
     """Epoch seconds after which DynamoDB's TTL may delete a finished record."""
 

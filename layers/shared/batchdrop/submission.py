@@ -196,7 +196,7 @@ class Submitter:
                 result = self.batch.submit(job.submit_request(job_ids), look_first=resuming)
             except BatchRefused as refusal:
                 for _, earlier in submitted:
-                    self.batch.cancel(earlier.job_id, reason=f"batchdrop: run {plan.run_id} was refused by Batch")
+                    self.batch.terminate(earlier.job_id, reason=f"batchdrop: run {plan.run_id} was refused by Batch")
                 path = f"steps.{job.step}" if len(plan.jobs) > 1 or job.step != "main" else ""
                 raise _Refused(Problem(path=path, code="refused_by_batch", message=str(refusal))) from refusal
             job_ids[job.step] = result.job_id

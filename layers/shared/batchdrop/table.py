@@ -484,6 +484,29 @@ class RecordsTable:
             raise
         return True
 
+    def record_cancel_request(
+        self, run_id: str, job_ids: Iterable[str], *, who: str, reason: str | None, at: datetime
+    ) -> None:
+        """Note on the run and its unfinished jobs who asked to cancel them, when and why."""
+        fields: dict[str, Any] = {"cancelled_by": who, "cancel_requested_at": timestamp(at)}
+        if reason:
+            fields["cancel_reason"] = reason
+        self._set_fields(run_key(run_id), fields)
+        for job_id in job_ids:
+            self._set_fields(job_key(job_id), {"cancelled_by": who})
+
+    def _set_fields(self, key: dict[str, Any], fields: dict[str, Any]) -> None:
+        names = {f"#f{index}": name for index, name in enumerate(fields)}
+        values = {f":f{index}": value for index, value in enumerate(fields.values())}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=key,
+            UpdateExpression="SET " + ", ".join(f"#f{index} = :f{index}" for index in range(len(fields))),
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
+
     def quiet_jobs(self, before: str, limit: int = 1000) -> list[JobRecord]:
         """Jobs not finished and not heard of since `before` (ISO time), across the watchdog's shards."""
         found: list[JobRecord] = []
@@ -543,9 +566,11 @@ class RecordsTable:
         if not item:
             return None
         record = JobRecord.model_validate(deserialize(item))
-        if with_history:
-            record = record.model_copy(update={"history": {t.key: t for t in self.get_history(job_id)}})
-        return record
+        return self.with_history(record) if with_history else record
+
+    def with_history(self, job: JobRecord) -> JobRecord:
+        """The job with its history (kept in items of their own) filled in."""
+        return job.model_copy(update={"history": {t.key: t for t in self.get_history(job.job_id)}})
 
     def get_history(self, job_id: str) -> list[Transition]:
         """Every transition of a job, in the order it happened."""

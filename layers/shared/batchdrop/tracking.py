@@ -312,7 +312,7 @@ class Tracker:
             records = self.table.get_jobs(ref.job_id for ref in run.jobs)
         statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
         if all(status in TERMINAL for status in statuses):
-            outcome = "succeeded" if all(status == "SUCCEEDED" for status in statuses) else "failed"
+            outcome = _run_outcome(statuses, records.values())
             first = next((records[ref.job_id] for ref in run.jobs if records[ref.job_id].status != "SUCCEEDED"), None)
             total = Usage()
             for record in records.values():
@@ -599,3 +599,11 @@ class Reconciler:
                 counts["StuckJobs"] += 1
         self.tracker.flush()
         return counts
+
+
+def _run_outcome(statuses: list[str], records: Iterable[JobRecord]) -> str:
+    """succeeded when every job did; cancelled when a job was cancelled (by `batchdrop cancel`, the
+    console or a state time limit): the rest of its failures follow from that; failed otherwise."""
+    if all(status == "SUCCEEDED" for status in statuses):
+        return "succeeded"
+    return "cancelled" if any(record.failure_class == "cancelled" for record in records) else "failed"

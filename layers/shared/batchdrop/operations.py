@@ -1,0 +1,364 @@
+"""What the operator commands do against a deployed stack: drop a spec and follow its run, show and
+list runs, cancel a run, read its logs. The command line (`batchdrop.cli`) parses and prints; this
+module knows the stack's bucket, table, Batch and CloudWatch Logs, through clients it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict
+
+from batchdrop.batch_gateway import BatchGateway
+from batchdrop.errors import BatchdropError
+from batchdrop.identity import run_id_for_object
+from batchdrop.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
+from batchdrop.storage import INCOMING, DropLocation
+from batchdrop.table import TERMINAL_JOB_STATES, RecordsTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+
+ENDED_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "rejected"})
+STARTED_JOB_STATES = frozenset({"STARTING", "RUNNING"})
+"""A job in these is stopped with TerminateJob; CancelJob only stops a job that has not started."""
+MAX_LOG_LINES = 10_000
+"""Per stream: `logs` is for reading what happened; the console pages through the rest."""
+
+
+class OperationFailed(BatchdropError):
+    """An operator command that cannot be done as asked (the command line exits 2 with the message)."""
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """What the commands need from a deployed stack, read from its CloudFormation outputs."""
+
+    bucket: str
+    table: str
+    config_location: str | None = None
+
+    @classmethod
+    def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str) -> StackResources:
+        try:
+            stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as exc:
+            raise OperationFailed(
+                f"no stack {stack_name!r} here: deploy it (docs/deploy.md), pass --stack NAME or set BATCHDROP_STACK"
+            ) from exc
+        outputs = {output["OutputKey"]: output.get("OutputValue", "") for output in stacks[0].get("Outputs", [])}
+        missing = [name for name in ("JobsBucketName", "RecordsTableName") if not outputs.get(name)]
+        if missing:
+            raise OperationFailed(f"stack {stack_name!r} has no output {', '.join(missing)}: is it a batchdrop stack?")
+        return cls(
+            bucket=outputs["JobsBucketName"],
+            table=outputs["RecordsTableName"],
+            config_location=outputs.get("PlatformConfigLocation"),
+        )
+
+
+class RunView(BaseModel):
+    """A run and its jobs (in the order of the spec's steps), as the table has them now."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run: RunRecord
+    jobs: list[JobRecord]
+
+    @property
+    def ended(self) -> bool:
+        return self.run.status in ENDED_RUN_STATES
+
+    def as_json(self) -> dict[str, Any]:
+        """What `status --json` prints: the run record and each job record with its history."""
+        return {
+            "run": run_json(self.run),
+            "jobs": [
+                {
+                    **job.model_dump(mode="json", exclude={"history", "status_order"}),
+                    "history": [transition.model_dump(mode="json") for transition in job.ordered_history()],
+                }
+                for job in self.jobs
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A spec file put under `incoming/<team>/`, and the run it becomes."""
+
+    source: SpecSource
+    location: DropLocation
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One look at a followed run: where it is, and what happened since the last look."""
+
+    view: RunView
+    transitions: list[tuple[JobRecord, Transition]] = field(default_factory=list)
+    """New history entries, oldest first, with the job they belong to."""
+    children_changed: list[JobRecord] = field(default_factory=list)
+    """Array jobs whose children's counts moved."""
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """What `cancel` did to one job of the run."""
+
+    step: str
+    job_id: str
+    status: str
+    action: Literal["cancelled", "terminated", "already ended", "failed"]
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class LogSection:
+    """One attempt's CloudWatch log stream of a job, or why it cannot be shown."""
+
+    step: str
+    job_id: str
+    attempt: int
+    log_group: str | None
+    log_stream: str | None
+    url: str | None
+    lines: list[tuple[datetime, str]]
+    missing: str | None = None
+    """Why there are no lines to show (the stream does not exist, the job has not started...)."""
+
+
+class Operations:
+    def __init__(
+        self,
+        *,
+        table: RecordsTable,
+        s3: S3Client,
+        batch: BatchGateway,
+        logs: CloudWatchLogsClient,
+        bucket: str,
+        clock: Callable[[], datetime] = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.table = table
+        self.s3 = s3
+        self.batch = batch
+        self.logs = logs
+        self.bucket = bucket
+        self.clock = clock
+        self.sleep = sleep
+
+    # ------------------------------------------------------------------ submit
+
+    def upload(self, path: Path, team: str, relative_path: str | None = None) -> Upload:
+        """Put the file at `incoming/<team>/<relative path>` (its own name by default), as `aws s3 cp` would."""
+        location = DropLocation(team=team, relative_path=(relative_path or path.name).lstrip("/"))
+        key = f"{INCOMING}{team}/{location.relative_path}"
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from exc
+        response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
+        source = SpecSource(
+            bucket=self.bucket, key=key, version_id=response.get("VersionId"), etag=response["ETag"].strip('"')
+        )
+        run_id = run_id_for_object(self.bucket, key, version_id=source.version_id, etag=source.etag)
+        return Upload(source=source, location=location, run_id=run_id)
+
+    def wait_for_receipt(self, upload: Upload, *, timeout: float, poll: float = 0.5) -> Receipt:
+        """The receipt the submit function writes for this upload (not an earlier upload's at the same key)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            receipt = self._receipt(upload)
+            if receipt is not None:
+                return receipt
+            if time.monotonic() >= deadline:
+                raise OperationFailed(
+                    f"no receipt at s3://{self.bucket}/{upload.location.receipt_key} after {timeout:.0f} s: "
+                    "is the stack's submit function running? (docs/operations.md)"
+                )
+            self.sleep(poll)
+
+    def _receipt(self, upload: Upload) -> Receipt | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=upload.location.receipt_key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                return None
+            raise
+        receipt = Receipt.model_validate(json.loads(body))
+        if upload.source.version_id:  # a versioned bucket: the run id says which upload it is
+            return receipt if receipt.run_id == upload.run_id else None
+        return receipt if receipt.source.etag == upload.source.etag else None
+
+    # ------------------------------------------------------------------ status and list
+
+    def view(self, run_id: str, *, with_history: bool = False) -> RunView:
+        run = self.table.get_run(run_id)
+        if run is None:
+            raise OperationFailed(f"no run {run_id!r} in table {self.table.table_name}")
+        found = self.table.get_jobs(ref.job_id for ref in run.jobs)
+        jobs = [found[ref.job_id] for ref in run.jobs if ref.job_id in found]
+        if with_history:
+            jobs = [self.table.with_history(job) for job in jobs]
+        return RunView(run=run, jobs=jobs)
+
+    def runs(
+        self, teams: Iterable[str], *, status: str | None = None, since: datetime | None = None, limit: int = 20
+    ) -> tuple[list[RunRecord], bool]:
+        """The newest `limit` runs of these teams (merged newest first), and whether there are more."""
+        found: list[RunRecord] = []
+        for team in teams:
+            team_runs: list[RunRecord] = []
+            start: dict[str, Any] | None = None
+            while len(team_runs) <= limit:
+                page, start = self.table.list_runs(
+                    team, status=status, since=since, limit=limit + 1 - len(team_runs), start=start
+                )
+                team_runs += page
+                if start is None:
+                    break
+            found += team_runs
+        found.sort(key=lambda run: (run.received_at, run.run_id), reverse=True)
+        more = len(found) > limit
+        return found[:limit], more
+
+    # ------------------------------------------------------------------ follow
+
+    def watch(self, run_id: str, *, poll: float = 2.0) -> Iterator[Progress]:
+        """A run's progress every `poll` seconds, with every transition its jobs made, until it has ended."""
+        seen: set[tuple[str, str]] = set()
+        settled: set[str] = set()
+        children: dict[str, dict[str, int]] = {}
+        while True:
+            view = self.view(run_id)
+            transitions: list[tuple[JobRecord, Transition]] = []
+            changed: list[JobRecord] = []
+            for job in view.jobs:
+                if job.job_id in settled:
+                    continue
+                for transition in self.table.get_history(job.job_id):
+                    if (job.job_id, transition.key) not in seen:
+                        seen.add((job.job_id, transition.key))
+                        transitions.append((job, transition))
+                if job.children and job.children != children.get(job.job_id):
+                    children[job.job_id] = dict(job.children)
+                    changed.append(job)
+                if job.status in TERMINAL_JOB_STATES:
+                    settled.add(job.job_id)
+            transitions.sort(key=lambda pair: pair[1].at)
+            yield Progress(view=view, transitions=transitions, children_changed=changed)
+            if view.ended:
+                return
+            self.sleep(poll)
+
+    # ------------------------------------------------------------------ cancel
+
+    def cancel(self, run_id: str, *, who: str, reason: str | None = None) -> list[StopRequest]:
+        """Cancel the run's queued jobs and terminate its running ones (array parents stop their children)."""
+        view = self.view(run_id)
+        status = view.run.status
+        if status == "submitting":
+            raise OperationFailed(f"run {run_id} is still being submitted: cancel it again in a few seconds")
+        if view.ended:
+            raise OperationFailed(f"run {run_id} has already ended ({status}): there is nothing to cancel")
+        words = f"cancelled by {who} with batchdrop" + (f": {reason}" if reason else "")
+        unfinished = [job for job in view.jobs if job.status not in TERMINAL_JOB_STATES]
+        # Recorded first: the events Batch sends for the stopped jobs then find who stopped them.
+        self.table.record_cancel_request(
+            run_id, (job.job_id for job in unfinished), who=who, reason=reason, at=self.clock()
+        )
+        requests: list[StopRequest] = []
+        for job in view.jobs:
+            if job.status in TERMINAL_JOB_STATES:
+                requests.append(StopRequest(job.step, job.job_id, job.status, "already ended"))
+                continue
+            started = job.status in STARTED_JOB_STATES
+            try:
+                if started:
+                    self.batch.terminate(job.job_id, words)
+                else:
+                    self.batch.cancel(job.job_id, words)
+            except (ClientError, BotoCoreError) as exc:
+                requests.append(StopRequest(job.step, job.job_id, job.status, "failed", str(exc)))
+                continue
+            requests.append(StopRequest(job.step, job.job_id, job.status, "terminated" if started else "cancelled"))
+        return requests
+
+    # ------------------------------------------------------------------ logs
+
+    def log_sections(self, run_id: str, *, step: str | None = None, attempt: int | None = None) -> list[LogSection]:
+        """Every attempt's log lines of the run's jobs (or of one step, one attempt)."""
+        view = self.view(run_id)
+        if not view.jobs:
+            raise OperationFailed(f"run {run_id} has no jobs ({view.run.status}): `batchdrop status {run_id}` says why")
+        jobs = [job for job in view.jobs if step is None or job.step == step]
+        if step is not None and not jobs:
+            steps = ", ".join(job.step for job in view.jobs) or "none"
+            raise OperationFailed(f"run {run_id} has no step {step!r} (its steps: {steps})")
+        sections: list[LogSection] = []
+        for job in jobs:
+            links = [link for link in job.log_links if attempt is None or link.attempt == attempt]
+            if not links:
+                why = "it has not started yet" if job.attempts == 0 else "Batch gave no log stream for it"
+                if attempt is not None and job.log_links:
+                    why = f"it has no attempt {attempt} (attempts: {job.attempts})"
+                sections.append(LogSection(job.step, job.job_id, attempt or 0, None, None, None, [], why))
+                continue
+            for link in links:
+                lines, missing = self._read_stream(link.log_group, link.log_stream)
+                sections.append(
+                    LogSection(
+                        job.step, job.job_id, link.attempt, link.log_group, link.log_stream, link.url, lines, missing
+                    )
+                )
+        return sections
+
+    def _read_stream(self, group: str, stream: str) -> tuple[list[tuple[datetime, str]], str | None]:
+        lines: list[tuple[datetime, str]] = []
+        arguments: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+        try:
+            while len(lines) < MAX_LOG_LINES:
+                page = self.logs.get_log_events(**arguments)
+                lines += [
+                    (datetime.fromtimestamp(event["timestamp"] / 1000, tz=UTC), event["message"])
+                    for event in page.get("events", [])
+                ]
+                token = page.get("nextForwardToken")
+                if not page.get("events") or token == arguments.get("nextToken"):
+                    break
+                arguments["nextToken"] = token
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return [], "the log stream does not exist (yet, or any more): see the console link"
+            if exc.response.get("Error", {}).get("Code") == "AccessDeniedException":
+                return [], "you may not read this log group here: see the console link"
+            raise
+        return lines, None
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """A run record as the commands print it (without the submit function's bookkeeping)."""
+    return run.model_dump(mode="json", exclude={"claim_owner", "claimed_at"})
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """`30m`, `12h`, `7d` (ago) or an ISO 8601 date or time (UTC unless it says otherwise)."""
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise OperationFailed(f"--since {text!r}: say 30m, 12h, 7d, or a date such as 2026-11-20") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

@@ -1,0 +1,72 @@
+"""`make demo`, headless: the example specs dropped into the whole control plane on the embedded
+AWS end as the demo scenario says, with their receipts, records and Slack messages."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from batchdrop_local.demo import Demo, run_demo
+from rich.console import Console
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_demo_ends_every_run_as_its_scenario_expects() -> None:
+    seen: dict[str, Any] = {}
+
+    def inspect(demo: Demo) -> None:
+        s3 = demo.aws.client("s3")
+        for drop in demo.drops:
+            key = drop.key.replace("incoming/", "receipts/", 1) + ".json"
+            seen[drop.file.name] = json.loads(s3.get_object(Bucket=demo.plane.bucket, Key=key)["Body"].read())
+
+    screen = io.StringIO()
+    ok, snapshot, demo = run_demo(timeout=90, console=Console(file=screen, width=160), inspect=inspect)
+
+    assert ok, screen.getvalue()
+    assert "✓ every run ended as expected" in screen.getvalue()
+    ended = {name: run.status for name, run in snapshot.runs.items()}
+    assert ended == {
+        "cpu-report.yaml": "failed",
+        "gpu-finetune.yaml": "succeeded",
+        "lr-grid-1000.yaml": "succeeded",
+        "resnet-pipeline.yaml": "succeeded",
+        "triage-experiment.json": "succeeded",
+        "vision-production.yaml": "failed",
+        "typo-in-gpus.yaml": "rejected",
+    }
+
+    # receipts: every drop has one; the bad spec's says what is wrong and where
+    assert {name: receipt["status"] for name, receipt in seen.items()} == {
+        name: "rejected" if status == "rejected" else "submitted" for name, status in ended.items()
+    }
+    [problem] = seen["typo-in-gpus.yaml"]["problems"]
+    assert problem["line"] is not None
+    assert "gpu" in problem["message"].lower()
+
+    # records: GPU steps on GPU queues, a reclaimed job retried, a sweep's 1,000 children counted
+    jobs = {(job.spec_name, job.step): job for records in snapshot.jobs.values() for job in records}
+    assert jobs[("resnet-sweep", "train")].hardware == "gpu"
+    assert jobs[("resnet-sweep", "train")].queue.startswith("gpu-")
+    assert jobs[("resnet-sweep", "prep")].queue == "cpu-shared"
+    finetune = jobs[("detector-finetune", "main")]
+    assert finetune.attempts == 2
+    assert finetune.status == "SUCCEEDED"
+    assert jobs[("lr-grid", "main")].children == {"SUCCEEDED": 1000}
+    assert jobs[("detector-release", "train")].failure_class == "out_of_memory"
+    assert jobs[("detector-release", "package")].status == "FAILED"  # it waited for train
+    assert jobs[("nightly-report", "main")].exit_code == 3
+
+    # Slack: each team's channel, the failures classified, the rejection explained
+    texts = {message.channel: [] for message in demo.slack.received}
+    for message in demo.slack.received:
+        texts[message.channel].append(message.text)
+    assert set(texts) == {"vision", "forecasting"}
+    vision = "\n".join(texts["vision"])
+    assert "typo-in-gpus.yaml" in vision  # the rejection
+    assert "out of memory" in vision.lower()
+    assert "detector-finetune" in vision
+    assert any("exit code 3" in text or "code 3" in text for text in texts["forecasting"])

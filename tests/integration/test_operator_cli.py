@@ -1,0 +1,244 @@
+"""The operator command line against the whole control plane on the embedded AWS: `batchdrop
+submit/status/list/cancel/logs --stack batchdrop-local --endpoint-url …`, as a user types them,
+while the local Lambda runtime runs the functions and the local Batch plays the jobs' lives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from batchdrop_local.batch_lifecycle import JobFate, Scenario
+from batchdrop_local.control_plane import ControlPlane
+from batchdrop_local.emulator import EmbeddedAws
+from batchdrop_local.stack_model import STACK_NAME
+
+from batchdrop.cli import main
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = Scenario(
+    fates=[JobFate(spec="cli-fails", step="main", outcome="fail", exit_code=2)],
+    seconds={"queued": 0.3, "starting": 0.3, "running": 4.0, "child": 0.5},
+)
+CPU_SPEC = """\
+version: 1
+name: {name}
+team: vision
+job_definition: trainer
+command: [python, report.py]
+resources: {{vcpus: 2, memory_mib: 4096}}
+"""
+PIPELINE_SPEC = """\
+version: 1
+name: cli-pipeline
+team: vision
+job_definition: trainer
+steps:
+  - name: prep
+    command: [python, prep.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+  - name: train
+    depends_on: [prep]
+    command: [python, train.py]
+    resources: {vcpus: 8, memory_mib: 30000, gpus: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
+    with ControlPlane(emulator, scenario=SCENARIO, speed=1.0).running() as running:
+        yield running
+
+
+class Cli:
+    def __init__(self, plane: ControlPlane, capsys: pytest.CaptureFixture[str]) -> None:
+        self.plane = plane
+        self.capsys = capsys
+
+    def __call__(self, *arguments: str) -> tuple[int, str, str]:
+        """Exit code, standard output and standard error of `batchdrop --stack … ARGUMENTS`."""
+        self.capsys.readouterr()
+        code = main(["--stack", STACK_NAME, "--endpoint-url", self.plane.aws.endpoint, *arguments])
+        captured = self.capsys.readouterr()
+        return code, _without_function_logs(captured.out), _without_function_logs(captured.err)
+
+    def json(self, *arguments: str) -> Any:
+        code, out, err = self(*arguments, "--json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(plane, capsys)
+
+
+def _without_function_logs(text: str) -> str:
+    """The functions run in this process and log one JSON object per line (as in Lambda); the
+    command's own output is the rest (its `--json` documents are indented, never one line)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith('{"'))
+
+
+def _spec(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_submit_wait_prints_the_run_and_exits_0_when_it_succeeds(cli: Cli, tmp_path: Path) -> None:
+    code, out, err = cli("submit", _spec(tmp_path, "cli-succeeds", CPU_SPEC.format(name="cli-succeeds")), "--wait")
+
+    assert code == 0, err
+    assert "uploaded" in err
+    assert "incoming/vision/cli-succeeds.yaml" in err
+    assert "✓ run " in out
+    assert "cli-succeeds submitted for team vision, 1 job(s)" in out
+    assert "cpu queue cpu-shared" in out
+    assert "— SUCCEEDED" in out
+    assert "main" in out
+    assert "1/1" in out
+    run_id = out.split("✓ run ")[1].split(":")[0]
+
+    status = cli.json("status", run_id)
+    assert status["run"]["status"] == "succeeded"
+    assert status["run"]["usage"]["vcpu_hours"] > 0
+    [job] = status["jobs"]
+    assert [entry["status"] for entry in job["history"]] == [
+        "SUBMITTED",
+        "PENDING",
+        "RUNNABLE",
+        "STARTING",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    assert job["exit_code"] == 0
+    assert job["log_links"][0]["url"].startswith("https://")
+    assert "claim_owner" not in status["run"]
+
+    code, logs, _ = cli("logs", run_id)
+    assert code == 0
+    assert "==> main · attempt 1" in logs
+    assert "epoch 3/3 loss=" in logs
+
+
+def test_submit_follow_streams_state_changes_and_exits_3_when_the_run_fails(cli: Cli, tmp_path: Path) -> None:
+    code, out, err = cli("submit", _spec(tmp_path, "cli-fails", CPU_SPEC.format(name="cli-fails")), "--follow")
+
+    assert code == 3, err
+    lines = out.splitlines()
+    changes = [line.split()[2] for line in lines if line[:2].isdigit() and " main " in line]
+    assert changes == ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "FAILED"]
+    assert "— FAILED" in out
+    assert "failure: the program exited with code 2" in out
+    assert "reason    step main: the program exited with code 2" in out
+
+
+def test_a_rejected_spec_exits_1_with_its_problems_and_the_receipt(cli: Cli, tmp_path: Path) -> None:
+    bad = _spec(tmp_path, "cli-typo", CPU_SPEC.format(name="cli-typo").replace("resources", "resorces"))
+
+    code, out, _ = cli("submit", bad, "--wait")
+    assert code == 1
+    assert "was rejected" in out
+    assert "resorces" in out
+
+    code, out, _ = cli("submit", bad, "--team", "vision", "--json")
+    assert code == 1
+    receipt = json.loads(out)
+    assert receipt["schema"] == "batchdrop.receipt/v1"
+    assert receipt["status"] == "rejected"
+    assert receipt["problems"][0]["path"] == "resorces"
+
+    code, _, err = cli("logs", receipt["run_id"])
+    assert code == 2
+    assert "has no jobs (rejected)" in err
+
+
+def test_list_shows_runs_newest_first_by_team_status_and_time(cli: Cli, tmp_path: Path) -> None:
+    ids = []
+    for name in ("cli-list-a", "cli-list-b"):
+        code, out, err = cli("submit", _spec(tmp_path, name, CPU_SPEC.format(name=name)))
+        assert code == 0, err
+        ids.append(out.split("✓ run ")[1].split(":")[0])
+
+    listed = cli.json("list", "--team", "vision", "--since", "10m")
+    runs = [run["run_id"] for run in listed["runs"]]
+    assert runs.index(ids[1]) < runs.index(ids[0])  # newest first
+    assert all(run["team"] == "vision" for run in listed["runs"])
+
+    two = cli.json("list", "--team", "vision", "--limit", "1")
+    assert len(two["runs"]) == 1
+    assert two["more"] is True
+
+    every_team = cli.json("list")  # the teams come from the stack's platform config
+    assert {run["run_id"] for run in every_team["runs"]} >= set(ids)
+
+    submitted = cli.json("list", "--team", "vision", "--status", "rejected")
+    assert all(run["status"] == "rejected" for run in submitted["runs"])
+
+    code, out, _ = cli("list", "--team", "vision")
+    assert out.splitlines()[0].split() == ["RECEIVED", "(UTC)", "RUN", "TEAM", "SPEC", "STATUS", "JOBS"]
+    assert ids[0] in out
+
+    code, _, err = cli("list", "--since", "last tuesday")
+    assert code == 2
+    assert "--since" in err
+
+
+def test_cancel_terminates_the_running_step_cancels_the_queued_one_and_records_who(
+    cli: Cli, plane: ControlPlane, tmp_path: Path
+) -> None:
+    code, out, err = cli("submit", _spec(tmp_path, "cli-pipeline", PIPELINE_SPEC))
+    assert code == 0, err
+    run_id = out.split("✓ run ")[1].split(":")[0]
+    _wait_for(lambda: _step_status(cli, run_id, "prep") == "RUNNING")
+
+    code, out, err = cli("cancel", run_id, "--reason", "wrong learning rate")
+
+    assert code == 0, err
+    assert "prep" in out
+    assert "RUNNING    terminated" in out
+    assert "train" in out
+    assert "cancelled" in out
+    _wait_for(lambda: cli.json("status", run_id)["run"]["status"] == "cancelled")
+    status = cli.json("status", run_id)
+    run = status["run"]
+    assert run["cancelled_by"].startswith("arn:aws:")
+    assert run["cancel_reason"] == "wrong learning rate"
+    prep, train = status["jobs"]
+    assert prep["status"] == "FAILED"
+    assert prep["failure_class"] == "cancelled"
+    assert "wrong learning rate" in prep["failure"]
+    assert prep["cancelled_by"] == run["cancelled_by"]
+    assert train["status"] == "FAILED"
+    assert any("Cancelled" in message.text for message in plane.slack.received if message.channel == "vision")
+
+    code, _, err = cli("cancel", run_id)
+    assert code == 2
+    assert "already ended (cancelled)" in err
+
+
+def test_unknown_runs_and_stacks_are_usage_errors(cli: Cli) -> None:
+    code, _, err = cli("status", "nosuchrun")
+    assert code == 2
+    assert "no run 'nosuchrun'" in err
+
+    code, _, err = cli("--stack", "not-deployed", "status", "whatever")
+    assert code == 2
+    assert "no stack 'not-deployed'" in err
+
+
+def _step_status(cli: Cli, run_id: str, step: str) -> str | None:
+    status = cli.json("status", run_id)
+    return next((job["status"] for job in status["jobs"] if job["step"] == step), None)
+
+
+def _wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
