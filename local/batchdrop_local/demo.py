@@ -175,13 +175,16 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
                 record.step,
                 queue,
                 Text(record.status, style=STATUS_STYLE.get(record.status, "")),
-                str(record.attempts),
+                "—" if record.array_size else str(record.attempts),  # its children make the attempts
                 children,
                 record.failure or "",
             )
-    messages = [f"[{item.channel}] {item.text}" for item in demo.slack.received[-8:]]
+    # The message's fallback text ends with its log links: long, and in the messages' blocks anyway.
+    messages = [f"[{item.channel}] {item.text.split(' Logs: ')[0]}" for item in demo.slack.received[-8:]]
     slack = Panel(
-        "\n".join(messages) or "(nothing yet)", title=f"Slack ({len(demo.slack.received)} messages)", title_align="left"
+        Text("\n".join(messages) or "(nothing yet)"),
+        title=f"Slack ({len(demo.slack.received)} messages)",
+        title_align="left",
     )
     invoked = ", ".join(f"{name.removesuffix('Function')} {count}" for name, count in demo.runtime.invocations.items())
     header = Text(

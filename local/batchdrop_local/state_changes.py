@@ -70,7 +70,8 @@ def state_change(
     is_parent = "size" in job.get("arrayProperties", {})
     if status in {"RUNNING", "SUCCEEDED", "FAILED"} and not is_parent and "container" in detail:
         current = len(detail["attempts"]) + (1 if status == "RUNNING" else 0)  # attempts lists finished ones
-        detail["container"]["logStreamName"] = log_stream(job, max(1, current))
+        if current:  # a job that never ran (cancelled, or its dependency failed) has no log stream
+            detail["container"]["logStreamName"] = log_stream(job, current)
     if exit_code is not None and "container" in detail:
         detail["container"]["exitCode"] = exit_code
     if status in {"SUCCEEDED", "FAILED"}:

@@ -61,7 +61,7 @@ def test_the_demo_ends_every_run_as_its_scenario_expects() -> None:
     assert jobs[("nightly-report", "main")].exit_code == 3
 
     # Slack: each team's channel, the failures classified, the rejection explained
-    texts = {message.channel: [] for message in demo.slack.received}
+    texts: dict[str, list[str]] = {message.channel: [] for message in demo.slack.received}
     for message in demo.slack.received:
         texts[message.channel].append(message.text)
     assert set(texts) == {"vision", "forecasting"}

@@ -322,7 +322,7 @@ def _print_view(view: RunView) -> None:
             job.step,
             job.queue,
             job.status,
-            f"{job.attempts}/{job.max_attempts}",
+            "—" if job.array_size else f"{job.attempts}/{job.max_attempts}",  # its children make the attempts
             "" if job.exit_code is None else str(job.exit_code),
             job.job_id,
         )
