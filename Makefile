@@ -69,22 +69,27 @@ pytest: $(BIN)/.installed
 	$(BIN)/pytest
 
 template-checks: $(BIN)/.installed $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint, checkov on template.yaml
-	$(BIN)/cfn-lint template.yaml
+	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
 	$(TOOL_ENV) $(SAM) validate --lint --template template.yaml
 	$(CHECKOV) --quiet --compact --skip-download --framework cloudformation --file template.yaml
 
 test: setup lint typecheck pytest template-checks ## everything CI runs
 	@echo "make test: all checks passed"
 
-demo: $(BIN)/.installed ## run batchdrop over the example specs
-	$(BIN)/batchdrop validate examples/specs/*
-	$(BIN)/batchdrop plan examples/specs/resnet-pipeline.yaml
+demo: $(BIN)/.installed ## the whole control plane on an embedded AWS, live (ARGS="--keep", "--speed 2"...)
+	$(BIN)/python -m batchdrop_local.demo $(ARGS)
 
 bench: $(BIN)/.installed $(AWSCLI) ## benchmarks: print measured ratios against their targets
 	$(BIN)/python -m bench
 
-build: $(BIN)/.installed $(SAM) ## sam build (offline)
-	PATH="$(dir $(PYTHON)):$$PATH" $(TOOL_ENV) $(SAM) build --template template.yaml
+# sam build installs the layer's dependencies with the runtime's own interpreter, python3.13, found on the
+# PATH (arm64 wheels are fetched by platform tag: no Docker, no emulation). Not PYTHON: that may be a 3.12.
+PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+
+build: $(SAM) ## sam build: the layer and functions for python3.13 on arm64, no Docker
+	@test -n "$(PYTHON313)" || { echo "sam build needs python3.13, the functions' runtime (set PYTHON313=...)"; exit 2; }
+	PATH="$(dir $(PYTHON313)):$$PATH" $(TOOL_ENV) $(SAM) build --template template.yaml
 
 clean: ## remove virtual environments and build output
 	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -214,6 +214,78 @@ def _sns_subscription(
     return arn, {}
 
 
+def _iam_role(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Made in moto (which checks the policies' grammar, not what they allow): the functions' roles."""
+    if properties.get("ManagedPolicyArns"):
+        raise NotImplementedError(f"{logical_id}: moto holds no AWS managed policies to attach")
+    iam = deployment.aws.client("iam")
+    name = properties.get("RoleName", deployment.physical_name(logical_id))
+    arguments: dict[str, Any] = {
+        "RoleName": name,
+        "AssumeRolePolicyDocument": json.dumps(properties["AssumeRolePolicyDocument"]),
+    }
+    if "Description" in properties:
+        arguments["Description"] = properties["Description"]
+    role = iam.create_role(**arguments)["Role"]
+    for policy in properties.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+        )
+    return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+
+def _log_group(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    logs = deployment.aws.client("logs")
+    name = properties.get("LogGroupName", deployment.physical_name(logical_id))
+    arguments: dict[str, Any] = {"logGroupName": name}
+    if "KmsKeyId" in properties:
+        arguments["kmsKeyId"] = properties["KmsKeyId"]
+    logs.create_log_group(**arguments)
+    if "RetentionInDays" in properties:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=int(properties["RetentionInDays"]))
+    return name, {"Arn": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}:*"}
+
+
+_ALARM_KEYS = (  # CloudFormation's names are PutMetricAlarm's
+    "AlarmDescription",
+    "ActionsEnabled",
+    "AlarmActions",
+    "OKActions",
+    "InsufficientDataActions",
+    "Namespace",
+    "MetricName",
+    "Dimensions",
+    "Statistic",
+    "ExtendedStatistic",
+    "Unit",
+    "Metrics",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+)
+_ALARM_NUMBERS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
+
+
+def _alarm(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    name = properties.get("AlarmName", deployment.physical_name(logical_id))
+    arguments: dict[str, Any] = {key: properties[key] for key in _ALARM_KEYS if key in properties}
+    arguments.update({key: int(properties[key]) for key in _ALARM_NUMBERS if key in properties})
+    if "Threshold" in arguments:
+        arguments["Threshold"] = float(arguments["Threshold"])
+    for query in arguments.get("Metrics", []):
+        if "Period" in query:
+            query["Period"] = int(query["Period"])
+    deployment.aws.client("cloudwatch").put_metric_alarm(AlarmName=name, **arguments)
+    return name, {"Arn": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{name}"}
+
+
+def _dashboard(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    name = properties.get("DashboardName", deployment.physical_name(logical_id))
+    json.loads(properties["DashboardBody"])  # CloudWatch refuses a body that is not JSON; so does the local stack
+    deployment.aws.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=properties["DashboardBody"])
+    return name, {}
+
+
 CREATORS: dict[str, Creator] = {
     "AWS::SecretsManager::Secret": _secret,
     "AWS::SNS::Subscription": _sns_subscription,
@@ -227,4 +299,8 @@ CREATORS: dict[str, Creator] = {
     "AWS::SQS::QueuePolicy": _sqs_queue_policy,
     "AWS::SNS::Topic": _sns_topic,
     "AWS::Serverless::Function": _function,
+    "AWS::IAM::Role": _iam_role,
+    "AWS::Logs::LogGroup": _log_group,
+    "AWS::CloudWatch::Alarm": _alarm,
+    "AWS::CloudWatch::Dashboard": _dashboard,
 }
