@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, SnsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from batchdrop.notification import Delivery, NotificationFailed, NotificationInProgress, read_event
 from batchdrop.notify_wiring import build_notifier
 from batchdrop.settings import NotifySettings, load_settings
+from batchdrop.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
@@ -65,12 +66,6 @@ def handle_record(record: EventRecord) -> Delivery | None:
     else:
         dimension_metric("SlackSkipped", team=delivery.team, reason=delivery.reason or "unknown")
     return delivery
-
-
-def dimension_metric(name: str, value: float = 1, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        for dimension, dimension_value in dimensions.items():
-            metric.add_dimension(name=dimension, value=dimension_value)
 
 
 @logger.inject_lambda_context(clear_state=True)

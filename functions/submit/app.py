@@ -13,7 +13,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel, SqsRecordModel
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Json
 from batchdrop.records import SpecSource
 from batchdrop.settings import SubmitSettings, load_settings
 from batchdrop.submission import Drop, Outcome, Submitter
+from batchdrop.telemetry import dimension_metric
 from batchdrop.wiring import build_submitter
 
 logger = Logger()
@@ -92,12 +93,6 @@ def count(outcome: Outcome) -> None:
         dimension_metric("JobsSubmitted", jobs, team=team, queue=queue)
     if outcome.seconds_since_drop is not None:
         dimension_metric("DropToSubmitSeconds", outcome.seconds_since_drop, unit=MetricUnit.Seconds, team=team)
-
-
-def dimension_metric(name: str, value: float, *, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    with single_metric(name=name, unit=unit, value=value) as metric:
-        for dimension, dimension_value in dimensions.items():
-            metric.add_dimension(name=dimension, value=dimension_value)
 
 
 @logger.inject_lambda_context(clear_state=True)

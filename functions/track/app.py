@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from batchdrop.batch_events import BatchEvent
 from batchdrop.settings import TrackSettings, load_settings
+from batchdrop.telemetry import dimension_metric
 from batchdrop.tracking import Delivery
 from batchdrop.wiring import build_tracker
 
@@ -50,6 +51,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     metrics.add_metric(name="BatchEvents", unit=MetricUnit.Count, value=len(deliveries))
     for name, value in sorted(result.counts.items()):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for (team, queue, status), value in sorted(result.ended.items()):
+        dimension_metric(f"Jobs{status.capitalize()}", value, team=team, queue=queue)  # JobsSucceeded, JobsFailed
     if unreadable:
         metrics.add_metric(name="UnreadableEvents", unit=MetricUnit.Count, value=len(unreadable))
     failed = sorted(result.failed | set(unreadable))

@@ -43,6 +43,8 @@ class JobFate:
     step: str = "main"
     outcome: Outcome = "succeed"
     exit_code: int = 1
+    runs_for: float | None = None
+    """Seconds it runs (at speed 1), where it is not the scenario's `running` time."""
 
 
 @dataclass
@@ -211,7 +213,8 @@ class LocalBatch:
             self._move(job, "STARTING", after=self._seconds("starting"))
         elif job.status == "STARTING":
             job.started_at = datetime.now(UTC)
-            self._move(job, "RUNNING", after=self._seconds("running"))
+            running = job.fate.runs_for / self.speed if job.fate.runs_for is not None else self._seconds("running")
+            self._move(job, "RUNNING", after=running)
             self._write_logs(job, "started")
         elif job.status == "RUNNING":
             self._finish_attempt(job)

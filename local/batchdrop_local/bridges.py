@@ -15,6 +15,7 @@ The bridges, each named where it is implemented:
 - BATCH RESOURCE OVERRIDES: moto shows the job definition's vCPUs and memory, not the request's.
 - BATCH JOB DISCOVERY: moto's ListJobs lists every array child in full; new job ids come from the records.
 - BATCH CANCELLATION: moto's CancelJob ignores its (already finished) jobs; it records the request instead.
+- ATOMIC CONDITIONAL WRITES: moto checks a write's condition and writes without a lock; they are serialized.
 - STACK OUTPUTS: the stack is not made by moto's CloudFormation; a stand-in stack holds the outputs.
 - RETRY DELAYS: Lambda redelivers a failed message after minutes; locally after seconds.
 - BATCHING WINDOWS: a demo may shorten how long the local runtime waits to fill a batch.
@@ -225,6 +226,29 @@ def record_batch_stop_requests() -> None:
     from moto.batch.models import BatchBackend  # noqa: PLC0415  # only the emulator's process loads moto
 
     BatchBackend.cancel_job = BatchBackend.terminate_job  # type: ignore[method-assign]
+
+
+def serialize_dynamodb_writes() -> None:
+    """ATOMIC CONDITIONAL WRITES. DynamoDB checks a write's condition and makes the write as one
+    atomic step per item; batchdrop's claims (two deliveries of one upload submit once) rely on
+    it. moto's server answers requests on many threads and checks, then writes, with no lock, so
+    two concurrent conditional puts can both succeed. In the emulator's process, its item writes
+    are made one at a time. Call before the emulator serves.
+    """
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415  # only the emulator's process loads moto
+
+    if getattr(DynamoDBBackend, "_batchdrop_serialized", False):
+        return
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+
+        def one_at_a_time(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        setattr(DynamoDBBackend, name, one_at_a_time)
+    DynamoDBBackend._batchdrop_serialized = True  # type: ignore[attr-defined]
 
 
 def retry_delay_seconds(speed: float) -> int:

@@ -41,6 +41,7 @@ class EmbeddedAws:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
 
         bridges.record_batch_stop_requests()
+        bridges.serialize_dynamodb_writes()
         return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     def start(self) -> EmbeddedAws:

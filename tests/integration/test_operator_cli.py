@@ -22,8 +22,11 @@ from batchdrop.cli import main
 pytestmark = pytest.mark.integration
 
 SCENARIO = Scenario(
-    fates=[JobFate(spec="cli-fails", step="main", outcome="fail", exit_code=2)],
-    seconds={"queued": 0.3, "starting": 0.3, "running": 4.0, "child": 0.5},
+    fates=[
+        JobFate(spec="cli-fails", step="main", outcome="fail", exit_code=2),
+        JobFate(spec="cli-pipeline", step="prep", runs_for=120),  # running until it is cancelled
+    ],
+    seconds={"queued": 0.3, "starting": 0.3, "running": 2.0, "child": 0.5},
 )
 CPU_SPEC = """\
 version: 1

@@ -380,7 +380,7 @@ def test_batch_refusing_a_later_step_cancels_the_earlier_ones_and_rejects_the_ru
     gateway = module.submitter.batch
     real_submit = gateway.client.submit_job
     cancelled: list[str] = []
-    monkeypatch.setattr(gateway, "cancel", lambda job_id, reason: cancelled.append(job_id))
+    monkeypatch.setattr(gateway, "terminate", lambda job_id, reason: cancelled.append(job_id))
 
     def refuse_training(**request: Any) -> Any:
         if "-train-" in request["jobName"]:

@@ -243,7 +243,9 @@ def _delivery(event: dict[str, Any]) -> Delivery:
 
 
 def test_a_failure_is_classified_linked_and_fails_the_run(
-    local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
+    local_stack: LocalStack,
+    functions: tuple[ModuleType, Invoke, ModuleType, Invoke],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     submit_module, submit, _, track = functions
     submitted = submit_spec(local_stack, submit, submit_module, "cpu-report.yaml", "forecasting")
@@ -268,6 +270,11 @@ def test_a_failure_is_classified_linked_and_fails_the_run(
     assert event["body"]["exit_code"] == 137
     assert [link["attempt"] for link in event["body"]["log_links"]] == [1]
     assert event["body"]["receipt_uri"].endswith("receipts/forecasting/cpu-report.yaml.json")
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    ended = [metric for metric in emitted if "JobsFailed" in metric]
+    assert [(metric["team"], metric["queue"], metric["JobsFailed"]) for metric in ended] == [
+        ("forecasting", "cpu-shared", [1.0])
+    ], "the dashboard's outcomes by team and queue (EMF)"
 
 
 def test_a_failed_step_fails_the_steps_that_wait_for_it(

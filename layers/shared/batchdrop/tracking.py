@@ -91,6 +91,8 @@ class TrackResult:
     failed: set[str] = field(default_factory=set)
     """Message ids to return to the queue."""
     counts: Counter[str] = field(default_factory=Counter)
+    ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
 
 
 class Tracker:
@@ -182,6 +184,8 @@ class Tracker:
         fresh = [event for event in events if before.status_order is None or _order(event) > before.status_order]
         for event in _one_per_status(fresh):
             self._tell_status(before, event.detail.status, event.detail, event.time, change)
+        if newest.detail.status in TERMINAL:
+            result.ended[(before.team, before.queue, newest.detail.status)] += 1
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
             settle[before.run_id] = before.model_copy(update={"status": newest.detail.status})
 
@@ -363,6 +367,7 @@ class Tracker:
             )
             if applied.changed and applied.before is not None:
                 result.counts["JobsFailedUpstream"] += 1
+                result.ended[(record.team, record.queue, "FAILED")] += 1
                 self._tell_status(applied.before, "FAILED", detail, now, change)
 
     # ------------------------------------------------------------------ telling
