@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 ACTIVE_SHARDS = 8
 BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
 BATCH_WRITE_ATTEMPTS = 6
 RUN_SK = "RUN"
 CHILDREN_SK = "CHILDREN"
@@ -390,16 +391,25 @@ class RecordsTable:
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
         """Job records by id (strongly consistent), 100 to a call."""
-        wanted = list(dict.fromkeys(job_ids))
-        found: dict[str, JobRecord] = {}
-        for start in range(0, len(wanted), 100):
-            keys: list[dict[str, Any]] = [job_key(job_id) for job_id in wanted[start : start + 100]]
-            pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        items = self._batch_get([job_key(job_id) for job_id in dict.fromkeys(job_ids)])
+        records = (JobRecord.model_validate(deserialize(item)) for item in items)
+        return {record.job_id: record for record in records}
+
+    def get_runs(self, run_ids: Iterable[str]) -> dict[str, RunRecord]:
+        """Run records by id (strongly consistent), 100 to a call."""
+        items = self._batch_get([run_key(run_id) for run_id in dict.fromkeys(run_ids)])
+        records = (RunRecord.model_validate(deserialize(item)) for item in items)
+        return {record.run_id: record for record in records}
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            pending: dict[str, Any] = {
+                self.table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
+            }
             while pending:
                 response = self.client.batch_get_item(RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table_name, []):
-                    record = JobRecord.model_validate(deserialize(item))
-                    found[record.job_id] = record
+                found += response.get("Responses", {}).get(self.table_name, [])
                 pending = response.get("UnprocessedKeys") or {}
                 if pending:
                     self.sleep(0.05)

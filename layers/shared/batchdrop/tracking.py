@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -136,9 +136,7 @@ class Tracker:
         for delivery in blocked:
             with _returned_on_failure(result, [delivery]):
                 self._report_blocked(delivery, result)
-        for record in settle.values():
-            with _returned_on_failure(result, jobs.get(record.job_id, [])):
-                self._settle_run(record, result)
+        self._settle_runs(list(settle.values()), jobs, result)
         transitions, self._transitions = self._transitions, []
         try:
             self.table.add_transitions((job_id, transition) for job_id, transition, _ in transitions)
@@ -176,7 +174,7 @@ class Tracker:
             self._known(job_id, before.status_order)
             result.counts["StaleEvents"] += len(group)
             if before.status in TERMINAL:
-                settle[before.run_id] = before  # a retried message may have failed after the job finished
+                _to_settle(settle, before)  # a retried message may have failed after the job finished
             return
         self._known(job_id, change.order)
         result.counts["JobTransitions"] += 1
@@ -187,7 +185,7 @@ class Tracker:
         if newest.detail.status in TERMINAL:
             result.ended[(before.team, before.queue, newest.detail.status)] += 1
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
-            settle[before.run_id] = before.model_copy(update={"status": newest.detail.status})
+            _to_settle(settle, before.model_copy(update={"status": newest.detail.status}))
 
     def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
         """Queue the events' transitions for the job's history (written for the batch by `flush`)."""
@@ -304,15 +302,38 @@ class Tracker:
 
     # ------------------------------------------------------------------ runs
 
-    def _settle_run(self, job: JobRecord, result: TrackResult) -> None:
-        run = self.table.get_run(job.run_id)
-        if run is None or run.status in FINISHED_RUN or run.status == "submitting":
+    def _settle_runs(
+        self, records: list[JobRecord], deliveries: Mapping[str, list[Delivery]], result: TrackResult
+    ) -> None:
+        """Bring the runs of these jobs (each in its newest status) up to date.
+
+        A job that has only started moves its run to `running` with one conditional write; the runs
+        of jobs that ended are read together (two batch reads for the whole batch of events) and
+        end when all their jobs have.
+        """
+        for record in records:
+            if record.status not in TERMINAL:
+                with _returned_on_failure(result, deliveries.get(record.job_id, [])):
+                    self.table.set_run_status(record.run_id, record.team, "running", expected={"submitted"})
+        ended = [record for record in records if record.status in TERMINAL]
+        if not ended:
             return
-        records = self.table.get_jobs(ref.job_id for ref in run.jobs)
+        runs: dict[str, RunRecord] = {}
+        jobs: dict[str, JobRecord] = {}
+        with _returned_on_failure(result, [d for record in ended for d in deliveries.get(record.job_id, [])]):
+            runs = self.table.get_runs(record.run_id for record in ended)
+            runs = {run_id: run for run_id, run in runs.items() if run.status not in FINISHED_RUN | {"submitting"}}
+            jobs = self.table.get_jobs(ref.job_id for run in runs.values() for ref in run.jobs)
+        for record in ended:
+            if (run := runs.get(record.run_id)) is not None:
+                with _returned_on_failure(result, deliveries.get(record.job_id, [])):
+                    self._settle_run(
+                        run, {ref.job_id: jobs[ref.job_id] for ref in run.jobs if ref.job_id in jobs}, result
+                    )
+
+    def _settle_run(self, run: RunRecord, records: dict[str, JobRecord], result: TrackResult) -> None:
         failed = [record for record in records.values() if record.status in {"FAILED", "LOST"}]
-        for record in failed:
-            self._fail_downstream(run, record, records, result)
-        if failed:
+        if sum(self._fail_downstream(run, record, records, result) for record in failed):
             records = self.table.get_jobs(ref.job_id for ref in run.jobs)
         statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
         if all(status in TERMINAL for status in statuses):
@@ -337,8 +358,9 @@ class Tracker:
 
     def _fail_downstream(
         self, run: RunRecord, failed: JobRecord, records: dict[str, JobRecord], result: TrackResult
-    ) -> None:
-        """Fail, with the reason, every step that waits (directly or not) for a failed one."""
+    ) -> int:
+        """Fail, with the reason, every step that waits (directly or not) for a failed one; how many
+        records it wrote to."""
         waiting = {failed.step}
         grew = True
         while grew:
@@ -348,10 +370,12 @@ class Tracker:
                     waiting.add(ref.step)
                     grew = True
         now = self.clock()
+        written = 0
         for ref in run.jobs:
             record = records.get(ref.job_id)
             if ref.step == failed.step or ref.step not in waiting or record is None or record.status in TERMINAL:
                 continue
+            written += 1
             reason = f"upstream step `{failed.step}` failed"
             detail = JobDetail(
                 jobId=record.job_id,
@@ -369,6 +393,7 @@ class Tracker:
                 result.counts["JobsFailedUpstream"] += 1
                 result.ended[(record.team, record.queue, "FAILED")] += 1
                 self._tell_status(applied.before, "FAILED", detail, now, change)
+        return written
 
     # ------------------------------------------------------------------ telling
 
@@ -453,7 +478,7 @@ class Tracker:
             return 0
         logger.warning("job lost", extra={"job_id": record.job_id, "run_id": record.run_id})
         self._tell_status(applied.before, "LOST", detail, now, change)
-        self._settle_run(applied.before, TrackResult())
+        self._settle_runs([applied.before.model_copy(update={"status": "LOST"})], {}, TrackResult())
         return 1
 
     def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
@@ -473,6 +498,12 @@ class Tracker:
             )
         )
         return True
+
+
+def _to_settle(settle: dict[str, JobRecord], record: JobRecord) -> None:
+    """Note a run to bring up to date; a job that ended says more about its run than one that started."""
+    if record.run_id not in settle or record.status in TERMINAL:
+        settle[record.run_id] = record
 
 
 @contextmanager
