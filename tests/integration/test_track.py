@@ -302,6 +302,46 @@ def test_a_failed_step_fails_the_steps_that_wait_for_it(
     assert sorted(failed) == ["evaluate", "prep", "train"]
 
 
+def test_a_batch_carrying_several_jobs_of_one_run_settles_the_run_once_right(
+    local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
+) -> None:
+    submit_module, submit, _, track = functions
+    submitted = submit_spec(local_stack, submit, submit_module, "resnet-pipeline.yaml", "vision")
+    prep, train, evaluate = (submitted.batch[step] for step in ("prep", "train", "evaluate"))
+    table = table_of(local_stack)
+    # One job ends and, later in the same batch, another starts: the run is running, not over.
+    assert track(in_sqs(lifecycle(prep)[-1], state_change(train, "RUNNING", at=at(70)))) == {"batchItemFailures": []}
+    run = table.get_run(submitted.run.run_id)
+    assert run is not None
+    assert run.status == "running"
+    # The last two jobs end in one batch: the run ends with them.
+    assert track(in_sqs(lifecycle(train)[-1], lifecycle(evaluate)[-1])) == {"batchItemFailures": []}
+    run = table.get_run(submitted.run.run_id)
+    assert run is not None
+    assert (run.status, run.reason) == ("succeeded", None)
+    assert run.usage is not None
+    assert run.usage.vcpu_hours == pytest.approx(8 + 2), "prep's 8 vCPUs and evaluate's 2, an hour each"
+
+
+def test_a_failure_settles_its_run_even_when_another_job_starts_in_the_same_batch(
+    local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
+) -> None:
+    submit_module, submit, _, track = functions
+    submitted = submit_spec(local_stack, submit, submit_module, "resnet-pipeline.yaml", "vision")
+    prep, evaluate = submitted.batch["prep"], submitted.batch["evaluate"]
+    failed = lifecycle(prep, fail=True)[-1]
+    assert track(in_sqs(failed, state_change(evaluate, "RUNNABLE", at=at(65)))) == {"batchItemFailures": []}
+    jobs = table_of(local_stack).get_jobs(job.job_id for job in submitted.run.jobs)
+    assert {record.step: record.status for record in jobs.values()} == {
+        "prep": "FAILED",
+        "train": "FAILED",
+        "evaluate": "FAILED",
+    }
+    run = table_of(local_stack).get_run(submitted.run.run_id)
+    assert run is not None
+    assert run.status == "failed"
+
+
 def test_multi_container_jobs_link_every_containers_log(
     local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
 ) -> None:

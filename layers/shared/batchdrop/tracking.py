@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 KNOWN_ORDERS = 100_000
 """Jobs whose newest order this instance remembers (~100 bytes each)."""
+KNOWN_ARRAYS = 1_000
+"""Array jobs whose record (size, resources) this instance keeps."""
 CHILD_CODES = {
     "SUBMITTED": "0",
     "PENDING": "1",
@@ -113,6 +115,7 @@ class Tracker:
         self._pending: list[_Event] = []
         self._transitions: list[tuple[str, Transition, list[str]]] = []
         self._known_orders: OrderedDict[str, str] = OrderedDict()
+        self._arrays: OrderedDict[str, JobRecord] = OrderedDict()
 
     # ------------------------------------------------------------------ the batch
 
@@ -262,7 +265,7 @@ class Tracker:
     # ------------------------------------------------------------------ array children
 
     def _apply_children(self, parent_id: str, group: list[Delivery], result: TrackResult) -> None:
-        parent = self.table.get_job(parent_id)
+        parent = self._array(parent_id)
         if parent is None or not parent.array_size:
             self._not_ours(group[0].event.detail, len(group), result)
             return
@@ -299,6 +302,19 @@ class Tracker:
         changed = {status: delta for status, delta in deltas.items() if delta}
         if changed or usage != Usage():
             self.table.add_child_progress(parent_id, changed, usage, timestamp(self.clock()))
+
+    def _array(self, parent_id: str) -> JobRecord | None:
+        """An array job's record, for its size and resources: they never change, so one read per
+        instance serves every later batch of its children (bounded, oldest forgotten first)."""
+        parent = self._arrays.get(parent_id)
+        if parent is None:
+            parent = self.table.get_job(parent_id)
+            if parent is None or not parent.array_size:
+                return parent
+            self._arrays[parent_id] = parent
+            while len(self._arrays) > KNOWN_ARRAYS:
+                self._arrays.popitem(last=False)
+        return parent
 
     # ------------------------------------------------------------------ runs
 
