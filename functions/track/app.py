@@ -2,9 +2,11 @@
 
 Thin on purpose: parse each SQS record into a Batch event, hand the batch to
 the domain's `Tracker` (it coalesces, orders and applies them), count what
-happened, and report the records to retry (partial batch response). A record
-that cannot be read at all is reported too: after the redrive count it waits
-in the dead-letter queue for a person.
+happened, and report the records to retry (partial batch response). An event
+that came before its job's record is retried within seconds (`early_retry`),
+not after the queue's 6-minute visibility timeout. A record that cannot be
+read at all is reported too: after the redrive count it waits in the
+dead-letter queue for a person.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from batchdrop.batch_events import BatchEvent
+from batchdrop.early_retry import Returned
 from batchdrop.settings import TrackSettings, load_settings
 from batchdrop.telemetry import dimension_metric
 from batchdrop.tracking import Delivery
-from batchdrop.wiring import build_tracker
+from batchdrop.wiring import build_early_retry, build_tracker
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
-tracker = build_tracker(load_settings(TrackSettings))
+settings = load_settings(TrackSettings)
+tracker = build_tracker(settings)
+early_retry = build_early_retry(settings)
 
 
 class TrackingRecord(SqsRecordModel):
@@ -40,14 +45,18 @@ class TrackingRecord(SqsRecordModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deliveries: list[Delivery] = []
     unreadable: list[str] = []
+    received: dict[str, Returned] = {}
     for raw in event.get("Records", []):
         try:
             record = TrackingRecord.model_validate(raw)
+            received[record.messageId] = Returned(record.receiptHandle, int(record.attributes.ApproximateReceiveCount))
             deliveries.append(Delivery(record.messageId, BatchEvent.model_validate_json(record.body)))
         except ValidationError as exc:
             logger.error("unreadable tracking message", extra={"message_id": raw.get("messageId"), "error": str(exc)})
             unreadable.append(str(raw.get("messageId")))
     result = tracker.track(deliveries)
+    if early_retry is not None and result.unrecorded:
+        early_retry.soon([received[message_id] for message_id in sorted(result.unrecorded)])
     metrics.add_metric(name="BatchEvents", unit=MetricUnit.Count, value=len(deliveries))
     for name, value in sorted(result.counts.items()):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -11,6 +11,7 @@ import itertools
 import json
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -433,13 +434,34 @@ def test_events_of_jobs_batchdrop_did_not_submit_are_counted_and_skipped(
     assert track(in_sqs(foreign)) == {"batchItemFailures": []}
 
 
-def test_an_event_of_our_job_not_yet_recorded_is_retried(
-    local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
+def test_an_event_of_our_job_not_yet_recorded_comes_back_in_seconds_not_after_the_visibility_timeout(
+    local_stack: LocalStack,
+    functions: tuple[ModuleType, Invoke, ModuleType, Invoke],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    _, _, _, track = functions
+    _, _, track_module, track = functions
+    assert track_module.early_retry is not None, "the template gives the track function its queue"
+    monkeypatch.setattr(track_module.early_retry, "first_delay_seconds", 1)  # 10 s in production
+    sqs = local_stack.client("sqs")
+    queue = local_stack.stack.outputs["TrackingQueueUrl"]
     early = json.loads((EVENTS / "track" / "state-change-running.json").read_text())  # tagged batchdrop:run-id
-    event = in_sqs(early)
-    assert track(event) == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(early))
+
+    def receive() -> list[dict[str, Any]]:
+        response = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"], MaxNumberOfMessages=10)
+        return list(response.get("Messages", []))
+
+    (message,) = receive()
+    record = in_sqs(early, message_ids=[message["MessageId"]])["Records"][0]
+    record |= {"receiptHandle": message["ReceiptHandle"], "attributes": record["attributes"] | message["Attributes"]}
+    assert track({"Records": [record]}) == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert receive() == [], "still out of sight"
+    deadline = time.monotonic() + 10
+    while not (back := receive()) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert [m["MessageId"] for m in back] == [message["MessageId"]], "back within seconds (the queue's timeout: 360 s)"
+    assert back[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=back[0]["ReceiptHandle"])
 
 
 def test_a_committed_sqs_batch_of_mixed_events_is_read_whole(

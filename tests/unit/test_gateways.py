@@ -13,6 +13,7 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from batchdrop.batch_gateway import BatchGateway, BatchRefused, BatchUnavailable
+from batchdrop.early_retry import EarlyRetry, Returned
 from batchdrop.events import RunRejected
 from batchdrop.publisher import EventPublisher, PublishFailed
 from batchdrop.records import RunRecord, SpecSource
@@ -224,3 +225,27 @@ def test_settings_name_what_is_missing() -> None:
         },
     )
     assert settings.config_ttl_seconds == 30.0
+
+
+def test_early_retries_go_ten_to_a_call_with_growing_delays_and_a_refusal_is_only_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sqs = client("sqs")
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/batchdrop-dev-tracking"
+    returned = [Returned(f"handle-{index}", receive_count=1 + index % 3) for index in range(12)]
+    with Stubber(sqs) as stubber:
+        stubber.add_response(
+            "change_message_visibility_batch",
+            {"Successful": [{"Id": str(index)} for index in range(10)], "Failed": []},
+            {
+                "QueueUrl": url,
+                "Entries": [
+                    {"Id": str(index), "ReceiptHandle": f"handle-{index}", "VisibilityTimeout": [10, 30, 90][index % 3]}
+                    for index in range(10)
+                ],
+            },
+        )
+        stubber.add_client_error("change_message_visibility_batch", "AccessDenied", http_status_code=403)
+        EarlyRetry(sqs, url).soon(returned)  # the second call is refused: no exception
+        stubber.assert_no_pending_responses()
+    assert "early retry not arranged" in caplog.text

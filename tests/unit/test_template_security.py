@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from batchdrop_local.template import Resolver, load_template, parameter_defaults
 
+from batchdrop.early_retry import retry_delay_seconds
 from batchdrop.platform import parse_platform_config
+from batchdrop.settings import TrackSettings
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
@@ -435,3 +437,15 @@ def test_every_made_batch_resource_is_conditional() -> None:
     for name, resource in RESOURCES.items():
         if resource["Type"].startswith("AWS::Batch::") or name in {"GeneratedPlatformConfig", "BatchLaunchTemplate"}:
             assert resource.get("Condition") == "CreatesBatchEnvironment", name
+
+
+def test_an_event_that_beats_its_jobs_record_is_retried_soon_yet_outlives_a_crashed_submit() -> None:
+    tracking = RESOURCES["TrackingQueue"]["Properties"]
+    intake_visibility = RESOURCES["IntakeQueue"]["Properties"]["VisibilityTimeout"]
+    first = TrackSettings.model_fields["unrecorded_retry_seconds"].default
+    delays = [retry_delay_seconds(receive, first) for receive in range(1, tracking["RedrivePolicy"]["maxReceiveCount"])]
+    assert delays[:4] == [10, 30, 90, 270], "the first retry within seconds, not after the visibility timeout"
+    assert max(delays) < tracking["VisibilityTimeout"], "never later than SQS alone would bring it back"
+    assert sum(delays) > intake_visibility, "its receives outlast a crashed submit's retry, which writes the record"
+    track = RESOURCES["TrackFunction"]["Properties"]
+    assert track["Environment"]["Variables"]["TRACKING_QUEUE_URL"] == {"Ref": "TrackingQueue"}

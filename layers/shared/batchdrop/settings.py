@@ -57,6 +57,10 @@ class TrackSettings(_Settings):
     """A job not heard of for this long is asked about (reconcile)."""
     runnable_alert_minutes: float = Field(default=30.0, alias="RUNNABLE_ALERT_MINUTES", gt=0)
     """A job RUNNABLE this long gets a `job.stuck` event (reconcile)."""
+    tracking_queue_url: str | None = Field(default=None, alias="TRACKING_QUEUE_URL", min_length=1)
+    """Where the track function's events come from (reconcile reads no queue)."""
+    unrecorded_retry_seconds: int = Field(default=10, alias="UNRECORDED_RETRY_SECONDS", ge=0, le=300)
+    """The first delay before an event of a job not yet recorded is tried again (track)."""
 
 
 _SECRETSMANAGER_ID = (

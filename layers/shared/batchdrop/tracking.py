@@ -92,6 +92,8 @@ class NotYetRecorded(Exception):  # control flow: the message is retried later
 class TrackResult:
     failed: set[str] = field(default_factory=set)
     """Message ids to return to the queue."""
+    unrecorded: set[str] = field(default_factory=set)
+    """Of those, the events of jobs whose records are not written yet: worth retrying soon."""
     counts: Counter[str] = field(default_factory=Counter)
     ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
@@ -530,6 +532,7 @@ def _returned_on_failure(result: TrackResult, group: list[Delivery]) -> Iterator
     except NotYetRecorded:
         result.counts["NotYetRecorded"] += len(group)
         result.failed.update(delivery.message_id for delivery in group)
+        result.unrecorded.update(delivery.message_id for delivery in group)
     except Exception:
         logger.exception("tracking failed", extra={"messages": [delivery.message_id for delivery in group]})
         result.failed.update(delivery.message_id for delivery in group)

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.config_source import PlatformConfigSource
+from batchdrop.early_retry import EarlyRetry
 from batchdrop.publisher import EventPublisher
 from batchdrop.settings import SubmitSettings, TrackSettings
 from batchdrop.storage import JobsBucket
@@ -58,6 +59,14 @@ def build_tracker(settings: TrackSettings, session: boto3.Session | None = None)
         publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
         config=_config_source(settings.platform_config, settings.config_ttl_seconds, session),
         region=settings.region,
+    )
+
+
+def build_early_retry(settings: TrackSettings, session: boto3.Session | None = None) -> EarlyRetry | None:
+    if settings.tracking_queue_url is None:
+        return None
+    return EarlyRetry(
+        client("sqs", session), settings.tracking_queue_url, first_delay_seconds=settings.unrecorded_retry_seconds
     )
 
 
