@@ -273,8 +273,8 @@ class LocalBatch:
     # ------------------------------------------------------------------ cancel and terminate
 
     def _honour_stop_requests(self) -> None:
-        """A CancelJob or TerminateJob shows as the job's statusReason in the emulator (see
-        bridges, BATCH CANCELLATION); the job stops as Batch stops it: FAILED with that reason."""
+        """A TerminateJob shows as the job's statusReason in moto (its jobs have all finished
+        there); the job stops as Batch stops it: FAILED with that reason, killed if it had started."""
         unfinished = [job_id for job_id, job in self.jobs.items() if not job.ended]
         batch = self.aws.client("batch")
         for start in range(0, len(unfinished), 100):

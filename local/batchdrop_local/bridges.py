@@ -14,7 +14,6 @@ The bridges, each named where it is implemented:
 - BATCH JOB STATE CHANGES: moto's Batch ends jobs at once, with no events; `batch_lifecycle.LocalBatch`.
 - BATCH RESOURCE OVERRIDES: moto shows the job definition's vCPUs and memory, not the request's.
 - BATCH JOB DISCOVERY: moto's ListJobs lists every array child in full; new job ids come from the records.
-- BATCH CANCELLATION: moto's CancelJob ignores its (already finished) jobs; it records the request instead.
 - ATOMIC CONDITIONAL WRITES: moto checks a write's condition and writes without a lock; they are serialized.
 - STACK OUTPUTS: the stack is not made by moto's CloudFormation; a stand-in stack holds the outputs.
 - RETRY DELAYS: Lambda redelivers a failed message after minutes; locally after seconds.
@@ -214,18 +213,6 @@ def stand_in_stack_outputs(aws: Any, stack_name: str, outputs: dict[str, str]) -
     with contextlib.suppress(Exception):  # there was none
         cloudformation.delete_stack(StackName=stack_name)
     cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
-
-
-def record_batch_stop_requests() -> None:
-    """BATCH CANCELLATION. moto's Batch without Docker has finished every job by the time SubmitJob
-    returns, so its CancelJob (which stops only jobs that have not started) drops every request.
-    In the emulator's process, CancelJob is made to record the request the way TerminateJob does
-    (as the job's statusReason); `LocalBatch`, which knows whether the job is queued or running,
-    then stops it as Batch would. Call before the emulator serves.
-    """
-    from moto.batch.models import BatchBackend  # noqa: PLC0415  # only the emulator's process loads moto
-
-    BatchBackend.cancel_job = BatchBackend.terminate_job  # type: ignore[method-assign]
 
 
 def serialize_dynamodb_writes() -> None:

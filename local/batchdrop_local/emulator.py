@@ -40,7 +40,6 @@ class EmbeddedAws:
         # Imported here: processes that only talk to an emulator elsewhere need not load moto.
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
 
-        bridges.record_batch_stop_requests()
         bridges.serialize_dynamodb_writes()
         return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 

@@ -170,10 +170,6 @@ class BatchGateway:
                 found[job["jobId"]] = dict(job)
         return found
 
-    def cancel(self, job_id: str, reason: str) -> None:
-        """Cancel a job that has not started (Batch ignores this for a job already STARTING or RUNNING)."""
-        self.client.cancel_job(jobId=job_id, reason=reason[:MAX_REASON])
-
     def terminate(self, job_id: str, reason: str) -> None:
         """Stop a job whatever its state: a running one is killed, a queued one cancelled."""
         self.client.terminate_job(jobId=job_id, reason=reason[:MAX_REASON])

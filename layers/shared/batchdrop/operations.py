@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 ENDED_RUN_STATES = frozenset({"succeeded", "failed", "cancelled", "rejected"})
 STARTED_JOB_STATES = frozenset({"STARTING", "RUNNING"})
-"""A job in these is stopped with TerminateJob; CancelJob only stops a job that has not started."""
+"""A job in these is terminated (killed); before them, stopping one cancels it."""
 MAX_LOG_LINES = 10_000
 """Per stream: `logs` is for reading what happened; the console pages through the rest."""
 
@@ -285,10 +285,10 @@ class Operations:
                 continue
             started = job.status in STARTED_JOB_STATES
             try:
-                if started:
-                    self.batch.terminate(job.job_id, words)
-                else:
-                    self.batch.cancel(job.job_id, words)
+                # TerminateJob whatever the recorded state: it cancels a job that has not started and
+                # kills one that has. CancelJob would silently ignore a job that started since its
+                # record was written (records trail Batch by an event's journey).
+                self.batch.terminate(job.job_id, words)
             except (ClientError, BotoCoreError) as exc:
                 requests.append(StopRequest(job.step, job.job_id, job.status, "failed", str(exc)))
                 continue
