@@ -351,7 +351,10 @@ class Tracker:
 
     def _settle_run(self, run: RunRecord, records: dict[str, JobRecord], result: TrackResult) -> None:
         failed = [record for record in records.values() if record.status in {"FAILED", "LOST"}]
-        if sum(self._fail_downstream(run, record, records, result) for record in failed):
+        written = 0
+        for record in failed:
+            written += self._fail_downstream(run, record, records, result)
+        if written:  # steps downstream were failed just now: read their records again
             records = self.table.get_jobs(ref.job_id for ref in run.jobs)
         statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
         if all(status in TERMINAL for status in statuses):
