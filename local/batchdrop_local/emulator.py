@@ -155,6 +155,8 @@ class _Deployment:
                 "AWS::Region": REGION,
                 "AWS::Partition": "aws",
                 "AWS::StackName": STACK_NAME,
+                # Only named in policies here (moto enforces none); the stand-in stack gets its own id.
+                "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
                 "AWS::URLSuffix": "amazonaws.com",
             },
         )
