@@ -57,7 +57,7 @@ from batchdrop.records import (
     Transition,
     utc_now,
 )
-from batchdrop.spec import ParsedSpec, parse_spec
+from batchdrop.spec import parse_spec
 from batchdrop.storage import JobsBucket, SpecUnreadable, locate
 from batchdrop.table import RecordConflict, RecordsTable
 
@@ -100,6 +100,44 @@ class _Staged:
 class _Refused(Exception):  # control flow: Batch refused a job, so the run is rejected
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
+
+
+def submitted_job_record(
+    plan: Plan,
+    job: PlannedJob,
+    *,
+    job_id: str,
+    job_name: str,
+    depends_on: list[str],
+    source: SpecSource,
+    spec_digest: str,
+    at: datetime,
+) -> JobRecord:
+    """A job's record as the submit function first writes it: SUBMITTED, waiting for Batch's events."""
+    return JobRecord(
+        job_id=job_id,
+        run_id=plan.run_id,
+        team=plan.team,
+        environment=plan.environment,
+        spec_name=plan.spec_name,
+        step=job.step,
+        job_name=job_name,
+        queue=job.queue,
+        queue_arn=job.queue_arn,
+        hardware=job.hardware,
+        job_definition=job.job_definition,
+        job_definition_arn=job.job_definition_arn,
+        resources=job.resources,
+        array_size=job.array_size,
+        max_attempts=int(job.request.get("retryStrategy", {}).get("attempts", 1)),
+        depends_on=depends_on,
+        history={"0:SUBMITTED": Transition(status="SUBMITTED", at=at)},
+        submitted_at=at,
+        last_event_at=at,
+        spec_digest=spec_digest,
+        source=source,
+        notify_on=plan.notify_on,
+    )
 
 
 class Submitter:
@@ -186,7 +224,7 @@ class Submitter:
             submitted = self._submit_jobs(plan, resuming=resuming)
         except _Refused as refused:
             return self._reject(run, drop, [refused.problem], resuming=resuming)
-        return self._record_submitted(run, drop, parsed, plan, submitted, resuming=resuming)
+        return self._record_submitted(run, drop, plan, submitted, resuming=resuming)
 
     def _submit_jobs(self, plan: Plan, *, resuming: bool) -> list[tuple[PlannedJob, SubmittedJob]]:
         job_ids: dict[str, str] = {}
@@ -207,7 +245,6 @@ class Submitter:
         self,
         run: RunRecord,
         drop: Drop,
-        parsed: ParsedSpec,
         plan: Plan,
         submitted: list[tuple[PlannedJob, SubmittedJob]],
         *,
@@ -237,29 +274,15 @@ class Submitter:
             }
         )
         records = [
-            JobRecord(
+            submitted_job_record(
+                plan,
+                job,
                 job_id=result.job_id,
-                run_id=run.run_id,
-                team=run.team,
-                environment=parsed.spec.environment,
-                spec_name=parsed.spec.name,
-                step=job.step,
                 job_name=result.job_name,
-                queue=job.queue,
-                queue_arn=job.queue_arn,
-                hardware=job.hardware,
-                job_definition=job.job_definition,
-                job_definition_arn=job.job_definition_arn,
-                resources=job.resources,
-                array_size=job.array_size,
-                max_attempts=int(job.request.get("retryStrategy", {}).get("attempts", 1)),
                 depends_on=[job_ids[step] for step in job.depends_on],
-                history={"0:SUBMITTED": Transition(status="SUBMITTED", at=now)},
-                submitted_at=now,
-                last_event_at=now,
-                spec_digest=run.spec_digest or "",
                 source=run.source,
-                notify_on=plan.notify_on,
+                spec_digest=run.spec_digest or "",
+                at=now,
             )
             for job, result in submitted
         ]
