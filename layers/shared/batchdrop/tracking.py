@@ -397,24 +397,30 @@ class Tracker:
             if ref.step == failed.step or ref.step not in waiting or record is None or record.status in TERMINAL:
                 continue
             written += 1
-            reason = f"upstream step `{failed.step}` failed"
-            detail = JobDetail(
-                jobId=record.job_id,
-                jobName=record.job_name,
-                jobQueue=record.queue_arn,
-                status="FAILED",
-                statusReason=reason,
-            )
-            change = self._change(detail, now, status="FAILED", reason=reason)
-            applied = self.table.apply_job_state(change)
-            self.table.add_transitions(
-                [(record.job_id, Transition(status="FAILED", at=now, reason=reason, attempt=record.attempts))]
-            )
-            if applied.changed and applied.before is not None:
+            if self._end_on_our_word(record, "FAILED", f"upstream step `{failed.step}` failed", now) is not None:
                 result.counts["JobsFailedUpstream"] += 1
                 result.ended[(record.team, record.queue, "FAILED")] += 1
-                self._tell_status(applied.before, "FAILED", detail, now, change)
         return written
+
+    def _end_on_our_word(self, record: JobRecord, status: str, reason: str, now: datetime) -> JobRecord | None:
+        """End a job on batchdrop's own verdict (no Batch event says so): its state, its history and a
+        `job.status` event. The job as it was before, if this ended it; None if it had already ended."""
+        detail = JobDetail(
+            jobId=record.job_id,
+            jobName=record.job_name,
+            jobQueue=record.queue_arn,
+            status="FAILED",
+            statusReason=reason,
+        )
+        change = self._change(detail, now, status=status, reason=reason)
+        applied = self.table.apply_job_state(change)
+        self.table.add_transitions(
+            [(record.job_id, Transition(status=status, at=now, reason=reason, attempt=record.attempts))]
+        )
+        if not applied.changed or applied.before is None:
+            return None
+        self._tell_status(applied.before, status, detail, now, change)
+        return applied.before
 
     # ------------------------------------------------------------------ telling
 
@@ -483,23 +489,11 @@ class Tracker:
     def mark_lost(self, record: JobRecord, now: datetime) -> int:
         """A job Batch no longer knows: LOST (finished, not succeeded), never RUNNING forever."""
         reason = "Batch no longer knows this job (it forgets finished jobs after a day); its end was never heard"
-        detail = JobDetail(
-            jobId=record.job_id,
-            jobName=record.job_name,
-            jobQueue=record.queue_arn,
-            status="FAILED",
-            statusReason=reason,
-        )
-        change = self._change(detail, now, status="LOST", reason=reason)
-        applied = self.table.apply_job_state(change)
-        self.table.add_transitions(
-            [(record.job_id, Transition(status="LOST", at=now, reason=reason, attempt=record.attempts))]
-        )
-        if not applied.changed or applied.before is None:
+        before = self._end_on_our_word(record, "LOST", reason, now)
+        if before is None:
             return 0
         logger.warning("job lost", extra={"job_id": record.job_id, "run_id": record.run_id})
-        self._tell_status(applied.before, "LOST", detail, now, change)
-        self._settle_runs([applied.before.model_copy(update={"status": "LOST"})], {}, TrackResult())
+        self._settle_runs([before.model_copy(update={"status": "LOST"})], {}, TrackResult())
         return 1
 
     def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
