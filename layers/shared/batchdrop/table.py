@@ -374,20 +374,15 @@ class RecordsTable:
 
     def mark_stuck_reported(self, job_id: str, reason: str) -> bool:
         """Remember that a `job.stuck` was sent for this reason; False if it already was."""
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=job_key(job_id),
-                UpdateExpression="SET stuck_reported = :reason",
-                ConditionExpression="attribute_exists(PK) AND "
-                "(attribute_not_exists(stuck_reported) OR stuck_reported <> :reason)",
-                ExpressionAttributeValues=serialize({":reason": reason}),
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _conditionally(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=job_key(job_id),
+            UpdateExpression="SET stuck_reported = :reason",
+            ConditionExpression="attribute_exists(PK) AND "
+            "(attribute_not_exists(stuck_reported) OR stuck_reported <> :reason)",
+            ExpressionAttributeValues=serialize({":reason": reason}),
+        )
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
         """Job records by id (strongly consistent), 100 to a call."""
@@ -428,18 +423,13 @@ class RecordsTable:
     def put_child_states(self, parent_id: str, states: str, version: int) -> bool:
         """Store the children's states if no one changed them since `version` was read; False if someone did."""
         item = {"PK": f"JOB#{parent_id}", "SK": CHILDREN_SK, "kind": "children"}
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=serialize({**item, "states": states, "version": version + 1}),
-                ConditionExpression="attribute_not_exists(PK) OR version = :version",
-                ExpressionAttributeValues=serialize({":version": version}),
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _conditionally(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=serialize({**item, "states": states, "version": version + 1}),
+            ConditionExpression="attribute_not_exists(PK) OR version = :version",
+            ExpressionAttributeValues=serialize({":version": version}),
+        )
 
     def add_child_progress(self, parent_id: str, deltas: dict[str, int], usage: Usage, seen_at: str) -> None:
         """Add to an array job's per-status child counts and to its children's resource usage."""
@@ -479,20 +469,15 @@ class RecordsTable:
         allowed = list(expected)
         for index, state in enumerate(allowed):
             values[f":e{index}"] = state
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=run_key(run_id),
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression="#status IN (" + ", ".join(f":e{index}" for index in range(len(allowed))) + ")",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values),
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return _conditionally(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=run_key(run_id),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#status IN (" + ", ".join(f":e{index}" for index in range(len(allowed))) + ")",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
 
     def record_cancel_request(
         self, run_id: str, job_ids: Iterable[str], *, who: str, reason: str | None, at: datetime
@@ -597,6 +582,17 @@ class RecordsTable:
             if "LastEvaluatedKey" not in page:
                 return sorted(found, key=lambda item: (item.attempt, STATUS_RANK.get(item.status, 6), item.at))
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _conditionally(write: Callable[..., object], **arguments: Any) -> bool:
+    """Make a conditional write; False if its condition did not hold (nothing was written)."""
+    try:
+        write(**arguments)
+    except ClientError as exc:
+        if _code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def _code(exc: ClientError) -> str:
