@@ -45,18 +45,19 @@ class TrackingRecord(SqsRecordModel):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     deliveries: list[Delivery] = []
     unreadable: list[str] = []
-    received: dict[str, Returned] = {}
+    received: dict[str, TrackingRecord] = {}
     for raw in event.get("Records", []):
         try:
             record = TrackingRecord.model_validate(raw)
-            received[record.messageId] = Returned(record.receiptHandle, int(record.attributes.ApproximateReceiveCount))
+            received[record.messageId] = record
             deliveries.append(Delivery(record.messageId, BatchEvent.model_validate_json(record.body)))
         except ValidationError as exc:
             logger.error("unreadable tracking message", extra={"message_id": raw.get("messageId"), "error": str(exc)})
             unreadable.append(str(raw.get("messageId")))
     result = tracker.track(deliveries)
     if early_retry is not None and result.unrecorded:
-        early_retry.soon([received[message_id] for message_id in sorted(result.unrecorded)])
+        messages = [received[message_id] for message_id in sorted(result.unrecorded)]
+        early_retry.soon([Returned(m.receiptHandle, int(m.attributes.ApproximateReceiveCount)) for m in messages])
     metrics.add_metric(name="BatchEvents", unit=MetricUnit.Count, value=len(deliveries))
     for name, value in sorted(result.counts.items()):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
