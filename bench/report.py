@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,3 +44,31 @@ def median_seconds_of_python(code: str, runs: int, env: dict[str, str] | None = 
         ).stdout.split()
         samples.append([float(value) for value in out])
     return [statistics.median(column) for column in zip(*samples, strict=True)]
+
+
+def against_separate_aws(measure: Callable[[SeparateEmbeddedAws], list[Figure]]) -> list[Figure]:
+    """Measure against an embedded AWS in a process of its own (its memory and CPU are not ours)."""
+    aws = SeparateEmbeddedAws().start()
+    try:
+        with environment_of(aws):
+            return measure(aws)
+    finally:
+        aws.stop()
+
+
+def run_worker(
+    aws: SeparateEmbeddedAws, function: str, environment: dict[str, str], events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A function's handler over `events` in a process of its own (`bench.worker`): its figures."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "events.json"
+        path.write_text(json.dumps(events))
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.worker", function, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, **aws.environment(), **environment},
+        )
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

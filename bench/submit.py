@@ -21,25 +21,22 @@ import json
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
+from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
 from batchdrop_local.stack_model import LocalFunction
 
 from batchdrop.planning import Plan, check_and_plan
 from batchdrop.platform import parse_platform_config
-from batchdrop.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.submission import Submitter
+from batchdrop.records import Receipt, RunRecord, SpecSource, utc_now
+from batchdrop.submission import Submitter, submitted_job_record
 from batchdrop.table import RecordsTable, job_item, run_item
-from bench.report import ROOT, Figure, median_seconds_of_python
+from bench.report import ROOT, Figure, against_separate_aws, median_seconds_of_python, run_worker
 
 DROPS = 500
 BATCH = 10
@@ -56,12 +53,7 @@ def _team(raw: bytes) -> str:
 
 
 def run() -> list[Figure]:
-    aws = SeparateEmbeddedAws().start()
-    try:
-        with environment_of(aws):
-            return _measure(aws)
-    finally:
-        aws.stop()
+    return against_separate_aws(_measure)
 
 
 def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
@@ -108,18 +100,7 @@ def _handler_in_own_process(
     aws: SeparateEmbeddedAws, function: LocalFunction, events: list[dict[str, Any]]
 ) -> tuple[float, float, int]:
     """Run the handler over the events in a process of its own (a warm Lambda after its cold start)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "events.json"
-        path.write_text(json.dumps(events))
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.worker", "submit", str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            env={**os.environ, **aws.environment(), **function.environment},
-        )
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures = run_worker(aws, "submit", function.environment, events)
     assert figures["failures"] == 0, figures
     table = RecordsTable(aws.client("dynamodb"), function.environment["TABLE_NAME"])
     jobs = 0
@@ -179,28 +160,16 @@ def _claim_record(stored: StoredObject, run_id: str) -> RunRecord:
 
 def _job_item_template(claim: RunRecord, plan: Plan) -> dict[str, Any]:
     job = plan.jobs[0]
-    now = utc_now()
     return job_item(
-        JobRecord(
+        submitted_job_record(
+            plan,
+            job,
             job_id="placeholder",
-            run_id=plan.run_id,
-            team=plan.team,
-            environment=plan.environment,
-            spec_name=plan.spec_name,
-            step=job.step,
             job_name=job.job_name,
-            queue=job.queue,
-            queue_arn=job.queue_arn,
-            hardware=job.hardware,
-            job_definition=job.job_definition,
-            job_definition_arn=job.job_definition_arn,
-            resources=job.resources,
-            array_size=job.array_size,
-            history={"0:SUBMITTED": Transition(status="SUBMITTED", at=now)},
-            submitted_at=now,
-            last_event_at=now,
-            spec_digest="0" * 64,
+            depends_on=[],
             source=claim.source,
+            spec_digest="0" * 64,
+            at=utc_now(),
         )
     )
 

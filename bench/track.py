@@ -15,25 +15,19 @@ Against the embedded AWS (in a process of its own), in one run:
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
+from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.state_changes import attempt, in_sqs, sample_job, state_change
 
 from batchdrop.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
 from batchdrop.spec import Resources
 from batchdrop.table import RecordsTable, job_key, serialize
-from bench.report import ROOT, Figure
+from bench.report import Figure, against_separate_aws, run_worker
 
 JOBS = 1000
 CHILDREN = 10_000
@@ -49,12 +43,7 @@ def at(minutes: float) -> datetime:
 
 
 def run() -> list[Figure]:
-    aws = SeparateEmbeddedAws().start()
-    try:
-        with environment_of(aws):
-            return _measure(aws)
-    finally:
-        aws.stop()
+    return against_separate_aws(_measure)
 
 
 def _records(table: RecordsTable, bucket: str) -> tuple[list[JobRecord], JobRecord]:
@@ -170,7 +159,7 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
     events, expected = _events(jobs, array)
     batches = [in_sqs(*events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
     function = stack.functions["TrackFunction"]
-    outcome = _in_own_process(aws, "track", function.environment, batches)
+    outcome = run_worker(aws, "track", function.environment, batches)
     per_event = outcome["seconds"] / len(events)
     writes_per_event = outcome["writes"] / len(events)
     floor = _bare_update_seconds(table)
@@ -207,23 +196,6 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
             detail="" if correct else "see the assertion above",
         ),
     ]
-
-
-def _in_own_process(
-    aws: SeparateEmbeddedAws, function: str, environment: dict[str, str], events: list[dict[str, Any]]
-) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "events.json"
-        path.write_text(json.dumps(events))
-        result = subprocess.run(
-            [sys.executable, "-m", "bench.worker", function, str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-            env={**os.environ, **aws.environment(), **environment},
-        )
-    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def _bare_update_seconds(table: RecordsTable, samples: int = 300) -> float:
