@@ -1,0 +1,38 @@
+"""Every bound on the work one message may cause, in one place, each with its reason.
+
+A spec file is user input: whatever it holds, deciding it must take bounded CPU,
+and whatever batchdrop writes because of it (a record, a receipt, an event) must
+fit its service's limit by construction, never be discovered by a failed call.
+`docs/operations.md` ("What batchdrop guarantees") lists the guarantees these serve.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------- bytes: AWS's own limits
+
+SNS_MESSAGE_BYTES = 256 * 1024
+"""SNS refuses a message (body and attributes) over 256 KiB."""
+DYNAMODB_ITEM_BYTES = 400 * 1024
+"""DynamoDB refuses an item over 400 KB (names and values together)."""
+S3_KEY_BYTES = 1024
+"""S3 refuses a key over 1,024 bytes of UTF-8."""
+
+# ---------------------------------------------------------------------- bytes: batchdrop's budgets
+
+EVENT_BYTES = 64 * 1024
+"""An event's JSON body at most: a quarter of SNS's limit, so a full PublishBatch of ten still fits
+its 256 KiB, and a few pending events fit in the outbox of one record."""
+ECHOED_VALUE_CHARS = 200
+"""A user's value quoted in a problem message is cut to this (with an ellipsis that says so): a
+200 KB value must not make a 200 KB error."""
+PROBLEM_MESSAGE_CHARS = 1000
+"""A problem's whole message at most (its path likewise)."""
+RECORD_BYTES = 300 * 1024
+"""A run or job record as written at most: DynamoDB's 400 KB less room for the outbox and the
+attributes tracking adds later."""
+
+# ---------------------------------------------------------------------- counts
+
+MAX_PROBLEMS = 100
+"""Problems found in one file at most: the check stops there and says there may be more. More would
+help no one fix the file, and building each costs time."""
