@@ -91,6 +91,22 @@ SHAPE_CASES = [
         "set by batchdrop",
         5,
     ),
+    (
+        "env-container-credentials",
+        spec("env: {AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: /v2/credentials/x}\n"),
+        "env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "reserved_env",
+        "set by the container runtime, which gives a job its role's credentials",
+        5,
+    ),
+    (
+        "env-ecs-agent",
+        spec("env: {ECS_CONTAINER_METADATA_URI_V4: http://x}\n"),
+        "env.ECS_CONTAINER_METADATA_URI_V4",
+        "reserved_env",
+        "set by the container runtime",
+        5,
+    ),
     ("env-number", spec("env: {SEED: 42}\n"), "env.SEED", "wrong_type", 'in quotes, e.g. "42"', 5),
     ("parameter-number", spec("parameters: {epochs: 10}\n"), "parameters.epochs", "wrong_type", "must be text", 5),
     (

@@ -449,3 +449,18 @@ def test_an_event_that_beats_its_jobs_record_is_retried_soon_yet_outlives_a_cras
     assert sum(delays) > intake_visibility, "its receives outlast a crashed submit's retry, which writes the record"
     track = RESOURCES["TrackFunction"]["Properties"]
     assert track["Environment"]["Variables"]["TRACKING_QUEUE_URL"] == {"Ref": "TrackingQueue"}
+
+
+def test_job_containers_cannot_reach_the_instance_role() -> None:
+    """IMDSv2 only, and its answer dies after one hop: a container behind the host's bridge cannot read it.
+
+    A job must act as the role its job definition gives it (through the ECS credentials endpoint), never as
+    the instance role that every team's containers on a shared instance would otherwise share.
+    """
+    (launch_template,) = of_type("AWS::EC2::LaunchTemplate").values()
+    options = launch_template["Properties"]["LaunchTemplateData"]["MetadataOptions"]
+    assert options["HttpTokens"] == "required"
+    assert options["HttpPutResponseHopLimit"] == 1
+    for environment in of_type("AWS::Batch::ComputeEnvironment").values():
+        used = environment["Properties"]["ComputeResources"]["LaunchTemplate"]["LaunchTemplateId"]
+        assert used == {"Ref": "BatchLaunchTemplate"}, "every made environment launches with these options"

@@ -189,6 +189,16 @@ class JobDraft:
         return self.settings.array_size
 
 
+RESERVED_ENV_PREFIXES = {
+    "AWS_BATCH": "Batch",
+    "BATCHDROP_": "batchdrop",
+    # A job acts as its job definition's role through these; a spec that set them could point the SDK at
+    # other credentials, or hide the role the platform chose.
+    "AWS_CONTAINER_CREDENTIALS_": "the container runtime, which gives a job its role's credentials through them",
+    "ECS_": "the container runtime (the ECS agent), which tells a job its metadata and credentials endpoints",
+}
+"""Environment names a spec may not set, by prefix, and who sets them instead."""
+
 Finding = tuple[Loc, str, str]
 """(where, code, message): a problem before it is given a line number."""
 
@@ -443,15 +453,15 @@ def _check_job(draft: JobDraft) -> list[Finding]:
             ((*draft.loc, "resources"), "missing", f"{label} has no `resources`; set them here or at the top")
         )
     for name in settings.env or {}:
-        for prefix, owner in (("AWS_BATCH", "Batch"), ("BATCHDROP_", "batchdrop")):
-            if name.startswith(prefix):
-                findings.append(
-                    (
-                        (*draft.where("env"), name),
-                        "reserved_env",
-                        f"`{name}`: names starting {prefix} are set by {owner}",
-                    )
+        prefix = next((prefix for prefix in RESERVED_ENV_PREFIXES if name.startswith(prefix)), None)
+        if prefix is not None:
+            findings.append(
+                (
+                    (*draft.where("env"), name),
+                    "reserved_env",
+                    f"`{name}`: names starting {prefix} are set by {RESERVED_ENV_PREFIXES[prefix]}",
                 )
+            )
     for key in settings.tags or {}:
         if key.lower().startswith(("aws:", "batchdrop:")):
             findings.append(
