@@ -24,6 +24,7 @@ from batchdrop_local.stack_model import Stack
 
 from batchdrop.platform import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
+from tests.faults import FaultProxy, routed_through
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +43,21 @@ def aws(emulator: EmbeddedAws) -> Iterator[EmbeddedAws]:
     """The emulator, with this process's boto3 pointed at it for the test (and only the test)."""
     with environment_of(emulator):
         yield emulator
+
+
+@pytest.fixture
+def faults(aws: EmbeddedAws, request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
+    """A fault-injection proxy in front of the emulator, with this process's boto3 pointed at it for the test.
+
+    Request it before any fixture that imports a handler (`submit_function`, ...): a handler builds its
+    clients at import. The harness's own clients (`local_stack.client`) bypass it. See tests/faults.py.
+    """
+    before = request.fixturenames[: request.fixturenames.index("faults")]
+    loaded = [name for name in before if name.endswith("_function")]
+    if loaded:
+        pytest.fail(f"request `faults` before {loaded}: their handlers' clients would bypass the proxy")
+    with FaultProxy(aws.endpoint) as proxy, routed_through(proxy):
+        yield proxy
 
 
 @dataclass
