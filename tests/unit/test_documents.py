@@ -1,11 +1,19 @@
-"""Reading YAML and JSON: what YAML users write works, and positions are kept."""
+"""Reading spec documents: what YAML users write works, positions are kept, and an empty object is a problem."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
+
+import boto3
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from batchdrop.documents import load_document
 from batchdrop.errors import InvalidInput
+from batchdrop.records import SpecSource
+from batchdrop.storage import JobsBucket, SpecUnreadable
 
 
 def test_yaml_keys_are_read_as_written_not_as_yaml_11_booleans() -> None:
@@ -41,3 +49,44 @@ def test_json_documents_have_no_positions_but_parse() -> None:
     document = load_document(b'{"version": 1, "env": {"A": "b"}}', "json")
     assert document.data == {"version": 1, "env": {"A": "b"}}
     assert document.position_of(("env", "A")) is None
+
+
+# ---------------------------------------------------------------------- reading a spec object from S3
+
+SOURCE = SpecSource(bucket="jobs", key="incoming/vision/empty.yaml", version_id="v1")
+
+
+@pytest.fixture
+def bucket() -> Iterator[tuple[JobsBucket, Stubber]]:
+    s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    with Stubber(s3) as stubber:
+        yield JobsBucket(s3), stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_a_file_said_to_be_empty_is_rejected_without_a_request(bucket: tuple[JobsBucket, Stubber]) -> None:
+    jobs, _ = bucket  # the Stubber has no response queued: any request would fail the test
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SOURCE, size=0)
+    assert (caught.value.problem.code, caught.value.problem.message) == ("empty", "the file is empty")
+    assert caught.value.write_receipt
+
+
+def test_an_empty_file_of_unknown_size_is_rejected_when_s3_refuses_its_range(
+    bucket: tuple[JobsBucket, Stubber],
+) -> None:
+    jobs, stubber = bucket  # S3 answers a Range GET of a zero-byte object with 416 InvalidRange
+    stubber.add_client_error("get_object", "InvalidRange", http_status_code=416)
+    with pytest.raises(SpecUnreadable) as caught:
+        jobs.read_spec(SOURCE)
+    assert (caught.value.problem.code, caught.value.problem.message) == ("empty", "the file is empty")
+    assert caught.value.write_receipt
+
+
+def test_an_empty_body_read_from_s3_is_the_parsers_to_reject(bucket: tuple[JobsBucket, Stubber]) -> None:
+    jobs, stubber = bucket  # an emulator may answer 200 with no bytes: the parser says "empty"
+    stubber.add_response("get_object", {"Body": StreamingBody(io.BytesIO(b""), 0)})
+    assert jobs.read_spec(SOURCE) == b""
+    with pytest.raises(InvalidInput) as caught:
+        load_document(b"", "yaml")
+    assert caught.value.problems[0].code == "empty"

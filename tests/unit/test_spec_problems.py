@@ -380,7 +380,12 @@ def test_all_problems_are_reported_together() -> None:
 FILE_CASES = [
     ("yaml-syntax", b"version: 1\nname: [unclosed\n", "spec.yaml", "yaml_syntax", "not valid YAML", 3),
     ("list-at-root", b"- version: 1\n", "spec.yaml", "not_a_mapping", "it is a list", None),
-    ("empty", b"", "spec.yaml", "not_a_mapping", "it is empty", None),
+    ("empty", b"", "spec.yaml", "empty", "the file is empty", None),
+    ("whitespace-only", b"  \n\t\n", "spec.yaml", "empty", "the file is empty", None),
+    ("comments-only", b"# version: 1\n", "spec.yaml", "empty", "the file is empty", None),
+    ("json-empty", b"", "spec.json", "empty", "the file is empty", None),
+    ("json-whitespace-only", b"\r\n ", "spec.json", "empty", "the file is empty", None),
+    ("null-document", b"null\n", "spec.yaml", "not_a_mapping", "it is nothing (null)", None),
     ("not-utf8", b"version: 1\nname: caf\xe9\n", "spec.yaml", "not_utf8", "not UTF-8", 2),
     ("too-large", b"version: 1\n#" + b"x" * (256 * 1024), "spec.yaml", "too_large", "at most 256 KiB", None),
     ("too-deep", b"version: 1\nenv: " + b"[" * 30 + b"]" * 30 + b"\n", "spec.yaml", "too_deep", "nested more than", 2),

@@ -149,9 +149,11 @@ def load_document(raw: bytes, document_format: DocumentFormat) -> Document:
                 )
             ]
         ) from exc
+    if not text.strip():
+        raise InvalidInput([empty_file()])
     document = _load_yaml(text) if document_format == "yaml" else _load_json(text)
     if not isinstance(document.data, dict):
-        kind = "empty" if document.data is None else f"a {_kind_of(document.data)}"
+        kind = "nothing (null)" if document.data is None else f"a {_kind_of(document.data)}"
         raise InvalidInput(
             [
                 _whole_file(
@@ -167,6 +169,11 @@ def too_large(size: int) -> Problem:
     return _whole_file(
         "too_large", f"the file is {size / 1024:.0f} KiB; it may be at most {MAX_DOCUMENT_BYTES // 1024} KiB"
     )
+
+
+def empty_file(detail: str = "") -> Problem:
+    """An object with no bytes (or nothing but whitespace or comments): a rejection like any bad file."""
+    return _whole_file("empty", f"the file is empty{detail}")
 
 
 def _whole_file(code: str, message: str) -> Problem:
@@ -193,7 +200,7 @@ def _load_yaml(text: str) -> Document:
     try:
         root = loader.get_single_node()
         if root is None:
-            return Document(data=None)  # an empty file: the caller says so
+            raise InvalidInput([empty_file(": it holds only comments")])
         builder = _YamlBuilder(loader)
         try:
             data = builder.build(root, (), 0)

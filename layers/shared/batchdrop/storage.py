@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchdrop.documents import MAX_DOCUMENT_BYTES, too_large
+from batchdrop.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
 from batchdrop.errors import Problem
 from batchdrop.records import SpecSource
 
@@ -59,6 +59,8 @@ class JobsBucket:
         """The spec's bytes, exactly the uploaded version; `SpecUnreadable` when that cannot be."""
         if size is not None and size > MAX_DOCUMENT_BYTES:
             raise SpecUnreadable(too_large(size))
+        if size == 0:  # the notification says so: no request (S3 would refuse the Range of an empty object)
+            raise SpecUnreadable(empty_file())
         arguments: dict[str, Any] = {
             "Bucket": source.bucket,
             "Key": source.key,
@@ -76,6 +78,8 @@ class JobsBucket:
                 raise SpecUnreadable(
                     Problem(path="", code="missing", message="the file was deleted before batchdrop could read it")
                 ) from exc
+            if code in {"InvalidRange", "416"}:  # the size was not known: S3 refuses a Range only of 0 bytes
+                raise SpecUnreadable(empty_file()) from exc
             if code in {"PreconditionFailed", "412"}:
                 raise SpecUnreadable(
                     Problem(
