@@ -3,7 +3,9 @@
 Thin on purpose: parse each SQS record (an S3 notification, or S3's test
 event), hand every object to the domain's `Submitter`, count what happened.
 A record whose work failed is reported back to SQS (partial batch response)
-and retried; the Submitter makes the retry safe.
+and retried; the Submitter makes the retry safe. Receipts and events are not
+written here: the publish function tells each decided run from the table's
+stream.
 """
 
 from __future__ import annotations
@@ -100,5 +102,9 @@ def count(outcome: Outcome) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     response = process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
-    submitter.flush()  # raises if events cannot be published: the whole batch returns to the queue
-    return response
+    unrecorded = submitter.flush()  # the batch's records, written together; only a drop that failed returns
+    if unrecorded:
+        metrics.add_metric(name="UnrecordedDrops", unit=MetricUnit.Count, value=len(unrecorded))
+    failures = response.get("batchItemFailures", [])
+    failures += [{"itemIdentifier": message_id} for message_id in sorted(unrecorded)]
+    return {"batchItemFailures": failures}

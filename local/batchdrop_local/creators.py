@@ -48,6 +48,9 @@ def _dynamodb_table(deployment: _Deployment, logical_id: str, properties: dict[s
     }
     if properties.get("GlobalSecondaryIndexes"):
         arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        arguments["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
     sse = properties.get("SSESpecification")
     if sse:
         arguments["SSESpecification"] = {
@@ -64,7 +67,10 @@ def _dynamodb_table(deployment: _Deployment, logical_id: str, properties: dict[s
     ttl = properties.get("TimeToLiveSpecification")
     if ttl:
         dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
-    return name, {"Arn": table["TableArn"]}
+    attributes = {"Arn": table["TableArn"]}
+    if "LatestStreamArn" in table:
+        attributes["StreamArn"] = table["LatestStreamArn"]
+    return name, attributes
 
 
 def _s3_bucket(deployment: _Deployment, logical_id: str, properties: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

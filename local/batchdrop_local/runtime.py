@@ -19,6 +19,7 @@ from typing import Any
 
 from batchdrop_local import bridges
 from batchdrop_local.stack_model import ACCOUNT_ID, REGION, LocalFunction
+from batchdrop_local.streams import StreamReader, matches
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,9 @@ class LocalLambda:
     - **SNS** (SNS TO LAMBDA): messages arrive through a stand-in queue and are handed over as the SNS
       event; as for any asynchronous invocation, a failure is retried `MaximumRetryAttempts` times
       and then sent to the `EventInvokeConfig` on-failure destination.
+    - **DynamoDB** (DYNAMODB STREAMS TO LAMBDA): the table's stream is read from its start, records
+      that pass the `FilterCriteria` are handed over in batches of `BatchSize`, and with
+      `ReportBatchItemFailures` the batch is handed over again from the first record reported failed.
     - **Schedule** (SCHEDULES): invoked at the rule's rate (divided by `speed`) with EventBridge's
       Scheduled Event, with the same asynchronous retries.
     """
@@ -107,6 +111,8 @@ class LocalLambda:
                         self.aws, properties["Topic"], f"{function.logical_id}-{name}"
                     )
                     target = partial(self._poll_sns, function, queue)
+                elif kind == "DynamoDB":
+                    target = partial(self._poll_stream, function, properties)
                 elif kind == "Schedule":
                     target = partial(self._schedule, function, properties)
                 else:
@@ -183,6 +189,33 @@ class LocalLambda:
             if not batch:
                 self._stop.wait(self.poll / 2)
         return messages
+
+    # ------------------------------------------------------------------ DynamoDB stream event source mappings
+
+    def _poll_stream(self, function: LocalFunction, properties: dict[str, Any]) -> None:
+        reader = StreamReader(self.aws, properties["Stream"])
+        size = int(properties.get("BatchSize", 100))
+        filters = properties.get("FilterCriteria", {}).get("Filters", [])
+        waiting: list[dict[str, Any]] = []
+        while not self._stop.is_set():
+            waiting += [record for record in reader.read() if matches(record, filters)]
+            if not waiting:
+                self._stop.wait(self.poll)
+                continue
+            batch = waiting[:size]
+            try:
+                response = self.invoke(function.logical_id, {"Records": batch})
+                failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
+            except Exception:
+                logger.exception("local invocation failed", extra={"function": function.logical_id})
+                failed = {batch[0]["dynamodb"]["SequenceNumber"]}
+            numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
+            first_failed = min((numbers.index(number) for number in failed if number in numbers), default=None)
+            if first_failed is None:
+                waiting = waiting[len(batch) :]
+            else:  # handed over again from the first failed record, after a pause
+                waiting = waiting[first_failed:]
+                self._stop.wait(bridges.retry_delay_seconds(self.speed))
 
     # ------------------------------------------------------------------ asynchronous invocations
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +21,7 @@ from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
 from batchdrop_local.runtime import invoke, load_handler
 from batchdrop_local.stack_model import Stack
+from batchdrop_local.streams import StreamReader, matches
 
 from batchdrop.platform import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
@@ -68,9 +69,32 @@ class LocalStack:
     table: str
     events_probe_url: str
     queue_arns: list[str]
+    _outbox: StreamReader | None = None
+    _publish: ModuleType | None = None
+    _retry: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str) -> Any:
         return self.aws.client(service)
+
+    def tell(self) -> dict[str, Any]:
+        """Hand the records table's stream (the outbox) since the last call to the publish function, as
+        its event source mapping would: what it returned (its partial batch failures)."""
+        function = self.stack.functions["PublishFunction"]
+        properties = function.events["Outbox"]["Properties"]
+        if self._outbox is None:
+            self._outbox = StreamReader(self.aws, properties["Stream"])
+            self._publish = load_handler(function)
+        assert self._publish is not None
+        filters = properties.get("FilterCriteria", {}).get("Filters", [])
+        records = self._retry + [record for record in self._outbox.read() if matches(record, filters)]
+        if not records:
+            return {"batchItemFailures": []}
+        response: dict[str, Any] = invoke(function, self._publish, {"Records": records})
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+        first = min((numbers.index(number) for number in failed), default=len(records))
+        self._retry = records[first:]  # handed over again from the first failed record, as Lambda does
+        return response
 
     def upload(self, key: str, body: bytes) -> StoredObject:
         return upload(self.client("s3"), self.bucket, key, body)
@@ -80,7 +104,9 @@ class LocalStack:
         return s3_put_event(*uploads, template=EVENTS / template)
 
     def published_events(self) -> list[dict[str, Any]]:
-        """Everything the events topic delivered so far (body and message attributes)."""
+        """Everything the events topic delivered so far (body and message attributes), once the
+        publish function has told what was recorded."""
+        self.tell()
         sqs = self.client("sqs")
         found: list[dict[str, Any]] = []
         while True:
@@ -98,6 +124,7 @@ class LocalStack:
                 sqs.delete_message(QueueUrl=self.events_probe_url, ReceiptHandle=message["ReceiptHandle"])
 
     def receipt(self, key: str) -> dict[str, Any]:
+        self.tell()
         body = self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return json.loads(body)  # type: ignore[no-any-return]
 

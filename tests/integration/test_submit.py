@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from batchdrop.records import RunRecord
 from batchdrop.table import RecordsTable
 from tests.conftest import EVENTS, EXAMPLES
+from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
 
 Invoke = Callable[[dict[str, Any]], Any]
@@ -252,8 +253,9 @@ def test_crash_between_submit_and_record_is_repaired_by_adopting_the_job(
 
     with monkeypatch.context() as patch:
         patch.setattr(table, "write_new", crash)
-        with pytest.raises(ConnectionResetError):
-            submit(event)  # the invocation fails: SQS will deliver the whole batch again
+        (message,) = event["Records"]
+        # the drop is reported failed: SQS will deliver it again
+        assert submit(event) == {"batchItemFailures": [{"itemIdentifier": message["messageId"]}]}
     assert len(local_stack.batch_jobs()) == 3
     assert run_of(local_stack, upload, module).status == "submitting"
     assert local_stack.published_events() == []
@@ -268,25 +270,22 @@ def test_crash_between_submit_and_record_is_repaired_by_adopting_the_job(
     assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.submitted"]
 
 
-def test_a_batch_whose_events_cannot_be_published_is_retried_and_told_once_it_can(
-    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke], monkeypatch: pytest.MonkeyPatch
+def test_a_run_whose_event_cannot_be_published_is_told_once_sns_is_back(
+    faults: FaultProxy, local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
 ) -> None:
-    module, submit = submit_function
+    _, submit = submit_function
     upload = local_stack.upload("incoming/vision/gpu-finetune.yaml", example("gpu-finetune.yaml"))
-    event = local_stack.s3_event(upload)
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}, "recording is not held up by SNS"
 
-    def sns_down(*args: Any, **kwargs: Any) -> Any:
-        raise aws_error("InternalError", "SNS is down", 500)
+    faults.fail_before("sns", "*", times=None)  # SNS down, through every retry botocore makes
+    told = local_stack.tell()
+    assert len(told["batchItemFailures"]) == 1, "the decided run is handed over again, not dropped"
+    assert faults.count("sns", "PublishBatch") > 1, "botocore's own retries were tried beneath"
 
-    with monkeypatch.context() as patch:
-        patch.setattr(module.submitter.publisher.client, "publish_batch", sns_down)
-        with pytest.raises(ClientError):
-            submit(event)
-    assert run_of(local_stack, upload, module).status == "submitted"
-    sent = capture_submissions(module)
-    assert submit(event) == {"batchItemFailures": []}
-    assert sent == []
+    faults.clear_rules()
+    local_stack.tell()  # the stream hands the change over again (Lambda's retry from the failed record)
     assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.submitted"]
+    assert local_stack.receipt("receipts/vision/gpu-finetune.yaml.json")["status"] == "submitted"
 
 
 def test_uncertain_submit_outcome_is_settled_by_name_not_by_resubmitting(

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from batchdrop.batch_gateway import BatchGateway, BatchRefused, BatchUnavailable
+from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway, BatchRefused, BatchUnavailable
 from batchdrop.early_retry import EarlyRetry, Returned
 from batchdrop.events import RunRejected
-from batchdrop.publisher import EventPublisher, PublishFailed
+from batchdrop.notify_wiring import CLIENT_CONFIG as NOTIFY_CLIENT_CONFIG
+from batchdrop.publisher import EventPublisher
 from batchdrop.records import RunRecord, SpecSource
 from batchdrop.settings import SettingsInvalid, SubmitSettings, load_settings
 from batchdrop.storage import JobsBucket, SpecUnreadable, locate
 from batchdrop.table import RecordsTable, RecordsUnavailable
+from batchdrop.wiring import STANDARD_CLIENT_CONFIG
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
 REQUEST = {"jobName": "nightly-main-abc", "jobQueue": QUEUE, "jobDefinition": "arn:aws:batch:x"}
@@ -182,15 +189,21 @@ def test_events_go_ten_to_a_call_and_refused_ones_are_retried_alone() -> None:
         stubber.assert_no_pending_responses()
 
 
-def test_an_event_that_cannot_be_published_raises() -> None:
+def test_events_that_cannot_be_published_are_returned_and_the_others_go_out() -> None:
     sns = client("sns")
+    events = [_event(0), _event(1)]
     with Stubber(sns) as stubber:
         stubber.add_response(
-            "publish_batch", {"Successful": [], "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}]}
+            "publish_batch",
+            {
+                "Successful": [{"Id": "1", "MessageId": "m"}],
+                "Failed": [{"Id": "0", "Code": "InternalError", "SenderFault": False}],
+            },
         )
         stubber.add_client_error("publish", "InternalError", http_status_code=500)
-        with pytest.raises(PublishFailed):
-            EventPublisher(sns, "arn:aws:sns:us-east-1:123456789012:events").publish([_event(0)])
+        unpublished = EventPublisher(sns, "arn:aws:sns:us-east-1:123456789012:events").publish(events)
+        stubber.assert_no_pending_responses()
+    assert unpublished == [events[0]]
 
 
 def test_unprocessed_records_are_retried_then_reported() -> None:
@@ -249,3 +262,92 @@ def test_early_retries_go_ten_to_a_call_with_growing_delays_and_a_refusal_is_onl
         EarlyRetry(sqs, url).soon(returned)  # the second call is refused: no exception
         stubber.assert_no_pending_responses()
     assert "early retry not arranged" in caplog.text
+
+
+# ---------------------------------------------------------------- botocore's own retries, beneath the gateways
+
+
+class _Raw:
+    """What botocore reads an HTTP body from."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def sends_on_a_server_error(config: Config, service: str = "batch") -> int:
+    """How many times a client with this config sends one call that is always answered 500 (no network)."""
+    sent: list[str] = []
+
+    def answer_500(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request.url)
+        body = json.dumps({"__type": "InternalFailure", "message": "injected"}).encode()
+        return AWSResponse(request.url, 500, HTTPHeaders.from_dict({"x-amzn-ErrorType": "InternalFailure"}), _Raw(body))
+
+    aws = boto3.client(  # type: ignore[call-overload]
+        service,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=config,
+    )
+    aws.meta.events.register(f"before-send.{service}", answer_500)
+    call = (lambda: aws.submit_job(**REQUEST)) if service == "batch" else aws.list_tables
+    with pytest.raises(ClientError):
+        call()
+    return len(sent)
+
+
+def test_the_batch_client_sends_each_call_once_whatever_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert sends_on_a_server_error(BATCH_CLIENT_CONFIG) == 1
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    assert sends_on_a_server_error(BATCH_CLIENT_CONFIG) == 1
+
+
+def test_botocore_max_attempts_counts_retries_not_attempts() -> None:
+    """Why BATCH_CLIENT_CONFIG says `total_max_attempts`: `max_attempts: 1` sent SubmitJob twice."""
+    assert sends_on_a_server_error(Config(retries={"mode": "standard", "max_attempts": 1})) == 2
+    assert sends_on_a_server_error(STANDARD_CLIENT_CONFIG, "dynamodb") == 6
+    assert sends_on_a_server_error(NOTIFY_CLIENT_CONFIG, "dynamodb") == 6
+
+
+def test_reads_and_terminates_are_retried_by_the_gateway_itself(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, waits = batch
+    stubber.add_client_error("describe_jobs", "ServerException", http_status_code=500)
+    stubber.add_client_error("describe_jobs", "TooManyRequestsException", http_status_code=429)
+    detail = {
+        "jobId": "j-1",
+        "jobName": "n",
+        "jobQueue": QUEUE,
+        "status": "RUNNING",
+        "startedAt": 1,
+        "jobDefinition": "d",
+    }
+    stubber.add_response("describe_jobs", {"jobs": [detail]})
+    stubber.add_client_error("terminate_job", "ServerException", http_status_code=503)
+    stubber.add_response("terminate_job", {})
+    assert set(gateway.describe({"j-1"})) == {"j-1"}
+    gateway.terminate("j-1", "enough")
+    assert len(waits) == 3
+
+
+def test_a_refused_read_is_not_retried(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, waits = batch
+    stubber.add_client_error("describe_jobs", "ClientException", http_status_code=400)
+    with pytest.raises(ClientError):
+        gateway.describe({"j-1"})
+    assert waits == []
+
+
+def test_an_uncertain_submit_whose_look_up_keeps_failing_is_left_for_a_later_try(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, _ = batch
+    stubber.add_client_error("submit_job", "ServerException", http_status_code=500)
+    stubber.add_client_error("list_jobs", "ServerException", http_status_code=500)
+    stubber.add_client_error("list_jobs", "ServerException", http_status_code=500)
+    with pytest.raises(BatchUnavailable, match="cannot tell whether job"):
+        gateway.submit(REQUEST)

@@ -263,6 +263,8 @@ def dead_letter_queues() -> set[str]:
                 found.add(queue_of(event_properties["DeadLetterConfig"]["Arn"]))
             if event["Type"] == "SNS":
                 found.add(queue_of(event_properties["RedrivePolicy"]["deadLetterTargetArn"]))
+            if event["Type"] == "DynamoDB":
+                found.add(queue_of(event_properties["DestinationConfig"]["OnFailure"]["Destination"]))
     return found
 
 
@@ -324,7 +326,13 @@ def test_every_function_has_error_and_throttle_alarms() -> None:
             if alarm.get("Namespace") == "AWS/Lambda"
             and alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": name}}]
         }
-        assert metrics == {"Errors", "Throttles"}, name
+        assert metrics >= {"Errors", "Throttles"}, name
+    publish = {
+        alarm["MetricName"]
+        for alarm in alarms().values()
+        if alarm.get("Dimensions", [{}])[0].get("Value") == {"Ref": "PublishFunction"}
+    }
+    assert "IteratorAge" in publish, "the outbox's reader falling behind is alarmed"
 
 
 def test_lost_stuck_and_blocked_jobs_and_slack_failures_are_alarmed() -> None:
@@ -385,7 +393,9 @@ def test_functions_may_read_the_config_where_it_is_and_nowhere_else(made: str) -
     for name in of_type("AWS::Serverless::Function"):
         role = resolver(CreateBatchEnvironment=made).resolve(RESOURCES[f"{name}Role"]["Properties"])
         sids = {statement["Sid"]: statement for statement in role["Policies"][0]["PolicyDocument"]["Statement"]}
-        if made == "true":
+        if name == "PublishFunction":  # tells what was recorded: needs no platform config
+            assert not {"ReadPlatformConfigObject", "ReadPlatformConfigParameter"} & set(sids)
+        elif made == "true":
             assert "ReadPlatformConfigObject" not in sids, name
             assert sids["ReadPlatformConfigParameter"]["Resource"].endswith(":parameter/batchdrop/dev/platform-config")
         else:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from batchdrop.errors import Problem
+from batchdrop.limits import EVENT_BYTES, PROBLEM_MESSAGE_CHARS
 
 EVENT_SCHEMA: Literal["batchdrop.event/v1"] = "batchdrop.event/v1"
 MAX_EVENT_PROBLEMS = 20
@@ -41,6 +42,9 @@ class _Event(BaseModel):
     status: str
     previous_status: str | None = None
     reason: str | None = None
+    truncated: bool | None = Field(
+        default=None, description="True when lists or words were shortened to keep the event within its size."
+    )
 
     def attributes(self) -> dict[str, str]:
         """The SNS message attributes subscribers filter on."""
@@ -164,3 +168,26 @@ class JobStuck(_JobEvent):
 
 BatchdropEvent = Annotated[RunSubmitted | RunRejected | JobStatusChanged | JobStuck, Field(discriminator="type")]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)
+
+
+_SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links")
+_SHORTENED_WORDS = ("reason", "failure", "advice")
+
+
+def fit[EventT: _Event](event: EventT) -> EventT:
+    """The event within `EVENT_BYTES`: long words cut, then lists halved until it fits (counts such as
+    `problem_count` stay whole, and `truncated` says so). A 200 KB value in a spec never makes an event
+    SNS refuses, nor one that takes its whole batch down with it."""
+    if len(event.body().encode()) <= EVENT_BYTES:
+        return event
+    update: dict[str, Any] = {"truncated": True}
+    for name in _SHORTENED_WORDS:
+        value = getattr(event, name, None)
+        if isinstance(value, str) and len(value) > PROBLEM_MESSAGE_CHARS:
+            update[name] = value[: PROBLEM_MESSAGE_CHARS - 1] + "…"
+    event = event.model_copy(update=update)
+    for name in _SHORTENED_LISTS:
+        while len(event.body().encode()) > EVENT_BYTES and getattr(event, name, None):
+            items = getattr(event, name)
+            event = event.model_copy(update={name: items[: len(items) // 2]})
+    return event

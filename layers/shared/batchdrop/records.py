@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from batchdrop.batch_events import STATUS_RANK
 from batchdrop.errors import Problem
 from batchdrop.events import LogLink, Usage
+from batchdrop.limits import RECORD_BYTES
 from batchdrop.spec import Resources
 
 RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
@@ -162,6 +163,17 @@ class JobRecord(_Record):
     child_memory_gib_hours: float = 0.0
     stuck_reported: str | None = None
     """The reason of the last `job.stuck` event, so the same one is not sent twice."""
+    stuck_advice: str | None = None
+    """What to do about it, in words: written with `stuck_reported`, told by the publish function."""
+    stuck_seconds: float | None = None
+    """How long the job had been RUNNABLE when it was reported stuck."""
+    passed: list[Transition] = []
+    """The statuses the job's last state change moved it through, in order (Batch's events of one
+    batch are applied as one write): the outbox entry the publish function turns into events."""
+    duration_seconds: float | None = None
+    """The last attempt's run time, once the job has ended."""
+    status_summary: dict[str, int] = {}
+    """For an array job that ended: Batch's own count of its children by status."""
     cancelled_by: str | None = None
 
     @property
@@ -212,3 +224,14 @@ class Receipt(_Record):
             warnings=run.warnings,
             follow=f"batchdrop status {run.run_id}",
         )
+
+
+def fit_run(run: RunRecord) -> RunRecord:
+    """The run within `RECORD_BYTES` as stored: problems and warnings halved until it fits
+    (`problem_count` keeps the whole count). Whatever a spec holds, its record never meets
+    DynamoDB's 400 KB item limit, so a rejection is always recorded, and so always told."""
+    for name in ("problems", "warnings"):
+        while len(run.model_dump_json().encode()) > RECORD_BYTES and getattr(run, name):
+            items = getattr(run, name)
+            run = run.model_copy(update={name: items[: len(items) // 2]})
+    return run

@@ -27,7 +27,6 @@ class _Settings(BaseModel):
 
 class SubmitSettings(_Settings):
     table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
-    events_topic_arn: str = Field(alias="EVENTS_TOPIC_ARN", pattern=_SNS_ARN)
     platform_config: str = Field(alias="BATCHDROP_PLATFORM_CONFIG", min_length=1)
     config_ttl_seconds: float = Field(default=60.0, alias="PLATFORM_CONFIG_TTL_SECONDS", gt=0)
     retention_days: int = Field(default=90, alias="RECORD_RETENTION_DAYS", ge=1)
@@ -48,7 +47,6 @@ class TrackSettings(_Settings):
     """The track and reconcile functions' settings."""
 
     table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
-    events_topic_arn: str = Field(alias="EVENTS_TOPIC_ARN", pattern=_SNS_ARN)
     platform_config: str = Field(alias="BATCHDROP_PLATFORM_CONFIG", min_length=1)
     config_ttl_seconds: float = Field(default=60.0, alias="PLATFORM_CONFIG_TTL_SECONDS", gt=0)
     region: str = Field(alias="AWS_REGION", min_length=1)
@@ -61,6 +59,13 @@ class TrackSettings(_Settings):
     """Where the track function's events come from (reconcile reads no queue)."""
     unrecorded_retry_seconds: int = Field(default=10, alias="UNRECORDED_RETRY_SECONDS", ge=0, le=300)
     """The first delay before an event of a job not yet recorded is tried again (track)."""
+
+
+class PublishSettings(_Settings):
+    """The publish function's settings: it reads the records table's stream, so it needs no table name."""
+
+    events_topic_arn: str = Field(alias="EVENTS_TOPIC_ARN", pattern=_SNS_ARN)
+    region: str = Field(alias="AWS_REGION", min_length=1)
 
 
 _SECRETSMANAGER_ID = (

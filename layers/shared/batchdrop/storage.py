@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from batchdrop.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
-from batchdrop.errors import Problem
+from batchdrop.errors import BatchdropError, Problem
+from batchdrop.limits import S3_KEY_BYTES
 from batchdrop.records import SpecSource
 
 if TYPE_CHECKING:
@@ -17,6 +19,14 @@ if TYPE_CHECKING:
 
 INCOMING = "incoming/"
 RECEIPTS = "receipts/"
+RUNS = "runs/"
+"""`runs/<run id>/receipt.json`: every run's own receipt, even once a newer upload of its key has
+taken the receipt path (S3 does not order its notifications: the older upload may be decided last)."""
+RECEIPT_WRITE_ATTEMPTS = 5
+
+
+class ReceiptNotWritten(BatchdropError):
+    """The receipt path kept changing under us (other uploads of the same key being decided)."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +37,24 @@ class DropLocation:
 
     @property
     def receipt_key(self) -> str:
-        return f"{RECEIPTS}{self.team}/{self.relative_path}.json"
+        """`receipts/<team>/<path>.json`; a path too long for S3's key limit keeps its head and a hash
+        of the whole (`…~<hash>.json`), so it stays unique and still reads as the file's."""
+        key = f"{RECEIPTS}{self.team}/{self.relative_path}.json"
+        if len(key.encode()) <= S3_KEY_BYTES:
+            return key
+        suffix = "~" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".json"
+        head = key.encode()[: S3_KEY_BYTES - len(suffix)].decode("utf-8", errors="ignore")
+        return head + suffix
+
+
+def run_receipt_key(run_id: str) -> str:
+    return f"{RUNS}{run_id}/receipt.json"
+
+
+def upload_order(source: SpecSource) -> str:
+    """Sorts as the uploads of one key happened: S3's sequencer, zero-padded (S3's documented way to
+    compare two), or empty where a notification carried none."""
+    return (source.sequencer or "").rjust(32, "0") if source.sequencer else ""
 
 
 def locate(key: str) -> DropLocation | None:
@@ -97,12 +124,62 @@ class JobsBucket:
         return data
 
     def write_receipt(self, bucket: str, key: str, receipt: dict[str, Any]) -> None:
-        self.client.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=json.dumps(receipt, indent=2, ensure_ascii=False).encode("utf-8"),
-            ContentType="application/json",
-        )
+        self.client.put_object(Bucket=bucket, Key=key, Body=_receipt_body(receipt), ContentType="application/json")
+
+    def write_newest_receipt(self, bucket: str, key: str, receipt: dict[str, Any], order: str) -> bool:
+        """Write the receipt at its key's receipt path unless a newer upload's receipt is there; False
+        if one is. Conditional writes (If-Match / If-None-Match) make the check and the write one step,
+        whichever upload of the key is decided last."""
+        body = _receipt_body(receipt)
+        for _ in range(RECEIPT_WRITE_ATTEMPTS):
+            try:
+                current = self.client.get_object(Bucket=bucket, Key=key)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) not in {"NoSuchKey", "404"}:
+                    raise
+                written = self._put_if(bucket, key, body, if_none_match="*")
+            else:
+                if _holds_newer(current["Body"].read(), receipt["run_id"], order):
+                    return False
+                written = self._put_if(bucket, key, body, if_match=current["ETag"])
+            if written:
+                return True
+        raise ReceiptNotWritten(f"s3://{bucket}/{key} kept changing; retried later")
+
+    def _put_if(self, bucket: str, key: str, body: bytes, *, if_match: str = "", if_none_match: str = "") -> bool:
+        """A conditional PutObject; False if its condition did not hold (someone wrote the key meanwhile)."""
+        try:
+            if if_match:
+                self.client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfMatch=if_match
+                )
+            else:
+                self.client.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch=if_none_match
+                )
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in {
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            }:
+                return False
+            raise
+        return True
+
+
+def _holds_newer(stored: bytes, run_id: str, order: str) -> bool:
+    """Whether the receipt stored at a key's receipt path is another, newer upload's."""
+    try:
+        receipt = json.loads(stored)
+        stored_order = upload_order(SpecSource.model_validate(receipt.get("source", {})))
+    except ValueError:  # not a receipt batchdrop can read: ours replaces it
+        return False
+    return bool(receipt.get("run_id") != run_id and stored_order > order)
+
+
+def _receipt_body(receipt: dict[str, Any]) -> bytes:
+    return json.dumps(receipt, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _total_size(content_range: str | None, fallback: int) -> int:

@@ -15,16 +15,19 @@ and maybe concurrently. The run record is the lock and the journal:
 3. **Submit** the jobs in dependency order. A resumed run first looks each
    deterministic job name up in Batch and adopts what an earlier attempt
    created. If Batch refuses a job for good, the jobs already submitted for
-   the run are cancelled and the run is rejected with Batch's words.
+   the run are cancelled, recorded as cancelled (so their events find a
+   finished job, not a stranger) and the run is rejected with Batch's words.
 4. **Record**: the jobs and the run's final state. A fresh claim's records
    are new items no one else writes (tracking waits for job records, and
    leaves a run alone while it is `submitting`), so they are staged and
-   written for the whole SQS batch with BatchWriteItem by `flush`. A resumed
-   run writes at once, in one transaction, only if the claim is still ours
-   and never over a record that exists.
-5. **Tell**: after the records, the receipt in S3 and the event (published
-   ten to a call). A redelivered message whose run is already recorded only
-   repeats this step.
+   written for the whole SQS batch with BatchWriteItem by `flush`; if that
+   fails, each drop is written alone, so one drop's failure returns only its
+   own message. A resumed run writes at once, in one transaction, only if
+   the claim is still ours and never over a record that exists.
+5. **Tell**: nothing to do here. The run's record, decided, is the outbox:
+   the publish function writes the receipt and the event from the table's
+   stream (`batchdrop.telling`), so a decided run is always told, even if
+   this function dies the moment after.
 
 Anything else that fails (S3, DynamoDB, Batch unavailable, the platform
 config unreadable) raises: the SQS record returns to the queue, is retried
@@ -38,23 +41,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from batchdrop.batch_gateway import BatchGateway, BatchRefused, SubmittedJob
 from batchdrop.config_source import PlatformConfigSource
 from batchdrop.errors import Problem, SpecRejected
-from batchdrop.events import MAX_EVENT_PROBLEMS, EventJob, RunRejected, RunSubmitted, _Event, event_id
 from batchdrop.identity import run_id_for_object
 from batchdrop.planning import Plan, PlannedJob, plan_run
-from batchdrop.publisher import EventPublisher
 from batchdrop.records import (
     MAX_RECORDED_PROBLEMS,
     JobRecord,
-    Receipt,
     RunRecord,
     SpecSource,
     SubmittedJobRef,
     Transition,
+    fit_run,
     utc_now,
 )
 from batchdrop.spec import parse_spec
@@ -90,16 +91,18 @@ class Outcome:
 
 @dataclass
 class _Staged:
-    """A decided run whose records, receipt and event wait for `flush`."""
+    """A decided run whose records wait for `flush`."""
 
     run: RunRecord
     jobs: list[JobRecord]
-    problems: list[Problem]
+    message_id: str
 
 
 class _Refused(Exception):  # control flow: Batch refused a job, so the run is rejected
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, cancelled: list[tuple[PlannedJob, SubmittedJob]]) -> None:
         self.problem = problem
+        self.cancelled = cancelled
+        """The run's jobs Batch had taken before it refused one: stopped, and recorded as cancelled."""
 
 
 def submitted_job_record(
@@ -147,7 +150,6 @@ class Submitter:
         table: RecordsTable,
         batch: BatchGateway,
         bucket: JobsBucket,
-        publisher: EventPublisher,
         config: PlatformConfigSource,
         clock: Callable[[], datetime] = utc_now,
         stale_claim_after: timedelta = timedelta(minutes=16),
@@ -156,12 +158,10 @@ class Submitter:
         self.table = table
         self.batch = batch
         self.bucket = bucket
-        self.publisher = publisher
         self.config = config
         self.clock = clock
         self.stale_claim_after = stale_claim_after
         self.retention = retention
-        self._pending: list[_Event] = []
         self._staged: list[_Staged] = []
 
     @staticmethod
@@ -192,8 +192,7 @@ class Submitter:
         resuming = not claim.fresh
         if resuming:
             if run.status != "submitting":
-                if run.claim_owner == drop.message_id:  # our own redelivery: only the telling may be missing
-                    self._tell(run, run.problems)
+                if run.claim_owner == drop.message_id:  # our own redelivery, after the records were written
                     return self._outcome(run, drop)
                 return Outcome(kind="duplicate", run_id=run.run_id, team=run.team)
             if run.claim_owner != drop.message_id and now - run.claimed_at < self.stale_claim_after:
@@ -223,7 +222,9 @@ class Submitter:
         try:
             submitted = self._submit_jobs(plan, resuming=resuming)
         except _Refused as refused:
-            return self._reject(run, drop, [refused.problem], resuming=resuming)
+            return self._reject(
+                run, drop, [refused.problem], resuming=resuming, cancelled=self._cancelled(run, plan, refused)
+            )
         return self._record_submitted(run, drop, plan, submitted, resuming=resuming)
 
     def _submit_jobs(self, plan: Plan, *, resuming: bool) -> list[tuple[PlannedJob, SubmittedJob]]:
@@ -236,7 +237,8 @@ class Submitter:
                 for _, earlier in submitted:
                     self.batch.terminate(earlier.job_id, reason=f"batchdrop: run {plan.run_id} was refused by Batch")
                 path = f"steps.{job.step}" if len(plan.jobs) > 1 or job.step != "main" else ""
-                raise _Refused(Problem(path=path, code="refused_by_batch", message=str(refusal))) from refusal
+                problem = Problem(path=path, code="refused_by_batch", message=str(refusal))
+                raise _Refused(problem, submitted) from refusal
             job_ids[job.step] = result.job_id
             submitted.append((job, result))
         return submitted
@@ -286,12 +288,52 @@ class Submitter:
             )
             for job, result in submitted
         ]
-        self._decide(_Staged(final, records, []), resuming=resuming)
+        self._decide(_Staged(final, records, drop.message_id), resuming=resuming)
         return self._outcome(final, drop)
 
+    def _cancelled(self, run: RunRecord, plan: Plan, refused: _Refused) -> list[JobRecord]:
+        """The records of the jobs stopped because Batch refused a later one: finished, cancelled, with
+        the reason, so that Batch's events of them are settled, not retried into the dead-letter queue."""
+        now = self.clock()
+        reason = f"cancelled: Batch refused {refused.problem.path or 'the job'} of this run"
+        job_ids = {job.step: result.job_id for job, result in refused.cancelled}
+        return [
+            submitted_job_record(
+                plan,
+                job,
+                job_id=result.job_id,
+                job_name=result.job_name,
+                depends_on=[job_ids[step] for step in job.depends_on if step in job_ids],
+                source=run.source,
+                spec_digest=run.spec_digest or "",
+                at=now,
+            ).model_copy(
+                update={
+                    "status": "FAILED",
+                    "status_reason": reason,
+                    "failure_class": "cancelled",
+                    "failure": reason,
+                    "finished_at": now,
+                    "history": {
+                        "0:SUBMITTED": Transition(status="SUBMITTED", at=now),
+                        "0:FAILED": Transition(status="FAILED", at=now, reason=reason),
+                    },
+                }
+            )
+            for job, result in refused.cancelled
+        ]
+
     def _reject(
-        self, run: RunRecord, drop: Drop, problems: list[Problem], *, resuming: bool, receipt: bool = True
+        self,
+        run: RunRecord,
+        drop: Drop,
+        problems: list[Problem],
+        *,
+        resuming: bool,
+        receipt: bool = True,
+        cancelled: list[JobRecord] | None = None,
     ) -> Outcome:
+        cancelled = cancelled or []
         final = run.model_copy(
             update={
                 "status": "rejected",
@@ -300,9 +342,20 @@ class Submitter:
                 "submitted_at": self.clock(),
                 "expires_at": int((self.clock() + self.retention).timestamp()),
                 "receipt_key": run.receipt_key if receipt else None,
+                "jobs": [
+                    SubmittedJobRef(
+                        step=job.step,
+                        job_id=job.job_id,
+                        job_name=job.job_name,
+                        queue=job.queue,
+                        hardware=job.hardware,
+                        array_size=job.array_size,
+                    )
+                    for job in cancelled
+                ],
             }
         )
-        self._decide(_Staged(final, [], problems), resuming=resuming)
+        self._decide(_Staged(final, cancelled, drop.message_id), resuming=resuming)
         logger.info(
             "spec rejected",
             extra={"run_id": run.run_id, "problems": [problem.render() for problem in problems[:5]]},
@@ -310,50 +363,11 @@ class Submitter:
         return self._outcome(final, drop, problems)
 
     def _decide(self, decided: _Staged, *, resuming: bool) -> None:
+        decided.run = fit_run(decided.run)
         if resuming:  # the records may exist in part: write only what is missing, only if still ours
             self.table.finish_run(decided.run, decided.jobs)
-            self._tell(decided.run, decided.problems)
         else:
             self._staged.append(decided)
-
-    def _tell(self, run: RunRecord, problems: list[Problem]) -> None:
-        """Write the run's receipt and queue its event (both idempotent: same run, same content)."""
-        problems = problems or run.problems
-        if run.receipt_key:
-            receipt = Receipt.for_run(run, problems)
-            self.bucket.write_receipt(
-                run.source.bucket, run.receipt_key, receipt.model_dump(mode="json", by_alias=True)
-            )
-        receipt_uri = f"s3://{run.source.bucket}/{run.receipt_key}" if run.receipt_key else None
-        common: dict[str, Any] = {  # what every run event says
-            "event_id": event_id(run.run_id, run.status),
-            "time": run.submitted_at or self.clock(),
-            "team": run.team,
-            "environment": run.environment,
-            "run_id": run.run_id,
-            "spec_name": run.spec_name,
-            "source_uri": run.source.uri,
-        }
-        if run.status == "rejected":
-            self._pending.append(
-                RunRejected(
-                    **common,
-                    reason=problems[0].render() if problems else None,
-                    problems=problems[:MAX_EVENT_PROBLEMS],
-                    problem_count=run.problem_count or len(problems),
-                    receipt_uri=receipt_uri,
-                )
-            )
-        else:
-            self._pending.append(
-                RunSubmitted(
-                    **common,
-                    jobs=[EventJob.model_validate(job.model_dump()) for job in run.jobs],
-                    receipt_uri=receipt_uri or "",
-                    notify_on=run.notify_on,
-                    warnings=run.warnings,
-                )
-            )
 
     def _outcome(self, run: RunRecord, drop: Drop, problems: list[Problem] | None = None) -> Outcome:
         since = None
@@ -369,20 +383,27 @@ class Submitter:
             seconds_since_drop=since,
         )
 
-    def flush(self) -> None:
-        """Record the staged runs, write their receipts and publish every event of this batch.
+    def flush(self) -> set[str]:
+        """Record the staged runs of this batch; the messages of the drops whose records could not be
+        written (their SQS records return to the queue; the others' are done).
 
-        Raises if any of it fails: the whole SQS batch is then delivered again, and every drop
-        in it resumes (its claim is ours), writing only what is missing.
+        One BatchWriteItem call carries up to 25 records, of several drops: if the whole write fails,
+        each drop is written alone, so one drop that cannot be recorded holds back no other.
         """
         staged, self._staged = self._staged, []
+        if not staged:
+            return set()
         try:
-            self.table.write_new(
-                [decided.run for decided in staged], [job for decided in staged for job in decided.jobs]
-            )
-            for decided in staged:
-                self._tell(decided.run, decided.problems)
-            if self._pending:
-                self.publisher.publish(self._pending)
-        finally:
-            self._pending = []
+            self.table.write_new([decided.run for decided in staged], [job for d in staged for job in d.jobs])
+        except Exception:
+            logger.warning("the batch's records could not be written together; writing each drop alone")
+        else:
+            return set()
+        failed: set[str] = set()
+        for decided in staged:
+            try:
+                self.table.write_new([decided.run], decided.jobs)
+            except Exception:
+                logger.exception("a drop's records could not be written", extra={"run_id": decided.run.run_id})
+                failed.add(decided.message_id)
+        return failed

@@ -372,16 +372,17 @@ class RecordsTable:
             return Applied(before=current, changed=False)
         return Applied(before=JobRecord.model_validate(deserialize(response["Attributes"])), changed=True)
 
-    def mark_stuck_reported(self, job_id: str, reason: str) -> bool:
-        """Remember that a `job.stuck` was sent for this reason; False if it already was."""
+    def mark_stuck_reported(self, job_id: str, reason: str, *, advice: str, runnable_seconds: float) -> bool:
+        """Record that the job is stuck for this reason, with the advice the `job.stuck` event carries
+        (told from the stream); False if this reason was already reported."""
         return _conditionally(
             self.client.update_item,
             TableName=self.table_name,
             Key=job_key(job_id),
-            UpdateExpression="SET stuck_reported = :reason",
+            UpdateExpression="SET stuck_reported = :reason, stuck_advice = :advice, stuck_seconds = :seconds",
             ConditionExpression="attribute_exists(PK) AND "
             "(attribute_not_exists(stuck_reported) OR stuck_reported <> :reason)",
-            ExpressionAttributeValues=serialize({":reason": reason}),
+            ExpressionAttributeValues=serialize({":reason": reason, ":advice": advice, ":seconds": runnable_seconds}),
         )
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
@@ -431,11 +432,17 @@ class RecordsTable:
             ExpressionAttributeValues=serialize({":version": version}),
         )
 
-    def add_child_progress(self, parent_id: str, deltas: dict[str, int], usage: Usage, seen_at: str) -> None:
-        """Add to an array job's per-status child counts and to its children's resource usage."""
+    def add_child_progress(
+        self, parent_id: str, deltas: dict[str, int], usage: Usage, seen_at: str, *, version: int
+    ) -> None:
+        """Add to an array job's per-status child counts and to its children's resource usage, once for
+        the children's states `version` that these deltas made: ADD is not idempotent, and a call that
+        was applied but whose answer was lost is re-sent by botocore; the copy finds its version there
+        and changes nothing."""
         names: dict[str, str] = {"#c": "children"}
         values: dict[str, Any] = {
             ":zero": 0,
+            ":version": version,
             ":seen": seen_at,
             ":vcpu": usage.vcpu_hours,
             ":gpu": usage.gpu_hours,
@@ -446,15 +453,18 @@ class RecordsTable:
             names[f"#s{index}"] = status
             values[f":d{index}"] = delta
             sets.append(f"#c.#s{index} = if_not_exists(#c.#s{index}, :zero) + :d{index}")
-        self.client.update_item(
+        _conditionally(
+            self.client.update_item,
             TableName=self.table_name,
             Key=job_key(parent_id),
             UpdateExpression="SET "
             + ", ".join(sets)
-            + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory",
-            ConditionExpression="attribute_exists(PK)",
+            + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory,"
+            " progress_versions :versions",
+            # a set, not a high-water mark: two instances' merges may land in either order
+            ConditionExpression="attribute_exists(PK) AND NOT contains(progress_versions, :version)",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=serialize(values),
+            ExpressionAttributeValues={**serialize(values), ":versions": {"NS": [str(version)]}},
         )
 
     def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:

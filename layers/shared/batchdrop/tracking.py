@@ -14,9 +14,10 @@ made by `Reconciler` from DescribeJobs) and applies them:
 - **Runs** are settled when one of their jobs first leaves SUBMITTED
   (`running`) or finishes (`succeeded` or `failed` once all have); when a step
   fails, the steps that wait for it are failed with that reason.
-- **Telling.** A `job.status` event for each new status the spec asked for
-  (failures always; an array only when it ends, with its children's counts),
-  and a `job.stuck` event with advice when Batch says a queue is blocked.
+- **Telling** is not done here: each state change carries the statuses it
+  passed through (`JobRecord.passed`), and a stuck report its advice, in the
+  same conditional write; the publish function tells them from the table's
+  stream (`batchdrop.telling`), so what is recorded is always told.
 
 Events of jobs batchdrop did not submit are counted and skipped. An event
 whose job is tagged as batchdrop's but not yet recorded (its submit function
@@ -37,7 +38,6 @@ from batchdrop.batch_events import (
     TERMINAL,
     BatchEvent,
     JobDetail,
-    console_url,
     log_streams,
     log_url,
     order_key,
@@ -45,12 +45,10 @@ from batchdrop.batch_events import (
 )
 from batchdrop.batch_gateway import BatchGateway
 from batchdrop.config_source import PlatformConfigSource
-from batchdrop.events import JobStatusChanged, JobStuck, LogLink, Usage, _Event, event_id
+from batchdrop.events import LogLink, Usage
 from batchdrop.failures import classify, stuck_advice
-from batchdrop.publisher import EventPublisher
 from batchdrop.records import JobRecord, RunRecord, Transition, timestamp, utc_now
 from batchdrop.spec import Resources
-from batchdrop.storage import locate
 from batchdrop.table import JobChange, RecordsTable
 
 logger = logging.getLogger(__name__)
@@ -74,7 +72,6 @@ its status (by rank), so that a later state sorts higher and 10,000 children are
 read and written once per batch. `..` is a child not heard of yet."""
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 OWNED_TAG = "batchdrop:run-id"
-NOTIFY_ALWAYS = frozenset({"failed", "lost"})
 FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled", "rejected"})
 
 
@@ -104,17 +101,14 @@ class Tracker:
         self,
         *,
         table: RecordsTable,
-        publisher: EventPublisher,
         config: PlatformConfigSource,
         region: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.table = table
-        self.publisher = publisher
         self.config = config
         self.region = region
         self.clock = clock
-        self._pending: list[_Event] = []
         self._transitions: list[tuple[str, Transition, list[str]]] = []
         self._known_orders: OrderedDict[str, str] = OrderedDict()
         self._arrays: OrderedDict[str, JobRecord] = OrderedDict()
@@ -148,13 +142,7 @@ class Tracker:
         except Exception:
             logger.exception("history could not be written")
             result.failed.update(message_id for _, _, messages in transitions for message_id in messages)
-        self.flush()
         return result
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        if pending:
-            self.publisher.publish(pending)
 
     # ------------------------------------------------------------------ one job
 
@@ -168,7 +156,9 @@ class Tracker:
             result.counts["StaleEvents"] += len(group)
             self._remember(job_id, events, group)
             return
-        change = self._change(newest.detail, newest.time)
+        change = self._change(
+            newest.detail, newest.time, passed=[_transition(event) for event in _one_per_status(events)]
+        )
         applied = self.table.apply_job_state(change)
         before = applied.before
         if before is None:
@@ -184,24 +174,15 @@ class Tracker:
         self._known(job_id, change.order)
         result.counts["JobTransitions"] += 1
         result.counts["StaleEvents"] += len(group) - 1
-        fresh = [event for event in events if before.status_order is None or _order(event) > before.status_order]
-        for event in _one_per_status(fresh):
-            self._tell_status(before, event.detail.status, event.detail, event.time, change)
         if newest.detail.status in TERMINAL:
             result.ended[(before.team, before.queue, newest.detail.status)] += 1
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
             _to_settle(settle, before.model_copy(update={"status": newest.detail.status}))
 
     def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
-        """Queue the events' transitions for the job's history (written for the batch by `flush`)."""
+        """Queue the events' transitions for the job's history (written for the whole batch at the end of `track`)."""
         for event in events:
-            transition = Transition(
-                status=event.detail.status,
-                at=event.time,
-                reason=event.detail.statusReason,
-                attempt=len(event.detail.attempts),
-            )
-            self._transitions.append((job_id, transition, [delivery.message_id for delivery in group]))
+            self._transitions.append((job_id, _transition(event), [delivery.message_id for delivery in group]))
 
     def _known(self, job_id: str, order: str | None) -> None:
         """Remember the newest order seen for a job (bounded), so later stale events cost no write."""
@@ -213,13 +194,22 @@ class Tracker:
             self._known_orders.popitem(last=False)
 
     def _change(
-        self, detail: JobDetail, at: datetime, *, status: str | None = None, reason: str | None = None
+        self,
+        detail: JobDetail,
+        at: datetime,
+        *,
+        passed: list[Transition],
+        status: str | None = None,
+        reason: str | None = None,
     ) -> JobChange:
+        """The job's new state, and the statuses it passed through to get there: the outbox entry
+        (`JobRecord.passed`) written with it, from which the publish function tells what the spec asked."""
         status = status or detail.status
         attempts = len(detail.attempts)
         fields: dict[str, Any] = {
             "status_reason": reason if reason is not None else detail.statusReason,
             "log_links": [link.model_dump(mode="json") for link in self._log_links(detail)],
+            "passed": [transition.model_dump(mode="json", exclude_none=True) for transition in passed],
         }
         if detail.exit_code is not None:
             fields["exit_code"] = detail.exit_code
@@ -227,6 +217,10 @@ class Tracker:
             fields["finished_at"] = timestamp(at)
             fields["expires_at"] = self.table.history_expiry(at)
             seconds = run_seconds(detail)
+            if seconds:
+                fields["duration_seconds"] = seconds
+            if detail.arrayProperties and detail.arrayProperties.statusSummary:
+                fields["status_summary"] = dict(detail.arrayProperties.statusSummary)
             requested = requested_resources(detail)
             if requested is not None and not detail.arrayProperties:
                 fields["usage"] = usage_of(requested, seconds).model_dump(mode="json")
@@ -297,13 +291,15 @@ class Tracker:
                 if event.detail.status in TERMINAL:
                     usage = _add(usage, usage_of(parent.resources, run_seconds(event.detail)))
             merged = "".join(states)
-            if merged == stored.ljust(len(merged), ".") or self.table.put_child_states(parent_id, merged, version):
+            if merged == stored.ljust(len(merged), "."):
+                return  # nothing new
+            if self.table.put_child_states(parent_id, merged, version):
                 break
         else:
             raise RuntimeError(f"array {parent_id}: its children kept changing under us")
         changed = {status: delta for status, delta in deltas.items() if delta}
         if changed or usage != Usage():
-            self.table.add_child_progress(parent_id, changed, usage, timestamp(self.clock()))
+            self.table.add_child_progress(parent_id, changed, usage, timestamp(self.clock()), version=version + 1)
 
     def _array(self, parent_id: str) -> JobRecord | None:
         """An array job's record, for its size and resources: they never change, so one read per
@@ -404,7 +400,8 @@ class Tracker:
 
     def _end_on_our_word(self, record: JobRecord, status: str, reason: str, now: datetime) -> JobRecord | None:
         """End a job on batchdrop's own verdict (no Batch event says so): its state, its history and a
-        `job.status` event. The job as it was before, if this ended it; None if it had already ended."""
+        `job.status` event (told from the stream). The job as it was before, if this ended it; None if it
+        had already ended."""
         detail = JobDetail(
             jobId=record.job_id,
             jobName=record.job_name,
@@ -412,70 +409,15 @@ class Tracker:
             status="FAILED",
             statusReason=reason,
         )
-        change = self._change(detail, now, status=status, reason=reason)
+        transition = Transition(status=status, at=now, reason=reason, attempt=record.attempts)
+        change = self._change(detail, now, status=status, reason=reason, passed=[transition])
         applied = self.table.apply_job_state(change)
-        self.table.add_transitions(
-            [(record.job_id, Transition(status=status, at=now, reason=reason, attempt=record.attempts))]
-        )
+        self.table.add_transitions([(record.job_id, transition)])
         if not applied.changed or applied.before is None:
             return None
-        self._tell_status(applied.before, status, detail, now, change)
         return applied.before
 
-    # ------------------------------------------------------------------ telling
-
-    def _tell_status(
-        self, record: JobRecord, new_status: str, detail: JobDetail, at: datetime, change: JobChange
-    ) -> None:
-        """Queue a `job.status` event for `new_status` if the spec asked to hear of it (failures always)."""
-        status = new_status.lower()
-        if record.array_size and status not in {"succeeded", "failed", "lost"}:
-            return  # an array job speaks once, when it ends
-        if status not in NOTIFY_ALWAYS and status not in record.notify_on:
-            return
-        failure = change.fields.get("failure") if status in {"failed", "lost"} else None
-        summary = None
-        if record.array_size:
-            summary = dict(detail.arrayProperties.statusSummary or {}) if detail.arrayProperties else {}
-            summary = summary or dict(record.children)
-        usage = change.fields.get("usage")
-        self._pending.append(
-            JobStatusChanged(
-                **self._job_fields(record, at),
-                event_id=event_id(record.job_id, change.attempts, status),
-                status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
-                previous_status=record.status.lower(),
-                reason=change.fields.get("status_reason"),
-                attempts=change.attempts,
-                exit_code=change.fields.get("exit_code"),
-                failure_class=change.fields.get("failure_class") if failure is not None else None,
-                failure=failure,
-                log_links=[LogLink.model_validate(link) for link in change.fields.get("log_links", [])],
-                duration_seconds=run_seconds(detail) or None,
-                usage=Usage.model_validate(usage) if usage else (record.child_usage if record.array_size else None),
-                children=summary,
-            )
-        )
-
-    def _job_fields(self, record: JobRecord, at: datetime) -> dict[str, Any]:
-        location = locate(record.source.key)
-        return {
-            "time": at,
-            "team": record.team,
-            "environment": record.environment,
-            "run_id": record.run_id,
-            "spec_name": record.spec_name,
-            "source_uri": record.source.uri,
-            "job_id": record.job_id,
-            "job_name": record.job_name,
-            "step": record.step,
-            "queue": record.queue,
-            "hardware": record.hardware,
-            "console_url": console_url(self.region, record.job_id),
-            "array_size": record.array_size,
-            "receipt_uri": f"s3://{record.source.bucket}/{location.receipt_key}" if location else None,
-            "notify_on": record.notify_on,
-        }
+    # ------------------------------------------------------------------ stuck and lost
 
     def _report_blocked(self, delivery: Delivery, result: TrackResult) -> None:
         detail = delivery.event.detail
@@ -497,22 +439,16 @@ class Tracker:
         return 1
 
     def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
-        """Send one `job.stuck` per job and reason, with advice; False if it was already sent."""
-        if not self.table.mark_stuck_reported(record.job_id, reason or "RUNNABLE too long"):
-            return False
+        """Record one stuck report per job and reason, with its advice (the publish function tells it
+        as `job.stuck`); False if it was already reported."""
         queue = self.config.get().queues.get(record.queue)
         since = record.status_since or record.submitted_at
-        self._pending.append(
-            JobStuck(
-                **self._job_fields(record, at),
-                event_id=event_id(record.job_id, "stuck", reason),
-                reason=reason,
-                attempts=record.attempts,
-                runnable_seconds=max(0.0, (at - since).total_seconds()),
-                advice=stuck_advice(reason, record.resources, record.queue, queue),
-            )
+        return self.table.mark_stuck_reported(
+            record.job_id,
+            reason or "RUNNABLE too long",
+            advice=stuck_advice(reason, record.resources, record.queue, queue),
+            runnable_seconds=max(0.0, (at - since).total_seconds()),
         )
-        return True
 
 
 def _to_settle(settle: dict[str, JobRecord], record: JobRecord) -> None:
@@ -572,6 +508,12 @@ def _add(left: Usage, right: Usage) -> Usage:
 def _child_state(event: BatchEvent) -> str:
     """A child's two characters (see CHILD_CODES): later attempts, then later statuses, sort higher."""
     return _BASE36[min(len(event.detail.attempts), 35)] + CHILD_CODES[event.detail.status]
+
+
+def _transition(event: BatchEvent) -> Transition:
+    return Transition(
+        status=event.detail.status, at=event.time, reason=event.detail.statusReason, attempt=len(event.detail.attempts)
+    )
 
 
 def _order(event: BatchEvent) -> str:
@@ -649,7 +591,6 @@ class Reconciler:
                 record.model_copy(update={"status_since": since}), detail.statusReason, now
             ):
                 counts["StuckJobs"] += 1
-        self.tracker.flush()
         return counts
 
 

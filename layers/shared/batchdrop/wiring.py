@@ -17,17 +17,39 @@ from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.config_source import PlatformConfigSource
 from batchdrop.early_retry import EarlyRetry
 from batchdrop.publisher import EventPublisher
-from batchdrop.settings import SubmitSettings, TrackSettings
+from batchdrop.settings import PublishSettings, SubmitSettings, TrackSettings
 from batchdrop.storage import JobsBucket
 from batchdrop.submission import Submitter
 from batchdrop.table import RecordsTable
+from batchdrop.telling import Teller
 from batchdrop.tracking import Reconciler, Tracker
 
 STANDARD_CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},  # throttles and 5xx: safe, these calls are idempotent
+    retries={"mode": "standard", "total_max_attempts": 6},  # attempts, not retries (botocore's `max_attempts`)
     connect_timeout=5,
     read_timeout=20,
 )
+"""Every client here but Batch's: botocore re-sends a call on a throttle, a 5xx or a lost connection,
+i.e. also a call that was applied and whose answer was lost. That is safe only for calls that are
+idempotent or harmless twice, which are, client by client:
+
+- s3: GetObject/HeadObject read; PutObject writes a receipt whose key and body a drop determines, so
+  a second copy writes the same object.
+- dynamodb (RecordsTable): reads; puts of whole items (the same item again); conditional writes
+  (claims, status transitions ordered by `status_order`, versioned child states), whose re-sent copy
+  fails its condition instead of applying twice (so a failed condition may be our own write: the
+  caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows).
+  One exception: `add_child_progress` ADDs counts under `attribute_exists(PK)` only, so a re-sent
+  copy of an applied call counts twice; it must be made conditional (or idempotent) in table.py,
+  or its client must not retry (issue 11).
+- sns: Publish/PublishBatch re-sent may deliver an event twice. Acceptable only because every
+  consumer (notify, Slack, the events topic's subscribers) deduplicates by the event's `event_id`.
+- sqs (EarlyRetry): ChangeMessageVisibilityBatch re-sent sets the same timeouts again.
+- ssm: GetParameter reads.
+
+Batch is built with `BATCH_CLIENT_CONFIG` (one attempt per call): SubmitJob has no idempotency token
+and only `BatchGateway` may decide to send it again, after looking the job's name up.
+"""
 
 
 def client(service: str, session: boto3.Session | None = None, *, config: Config = STANDARD_CLIENT_CONFIG) -> Any:
@@ -43,7 +65,6 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
         ),
         batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
         bucket=JobsBucket(s3),
-        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
         config=_config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
         retention=timedelta(days=settings.retention_days),
@@ -56,8 +77,16 @@ def build_tracker(settings: TrackSettings, session: boto3.Session | None = None)
         table=RecordsTable(
             client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
         ),
-        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
         config=_config_source(settings.platform_config, settings.config_ttl_seconds, session),
+        region=settings.region,
+    )
+
+
+def build_teller(settings: PublishSettings, session: boto3.Session | None = None) -> Teller:
+    session = session or boto3.Session()
+    return Teller(
+        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
+        bucket=JobsBucket(client("s3", session)),
         region=settings.region,
     )
 

@@ -1,0 +1,242 @@
+"""Telling what was recorded: the records table's stream is batchdrop's outbox.
+
+An event is part of the state change that causes it. The submit and track
+functions only write records; every write that changes a run or a job reaches
+the publish function on the table's DynamoDB stream, with the item as it was
+and as it is, in the order written, until the function has handled it. From
+that change alone this module decides what to tell:
+
+- a run **decided** (`submitting` → `submitted` or `rejected`): its receipt
+  (at `runs/<run id>/receipt.json`, and at its key's receipt path unless a
+  newer upload of the key is there) and a `run.submitted` / `run.rejected`
+  event;
+- a job's **state change**: a `job.status` event for each status it passed
+  through (`JobRecord.passed`) that the spec asked to hear of (failures
+  always; an array only when it ends);
+- a job **reported stuck** (`stuck_reported` changed): a `job.stuck` event
+  with the advice written beside it.
+
+So a transition that is recorded is always told, even when the function that
+recorded it crashed the next instant, and a write that changes nothing tells
+nothing. The stream may hand a change over twice (a retried batch): each
+event's `event_id` is a function of the fact, and consumers drop duplicates
+by it; the receipt written twice is the same receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from batchdrop.batch_events import console_url, order_key
+from batchdrop.events import (
+    MAX_EVENT_PROBLEMS,
+    EventJob,
+    JobStatusChanged,
+    JobStuck,
+    RunRejected,
+    RunSubmitted,
+    _Event,
+    event_id,
+    fit,
+)
+from batchdrop.publisher import EventPublisher
+from batchdrop.records import JobRecord, Receipt, RunRecord
+from batchdrop.storage import JobsBucket, locate, run_receipt_key, upload_order
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_ALWAYS = frozenset({"failed", "lost"})
+DECIDED = frozenset({"submitted", "rejected"})
+ARRAY_SPEAKS_ON = frozenset({"succeeded", "failed", "lost"})
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """One write to the records table, as the stream hands it over (plain attributes)."""
+
+    change_id: str
+    """The stream record's sequence number: what the function reports back when it failed."""
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+
+
+@dataclass
+class Told:
+    events: int = 0
+    receipts: int = 0
+    superseded_receipts: int = 0
+    unreadable: int = 0
+    failed: list[str] = field(default_factory=list)
+    """Change ids whose telling failed: the stream hands them (and what follows) over again."""
+
+
+class Teller:
+    def __init__(self, *, publisher: EventPublisher, bucket: JobsBucket, region: str) -> None:
+        self.publisher = publisher
+        self.bucket = bucket
+        self.region = region
+
+    def tell(self, changes: Iterable[RecordChange]) -> Told:
+        told = Told()
+        events: list[tuple[str, _Event]] = []
+        for change in changes:
+            try:
+                events += [(change.change_id, fit(event)) for event in self._told_by(change, told)]
+            except ValidationError:  # not a record this version can read: retrying cannot help
+                logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
+                told.unreadable += 1
+            except Exception:  # S3 or a receipt race: this change is handed over again, its neighbours go on
+                logger.exception("a change could not be told; retried", extra={"change_id": change.change_id})
+                told.failed.append(change.change_id)
+        unpublished = {id(event) for event in self.publisher.publish([event for _, event in events])}
+        for change_id, event in events:
+            if id(event) in unpublished:
+                told.failed.append(change_id)
+            else:
+                told.events += 1
+        return told
+
+    def _told_by(self, change: RecordChange, told: Told) -> list[_Event]:
+        new, old = change.new or {}, change.old or {}
+        kind = new.get("kind")
+        if kind == "run":
+            return self._run_told(old, new, told)
+        if kind == "job":
+            return self._job_told(old, new)
+        return []
+
+    # ------------------------------------------------------------------ runs
+
+    def _run_told(self, old: dict[str, Any], new: dict[str, Any], told: Told) -> list[_Event]:
+        if new.get("status") not in DECIDED or old.get("status") == new.get("status"):
+            return []
+        run = RunRecord.model_validate(new)
+        receipt_uri = self._write_receipts(run, told)
+        common: dict[str, Any] = {
+            "event_id": event_id(run.run_id, run.status),
+            "time": run.submitted_at or run.received_at,
+            "team": run.team,
+            "environment": run.environment,
+            "run_id": run.run_id,
+            "spec_name": run.spec_name,
+            "source_uri": run.source.uri,
+        }
+        if run.status == "rejected":
+            return [
+                RunRejected(
+                    **common,
+                    reason=run.problems[0].render() if run.problems else None,
+                    problems=run.problems[:MAX_EVENT_PROBLEMS],
+                    problem_count=run.problem_count or len(run.problems),
+                    receipt_uri=receipt_uri,
+                )
+            ]
+        return [
+            RunSubmitted(
+                **common,
+                jobs=[EventJob.model_validate(job.model_dump()) for job in run.jobs],
+                receipt_uri=receipt_uri or "",
+                notify_on=run.notify_on,
+                warnings=run.warnings,
+            )
+        ]
+
+    def _write_receipts(self, run: RunRecord, told: Told) -> str | None:
+        """The run's own receipt, and the one at its key's receipt path if no newer upload holds it."""
+        if not run.receipt_key:  # a superseded upload: the newer one's receipt is the key's
+            return None
+        receipt = Receipt.for_run(run, run.problems).model_dump(mode="json", by_alias=True)
+        self.bucket.write_receipt(run.source.bucket, run_receipt_key(run.run_id), receipt)
+        if self.bucket.write_newest_receipt(run.source.bucket, run.receipt_key, receipt, upload_order(run.source)):
+            told.receipts += 1
+            return f"s3://{run.source.bucket}/{run.receipt_key}"
+        told.superseded_receipts += 1
+        return f"s3://{run.source.bucket}/{run_receipt_key(run.run_id)}"
+
+    # ------------------------------------------------------------------ jobs
+
+    def _job_told(self, old: dict[str, Any], new: dict[str, Any]) -> list[_Event]:
+        events: list[_Event] = []
+        if old and new.get("status_order") != old.get("status_order") and new.get("passed"):
+            events += self._status_events(
+                JobRecord.model_validate(new), str(old.get("status", "SUBMITTED")), old.get("status_order")
+            )
+        if new.get("stuck_reported") and new.get("stuck_reported") != old.get("stuck_reported"):
+            events.append(self._stuck_event(JobRecord.model_validate(new)))
+        return events
+
+    def _status_events(self, record: JobRecord, previous: str, previous_order: str | None) -> list[_Event]:
+        """One `job.status` per status the change moved the job through: those newer than where it was
+        (the write carried every event of its batch; the older ones were told before)."""
+        events: list[_Event] = []
+        fresh = [
+            transition
+            for transition in record.passed
+            if previous_order is None
+            or order_key(transition.attempt, transition.status, transition.at) > previous_order
+        ]
+        for transition in fresh:
+            status = transition.status.lower()
+            was, previous = previous, transition.status
+            if record.array_size and status not in ARRAY_SPEAKS_ON:
+                continue  # an array job speaks once, when it ends
+            if status not in NOTIFY_ALWAYS and status not in record.notify_on:
+                continue
+            final = transition.status == record.status  # the fields of the record are this status's
+            failed = final and status in NOTIFY_ALWAYS
+            events.append(
+                JobStatusChanged(
+                    **self._job_fields(record),
+                    time=transition.at,
+                    event_id=event_id(record.job_id, transition.attempt, status),
+                    status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
+                    previous_status=was.lower(),
+                    reason=transition.reason,
+                    attempts=transition.attempt,
+                    exit_code=record.exit_code if final else None,
+                    failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
+                    failure=record.failure if failed else None,
+                    log_links=record.log_links,
+                    duration_seconds=record.duration_seconds if final else None,
+                    usage=(record.child_usage if record.array_size else record.usage) if final else None,
+                    children=(record.status_summary or dict(record.children)) if record.array_size else None,
+                )
+            )
+        return events
+
+    def _stuck_event(self, record: JobRecord) -> JobStuck:
+        reason = record.stuck_reported
+        return JobStuck(
+            **self._job_fields(record),
+            time=(record.status_since or record.submitted_at) + timedelta(seconds=record.stuck_seconds or 0.0),
+            event_id=event_id(record.job_id, "stuck", reason),
+            reason=reason,
+            attempts=record.attempts,
+            runnable_seconds=record.stuck_seconds or 0.0,
+            advice=record.stuck_advice or "",
+        )
+
+    def _job_fields(self, record: JobRecord) -> dict[str, Any]:
+        location = locate(record.source.key)
+        return {
+            "team": record.team,
+            "environment": record.environment,
+            "run_id": record.run_id,
+            "spec_name": record.spec_name,
+            "source_uri": record.source.uri,
+            "job_id": record.job_id,
+            "job_name": record.job_name,
+            "step": record.step,
+            "queue": record.queue,
+            "hardware": record.hardware,
+            "console_url": console_url(self.region, record.job_id),
+            "array_size": record.array_size,
+            "receipt_uri": f"s3://{record.source.bucket}/{location.receipt_key}" if location else None,
+            "notify_on": record.notify_on,
+        }

@@ -1,0 +1,71 @@
+"""DYNAMODB STREAMS TO LAMBDA: the records table's stream, read as Lambda's event source mapping reads it.
+
+moto keeps a table's stream and serves it (DescribeStream, GetShardIterator,
+GetRecords) but invokes nothing. `StreamReader` reads every shard from its
+start, hands out the new records in the shape Lambda gives a function
+(`aws:dynamodb` records), and keeps its place; `matches` applies the event
+source's filter patterns (the exact-value form the template uses).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from batchdrop_local.stack_model import REGION
+
+
+class StreamReader:
+    def __init__(self, aws: Any, stream_arn: str) -> None:
+        self.client = aws.client("dynamodbstreams")
+        self.stream_arn = stream_arn
+        self._iterators: dict[str, str | None] = {}
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record written since the last read, in order, as Lambda hands them over."""
+        shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", [])
+        records: list[dict[str, Any]] = []
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                self._iterators[shard_id] = self.client.get_shard_iterator(
+                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+            while (iterator := self._iterators[shard_id]) is not None:
+                page = self.client.get_records(ShardIterator=iterator, Limit=1000)
+                records += [lambda_record(record, self.stream_arn) for record in page.get("Records", [])]
+                self._iterators[shard_id] = page.get("NextShardIterator")
+                if not page.get("Records"):
+                    break
+        return records
+
+
+def lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A GetRecords record as Lambda's event source mapping hands it to a function."""
+    images = dict(record["dynamodb"])
+    created = images.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        images["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {
+        "eventID": record["eventID"],
+        "eventName": record["eventName"],
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", REGION),
+        "dynamodb": images,
+        "eventSourceARN": stream_arn,
+    }
+
+
+def matches(record: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
+    """Lambda's event filtering: a record passes if any pattern matches (no filters: every record)."""
+    return not filters or any(_matches(record, json.loads(entry["Pattern"])) for entry in filters)
+
+
+def _matches(value: Any, pattern: Any) -> bool:
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(_matches(value.get(key), inner) for key, inner in pattern.items())
+    if isinstance(pattern, list):  # a list of allowed values
+        return value in pattern
+    return bool(value == pattern)
