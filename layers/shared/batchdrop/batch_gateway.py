@@ -6,6 +6,11 @@ with retries off and this gateway decides: a throttle (the request was
 refused, 50 TPS per account) is retried with jittered exponential backoff; an
 uncertain outcome (time-out, connection lost, 5xx) is settled by looking the
 deterministic job name up, and only a job that is not there is submitted again.
+The calls that are safe to repeat (ListJobs, DescribeJobs, TerminateJob) are
+retried by the gateway too, on throttles, 5xx and lost connections alike, so one
+client configuration (one attempt per call) serves every call: ListJobs and
+TerminateJob get one retry (what botocore gave them before), which keeps an
+uncertain submit's look-up short, DescribeJobs the gateway's `max_attempts`.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
@@ -27,14 +32,19 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-BATCH_CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
-"""The Batch client's settings: no automatic retries (see the module doc)."""
+BATCH_CLIENT_CONFIG = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+"""The Batch client's settings: one attempt per call, no automatic retry (see the module doc).
+
+`total_max_attempts` counts attempts; botocore's older `max_attempts` counts *retries*
+(`max_attempts: 1` is two attempts), which re-sent a SubmitJob whose first copy had made
+the job. Set here, it also overrides AWS_MAX_ATTEMPTS and the config file."""
 THROTTLE_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
 )
 MAX_REASON = 250
 """Batch keeps a cancel or terminate reason as the job's status reason; a short one reads well there."""
 _UNCERTAIN = (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
+_T = TypeVar("_T")
 
 
 class BatchRefused(BatchdropError):
@@ -141,7 +151,7 @@ class BatchGateway:
             }
             if token:
                 arguments["nextToken"] = token
-            page = self.client.list_jobs(**arguments)
+            page = self._repeatable(self.client.list_jobs, attempts=2, **arguments)
             for summary in page.get("jobSummaryList", []):
                 # An array's children share its name; their ids are `<parent>:<index>`. Batch lists
                 # only parents by queue, the emulator lists both: only a parent is ever the job.
@@ -158,18 +168,26 @@ class BatchGateway:
         wanted = sorted(job_ids)
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), 100):
-            for attempt in range(self.max_attempts):
-                try:
-                    response = self.client.describe_jobs(jobs=wanted[start : start + 100])
-                    break
-                except ClientError as exc:
-                    if not is_throttle(exc) or attempt == self.max_attempts - 1:
-                        raise
-                    self._backoff(attempt)
+            response = self._repeatable(self.client.describe_jobs, jobs=wanted[start : start + 100])
             for job in response.get("jobs", []):
                 found[job["jobId"]] = dict(job)
         return found
 
     def terminate(self, job_id: str, reason: str) -> None:
         """Stop a job whatever its state: a running one is killed, a queued one cancelled."""
-        self.client.terminate_job(jobId=job_id, reason=reason[:MAX_REASON])
+        self._repeatable(self.client.terminate_job, attempts=2, jobId=job_id, reason=reason[:MAX_REASON])
+
+    def _repeatable(self, call: Callable[..., _T], *, attempts: int | None = None, **arguments: Any) -> _T:
+        """A call that may be sent again (a read, or a terminate), made up to `attempts` times (the
+        gateway's `max_attempts` by default): retried on throttles, 5xx and lost connections with the
+        gateway's back-off; a refusal (4xx) is raised at once."""
+        for attempt in range((attempts or self.max_attempts) - 1):
+            try:
+                return call(**arguments)
+            except ClientError as exc:
+                if not (is_throttle(exc) or _status(exc) >= 500):
+                    raise
+            except _UNCERTAIN:
+                pass
+            self._backoff(attempt)
+        return call(**arguments)
