@@ -23,7 +23,23 @@ from batchdrop.notification_log import NotificationLog
 from batchdrop.settings import NotifySettings
 from batchdrop.slack_webhooks import SlackPoster, WebhookDirectory, WebhookSender, webhook_client
 
-CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20)
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 6},  # attempts, not retries (botocore's `max_attempts`)
+    connect_timeout=5,
+    read_timeout=20,
+)
+"""botocore re-sends a call on a throttle, a 5xx or a lost connection, i.e. also one that was applied
+and whose answer was lost. Safe for each call the notify function makes:
+
+- secretsmanager GetSecretValue, ssm GetParameter, s3 GetObject: reads.
+- dynamodb (NotificationLog): `claim` is a conditional put; a re-sent copy of an applied claim fails
+  its condition and reads back a `posting` marker, which is taken as someone else's claim in progress,
+  so the event is retried once the claim is stale: late, never posted twice (the marker's `claim_id`
+  is our own then; recognising it would spare the wait). `confirm` puts the same item again;
+  `release` deletes only our own claim (conditional on `claim_id`).
+
+Slack posts are not boto3 calls; they are made once per claim (see `Notifier`).
+"""
 
 
 def _client(service: str, session: boto3.Session) -> Any:

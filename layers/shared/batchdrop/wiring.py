@@ -33,17 +33,19 @@ STANDARD_CLIENT_CONFIG = Config(
 i.e. also a call that was applied and whose answer was lost. That is safe only for calls that are
 idempotent or harmless twice, which are, client by client:
 
-- s3: GetObject/HeadObject read; PutObject writes a receipt whose key and body a drop determines, so
-  a second copy writes the same object.
+- s3: GetObject/HeadObject read; PutObject writes a receipt whose key and body a run determines, so
+  a second copy writes the same object; a conditional one (If-Match / If-None-Match, at a key's
+  receipt path) re-sent after it was applied fails its precondition, and the writer reads the key
+  again and finds its own receipt there.
 - dynamodb (RecordsTable): reads; puts of whole items (the same item again); conditional writes
   (claims, status transitions ordered by `status_order`, versioned child states), whose re-sent copy
   fails its condition instead of applying twice (so a failed condition may be our own write: the
-  caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows).
-  One exception: `add_child_progress` ADDs counts under `attribute_exists(PK)` only, so a re-sent
-  copy of an applied call counts twice; it must be made conditional (or idempotent) in table.py,
-  or its client must not retry (issue 11).
-- sns: Publish/PublishBatch re-sent may deliver an event twice. Acceptable only because every
-  consumer (notify, Slack, the events topic's subscribers) deduplicates by the event's `event_id`.
+  caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows). The one
+  update that ADDs (`add_child_progress`) is conditional on the children's states version it adds
+  for, so its re-sent copy changes nothing.
+- sns (the publish function's Teller): Publish/PublishBatch re-sent may deliver an event twice.
+  Acceptable only because every consumer (notify, Slack, the events topic's subscribers)
+  deduplicates by the event's `event_id`; the outbox publishes at least once anyway.
 - sqs (EarlyRetry): ChangeMessageVisibilityBatch re-sent sets the same timeouts again.
 - ssm: GetParameter reads.
 
