@@ -1,0 +1,210 @@
+"""What a recorded change tells (the outbox's reader), against in-memory fakes: no AWS at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from batchdrop.batch_events import order_key
+from batchdrop.events import _Event
+from batchdrop.records import JobRecord, RunRecord, SpecSource, Transition
+from batchdrop.spec import Resources
+from batchdrop.table import deserialize, job_item, run_item
+from batchdrop.telling import RecordChange, Teller
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+SOURCE = SpecSource(bucket="jobs", key="incoming/vision/train.yaml", version_id="v1", sequencer="0A")
+
+
+@dataclass
+class FakePublisher:
+    down: bool = False
+    published: list[_Event] = field(default_factory=list)
+
+    def publish(self, events: list[_Event]) -> list[_Event]:
+        if self.down:
+            return list(events)
+        self.published += events
+        return []
+
+
+@dataclass
+class FakeBucket:
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def write_receipt(self, bucket: str, key: str, receipt: dict[str, Any]) -> None:
+        self.objects[key] = receipt
+
+    def write_newest_receipt(self, bucket: str, key: str, receipt: dict[str, Any], order: str) -> bool:
+        stored = self.objects.get(key)
+        if stored and stored["run_id"] != receipt["run_id"] and stored["source"]["sequencer"].rjust(32, "0") > order:
+            return False
+        self.objects[key] = receipt
+        return True
+
+
+def teller(publisher: FakePublisher | None = None, bucket: FakeBucket | None = None) -> Teller:
+    return Teller(publisher=publisher or FakePublisher(), bucket=bucket or FakeBucket(), region="us-east-1")  # type: ignore[arg-type]
+
+
+def stored_run(run: RunRecord) -> dict[str, Any]:
+    return deserialize(run_item(run))
+
+
+def stored_job(job: JobRecord) -> dict[str, Any]:
+    return deserialize(job_item(job))
+
+
+def run(status: str = "submitting", **fields: Any) -> RunRecord:
+    return RunRecord(
+        run_id="r1",
+        team="vision",
+        status=status,  # type: ignore[arg-type]
+        source=SOURCE,
+        received_at=T0,
+        claim_owner="m1",
+        claimed_at=T0,
+        receipt_key="receipts/vision/train.yaml.json",
+        **fields,
+    )
+
+
+def job(**fields: Any) -> JobRecord:
+    base = JobRecord(
+        job_id="j1",
+        run_id="r1",
+        team="vision",
+        environment="adhoc",
+        spec_name="train",
+        step="main",
+        job_name="train-main-r1",
+        queue="gpu-shared",
+        queue_arn="arn:aws:batch:us-east-1:123456789012:job-queue/gpu-shared",
+        hardware="gpu",
+        job_definition="trainer",
+        job_definition_arn="arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3",
+        resources=Resources(vcpus=8, memory_mib=61440, gpus=1),
+        submitted_at=T0,
+        last_event_at=T0,
+        spec_digest="0" * 64,
+        source=SOURCE,
+        notify_on=["running", "succeeded"],
+    )
+    return base.model_copy(update=fields)
+
+
+def moved(before: JobRecord, *statuses: str, attempt: int = 0, **fields: Any) -> tuple[JobRecord, JobRecord]:
+    """The job before and after one state change through `statuses`, as the tracker writes it."""
+    passed = [Transition(status=s, at=T0 + timedelta(minutes=i + 1), attempt=attempt) for i, s in enumerate(statuses)]
+    last = passed[-1]
+    after = before.model_copy(
+        update={
+            "status": last.status,
+            "status_order": order_key(attempt, last.status, last.at),
+            "passed": passed,
+            "attempts": attempt,
+            **fields,
+        }
+    )
+    return before, after
+
+
+def tell_jobs(subject: Teller, before: JobRecord, after: JobRecord) -> list[_Event]:
+    publisher: FakePublisher = subject.publisher  # type: ignore[assignment]
+    subject.tell([RecordChange("1", stored_job(before), stored_job(after))])
+    return publisher.published
+
+
+def test_a_decided_run_writes_its_receipts_and_one_event() -> None:
+    publisher, bucket = FakePublisher(), FakeBucket()
+    decided = run("rejected", problems=[], problem_count=0, submitted_at=T0)
+    told = teller(publisher, bucket).tell([RecordChange("1", stored_run(run()), stored_run(decided))])
+    assert told.failed == []
+    assert [event.type for event in publisher.published] == ["run.rejected"]  # type: ignore[attr-defined]
+    assert set(bucket.objects) == {"receipts/vision/train.yaml.json", "runs/r1/receipt.json"}
+
+
+def test_a_run_write_that_decides_nothing_tells_nothing() -> None:
+    publisher = FakePublisher()
+    claimed = stored_run(run())
+    teller(publisher).tell([RecordChange("1", None, claimed), RecordChange("2", claimed, claimed)])
+    decided = stored_run(run("submitted", submitted_at=T0))
+    teller(publisher).tell([RecordChange("3", decided, {**decided, "cancelled_by": "ana"})])
+    assert publisher.published == []
+
+
+def test_an_older_upload_decided_last_leaves_the_newer_receipt_in_place() -> None:
+    bucket = FakeBucket()
+    newer = run("submitted", submitted_at=T0).model_copy(
+        update={"run_id": "r2", "source": SOURCE.model_copy(update={"sequencer": "0B"})}
+    )
+    older = run("submitted", submitted_at=T0)
+    subject = teller(bucket=bucket)
+    subject.tell([RecordChange("1", None, stored_run(newer))])
+    told = subject.tell([RecordChange("2", None, stored_run(older))])
+    assert bucket.objects["receipts/vision/train.yaml.json"]["run_id"] == "r2"
+    assert bucket.objects["runs/r1/receipt.json"]["run_id"] == "r1"
+    assert told.superseded_receipts == 1
+
+
+def test_every_status_passed_through_that_the_spec_asked_for_is_told_in_order() -> None:
+    before, after = moved(job(), "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", exit_code=0)
+    events = tell_jobs(teller(), before, after)
+    assert [(e.status, e.previous_status) for e in events] == [("running", "starting"), ("succeeded", "running")]
+    assert events[-1].exit_code == 0  # type: ignore[attr-defined]
+    assert events[0].exit_code is None  # type: ignore[attr-defined]
+
+
+def test_statuses_older_than_where_the_job_was_are_not_told_again() -> None:
+    _, running = moved(job(), "RUNNING")
+    before, after = moved(running, "RUNNING", "SUCCEEDED")  # the batch carried RUNNING again
+    assert [e.status for e in tell_jobs(teller(), before, after)] == ["succeeded"]
+
+
+def test_failures_are_told_even_when_not_asked_for_and_an_array_speaks_only_when_it_ends() -> None:
+    before, after = moved(job(notify_on=[]), "RUNNING", "FAILED", failure_class="out_of_memory", failure="oom")
+    (failed,) = tell_jobs(teller(), before, after)
+    assert (failed.status, failed.failure_class) == ("failed", "out_of_memory")  # type: ignore[attr-defined]
+
+    array = job(array_size=10, notify_on=["running", "succeeded"])
+    before, after = moved(array, "RUNNING")
+    assert tell_jobs(teller(), before, after) == []
+    before, after = moved(array, "RUNNING", "SUCCEEDED", status_summary={"SUCCEEDED": 10})
+    (ended,) = tell_jobs(teller(), before, after)
+    assert ended.children == {"SUCCEEDED": 10}  # type: ignore[attr-defined]
+
+
+def test_a_write_that_is_not_a_state_change_tells_nothing() -> None:
+    _, after = moved(job(), "RUNNING")
+    progress = after.model_copy(update={"children": {"RUNNING": 3}})
+    assert tell_jobs(teller(), after, progress) == []
+
+
+def test_a_stuck_report_is_told_once_with_its_advice() -> None:
+    before = job(status="RUNNABLE", status_since=T0)
+    after = before.model_copy(
+        update={"stuck_reported": "RUNNABLE too long", "stuck_advice": "ask less", "stuck_seconds": 3600.0}
+    )
+    (stuck,) = tell_jobs(teller(), before, after)
+    assert (stuck.type, stuck.advice, stuck.time) == ("job.stuck", "ask less", T0 + timedelta(hours=1))  # type: ignore[attr-defined]
+    assert tell_jobs(teller(), after, after.model_copy(update={"cancelled_by": "ana"})) == [], "once per reason"
+
+
+def test_changes_whose_events_cannot_be_published_are_reported_for_the_stream_to_hand_over_again() -> None:
+    before, after = moved(job(), "RUNNING")
+    told = teller(FakePublisher(down=True)).tell(
+        [RecordChange("7", stored_job(before), stored_job(after)), RecordChange("8", None, {"kind": "history"})]
+    )
+    assert told.failed == ["7"]
+
+
+def test_a_change_that_is_not_a_readable_record_is_skipped_not_retried_forever() -> None:
+    told = teller().tell([RecordChange("9", {"kind": "job"}, {"kind": "job", "status_order": "x", "passed": [1]})])
+    assert (told.failed, told.unreadable) == ([], 1)
+
+
+def test_a_jobs_first_record_tells_nothing() -> None:
+    publisher = FakePublisher()
+    teller(publisher).tell([RecordChange("1", None, stored_job(job()))])
+    assert publisher.published == []
