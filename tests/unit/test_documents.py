@@ -90,3 +90,11 @@ def test_an_empty_body_read_from_s3_is_the_parsers_to_reject(bucket: tuple[JobsB
     with pytest.raises(InvalidInput) as caught:
         load_document(b"", "yaml")
     assert caught.value.problems[0].code == "empty"
+
+
+def test_a_value_yaml_recognises_but_python_cannot_build_is_a_problem_not_a_crash() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_document(b"version: 1\nname: 2020-13-45\n", "yaml")  # a date's shape, month 13
+    problem = caught.value.problems[0]
+    assert (problem.path, problem.code, problem.line) == ("name", "bad_value", 2)
+    assert "'2020-13-45' cannot be read as timestamp" in problem.message

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import operator
-from dataclasses import dataclass
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import yaml
 
-from batchdrop.errors import InvalidInput, Loc, Problem, render_loc
+from batchdrop.errors import InvalidInput, Loc, Problem, cut, echo, render_loc
+from batchdrop.limits import MAX_PROBLEMS
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 MAX_DEPTH = 20
@@ -77,6 +80,8 @@ class Document:
     data: Any
     """A mapping once `load_document` returns it."""
     root: yaml.Node | None = None
+    _keys: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = field(default_factory=dict, repr=False)
+    """Each mapping node's entries by key, made on the first lookup in it (by the node's id)."""
 
     def position_of(self, loc: Loc) -> Position | None:
         """Where `loc` is written: its key, or list item, or the nearest enclosing one found."""
@@ -85,14 +90,7 @@ class Document:
         found = node = self.root
         for part in loc:
             if isinstance(node, yaml.MappingNode):
-                entry = next(
-                    (
-                        (key, value)
-                        for key, value in node.value
-                        if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG and key.value == part
-                    ),
-                    None,
-                )
+                entry = self._entries(node).get(part) if isinstance(part, str) else None
                 if entry is None:
                     break
                 found, node = entry
@@ -101,6 +99,21 @@ class Document:
             else:
                 break
         return _mark(found)
+
+    def _entries(self, node: yaml.MappingNode) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Indexed once per mapping: a scan per lookup made a problem per key of a huge mapping quadratic."""
+        entries = self._keys.get(id(node))
+        if entries is None:
+            entries = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != _MERGE_TAG:
+                    entries.setdefault(key.value, (key, value))  # the first, as a scan would find
+            self._keys[id(node)] = entries
+        return entries
+
+    def problems(self, findings: Iterable[tuple[Loc, str, str]]) -> Iterator[Problem]:
+        """Each (where, code, message) as a problem, lazily: a capped list looks up only those it keeps."""
+        return (self.problem(*finding) for finding in findings)
 
     def problem(self, loc: Loc, code: str, message: str) -> Problem:
         position = self.position_of(loc)
@@ -188,6 +201,10 @@ def _kind_of(value: object) -> str:
     return f"single {type(value).__name__} value"
 
 
+class _Enough(Exception):
+    """Stops a walk that has found more problems than anyone will read (`MAX_PROBLEMS`)."""
+
+
 class _Abort(Exception):
     """Stops a walk that must not go on (too deep, too many nodes)."""
 
@@ -206,6 +223,8 @@ def _load_yaml(text: str) -> Document:
             data = builder.build(root, (), 0)
         except _Abort as abort:
             raise InvalidInput([abort.problem]) from None
+        except _Enough:
+            raise InvalidInput(builder.problems) from None
         if builder.problems:
             raise InvalidInput(builder.problems)
         return Document(data=data, root=root)
@@ -263,6 +282,12 @@ class _YamlBuilder:
         mark = _mark(node)
         return Problem(path=render_loc(loc), code=code, message=message, line=mark.line, column=mark.column)
 
+    def report(self, node: yaml.Node, loc: Loc, code: str, message: str) -> None:
+        """Note a problem and go on; stop the walk once there are more than `MAX_PROBLEMS`."""
+        self.problems.append(self.problem(node, loc, code, message))
+        if len(self.problems) > MAX_PROBLEMS:
+            raise _Enough
+
     def build(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
         self.nodes += 1
         if self.nodes > MAX_NODES:
@@ -281,7 +306,7 @@ class _YamlBuilder:
             return self._mapping(node, loc, depth)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ_TAG:
-                self.problems.append(self.problem(node, loc, "yaml_tag", f"the YAML tag {node.tag} is not allowed"))
+                self.report(node, loc, "yaml_tag", f"the YAML tag {cut(node.tag)} is not allowed")
                 return None
             items = []
             for index, item in enumerate(node.value):
@@ -295,19 +320,25 @@ class _YamlBuilder:
         if tag == _STR_TAG:
             return node.value
         value = node.value
-        if tag == _INT_TAG and value.isascii() and value.isdigit() and (value[0] != "0" or value == "0"):
-            return int(value)  # plain decimals, without the constructor's generality (0777 is octal)
         try:
+            if tag == _INT_TAG and value.isascii() and value.isdigit() and (value[0] != "0" or value == "0"):
+                return int(value)  # plain decimals, without the constructor's generality (0777 is octal)
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
-            self.problems.append(
-                self.problem(node, loc, "yaml_tag", f"the value {node.value!r} cannot be read (tag {node.tag})")
-            )
-            return None
+            self.report(node, loc, "yaml_tag", f"the value {echo(value)} cannot be read (tag {cut(tag)})")
+        except ValueError:  # the resolver's patterns let through what Python will not build
+            if tag == _INT_TAG:
+                digits = sys.get_int_max_str_digits()
+                self.report(node, loc, "bad_number", f"this number is {len(value):,} digits long; at most {digits:,}")
+            else:
+                self.report(
+                    node, loc, "bad_value", f"the value {echo(value)} cannot be read as {tag.rsplit(':', 1)[-1]}"
+                )
+        return None
 
     def _mapping(self, node: yaml.MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
-            self.problems.append(self.problem(node, loc, "yaml_tag", f"the YAML tag {node.tag} is not allowed"))
+            self.report(node, loc, "yaml_tag", f"the YAML tag {cut(node.tag)} is not allowed")
             return {}
         result: dict[str, Any] = {}
         merged: list[dict[str, Any]] = []
@@ -316,15 +347,11 @@ class _YamlBuilder:
                 merged.extend(self._merge_sources(value_node, loc, depth))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(
-                    self.problem(key_node, loc, "bad_key", "a key must be a plain name, not a list or mapping")
-                )
+                self.report(key_node, loc, "bad_key", "a key must be a plain name, not a list or mapping")
                 continue
             key = key_node.value
             if key in result:
-                self.problems.append(
-                    self.problem(key_node, (*loc, key), "duplicate_key", f"`{key}` is given twice in the same mapping")
-                )
+                self.report(key_node, (*loc, key), "duplicate_key", f"`{cut(key)}` is given twice in the same mapping")
                 continue
             if type(value_node) is yaml.ScalarNode and value_node.tag == _STR_TAG:  # most values: no call needed
                 self.nodes += 1
@@ -344,7 +371,7 @@ class _YamlBuilder:
             if isinstance(value, dict):
                 built.append(value)
             else:
-                self.problems.append(self.problem(source, loc, "bad_merge", "`<<` must merge a mapping"))
+                self.report(source, loc, "bad_merge", "`<<` must merge a mapping")
         return built
 
 
@@ -375,7 +402,9 @@ def _load_json(text: str) -> Document:
             ]
         ) from exc
     except _DuplicateKey as exc:
-        raise InvalidInput([_whole_file("duplicate_key", f"`{exc.key}` is given twice in the same object")]) from exc
+        raise InvalidInput(
+            [_whole_file("duplicate_key", f"`{cut(exc.key)}` is given twice in the same object")]
+        ) from exc
     except ValueError as exc:
         raise InvalidInput([_whole_file("json_syntax", f"this is not valid JSON: {exc}")]) from exc
     except RecursionError as exc:

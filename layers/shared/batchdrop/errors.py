@@ -2,9 +2,40 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import itertools
+from collections.abc import Iterable
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from batchdrop.limits import ECHOED_LIST_ITEMS, ECHOED_VALUE_CHARS, MAX_PROBLEMS, PROBLEM_MESSAGE_CHARS
 
 Loc = tuple[str | int, ...]
+
+
+def _shortened_note(length: int) -> str:
+    return f"… (shortened from {length:,} characters)"
+
+
+def cut(text: str) -> str:
+    """A user's text as a message quotes it: at most `ECHOED_VALUE_CHARS` of it, and a note if it was cut."""
+    if len(text) <= ECHOED_VALUE_CHARS:
+        return text
+    return text[:ECHOED_VALUE_CHARS] + _shortened_note(len(text))
+
+
+def echo(value: object) -> str:
+    """A user's value as Python writes it (`'text'`, `8`), cut like `cut`, without writing out a huge one first."""
+    if isinstance(value, str) and len(value) > ECHOED_VALUE_CHARS:
+        return f"{value[:ECHOED_VALUE_CHARS]!r}{_shortened_note(len(value))}"
+    return cut(repr(value))
+
+
+def echo_list(texts: Iterable[str], quote: str = "`") -> str:
+    """`` `a`, `b` `` (each in `quote`): at most `ECHOED_LIST_ITEMS` of them, each cut, then "and N more"."""
+    items = list(texts)
+    shown = ", ".join(f"{quote}{cut(text)}{quote}" for text in items[:ECHOED_LIST_ITEMS])
+    hidden = len(items) - ECHOED_LIST_ITEMS
+    return f"{shown} and {hidden:,} more" if hidden > 0 else shown
 
 
 class Problem(BaseModel):
@@ -21,6 +52,15 @@ class Problem(BaseModel):
     """1-based line in the YAML source, where known."""
     column: int | None = None
 
+    @field_validator("path", "message")
+    @classmethod
+    def _bounded(cls, text: str) -> str:
+        """A safety net under `cut`: whatever a message quotes, it stays within `PROBLEM_MESSAGE_CHARS`."""
+        if len(text) <= PROBLEM_MESSAGE_CHARS:
+            return text
+        note = _shortened_note(len(text))
+        return text[: PROBLEM_MESSAGE_CHARS - len(note)] + note
+
     def render(self) -> str:
         where = ""
         if self.line is not None:
@@ -36,10 +76,30 @@ def render_loc(loc: Loc) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
         elif text:
-            text += f".{part}"
+            text += f".{cut(part)}"
         else:
-            text = part
+            text = cut(part)
     return text
+
+
+def capped(problems: Iterable[Problem]) -> list[Problem]:
+    """The first `MAX_PROBLEMS` problems, then one saying there may be more; the rest are never made.
+
+    Pass a generator: each problem costs a lookup of where it is written, and a file can hold
+    tens of thousands of mistakes that no one would read past the first screen.
+    """
+    found = list(itertools.islice(problems, MAX_PROBLEMS + 1))
+    if len(found) <= MAX_PROBLEMS:
+        return found
+    return [
+        *found[:MAX_PROBLEMS],
+        Problem(
+            path="",
+            code="too_many_problems",
+            message=f"batchdrop stopped after {MAX_PROBLEMS} problems; there may be more: "
+            "fix these and drop the file again",
+        ),
+    ]
 
 
 class BatchdropError(Exception):
@@ -47,11 +107,11 @@ class BatchdropError(Exception):
 
 
 class InvalidInput(BatchdropError):
-    """Input that batchdrop refuses, with every problem found in it."""
+    """Input that batchdrop refuses, with the problems found in it (at most `MAX_PROBLEMS`, see `capped`)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problem.render() for problem in problems))
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = capped(problems)
+        super().__init__("; ".join(problem.render() for problem in self.problems))
 
 
 class SpecRejected(InvalidInput):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import difflib
 import types
 import typing
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from batchdrop.documents import Document
-from batchdrop.errors import Loc, Problem
+from batchdrop.errors import Loc, Problem, cut, echo
+from batchdrop.limits import SUGGESTED_NAME_CHARS
 
 PATTERN_WORDS: dict[str, str] = {}
 """Regex -> what it asks for in words; each model registers its patterns here."""
@@ -22,8 +24,10 @@ def describe_pattern(pattern: str, words: str) -> str:
     return pattern
 
 
-def problems_from_validation_error(error: ValidationError, document: Document, model: type[BaseModel]) -> list[Problem]:
-    problems: list[Problem] = []
+def problems_from_validation_error(
+    error: ValidationError, document: Document, model: type[BaseModel]
+) -> Iterator[Problem]:
+    """Each error in words, where it is written; lazily, so a capped list explains only what it shows."""
     seen: set[tuple[Loc, str]] = set()
     for detail in error.errors(include_url=False):
         loc: Loc = tuple(detail["loc"])
@@ -34,8 +38,7 @@ def problems_from_validation_error(error: ValidationError, document: Document, m
         if (loc, code) in seen:
             continue
         seen.add((loc, code))
-        problems.append(document.problem(loc, code, message))
-    return problems
+        yield document.problem(loc, code, message)
 
 
 def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tuple[str, str]:
@@ -45,18 +48,19 @@ def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tup
     if kind == "extra_forbidden":
         name = str(loc[-1])
         allowed = _fields_at(model, loc[:-1])
-        hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+        close = len(name) <= SUGGESTED_NAME_CHARS
+        hint = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6) if close else []
         suggestion = f"; did you mean `{hint[0]}`?" if hint else f"; allowed here: {', '.join(allowed)}"
-        return "unknown_field", f"unknown field `{name}`{suggestion}"
+        return "unknown_field", f"unknown field `{cut(name)}`{suggestion}"
     if kind == "missing":
         return "missing", "this field is required"
     if kind == "string_pattern_mismatch":
         words = PATTERN_WORDS.get(ctx.get("pattern", ""), f"must match {ctx.get('pattern')}")
-        subject = f"the name `{loc[-1]}`" if is_key else "this value"
+        subject = f"the name `{cut(str(loc[-1]))}`" if is_key else "this value"
         return "bad_format", f"{subject} {words}"
     if kind in {"string_type"}:
         if isinstance(value, bool | int | float):
-            return "wrong_type", f'must be text; put the value in quotes, e.g. "{_as_text(value)}"'
+            return "wrong_type", f'must be text; put the value in quotes, e.g. "{cut(_as_text(value))}"'
         return "wrong_type", f"must be text, not {_type_words(value)}"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
         return "wrong_type", f"must be a whole number, not {_type_words(value)}"
@@ -71,15 +75,15 @@ def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tup
     if kind in {"dict_type", "model_type", "model_attributes_type"}:
         return "wrong_type", f"must be a mapping of names to values, not {_type_words(value)}"
     if kind == "literal_error":
-        return "not_allowed", f"must be {ctx.get('expected')}, not {value!r}"
+        return "not_allowed", f"must be {ctx.get('expected')}, not {echo(value)}"
     if kind == "greater_than":
-        return "out_of_range", f"must be greater than {ctx['gt']}, not {value!r}"
+        return "out_of_range", f"must be greater than {ctx['gt']}, not {echo(value)}"
     if kind == "greater_than_equal":
-        return "out_of_range", f"must be at least {ctx['ge']}, not {value!r}"
+        return "out_of_range", f"must be at least {ctx['ge']}, not {echo(value)}"
     if kind == "less_than_equal":
-        return "out_of_range", f"must be at most {ctx['le']}, not {value!r}"
+        return "out_of_range", f"must be at most {ctx['le']}, not {echo(value)}"
     if kind == "less_than":
-        return "out_of_range", f"must be less than {ctx['lt']}, not {value!r}"
+        return "out_of_range", f"must be less than {ctx['lt']}, not {echo(value)}"
     if kind in {"string_too_short", "too_short"}:
         least = ctx.get("min_length")
         unit = "character" if kind == "string_too_short" else "item"
@@ -89,8 +93,8 @@ def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tup
         unit = "characters" if kind == "string_too_long" else "items"
         return "too_long", f"may have at most {most} {unit}"
     if kind == "value_error":
-        return "invalid", str(ctx.get("error", detail["msg"]))
-    return kind, str(detail["msg"])
+        return "invalid", cut(str(ctx.get("error", detail["msg"])))
+    return kind, cut(str(detail["msg"]))
 
 
 def _as_text(value: object) -> str:
@@ -105,9 +109,9 @@ def _type_words(value: object) -> str:
     if isinstance(value, bool):
         return f"true/false ({_as_text(value)})"
     if isinstance(value, int | float):
-        return f"the number {value}"
+        return f"the number {echo(value)}"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return f"the text {echo(value)}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):

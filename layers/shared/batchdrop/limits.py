@@ -36,3 +36,12 @@ attributes tracking adds later."""
 MAX_PROBLEMS = 100
 """Problems found in one file at most: the check stops there and says there may be more. More would
 help no one fix the file, and building each costs time."""
+
+# ---------------------------------------------------------------------- CPU
+
+ECHOED_LIST_ITEMS = 10
+"""User values named in one message at most (say, the values of a sweep that repeat), then "and N
+more": a list of thousands would cost as much to write as to read, and no one reads it."""
+SUGGESTED_NAME_CHARS = 64
+"""An unknown field longer than this gets no did-you-mean: no field name is near as long, and
+comparing a 200 KB name with every field costs time for a suggestion that cannot be."""

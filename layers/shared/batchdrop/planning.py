@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from batchdrop import sweep as sweeps
 from batchdrop.documents import Document
-from batchdrop.errors import SpecRejected
+from batchdrop.errors import SpecRejected, cut
 from batchdrop.identity import job_name
 from batchdrop.platform import PlatformConfig, QueueConfig, TeamConfig
 from batchdrop.spec import (
@@ -98,7 +98,7 @@ def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: s
             (
                 ("team",),
                 "wrong_team",
-                f"this file belongs to team `{team}` (its folder) but says team: {spec.team}; "
+                f"this file belongs to team `{cut(team)}` (its folder) but says team: {spec.team}; "
                 "a file runs only as the team of its folder",
             )
         )
@@ -108,7 +108,7 @@ def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: s
             (
                 ("team",),
                 "unknown_team",
-                f"team `{team}` is not in the platform config (teams: {', '.join(config.teams)})",
+                f"team `{cut(team)}` is not in the platform config (teams: {', '.join(config.teams)})",
             )
         )
         raise _rejected(document, findings)
@@ -150,7 +150,7 @@ def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: s
 
 
 def _rejected(document: Document, findings: list[Finding]) -> SpecRejected:
-    return SpecRejected([document.problem(*finding) for finding in findings])
+    return SpecRejected(document.problems(findings))
 
 
 def route(config: PlatformConfig, team: str, environment: str, hardware: Hardware) -> str | None:

@@ -9,15 +9,18 @@ those.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from batchdrop.documents import Document, format_for, load_document
-from batchdrop.errors import InvalidInput, Loc, Problem, SpecRejected, render_loc
+from batchdrop.errors import InvalidInput, Loc, Problem, SpecRejected, echo_list, render_loc
 from batchdrop.explain import describe_pattern, problems_from_validation_error
 
 MAX_ARRAY_SIZE = 10_000
@@ -25,6 +28,10 @@ MIN_ARRAY_SIZE = 2
 MAX_DEPENDENCIES = 20
 """Batch accepts at most 20 `dependsOn` entries on one job."""
 MAX_STEPS = 50
+MAX_PARAMETERS = 100
+MAX_ENV = 200
+MAX_TAGS = 50
+"""A spec's own tags; Batch's limit of 50 also counts batchdrop's (`planning.MAX_TAGS`)."""
 
 Name = Annotated[
     str,
@@ -110,8 +117,8 @@ class JobSettings(_Strict):
 
     job_definition: Alias | None = None
     command: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
-    parameters: Annotated[dict[ParameterName, Text], Field(max_length=100)] | None = None
-    env: Annotated[dict[EnvName, Text], Field(max_length=200)] | None = None
+    parameters: Annotated[dict[ParameterName, Text], Field(max_length=MAX_PARAMETERS)] | None = None
+    env: Annotated[dict[EnvName, Text], Field(max_length=MAX_ENV)] | None = None
     resources: Resources | None = None
     timeout_minutes: Annotated[int, Field(ge=1, le=14 * 24 * 60)] | None = None
     retries: Retries | None = None
@@ -124,7 +131,7 @@ class JobSettings(_Strict):
         | None
     ) = None
     priority: Annotated[int, Field(ge=0, le=9999)] | None = None
-    tags: Annotated[dict[TagKey, TagValue], Field(max_length=50)] | None = None
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] | None = None
 
 
 class Step(JobSettings):
@@ -152,7 +159,10 @@ class JobSpec(JobSettings):
 
 
 _SETTINGS = tuple(JobSettings.model_fields)
-_MERGED_MAPS = ("parameters", "env", "tags")
+_MERGED_MAPS = {"parameters": MAX_PARAMETERS, "env": MAX_ENV, "tags": MAX_TAGS}
+"""Maps a step merges over the top-level ones, each with its most entries (once merged too)."""
+_NOT_DEFAULTS_WITH_STEPS = ("sweep", "array_size")
+"""Misplaced at the top of a spec with steps (`check_spec` says so), so never copied into each step."""
 SINGLE_STEP = "main"
 """The step name of a spec without `steps`: it is one job."""
 
@@ -226,18 +236,18 @@ def parse_spec(raw: bytes, filename: str) -> ParsedSpec:
         # Forbidden fields fail validation as unknown ones; say why they are forbidden instead.
         findings = forbidden_findings(document.data)
         flagged = {render_loc(loc) for loc, _, _ in findings}
-        explained = [
+        explained = (
             problem
             for problem in problems_from_validation_error(exc, document, JobSpec)
             if not (problem.code == "unknown_field" and problem.path in flagged)
-        ]
-        raise SpecRejected([document.problem(*finding) for finding in findings] + explained) from exc
+        )
+        raise SpecRejected(itertools.chain(document.problems(findings), explained)) from exc
     drafts = resolve_jobs(spec)
     # Without escapes, every text of the spec is a substring of the file: one search rules IAM ARNs out.
     may_hold_arn = b"\\" in raw or _IAM_ARN_BYTES.search(raw) is not None
     findings = check_spec(spec, drafts, scan_text=may_hold_arn)
     if findings:
-        raise SpecRejected([document.problem(*finding) for finding in findings])
+        raise SpecRejected(document.problems(findings))
     return ParsedSpec(spec=spec, document=document, jobs=tuple(_in_dependency_order(drafts)))
 
 
@@ -319,7 +329,12 @@ def _iam_arn_findings(settings: JobSettings, loc: Loc) -> list[Finding]:
 
 
 def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
-    """Every job of the spec with the top-level defaults applied, in the order written."""
+    """Every job of the spec with the top-level defaults applied, in the order written.
+
+    Every value was validated with the spec, so each job's settings are assembled, not validated
+    again (`model_construct`): validating the merged defaults anew cost a pass over every default,
+    sweep values and all, for each step. What only a merge can break is checked in `_check_job`.
+    """
     defaults = {name: value for name in _SETTINGS if (value := spec.__dict__[name]) is not None}
     top_origins: dict[str, Loc] = {name: (name,) for name in defaults}
     if not spec.steps:
@@ -328,10 +343,13 @@ def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
                 step=SINGLE_STEP,
                 loc=(),
                 depends_on=(),
-                settings=JobSettings.model_validate(defaults),
+                settings=JobSettings.model_construct(**defaults),
                 origins=top_origins,
             )
         ]
+    for name in _NOT_DEFAULTS_WITH_STEPS:
+        defaults.pop(name, None)
+        top_origins.pop(name, None)
     drafts = []
     for index, step in enumerate(spec.steps):
         own = {name: value for name in _SETTINGS if (value := step.__dict__[name]) is not None}
@@ -345,7 +363,7 @@ def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
                 step=step.name,
                 loc=("steps", index),
                 depends_on=tuple(step.depends_on),
-                settings=JobSettings.model_validate(values),
+                settings=JobSettings.model_construct(**values),
                 origins=origins,
             )
         )
@@ -390,7 +408,7 @@ def _check_steps(steps: list[Step]) -> list[Finding]:
             if dependency == step.name:
                 findings.append((where, "self_dependency", f"step `{step.name}` cannot depend on itself"))
             elif dependency not in names:
-                known = ", ".join(f"`{name}`" for name in names) or "none"
+                known = echo_list(names) or "none"
                 findings.append((where, "unknown_step", f"there is no step `{dependency}` (steps: {known})"))
             elif dependency in seen:
                 findings.append((where, "duplicate_dependency", f"`{dependency}` is listed twice"))
@@ -462,6 +480,7 @@ def _check_job(draft: JobDraft) -> list[Finding]:
                     f"`{name}`: names starting {prefix} are set by {RESERVED_ENV_PREFIXES[prefix]}",
                 )
             )
+    findings.extend(_merged_too_long(draft, label))
     for key in settings.tags or {}:
         if key.lower().startswith(("aws:", "batchdrop:")):
             findings.append(
@@ -485,6 +504,18 @@ def _check_job(draft: JobDraft) -> list[Finding]:
     return findings
 
 
+def _merged_too_long(draft: JobDraft, label: str) -> Iterator[Finding]:
+    """A step's map and the top-level one may each be within its limit and together over it."""
+    for name, most in _MERGED_MAPS.items():
+        merged = getattr(draft.settings, name) or {}
+        if len(merged) > most:
+            yield (
+                draft.where(name),
+                "too_long",
+                f"with the top-level `{name}`, {label} has {len(merged):,} entries; it may have at most {most}",
+            )
+
+
 def _check_sweep(draft: JobDraft, sweep: dict[str, list[str]]) -> list[Finding]:
     findings: list[Finding] = []
     where = draft.where("sweep")
@@ -493,9 +524,9 @@ def _check_sweep(draft: JobDraft, sweep: dict[str, list[str]]) -> list[Finding]:
             (where, "sweep_and_array", "use either `sweep` or `array_size`: a sweep already sets the array size")
         )
     for name, values in sweep.items():
-        duplicates = sorted({value for value in values if values.count(value) > 1})
+        duplicates = sorted(value for value, times in Counter(values).items() if times > 1)
         if duplicates:
-            findings.append(((*where, name), "duplicate_value", f"values repeat: {', '.join(duplicates)}"))
+            findings.append(((*where, name), "duplicate_value", f"values repeat: {echo_list(duplicates, quote='')}"))
         if f"SWEEP_{name.upper()}" in (draft.settings.env or {}):
             findings.append(
                 ((*where, name), "sweep_env_clash", f"env already sets SWEEP_{name.upper()}, which this sweep sets")
