@@ -331,9 +331,10 @@ def _iam_arn_findings(settings: JobSettings, loc: Loc) -> list[Finding]:
 def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
     """Every job of the spec with the top-level defaults applied, in the order written.
 
-    Every value was validated with the spec, so each job's settings are assembled, not validated
-    again (`model_construct`): validating the merged defaults anew cost a pass over every default,
-    sweep values and all, for each step. What only a merge can break is checked in `_check_job`.
+    Every value was validated with the spec, so a job's settings are the spec's (or its step's, with
+    the defaults copied in), not validated again: validating the merged defaults anew cost a pass over
+    every default, sweep values and all, for each step, and raised where a merge broke a limit. What
+    only a merge can break is checked in `_check_job` instead.
     """
     defaults = {name: value for name in _SETTINGS if (value := spec.__dict__[name]) is not None}
     top_origins: dict[str, Loc] = {name: (name,) for name in defaults}
@@ -343,7 +344,7 @@ def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
                 step=SINGLE_STEP,
                 loc=(),
                 depends_on=(),
-                settings=JobSettings.model_construct(**defaults),
+                settings=spec,
                 origins=top_origins,
             )
         ]
@@ -363,7 +364,7 @@ def resolve_jobs(spec: JobSpec) -> list[JobDraft]:
                 step=step.name,
                 loc=("steps", index),
                 depends_on=tuple(step.depends_on),
-                settings=JobSettings.model_construct(**values),
+                settings=step.model_copy(update=values),
                 origins=origins,
             )
         )
@@ -524,8 +525,8 @@ def _check_sweep(draft: JobDraft, sweep: dict[str, list[str]]) -> list[Finding]:
             (where, "sweep_and_array", "use either `sweep` or `array_size`: a sweep already sets the array size")
         )
     for name, values in sweep.items():
-        duplicates = sorted(value for value, times in Counter(values).items() if times > 1)
-        if duplicates:
+        if len(set(values)) < len(values):  # the usual case, no repeat, without counting
+            duplicates = sorted(value for value, times in Counter(values).items() if times > 1)
             findings.append(((*where, name), "duplicate_value", f"values repeat: {echo_list(duplicates, quote='')}"))
         if f"SWEEP_{name.upper()}" in (draft.settings.env or {}):
             findings.append(
