@@ -8,6 +8,9 @@
     validate+plan after import is timed too and reported beside it.
 (b) Throughput on one core: `check_and_plan` (read, validate, route, build
     every request) on each example spec, best of 7 rounds.
+(c) Bounded work (issue 11): the CPU time to decide each spec of
+    `bench.adversarial` (files of at most the size limit built to be expensive),
+    median of 3; the figure is the slowest one's, as a share of the 1 s budget.
 """
 
 from __future__ import annotations
@@ -18,11 +21,14 @@ import time
 
 from batchdrop.planning import check_and_plan
 from batchdrop.platform import parse_platform_config
+from bench.adversarial import ADVERSARIAL_SPECS, decide
 from bench.report import ROOT, Figure, median_seconds_of_python
 
 RUNS = 21
 IMPORT_TARGET = 0.30
 THROUGHPUT_TARGET = 2000.0
+DECIDE_BUDGET_SECONDS = 1.0
+"""Any file within the size limit is accepted or rejected within this much CPU (issue 11, defect 5)."""
 
 _IMPORT_CODE = """
 import time
@@ -117,5 +123,31 @@ def throughput() -> list[Figure]:
     return figures
 
 
+def adversarial() -> list[Figure]:
+    config = parse_platform_config((ROOT / "examples" / "platform.yaml").read_bytes())
+    seconds: dict[str, float] = {}
+    for name, build in ADVERSARIAL_SPECS.items():
+        filename, raw = build()
+        decide(raw, filename, config)  # the models' lazy build is the first call's, not the file's
+        samples = []
+        for _ in range(3):
+            start = time.process_time()
+            decide(raw, filename, config)
+            samples.append(time.process_time() - start)
+        seconds[name] = sorted(samples)[1]
+    slowest = max(seconds, key=seconds.__getitem__)
+    share = seconds[slowest] / DECIDE_BUDGET_SECONDS
+    return [
+        Figure(
+            f"slowest of {len(seconds)} adversarial specs to decide (CPU)",
+            share,
+            f"× the {DECIDE_BUDGET_SECONDS:.0f} s budget",
+            target=f"< {DECIDE_BUDGET_SECONDS:.0f} s",
+            within=share < 1,
+            detail=f"{slowest}: {seconds[slowest] * 1000:.0f} ms",
+        )
+    ]
+
+
 def run() -> list[Figure]:
-    return cold_import() + throughput()
+    return cold_import() + throughput() + adversarial()
