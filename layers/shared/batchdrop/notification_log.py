@@ -95,6 +95,9 @@ class NotificationLog:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise NotificationLogUnavailable(f"cannot claim event {event_id}: {exc}") from exc
             stored: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+            if stored.get("claim_id", {}).get("S") == claim_id:
+                # botocore re-sent our claim after the first copy was applied (its answer was lost): ours
+                return Claim(outcome="claimed", event_id=event_id, claim_id=claim_id)
             state = stored.get("state", {}).get("S")
             return Claim(outcome="in_progress" if state == "posting" else "posted", event_id=event_id, claim_id="")
         except BotoCoreError as exc:
