@@ -54,7 +54,7 @@ def test_a_rejection_echoing_a_200_kb_value_is_told_within_snss_limit_beside_goo
     module, submit = submit_function
     huge = "x" * 200_000
     bad = local_stack.upload(
-        "incoming/vision/huge.yaml", f"version: 1\nname: {huge}\njob_definition: trainer\n".encode()
+        "incoming/vision/huge.yaml", f"version: 1\nname: huge\njob_definition: trainer\nenvironment: {huge}\n".encode()
     )
     good = drop_good_ones(local_stack)
 
