@@ -100,6 +100,14 @@ SHAPE_CASES = [
         5,
     ),
     (
+        "env-container-token",
+        spec("env: {AWS_CONTAINER_AUTHORIZATION_TOKEN: t}\n"),
+        "env.AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "reserved_env",
+        "set by the container runtime",
+        5,
+    ),
+    (
         "env-ecs-agent",
         spec("env: {ECS_CONTAINER_METADATA_URI_V4: http://x}\n"),
         "env.ECS_CONTAINER_METADATA_URI_V4",

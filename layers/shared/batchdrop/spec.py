@@ -204,7 +204,7 @@ RESERVED_ENV_PREFIXES = {
     "BATCHDROP_": "batchdrop",
     # A job acts as its job definition's role through these; a spec that set them could point the SDK at
     # other credentials, or hide the role the platform chose.
-    "AWS_CONTAINER_CREDENTIALS_": "the container runtime, which gives a job its role's credentials through them",
+    "AWS_CONTAINER_": "the container runtime, which gives a job its role's credentials through them (and their token)",
     "ECS_": "the container runtime (the ECS agent), which tells a job its metadata and credentials endpoints",
 }
 """Environment names a spec may not set, by prefix, and who sets them instead."""
