@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdrop_local.emulator import SeparateEmbeddedAws, environment_of
+from batchdrop_local.streams import StreamReader, matches
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +73,19 @@ def run_worker(
             env={**os.environ, **aws.environment(), **environment},
         )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def outbox(aws: SeparateEmbeddedAws, stack: Any) -> StreamReader:
+    """A reader of the records table's stream (the outbox), as the publish function's event source."""
+    return StreamReader(aws, stack.functions["PublishFunction"].events["Outbox"]["Properties"]["Stream"])
+
+
+def tell_in_own_process(aws: SeparateEmbeddedAws, stack: Any, reader: StreamReader, batch: int = 100) -> dict[str, Any]:
+    """The publish function over the changes the stream holds past `reader`'s place (what the benchmarked
+    handler recorded), in batches as its event source mapping hands them over, in a process of its own."""
+    function = stack.functions["PublishFunction"]
+    filters = function.events["Outbox"]["Properties"].get("FilterCriteria", {}).get("Filters", [])
+    records = [record for record in reader.read() if matches(record, filters)]
+    events = [{"Records": records[start : start + batch]} for start in range(0, len(records), batch)]
+    figures = run_worker(aws, "publish", function.environment, events)
+    return {**figures, "changes": len(records)}

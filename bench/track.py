@@ -11,10 +11,14 @@ Against the embedded AWS (in a process of its own), in one run:
 - The floor: one bare conditional UpdateItem on a job record, timed alone.
 - The final states are checked in the same run: every job, every run, the
   array's counts.
+- The outbox's cost: the publish function over every change the handler
+  recorded (no write of its own: the table's stream is the outbox), and the
+  events it told, checked: one terminal `job.status` per job.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,7 +31,7 @@ from batchdrop_local.state_changes import attempt, in_sqs, sample_job, state_cha
 from batchdrop.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
 from batchdrop.spec import Resources
 from batchdrop.table import RecordsTable, job_key, serialize
-from bench.report import Figure, against_separate_aws, run_worker
+from bench.report import Figure, against_separate_aws, outbox, run_worker, tell_in_own_process
 
 JOBS = 1000
 CHILDREN = 10_000
@@ -156,6 +160,8 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
     stack = create_stack(aws)
     table = RecordsTable(aws.client("dynamodb"), stack.outputs["RecordsTableName"])
     jobs, array = _records(table, stack.outputs["JobsBucketName"])
+    reader = outbox(aws, stack)
+    reader.read()  # the runs and jobs as the submit function wrote them: not tracking's to tell
     events, expected = _events(jobs, array)
     batches = [in_sqs(*events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
     function = stack.functions["TrackFunction"]
@@ -165,6 +171,10 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
     floor = _bare_update_seconds(table)
     ratio = per_event / floor
     correct = _check(table, expected, array)
+    probe = _subscribe_probe(aws, stack.outputs["EventsTopicArn"])
+    told = tell_in_own_process(aws, stack, reader)
+    statuses = _told_statuses(aws, probe)
+    told_right = statuses == {job_id: status.lower() for job_id, status in expected.items()}
     return [
         Figure(
             f"track handler: {len(events):,} events in batches of {BATCH}",
@@ -195,7 +205,48 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
             within=correct,
             detail="" if correct else "see the assertion above",
         ),
+        Figure(
+            "outbox: publish function time per event tracked",
+            told["seconds"] / len(events) * 1000,
+            "ms",
+            detail=f"{told['changes']:,} changes read, {told['writes']} DynamoDB writes, "
+            f"{told['failures']} handed over again",
+        ),
+        Figure(
+            "outbox: every job's end told once (by event_id)",
+            1.0 if told_right else 0.0,
+            "",
+            within=told_right,
+            detail=f"{len(statuses):,} jobs told",
+        ),
     ]
+
+
+def _subscribe_probe(aws: SeparateEmbeddedAws, topic: str) -> str:
+    sqs = aws.client("sqs")
+    url: str = sqs.create_queue(QueueName="bench-events-probe")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _told_statuses(aws: SeparateEmbeddedAws, probe: str) -> dict[str, str]:
+    """The status each job's `job.status` events told, from the probe's copies; a job told two
+    different ends, or the same end under two event ids, is marked `twice`."""
+    sqs = aws.client("sqs")
+    told: dict[str, tuple[str, str]] = {}
+    while batch := sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            event = json.loads(json.loads(message["Body"])["Message"])
+            if event["type"] == "job.status" and event["status"] in {"succeeded", "failed"}:
+                seen = told.setdefault(event["job_id"], (event["status"], event["event_id"]))
+                if seen != (event["status"], event["event_id"]):
+                    told[event["job_id"]] = ("twice", "")
+        sqs.delete_message_batch(
+            QueueUrl=probe,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return {job_id: status for job_id, (status, _) in told.items()}
 
 
 def _bare_update_seconds(table: RecordsTable, samples: int = 300) -> float:

@@ -131,6 +131,8 @@ class JobsBucket:
         if one is. Conditional writes (If-Match / If-None-Match) make the check and the write one step,
         whichever upload of the key is decided last."""
         body = _receipt_body(receipt)
+        if self._put_if(bucket, key, body, if_none_match="*"):  # the common case: the key's first receipt
+            return True
         for _ in range(RECEIPT_WRITE_ATTEMPTS):
             try:
                 current = self.client.get_object(Bucket=bucket, Key=key)
