@@ -158,12 +158,6 @@ def test_a_confirmation_applied_then_answered_500_does_not_post_again(
     assert len(slack.received) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a posted event whose confirmation DynamoDB never took keeps a `posting` claim; a duplicate "
-    "delivery meanwhile is told 'in progress' and raises, and Lambda's retry three minutes later finds the "
-    "claim stale (NOTIFY_CLAIM_STALE_SECONDS=90) and posts the event a second time",
-)
 def test_a_duplicate_of_an_event_whose_confirmation_the_table_never_took_is_not_posted_again(
     faults: FaultProxy, notify_function: NotifyFunction, slack: FakeSlack, clock: Clock
 ) -> None:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -33,6 +34,8 @@ from batchdrop.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirect
 logger = logging.getLogger(__name__)
 
 ALWAYS_TOLD = frozenset({"failed", "lost"})
+MAX_UNCONFIRMED = 1_000
+"""Posted-but-unrecorded events an instance remembers (a few dozen bytes each)."""
 """Job statuses told whatever the spec asked for."""
 
 SkipReason = Literal["not_requested", "no_webhook", "duplicate"]
@@ -93,6 +96,9 @@ class Notifier:
         self.poster = poster
         self.log = log
         self.renderer = renderer
+        self._unconfirmed: OrderedDict[str, Claim] = OrderedDict()
+        """Posted events whose `posted` marker DynamoDB did not take: this instance remembers them (and
+        tries the marker again on each later call), so a duplicate it receives is not posted again."""
 
     def notify(self, event: NotifiableEvent) -> Delivery:
         """Post the event to its team's Slack channel, if wanted and not posted already."""
@@ -106,6 +112,10 @@ class Notifier:
         if not is_wanted(event):
             logger.debug("event not asked for: not posted", extra=about)
             return self._skipped(event, "not_requested")
+        self._confirm_pending()
+        if event.event_id in self._unconfirmed:
+            logger.info("event already posted by this instance: duplicate delivery skipped", extra=about)
+            return self._skipped(event, "duplicate")
         try:
             webhook = self.webhooks.webhook_for(event.team)
         except WebhooksUnavailable as exc:
@@ -136,10 +146,22 @@ class Notifier:
         try:
             self.log.confirm(claim)
         except NotificationLogUnavailable:
-            # Posted: a retry would only post it again. The `posting` claim still stops duplicates for a while.
+            # Posted: a retry would only post it again. The `posting` claim stops other instances' duplicates
+            # until it is stale; this instance remembers it, and records it when DynamoDB takes writes again.
             logger.warning("posted, but the notification log could not record it", extra=about, exc_info=True)
+            self._unconfirmed[event.event_id] = claim
+            while len(self._unconfirmed) > MAX_UNCONFIRMED:
+                self._unconfirmed.popitem(last=False)
         logger.info("posted to Slack", extra={**about, "webhook": webhook.key})
         return Delivery(outcome="posted", team=event.team, event_type=event.type)
+
+    def _confirm_pending(self) -> None:
+        for event_id, claim in list(self._unconfirmed.items()):
+            try:
+                self.log.confirm(claim)
+            except NotificationLogUnavailable:
+                return  # still refused: try again on the next call
+            del self._unconfirmed[event_id]
 
     def _give_back(self, claim: Claim, about: dict[str, Any]) -> None:
         try:
