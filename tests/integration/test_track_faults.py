@@ -122,12 +122,6 @@ def test_a_job_that_ended_on_an_update_answered_500_still_ends_its_run(
     assert run.status == "succeeded"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Tracker._apply_job settles the run only when its own update reports `changed`; the update "
-    "applied and answered 500 comes back from botocore's copy as a failed condition (looks stale), and a job "
-    "that did not end leaves its run `submitted` (until a job of the run ends)",
-)
 def test_a_job_started_on_an_update_answered_500_still_starts_its_run(
     faults: FaultProxy,
     local_stack: LocalStack,
@@ -317,7 +311,7 @@ def test_array_children_counted_once_when_the_count_update_is_applied_then_answe
         )
         for index in range(10)
     ]
-    counts = faults.fail_after("dynamodb", "UpdateItem", body_contains="progress_versions")
+    counts = faults.fail_after("dynamodb", "TransactWriteItems", body_contains=parent["jobId"])
 
     assert track_function(in_sqs(*running)) == {"batchItemFailures": []}
 
@@ -327,12 +321,6 @@ def test_array_children_counted_once_when_the_count_update_is_applied_then_answe
     assert record.children == {"RUNNING": 10}, "botocore's copy of the ADD changed nothing"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Tracker._apply_children writes the children's states (put_child_states) before their counts "
-    "(add_child_progress); when the counts' update fails, the redelivered batch finds the states merged "
-    "('nothing new') and returns: the counts and the children's usage are never added",
-)
 def test_array_children_counted_when_the_count_update_fails_and_the_batch_comes_back(
     faults: FaultProxy,
     local_stack: LocalStack,
@@ -352,7 +340,7 @@ def test_array_children_counted_when_the_count_update_fails_and_the_batch_comes_
             for index in range(10)
         ]
     )
-    faults.fail_before("dynamodb", "UpdateItem", body_contains="progress_versions", times=6)  # every botocore attempt
+    faults.fail_before("dynamodb", "TransactWriteItems", body_contains=parent["jobId"], times=6)  # all of botocore's
 
     failed = track_function(batch)["batchItemFailures"]
     assert len(failed) == 10, "the batch comes back"

@@ -421,28 +421,33 @@ class RecordsTable:
         plain = deserialize(found)
         return str(plain.get("states", "")), int(plain.get("version", 0))
 
-    def put_child_states(self, parent_id: str, states: str, version: int) -> bool:
-        """Store the children's states if no one changed them since `version` was read; False if someone did."""
-        item = {"PK": f"JOB#{parent_id}", "SK": CHILDREN_SK, "kind": "children"}
-        return _conditionally(
-            self.client.put_item,
-            TableName=self.table_name,
-            Item=serialize({**item, "states": states, "version": version + 1}),
-            ConditionExpression="attribute_not_exists(PK) OR version = :version",
-            ExpressionAttributeValues=serialize({":version": version}),
-        )
-
-    def add_child_progress(
-        self, parent_id: str, deltas: dict[str, int], usage: Usage, seen_at: str, *, version: int
-    ) -> None:
-        """Add to an array job's per-status child counts and to its children's resource usage, once for
-        the children's states `version` that these deltas made: ADD is not idempotent, and a call that
-        was applied but whose answer was lost is re-sent by botocore; the copy finds its version there
-        and changes nothing."""
+    def merge_children(
+        self, parent_id: str, states: str, *, version: int, deltas: dict[str, int], usage: Usage, seen_at: str
+    ) -> bool:
+        """Store an array's children's states and add what changed to the parent's per-status counts and
+        usage, in one transaction, if no one changed the states since `version` was read; False if someone
+        did (read again and merge again). One transaction: counts can never lag the states they follow,
+        whatever fails between them. Re-sent by botocore after it was applied, it finds the version moved
+        and changes nothing (DynamoDB itself also takes the client's idempotency token)."""
+        children: TransactWriteItemTypeDef = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": serialize(
+                    {
+                        "PK": f"JOB#{parent_id}",
+                        "SK": CHILDREN_SK,
+                        "kind": "children",
+                        "states": states,
+                        "version": version + 1,
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(PK) OR version = :version",
+                "ExpressionAttributeValues": serialize({":version": version}),
+            }
+        }
         names: dict[str, str] = {"#c": "children"}
         values: dict[str, Any] = {
             ":zero": 0,
-            ":version": version,
             ":seen": seen_at,
             ":vcpu": usage.vcpu_hours,
             ":gpu": usage.gpu_hours,
@@ -453,19 +458,25 @@ class RecordsTable:
             names[f"#s{index}"] = status
             values[f":d{index}"] = delta
             sets.append(f"#c.#s{index} = if_not_exists(#c.#s{index}, :zero) + :d{index}")
-        _conditionally(
-            self.client.update_item,
-            TableName=self.table_name,
-            Key=job_key(parent_id),
-            UpdateExpression="SET "
-            + ", ".join(sets)
-            + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory,"
-            " progress_versions :versions",
-            # a set, not a high-water mark: two instances' merges may land in either order
-            ConditionExpression="attribute_exists(PK) AND NOT contains(progress_versions, :version)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={**serialize(values), ":versions": {"NS": [str(version)]}},
-        )
+        progress: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": job_key(parent_id),
+                "UpdateExpression": "SET "
+                + ", ".join(sets)
+                + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize(values),
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[children, progress])
+        except ClientError as exc:
+            if _code(exc) in {"TransactionCanceledException", "ConditionalCheckFailedException"}:
+                return False
+            raise
+        return True
 
     def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
         """Move a run to `status` if it is in one of the `expected` states; False if it was not."""

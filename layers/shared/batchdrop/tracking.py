@@ -168,8 +168,10 @@ class Tracker:
         if not applied.changed:
             self._known(job_id, before.status_order)
             result.counts["StaleEvents"] += len(group)
-            if before.status in TERMINAL:
-                _to_settle(settle, before)  # a retried message may have failed after the job finished
+            if before.status in TERMINAL or before.status_order == change.order:
+                # A retried message may have failed after the job finished; and a stored order equal to
+                # ours is our own write (botocore re-sent it after its answer was lost): settle its run.
+                _to_settle(settle, before)
             return
         self._known(job_id, change.order)
         result.counts["JobTransitions"] += 1
@@ -292,14 +294,13 @@ class Tracker:
                     usage = _add(usage, usage_of(parent.resources, run_seconds(event.detail)))
             merged = "".join(states)
             if merged == stored.ljust(len(merged), "."):
-                return  # nothing new
-            if self.table.put_child_states(parent_id, merged, version):
-                break
-        else:
-            raise RuntimeError(f"array {parent_id}: its children kept changing under us")
-        changed = {status: delta for status, delta in deltas.items() if delta}
-        if changed or usage != Usage():
-            self.table.add_child_progress(parent_id, changed, usage, timestamp(self.clock()), version=version + 1)
+                return  # nothing new (or our own merge, applied though its answer was lost)
+            changed = {status: delta for status, delta in deltas.items() if delta}
+            if self.table.merge_children(
+                parent_id, merged, version=version, deltas=changed, usage=usage, seen_at=timestamp(self.clock())
+            ):
+                return
+        raise RuntimeError(f"array {parent_id}: its children kept changing under us")
 
     def _array(self, parent_id: str) -> JobRecord | None:
         """An array job's record, for its size and resources: they never change, so one read per

@@ -41,8 +41,8 @@ idempotent or harmless twice, which are, client by client:
   (claims, status transitions ordered by `status_order`, versioned child states), whose re-sent copy
   fails its condition instead of applying twice (so a failed condition may be our own write: the
   caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows). The one
-  update that ADDs (`add_child_progress`) is conditional on the children's states version it adds
-  for, so its re-sent copy changes nothing.
+  update that ADDs (an array's child counts, `merge_children`) is in one transaction with the
+  versioned states it follows, so its re-sent copy fails the version and changes nothing.
 - sns (the publish function's Teller): Publish/PublishBatch re-sent may deliver an event twice.
   Acceptable only because every consumer (notify, Slack, the events topic's subscribers)
   deduplicates by the event's `event_id`; the outbox publishes at least once anyway.
