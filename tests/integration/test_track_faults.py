@@ -311,7 +311,7 @@ def test_array_children_counted_once_when_the_count_update_is_applied_then_answe
         )
         for index in range(10)
     ]
-    counts = faults.fail_after("dynamodb", "TransactWriteItems", body_contains=parent["jobId"])
+    counts = faults.fail_after("dynamodb", "UpdateItem", body_contains="children_version")
 
     assert track_function(in_sqs(*running)) == {"batchItemFailures": []}
 
@@ -340,7 +340,7 @@ def test_array_children_counted_when_the_count_update_fails_and_the_batch_comes_
             for index in range(10)
         ]
     )
-    faults.fail_before("dynamodb", "TransactWriteItems", body_contains=parent["jobId"], times=6)  # all of botocore's
+    faults.fail_before("dynamodb", "UpdateItem", body_contains="children_version", times=6)  # all of botocore's
 
     failed = track_function(batch)["batchItemFailures"]
     assert len(failed) == 10, "the batch comes back"
@@ -349,3 +349,29 @@ def test_array_children_counted_when_the_count_update_fails_and_the_batch_comes_
     record = table_of(local_stack).get_job(parent["jobId"])
     assert record is not None
     assert record.children == {"RUNNING": 10}, "the children merged by the first delivery are counted"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a job's end whose run could not be settled (DynamoDB failing the run's reads) is returned to "
+    "the queue; its redelivery to the same instance is 'provably stale' by the tracker's in-memory "
+    "`_known_orders` and skipped before `_to_settle`, so the run never ends",
+)
+def test_a_run_whose_settling_failed_ends_when_its_jobs_last_event_comes_back(
+    faults: FaultProxy,
+    local_stack: LocalStack,
+    submit_function: tuple[ModuleType, Invoke],
+    track_function: Invoke,
+) -> None:
+    submitted = submitted_finetune(local_stack, submit_function)
+    *started, succeeded = lifecycle(submitted.batch["main"])
+    assert track_function(in_sqs(*started)) == {"batchItemFailures": []}
+    faults.fail_before("dynamodb", "BatchGetItem", times=6)  # every botocore attempt to read the run
+    ended = in_sqs(succeeded)
+
+    assert len(track_function(ended)["batchItemFailures"]) == 1, "the job ended, its run not: the event comes back"
+    assert track_function(ended) == {"batchItemFailures": []}, "the redelivery (the same warm instance)"
+
+    run = table_of(local_stack).get_run(submitted.run.run_id)
+    assert run is not None
+    assert run.status == "succeeded", "the run ends with its job"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -165,6 +165,16 @@ class JobChange:
     attempts: int
     fields: dict[str, Any]
     """Other attributes to set (None removes one)."""
+
+
+@dataclass(frozen=True)
+class Children:
+    """An array job's children, kept in one item beside the job: states, and what they add up to."""
+
+    states: str = ""
+    version: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
 
 
 @dataclass(frozen=True)
@@ -411,72 +421,75 @@ class RecordsTable:
                     self.sleep(0.05)
         return found
 
-    def get_child_states(self, parent_id: str) -> tuple[str, int]:
-        """An array job's children's states (see tracking.CHILD_CODES) and the item's version."""
+    def get_children(self, parent_id: str) -> Children:
+        """An array job's children as last merged: their states (see tracking.CHILD_CODES), counts by
+        status, usage, and the item's version."""
         found = self.client.get_item(TableName=self.table_name, Key=_children_key(parent_id), ConsistentRead=True).get(
             "Item"
         )
         if not found:
-            return "", 0
+            return Children()
         plain = deserialize(found)
-        return str(plain.get("states", "")), int(plain.get("version", 0))
+        return Children(
+            states=str(plain.get("states", "")),
+            version=int(plain.get("version", 0)),
+            counts={str(status): int(count) for status, count in plain.get("counts", {}).items()},
+            usage=Usage.model_validate(plain.get("usage", {})),
+        )
 
-    def merge_children(
-        self, parent_id: str, states: str, *, version: int, deltas: dict[str, int], usage: Usage, seen_at: str
-    ) -> bool:
-        """Store an array's children's states and add what changed to the parent's per-status counts and
-        usage, in one transaction, if no one changed the states since `version` was read; False if someone
-        did (read again and merge again). One transaction: counts can never lag the states they follow,
-        whatever fails between them. Re-sent by botocore after it was applied, it finds the version moved
-        and changes nothing (DynamoDB itself also takes the client's idempotency token)."""
-        children: TransactWriteItemTypeDef = {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": serialize(
-                    {
-                        "PK": f"JOB#{parent_id}",
-                        "SK": CHILDREN_SK,
-                        "kind": "children",
-                        "states": states,
-                        "version": version + 1,
-                    }
-                ),
-                "ConditionExpression": "attribute_not_exists(PK) OR version = :version",
-                "ExpressionAttributeValues": serialize({":version": version}),
-            }
+    def put_children(self, parent_id: str, children: Children, *, read_version: int) -> bool:
+        """Store the children (states with the counts and usage they imply, one item, so one write keeps
+        them together) if no one changed them since `read_version`; False if someone did."""
+        item = {
+            "PK": f"JOB#{parent_id}",
+            "SK": CHILDREN_SK,
+            "kind": "children",
+            "states": children.states,
+            "version": children.version,
+            "counts": children.counts,
+            "usage": children.usage.model_dump(mode="json"),
         }
-        names: dict[str, str] = {"#c": "children"}
-        values: dict[str, Any] = {
-            ":zero": 0,
-            ":seen": seen_at,
-            ":vcpu": usage.vcpu_hours,
-            ":gpu": usage.gpu_hours,
-            ":memory": usage.memory_gib_hours,
-        }
-        sets = ["last_event_at = :seen"]
-        for index, (status, delta) in enumerate(sorted(deltas.items())):
-            names[f"#s{index}"] = status
-            values[f":d{index}"] = delta
-            sets.append(f"#c.#s{index} = if_not_exists(#c.#s{index}, :zero) + :d{index}")
-        progress: TransactWriteItemTypeDef = {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": job_key(parent_id),
-                "UpdateExpression": "SET "
-                + ", ".join(sets)
-                + " ADD child_vcpu_hours :vcpu, child_gpu_hours :gpu, child_memory_gib_hours :memory",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": serialize(values),
-            }
-        }
-        try:
-            self.client.transact_write_items(TransactItems=[children, progress])
-        except ClientError as exc:
-            if _code(exc) in {"TransactionCanceledException", "ConditionalCheckFailedException"}:
-                return False
-            raise
-        return True
+        return _conditionally(
+            self.client.put_item,
+            TableName=self.table_name,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(PK) OR version = :version",
+            ExpressionAttributeValues=serialize({":version": read_version}),
+        )
+
+    def children_version_on_parent(self, parent_id: str) -> int:
+        """Which version of its children the array job's own record shows (0: none yet)."""
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=job_key(parent_id),
+            ConsistentRead=True,
+            ProjectionExpression="children_version",
+        ).get("Item")
+        return int(deserialize(found).get("children_version", 0)) if found else 0
+
+    def show_children_on_parent(self, parent_id: str, children: Children, seen_at: str) -> None:
+        """Copy the children's counts and usage onto the array job's record, unless it shows a newer
+        version already. Absolute values, not increments: a copy re-sent by botocore, or two instances'
+        copies landing in either order, leave the newest."""
+        _conditionally(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=job_key(parent_id),
+            UpdateExpression="SET children = :counts, children_version = :version, last_event_at = :seen, "
+            "child_vcpu_hours = :vcpu, child_gpu_hours = :gpu, child_memory_gib_hours = :memory",
+            ConditionExpression="attribute_exists(PK) AND "
+            "(attribute_not_exists(children_version) OR children_version < :version)",
+            ExpressionAttributeValues=serialize(
+                {
+                    ":counts": children.counts,
+                    ":version": children.version,
+                    ":seen": seen_at,
+                    ":vcpu": children.usage.vcpu_hours,
+                    ":gpu": children.usage.gpu_hours,
+                    ":memory": children.usage.memory_gib_hours,
+                }
+            ),
+        )
 
     def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
         """Move a run to `status` if it is in one of the `expected` states; False if it was not."""

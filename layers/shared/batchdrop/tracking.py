@@ -49,7 +49,7 @@ from batchdrop.events import LogLink, Usage
 from batchdrop.failures import classify, stuck_advice
 from batchdrop.records import JobRecord, RunRecord, Transition, timestamp, utc_now
 from batchdrop.spec import Resources
-from batchdrop.table import JobChange, RecordsTable
+from batchdrop.table import Children, JobChange, RecordsTable
 
 logger = logging.getLogger(__name__)
 
@@ -275,30 +275,14 @@ class Tracker:
                 newest[index] = event
         result.counts["ChildEvents"] += len(group)
         for _ in range(8):  # optimistic: another instance may merge the same array at the same time
-            stored, version = self.table.get_child_states(parent_id)
-            states = list(stored.ljust(2 * parent.array_size, "."))
-            deltas: Counter[str] = Counter()
-            usage = Usage()
-            for index, event in newest.items():
-                if not 0 <= index < parent.array_size:
-                    continue
-                old = "".join(states[2 * index : 2 * index + 2])
-                new = _child_state(event)
-                if old >= new or (old != ".." and CHILD_STATUS[old[1]] in TERMINAL):
-                    continue  # stale, duplicate, or the child has already ended
-                states[2 * index : 2 * index + 2] = new
-                if old != "..":
-                    deltas[CHILD_STATUS[old[1]]] -= 1
-                deltas[event.detail.status] += 1
-                if event.detail.status in TERMINAL:
-                    usage = _add(usage, usage_of(parent.resources, run_seconds(event.detail)))
-            merged = "".join(states)
-            if merged == stored.ljust(len(merged), "."):
-                return  # nothing new (or our own merge, applied though its answer was lost)
-            changed = {status: delta for status, delta in deltas.items() if delta}
-            if self.table.merge_children(
-                parent_id, merged, version=version, deltas=changed, usage=usage, seen_at=timestamp(self.clock())
-            ):
+            stored = self.table.get_children(parent_id)
+            merged = _merged(stored, newest, parent)
+            if merged is None:  # nothing new; but the parent may not show the last merge (its copy failed)
+                if self.table.children_version_on_parent(parent_id) < stored.version:
+                    self.table.show_children_on_parent(parent_id, stored, timestamp(self.clock()))
+                return
+            if self.table.put_children(parent_id, merged, read_version=stored.version):
+                self.table.show_children_on_parent(parent_id, merged, timestamp(self.clock()))
                 return
         raise RuntimeError(f"array {parent_id}: its children kept changing under us")
 
@@ -503,6 +487,38 @@ def _add(left: Usage, right: Usage) -> Usage:
         vcpu_hours=left.vcpu_hours + right.vcpu_hours,
         gpu_hours=left.gpu_hours + right.gpu_hours,
         memory_gib_hours=left.memory_gib_hours + right.memory_gib_hours,
+    )
+
+
+def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) -> Children | None:
+    """The children with these events merged in (a child's later state only, never past its end), or
+    None if nothing changed."""
+    size = parent.array_size or 0
+    states = list(stored.states.ljust(2 * size, "."))
+    counts = Counter(stored.counts)
+    usage = stored.usage
+    changed = False
+    for index, event in newest.items():
+        if not 0 <= index < size:
+            continue
+        old = "".join(states[2 * index : 2 * index + 2])
+        new = _child_state(event)
+        if old >= new or (old != ".." and CHILD_STATUS[old[1]] in TERMINAL):
+            continue  # stale, duplicate, or the child has already ended
+        states[2 * index : 2 * index + 2] = new
+        changed = True
+        if old != "..":
+            counts[CHILD_STATUS[old[1]]] -= 1
+        counts[event.detail.status] += 1
+        if event.detail.status in TERMINAL:
+            usage = _add(usage, usage_of(parent.resources, run_seconds(event.detail)))
+    if not changed:
+        return None
+    return Children(
+        states="".join(states),
+        version=stored.version + 1,
+        counts=dict(sorted(counts.items())),
+        usage=usage,
     )
 
 

@@ -40,9 +40,9 @@ idempotent or harmless twice, which are, client by client:
 - dynamodb (RecordsTable): reads; puts of whole items (the same item again); conditional writes
   (claims, status transitions ordered by `status_order`, versioned child states), whose re-sent copy
   fails its condition instead of applying twice (so a failed condition may be our own write: the
-  caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows). The one
-  update that ADDs (an array's child counts, `merge_children`) is in one transaction with the
-  versioned states it follows, so its re-sent copy fails the version and changes nothing.
+  caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows). An array's
+  child counts are absolute values kept with the versioned states they follow (`put_children`),
+  and copied onto the parent guarded by that version: nothing here ADDs, so nothing counts twice.
 - sns (the publish function's Teller): Publish/PublishBatch re-sent may deliver an event twice.
   Acceptable only because every consumer (notify, Slack, the events topic's subscribers)
   deduplicates by the event's `event_id`; the outbox publishes at least once anyway.
