@@ -351,12 +351,6 @@ def test_array_children_counted_when_the_count_update_fails_and_the_batch_comes_
     assert record.children == {"RUNNING": 10}, "the children merged by the first delivery are counted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job's end whose run could not be settled (DynamoDB failing the run's reads) is returned to "
-    "the queue; its redelivery to the same instance is 'provably stale' by the tracker's in-memory "
-    "`_known_orders` and skipped before `_to_settle`, so the run never ends",
-)
 def test_a_run_whose_settling_failed_ends_when_its_jobs_last_event_comes_back(
     faults: FaultProxy,
     local_stack: LocalStack,

@@ -111,6 +111,8 @@ class Tracker:
         self.clock = clock
         self._transitions: list[tuple[str, Transition, list[str]]] = []
         self._known_orders: OrderedDict[str, str] = OrderedDict()
+        self._seen: list[tuple[str, str | None, list[str]]] = []
+        """This batch's (job, newest stored order, messages): known only once the batch handled them whole."""
         self._arrays: OrderedDict[str, JobRecord] = OrderedDict()
 
     # ------------------------------------------------------------------ the batch
@@ -142,6 +144,12 @@ class Tracker:
         except Exception:
             logger.exception("history could not be written")
             result.failed.update(message_id for _, _, messages in transitions for message_id in messages)
+        seen, self._seen = self._seen, []
+        for job_id, order, messages in seen:
+            # Only what was handled whole (its run settled too) may make a later copy "provably stale":
+            # a message returned to the queue must be handled again when it comes back.
+            if not result.failed.intersection(messages):
+                self._known(job_id, order)
         return result
 
     # ------------------------------------------------------------------ one job
@@ -165,15 +173,16 @@ class Tracker:
             self._not_ours(newest.detail, len(group), result)
             return
         self._remember(job_id, events, group)
+        messages = [delivery.message_id for delivery in group]
         if not applied.changed:
-            self._known(job_id, before.status_order)
+            self._seen.append((job_id, before.status_order, messages))
             result.counts["StaleEvents"] += len(group)
             if before.status in TERMINAL or before.status_order == change.order:
                 # A retried message may have failed after the job finished; and a stored order equal to
                 # ours is our own write (botocore re-sent it after its answer was lost): settle its run.
                 _to_settle(settle, before)
             return
-        self._known(job_id, change.order)
+        self._seen.append((job_id, change.order, messages))
         result.counts["JobTransitions"] += 1
         result.counts["StaleEvents"] += len(group) - 1
         if newest.detail.status in TERMINAL:
