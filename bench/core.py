@@ -2,7 +2,7 @@
 
 (a) Cold import, in fresh interpreters (median of 21 each, interleaved):
     `import boto3` alone, and then the domain a handler imports for validation
-    and routing (`batchdrop.planning`, `batchdrop.config_source`) in the same
+    and routing (`batchdrop.platform.planning`, `batchdrop.platform.source`) in the same
     process. The figure is what the domain adds, as a share of `import boto3`.
     Models are built lazily (pydantic `defer_build`), so the first
     validate+plan after import is timed too and reported beside it.
@@ -19,8 +19,8 @@ import compileall
 import os
 import time
 
-from batchdrop.planning import check_and_plan
-from batchdrop.platform import parse_platform_config
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.platform.planning import check_and_plan
 from bench.adversarial import ADVERSARIAL_SPECS, decide
 from bench.report import ROOT, Figure, median_seconds_of_python
 
@@ -35,10 +35,10 @@ import time
 t0 = time.perf_counter()
 import boto3
 t1 = time.perf_counter()
-import batchdrop.planning, batchdrop.config_source
+import batchdrop.platform.planning, batchdrop.platform.source
 t2 = time.perf_counter()
-from batchdrop.planning import check_and_plan
-from batchdrop.platform import parse_platform_config
+from batchdrop.platform.planning import check_and_plan
+from batchdrop.platform.config import parse_platform_config
 config = parse_platform_config(open("examples/platform.yaml", "rb").read())
 raw = open("examples/specs/resnet-pipeline.yaml", "rb").read()
 t3 = time.perf_counter()

@@ -33,11 +33,11 @@ from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
 from batchdrop_local.stack_model import LocalFunction
 
-from batchdrop.planning import Plan, check_and_plan
-from batchdrop.platform import parse_platform_config
-from batchdrop.records import Receipt, RunRecord, SpecSource, utc_now
-from batchdrop.submission import Submitter, submitted_job_record
-from batchdrop.table import RecordsTable, job_item, run_item
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.platform.planning import Plan, check_and_plan
+from batchdrop.store.records import Receipt, RunRecord, SpecSource, utc_now
+from batchdrop.store.table import RecordsTable, job_item, run_item
+from batchdrop.submit.submitter import Submitter, submitted_job_record
 from bench.report import (
     ROOT,
     Figure,

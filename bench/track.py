@@ -28,9 +28,9 @@ from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.state_changes import attempt, in_sqs, sample_job, state_change
 
-from batchdrop.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
-from batchdrop.spec import Resources
-from batchdrop.table import RecordsTable, job_key, serialize
+from batchdrop.spec.model import Resources
+from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
+from batchdrop.store.table import RecordsTable, job_key, serialize
 from bench.report import Figure, against_separate_aws, outbox, run_worker, tell_in_own_process
 
 JOBS = 1000

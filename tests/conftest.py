@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdrop.platform import PlatformConfig, parse_platform_config
+from batchdrop.platform.config import PlatformConfig, parse_platform_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.parser.models import SnsNotificationModel, 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
-from batchdrop.notification import Delivery, NotificationFailed, NotificationInProgress, read_event
-from batchdrop.notify_wiring import build_notifier
-from batchdrop.settings import NotifySettings, load_settings
-from batchdrop.telemetry import dimension_metric
+from batchdrop.notify.notifier import Delivery, NotificationFailed, NotificationInProgress, read_event
+from batchdrop.wiring.notify import build_notifier
+from batchdrop.wiring.settings import NotifySettings, load_settings
+from batchdrop.wiring.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})

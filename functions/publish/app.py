@@ -18,10 +18,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchdrop.settings import PublishSettings, load_settings
-from batchdrop.table import deserialize
-from batchdrop.telling import RecordChange
-from batchdrop.wiring import build_teller
+from batchdrop.publish.teller import RecordChange
+from batchdrop.store.table import deserialize
+from batchdrop.wiring.clients import build_teller
+from batchdrop.wiring.settings import PublishSettings, load_settings
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})

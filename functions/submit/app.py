@@ -22,11 +22,11 @@ from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Json
 
-from batchdrop.records import SpecSource
-from batchdrop.settings import SubmitSettings, load_settings
-from batchdrop.submission import Drop, Outcome, Submitter
-from batchdrop.telemetry import dimension_metric
-from batchdrop.wiring import build_submitter
+from batchdrop.store.records import SpecSource
+from batchdrop.submit.submitter import Drop, Outcome, Submitter
+from batchdrop.wiring.clients import build_submitter
+from batchdrop.wiring.settings import SubmitSettings, load_settings
+from batchdrop.wiring.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})

@@ -21,12 +21,12 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from batchdrop.batch_events import BatchEvent
-from batchdrop.early_retry import Returned
-from batchdrop.settings import TrackSettings, load_settings
-from batchdrop.telemetry import dimension_metric
-from batchdrop.tracking import Delivery
-from batchdrop.wiring import build_early_retry, build_tracker
+from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.early_retry import Returned
+from batchdrop.track.tracker import Delivery
+from batchdrop.wiring.clients import build_early_retry, build_tracker
+from batchdrop.wiring.settings import TrackSettings, load_settings
+from batchdrop.wiring.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})

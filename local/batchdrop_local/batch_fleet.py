@@ -4,7 +4,7 @@ the platform config names, with the same ARNs.
 
 from __future__ import annotations
 
-from batchdrop.platform import PlatformConfig
+from batchdrop.platform.config import PlatformConfig
 from batchdrop_local.emulator import EmbeddedAws
 
 SERVICE_ROLE = "batchdrop-local-batch-service"

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from batchdrop.platform import parse_platform_config
-from batchdrop.table import RecordsTable
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.store.table import RecordsTable
 from batchdrop_local import bridges
 from batchdrop_local.batch_fleet import queue_arns
 from batchdrop_local.batch_lifecycle import LocalBatch, Scenario

@@ -27,8 +27,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from batchdrop.records import JobRecord, RunRecord
-from batchdrop.spec import parse_spec
+from batchdrop.spec.model import parse_spec
+from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import SeparateEmbeddedAws

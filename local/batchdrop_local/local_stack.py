@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batchdrop.platform import parse_platform_config
+from batchdrop.platform.config import parse_platform_config
 from batchdrop_local.batch_fleet import job_definition_arns, provision_batch, queue_arns
 from batchdrop_local.emulator import EmbeddedAws, deploy
 from batchdrop_local.stack_model import Stack

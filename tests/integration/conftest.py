@@ -23,7 +23,7 @@ from batchdrop_local.runtime import invoke, load_handler
 from batchdrop_local.stack_model import Stack
 from batchdrop_local.streams import StreamReader, matches
 
-from batchdrop.platform import parse_platform_config
+from batchdrop.platform.config import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy, routed_through
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from batchdrop.batch_gateway import BatchGateway
-from batchdrop.operations import Operations
-from batchdrop.records import SpecSource
-from batchdrop.table import RecordsTable
+from batchdrop.gateways.batch import BatchGateway
+from batchdrop.store.records import SpecSource
+from batchdrop.store.table import RecordsTable
+from batchdrop_cli.operations import Operations
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import LocalStack
 

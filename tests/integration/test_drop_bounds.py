@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from batchdrop.gateways.bucket import run_receipt_key
 from batchdrop.limits import DYNAMODB_ITEM_BYTES, EVENT_BYTES, S3_KEY_BYTES
-from batchdrop.records import SpecSource
-from batchdrop.storage import run_receipt_key
-from batchdrop.table import RecordsTable
+from batchdrop.store.records import SpecSource
+from batchdrop.store.table import RecordsTable
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded

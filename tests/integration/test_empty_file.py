@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from batchdrop.documents import MAX_DOCUMENT_BYTES
-from batchdrop.records import SpecSource
-from batchdrop.storage import JobsBucket, SpecUnreadable
+from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable
+from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
+from batchdrop.store.records import SpecSource
 from tests.integration.conftest import LocalStack
 from tests.integration.test_submit import run_of
 

@@ -42,10 +42,10 @@ from botocore.retries.standard import ExponentialBackoff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchdrop.records import RunRecord, SpecSource
-from batchdrop.storage import locate
-from batchdrop.submission import Submitter
-from batchdrop.table import RecordsTable
+from batchdrop.gateways.bucket import locate
+from batchdrop.store.records import RunRecord, SpecSource
+from batchdrop.store.table import RecordsTable
+from batchdrop.submit.submitter import Submitter
 from tests.conftest import EXAMPLES
 from tests.faults import FaultKind, FaultProxy
 from tests.integration.conftest import LocalStack

@@ -28,11 +28,11 @@ from batchdrop_local.local_stack import create_stack
 from batchdrop_local.runtime import invoke, load_handler
 from batchdrop_local.stack_model import LocalFunction, Stack
 
-from batchdrop.events import JobStatusChanged, RunRejected
-from batchdrop.notification import NotificationFailed, read_event
-from batchdrop.notification_log import marker_key
-from batchdrop.slack import NotifiableEvent, render
-from batchdrop.slack_webhooks import MAX_RETRIES
+from batchdrop.events.contract import JobStatusChanged, RunRejected
+from batchdrop.notify.notifier import NotificationFailed, read_event
+from batchdrop.notify.posted_log import marker_key
+from batchdrop.notify.slack_blocks import NotifiableEvent, render
+from batchdrop.notify.slack_webhooks import MAX_RETRIES
 from tests.conftest import EVENTS
 
 pytestmark = pytest.mark.integration

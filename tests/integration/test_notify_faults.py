@@ -26,8 +26,8 @@ from batchdrop_local.local_stack import create_stack
 from batchdrop_local.runtime import load_handler
 from botocore.retries.standard import ExponentialBackoff
 
-from batchdrop.notification import NotificationFailed
-from batchdrop.slack_webhooks import MAX_RETRIES
+from batchdrop.notify.notifier import NotificationFailed
+from batchdrop.notify.slack_webhooks import MAX_RETRIES
 from tests.faults import FaultProxy
 from tests.integration.test_notify import FakeSlack, NotifyFunction, Reply, sns_event
 

@@ -20,7 +20,7 @@ from batchdrop_local.stack_model import STACK_NAME
 from batchdrop_local.template import load_template
 from botocore.client import BaseClient
 
-from batchdrop.cli import main
+from batchdrop_cli.main import main
 
 pytestmark = pytest.mark.integration
 

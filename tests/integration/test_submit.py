@@ -17,8 +17,8 @@ import pytest
 from batchdrop_local.runtime import invoke, load_handler
 from botocore.exceptions import ClientError
 
-from batchdrop.records import RunRecord
-from batchdrop.table import RecordsTable
+from batchdrop.store.records import RunRecord
+from batchdrop.store.table import RecordsTable
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
@@ -41,7 +41,7 @@ def table_of(stack: LocalStack) -> RecordsTable:
 
 
 def run_of(stack: LocalStack, upload: Uploaded, module: ModuleType) -> RunRecord:
-    from batchdrop.records import SpecSource
+    from batchdrop.store.records import SpecSource
 
     run_id = module.Submitter.run_id(
         SpecSource(bucket=upload.bucket, key=upload.key, version_id=upload.version_id, etag=upload.etag)

@@ -25,11 +25,11 @@ from batchdrop_local.state_changes import as_batch_shows_it, attempt, in_sqs, st
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchdrop.batch_events import BatchEvent
-from batchdrop.batch_gateway import BatchGateway
-from batchdrop.records import JobRecord, RunRecord, SpecSource, Transition
-from batchdrop.table import RecordsTable
-from batchdrop.tracking import Delivery, Reconciler
+from batchdrop.gateways.batch import BatchGateway
+from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
+from batchdrop.store.table import RecordsTable
+from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.tracker import Delivery, Reconciler
 from tests.conftest import EVENTS, EXAMPLES
 from tests.integration.conftest import LocalStack
 

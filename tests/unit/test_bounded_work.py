@@ -13,11 +13,11 @@ from collections.abc import Callable
 import pytest
 
 from batchdrop import limits
-from batchdrop.documents import MAX_DOCUMENT_BYTES
 from batchdrop.errors import Problem, SpecRejected
-from batchdrop.planning import plan_run
-from batchdrop.platform import PlatformConfig
-from batchdrop.spec import parse_spec
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.planning import plan_run
+from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
+from batchdrop.spec.model import parse_spec
 from bench.adversarial import ADVERSARIAL_SPECS, HEADER, decide
 
 

@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from batchdrop.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, spec_schema
-from batchdrop.documents import load_document
-from batchdrop.operations import OperationFailed, parse_since
+from batchdrop.spec.documents import load_document
+from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, spec_schema
+from batchdrop_cli.operations import OperationFailed, parse_since
 from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"

@@ -10,10 +10,10 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from batchdrop.documents import load_document
 from batchdrop.errors import InvalidInput
-from batchdrop.records import SpecSource
-from batchdrop.storage import JobsBucket, SpecUnreadable
+from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable
+from batchdrop.spec.documents import load_document
+from batchdrop.store.records import SpecSource
 
 
 def test_yaml_keys_are_read_as_written_not_as_yaml_11_booleans() -> None:

@@ -17,16 +17,16 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway, BatchRefused, BatchUnavailable
-from batchdrop.early_retry import EarlyRetry, Returned
-from batchdrop.events import RunRejected
-from batchdrop.notify_wiring import CLIENT_CONFIG as NOTIFY_CLIENT_CONFIG
-from batchdrop.publisher import EventPublisher
-from batchdrop.records import RunRecord, SpecSource
-from batchdrop.settings import SettingsInvalid, SubmitSettings, load_settings
-from batchdrop.storage import JobsBucket, SpecUnreadable, locate
-from batchdrop.table import RecordsTable, RecordsUnavailable
-from batchdrop.wiring import STANDARD_CLIENT_CONFIG
+from batchdrop.events.contract import RunRejected
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway, BatchRefused, BatchUnavailable
+from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
+from batchdrop.gateways.topic import EventPublisher
+from batchdrop.store.records import RunRecord, SpecSource
+from batchdrop.store.table import RecordsTable, RecordsUnavailable
+from batchdrop.track.early_retry import EarlyRetry, Returned
+from batchdrop.wiring.clients import STANDARD_CLIENT_CONFIG
+from batchdrop.wiring.notify import CLIENT_CONFIG as NOTIFY_CLIENT_CONFIG
+from batchdrop.wiring.settings import SettingsInvalid, SubmitSettings, load_settings
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
 REQUEST = {"jobName": "nightly-main-abc", "jobQueue": QUEUE, "jobDefinition": "arn:aws:batch:x"}

@@ -26,8 +26,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from batchdrop.events import JobStatusChanged, JobStuck, RunRejected, RunSubmitted
-from batchdrop.notification import (
+from batchdrop.events.contract import JobStatusChanged, JobStuck, RunRejected, RunSubmitted
+from batchdrop.notify.notifier import (
     Delivery,
     NotificationFailed,
     NotificationInProgress,
@@ -35,11 +35,9 @@ from batchdrop.notification import (
     is_wanted,
     read_event,
 )
-from batchdrop.notification_log import NotificationLog, NotificationLogUnavailable, marker_key
-from batchdrop.notify_wiring import build_notifier
-from batchdrop.settings import NotifySettings, SettingsInvalid, load_settings
-from batchdrop.slack import NotifiableEvent, render
-from batchdrop.slack_webhooks import (
+from batchdrop.notify.posted_log import NotificationLog, NotificationLogUnavailable, marker_key
+from batchdrop.notify.slack_blocks import NotifiableEvent, render
+from batchdrop.notify.slack_webhooks import (
     MAX_RETRY_AFTER_SECONDS,
     SlackPoster,
     Webhook,
@@ -47,6 +45,8 @@ from batchdrop.slack_webhooks import (
     _BoundedRateLimitRetryHandler,
     webhook_client,
 )
+from batchdrop.wiring.notify import build_notifier
+from batchdrop.wiring.settings import NotifySettings, SettingsInvalid, load_settings
 from tests.conftest import EVENTS, EXAMPLES
 
 TABLE = "batchdrop-records"
@@ -383,8 +383,8 @@ def test_the_secret_is_cached() -> None:
         client.meta.events.register("before-call.secrets-manager.GetSecretValue", lambda **_: calls.append("get"))
         from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-        from batchdrop.config_source import PlatformConfigSource
-        from batchdrop.slack_webhooks import WebhookDirectory
+        from batchdrop.notify.slack_webhooks import WebhookDirectory
+        from batchdrop.platform.source import PlatformConfigSource
 
         directory = WebhookDirectory(
             SecretsProvider(boto3_client=client), SECRET, PlatformConfigSource(str(EXAMPLES / "platform.yaml"))
@@ -481,7 +481,7 @@ def test_notify_settings_name_what_is_missing_or_malformed() -> None:
 
 
 def test_an_unreadable_platform_config_fails_the_channel_lookup_so_the_event_is_retried(world: World) -> None:
-    from batchdrop.config_source import PlatformConfigSource
+    from batchdrop.platform.source import PlatformConfigSource
 
     world.put_secret({"#vision-ml": CHANNEL_URL})
     world.notifier.webhooks.refresh()

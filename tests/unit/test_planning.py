@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from batchdrop.errors import SpecRejected
-from batchdrop.identity import job_name, run_id_for_object
-from batchdrop.planning import Plan, batch_limit_violations, check_and_plan
-from batchdrop.platform import PlatformConfig
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.identity import job_name, run_id_for_object
+from batchdrop.platform.planning import Plan, batch_limit_violations, check_and_plan
 from tests.conftest import EXAMPLES
 
 RUN_ID = "abcdefghijklmnopqrst"

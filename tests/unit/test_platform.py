@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batchdrop.config_source import PlatformConfigSource, read_config_bytes
 from batchdrop.errors import ConfigInvalid, ConfigUnavailable
-from batchdrop.platform import parse_platform_config
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.platform.source import PlatformConfigSource, read_config_bytes
 from tests.conftest import EXAMPLES
 
 QUEUES = """\

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from batchdrop import slack
 from batchdrop.errors import Problem
-from batchdrop.events import EventJob, JobStatusChanged, JobStuck, LogLink, RunRejected, RunSubmitted, Usage
-from batchdrop.slack import NotifiableEvent, SlackMessage, escape, render
+from batchdrop.events.contract import EventJob, JobStatusChanged, JobStuck, LogLink, RunRejected, RunSubmitted, Usage
+from batchdrop.notify import slack_blocks as slack
+from batchdrop.notify.slack_blocks import NotifiableEvent, SlackMessage, escape, render
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "slack"
@@ -497,7 +497,7 @@ def test_clipping_never_leaves_half_a_link_or_entity() -> None:
 def test_the_documented_example_is_what_the_sample_event_renders() -> None:
     import re
 
-    from batchdrop.notification import read_event
+    from batchdrop.notify.notifier import read_event
 
     sample = json.loads((ROOT / "events" / "notify" / "sns-job-failed.json").read_text())
     event = read_event(sample["Records"][0]["Sns"]["Message"])

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from batchdrop import sweep
+from batchdrop.spec import sweep
 
 AXES = {"lr": ["0.1", "0.01", "it's"], "batch": ["32", "64"], "seed": ["1", "2"]}
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batchdrop.batch_events import order_key
-from batchdrop.events import _Event
-from batchdrop.records import JobRecord, RunRecord, SpecSource, Transition
-from batchdrop.spec import Resources
-from batchdrop.table import deserialize, job_item, run_item
-from batchdrop.telling import RecordChange, Teller
+from batchdrop.events.contract import _Event
+from batchdrop.publish.teller import RecordChange, Teller
+from batchdrop.spec.model import Resources
+from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
+from batchdrop.store.table import deserialize, job_item, run_item
+from batchdrop.track.batch_events import order_key
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/train.yaml", version_id="v1", sequencer="0A")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from batchdrop_local.template import Resolver, load_template, parameter_defaults
 
-from batchdrop.early_retry import retry_delay_seconds
-from batchdrop.platform import parse_platform_config
-from batchdrop.settings import TrackSettings
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.track.early_retry import retry_delay_seconds
+from batchdrop.wiring.settings import TrackSettings
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]

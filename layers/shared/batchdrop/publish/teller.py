@@ -33,8 +33,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from batchdrop.batch_events import console_url, order_key
-from batchdrop.events import (
+from batchdrop.events.contract import (
     MAX_EVENT_PROBLEMS,
     EventJob,
     JobStatusChanged,
@@ -45,9 +44,10 @@ from batchdrop.events import (
     event_id,
     fit,
 )
-from batchdrop.publisher import EventPublisher
-from batchdrop.records import JobRecord, Receipt, RunRecord
-from batchdrop.storage import JobsBucket, locate, run_receipt_key, upload_order
+from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
+from batchdrop.gateways.topic import EventPublisher
+from batchdrop.store.records import JobRecord, Receipt, RunRecord
+from batchdrop.track.batch_events import console_url, order_key
 
 logger = logging.getLogger(__name__)
 

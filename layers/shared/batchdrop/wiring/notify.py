@@ -1,6 +1,6 @@
 """Composition of the notify function: its boto3 clients and the `Notifier` built on them.
 
-Kept apart from `batchdrop.wiring` so that the notify function's cold start
+Kept apart from `batchdrop.wiring.clients` so that the notify function's cold start
 does not import the submit and track paths. The clients follow the same
 policy: standard retries (these calls are idempotent, or conditional), short
 timeouts, and endpoints and credentials from the environment as boto3 reads
@@ -17,11 +17,11 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
-from batchdrop.config_source import PlatformConfigSource
-from batchdrop.notification import Notifier
-from batchdrop.notification_log import NotificationLog
-from batchdrop.settings import NotifySettings
-from batchdrop.slack_webhooks import SlackPoster, WebhookDirectory, WebhookSender, webhook_client
+from batchdrop.notify.notifier import Notifier
+from batchdrop.notify.posted_log import NotificationLog
+from batchdrop.notify.slack_webhooks import SlackPoster, WebhookDirectory, WebhookSender, webhook_client
+from batchdrop.platform.source import PlatformConfigSource
+from batchdrop.wiring.settings import NotifySettings
 
 CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 6},  # attempts, not retries (botocore's `max_attempts`)

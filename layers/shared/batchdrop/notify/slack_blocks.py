@@ -26,7 +26,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import Problem
-from batchdrop.events import JobStatusChanged, JobStuck, RunRejected, RunSubmitted, Usage
+from batchdrop.events.contract import JobStatusChanged, JobStuck, RunRejected, RunSubmitted, Usage
 
 Block = dict[str, Any]
 NotifiableEvent = RunSubmitted | RunRejected | JobStatusChanged | JobStuck

@@ -26,7 +26,7 @@ and maybe concurrently. The run record is the lock and the journal:
    the claim is still ours and never over a record that exists.
 5. **Tell**: nothing to do here. The run's record, decided, is the outbox:
    the publish function writes the receipt and the event from the table's
-   stream (`batchdrop.telling`), so a decided run is always told, even if
+   stream (`batchdrop.publish.teller`), so a decided run is always told, even if
    this function dies the moment after.
 
 Anything else that fails (S3, DynamoDB, Batch unavailable, the platform
@@ -43,12 +43,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from batchdrop.batch_gateway import BatchGateway, BatchRefused, SubmittedJob
-from batchdrop.config_source import PlatformConfigSource
 from batchdrop.errors import Problem, SpecRejected
-from batchdrop.identity import run_id_for_object
-from batchdrop.planning import Plan, PlannedJob, plan_run
-from batchdrop.records import (
+from batchdrop.gateways.batch import BatchGateway, BatchRefused, SubmittedJob
+from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
+from batchdrop.platform.identity import run_id_for_object
+from batchdrop.platform.planning import Plan, PlannedJob, plan_run
+from batchdrop.platform.source import PlatformConfigSource
+from batchdrop.spec.model import parse_spec
+from batchdrop.store.records import (
     MAX_RECORDED_PROBLEMS,
     JobRecord,
     RunRecord,
@@ -58,9 +60,7 @@ from batchdrop.records import (
     fit_run,
     utc_now,
 )
-from batchdrop.spec import parse_spec
-from batchdrop.storage import JobsBucket, SpecUnreadable, locate
-from batchdrop.table import RecordConflict, RecordsTable
+from batchdrop.store.table import RecordConflict, RecordsTable
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,14 @@ from typing import Any, TextIO
 import boto3
 from botocore.config import Config
 
-from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
-from batchdrop.config_source import config_name, read_config_bytes
-from batchdrop.documents import format_for, load_document
 from batchdrop.errors import InvalidInput, Problem
-from batchdrop.operations import (
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.platform.config import parse_platform_config
+from batchdrop.platform.source import config_name, read_config_bytes
+from batchdrop.spec.documents import format_for, load_document
+from batchdrop.store.records import JobRecord, Receipt, Transition
+from batchdrop.store.table import RecordsTable
+from batchdrop_cli.operations import (
     OperationFailed,
     Operations,
     Progress,
@@ -38,9 +41,6 @@ from batchdrop.operations import (
     parse_since,
     run_json,
 )
-from batchdrop.platform import parse_platform_config
-from batchdrop.records import JobRecord, Receipt, Transition
-from batchdrop.table import RecordsTable
 
 EXIT_OK = 0
 EXIT_INVALID = 1

@@ -17,7 +17,7 @@ made by `Reconciler` from DescribeJobs) and applies them:
 - **Telling** is not done here: each state change carries the statuses it
   passed through (`JobRecord.passed`), and a stuck report its advice, in the
   same conditional write; the publish function tells them from the table's
-  stream (`batchdrop.telling`), so what is recorded is always told.
+  stream (`batchdrop.publish.teller`), so what is recorded is always told.
 
 Events of jobs batchdrop did not submit are counted and skipped. An event
 whose job is tagged as batchdrop's but not yet recorded (its submit function
@@ -34,7 +34,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from batchdrop.batch_events import (
+from batchdrop.events.contract import LogLink, Usage
+from batchdrop.gateways.batch import BatchGateway
+from batchdrop.platform.source import PlatformConfigSource
+from batchdrop.spec.model import Resources
+from batchdrop.store.records import JobRecord, RunRecord, Transition, timestamp, utc_now
+from batchdrop.store.table import Children, JobChange, RecordsTable
+from batchdrop.track.batch_events import (
     TERMINAL,
     BatchEvent,
     JobDetail,
@@ -43,13 +49,7 @@ from batchdrop.batch_events import (
     order_key,
     run_seconds,
 )
-from batchdrop.batch_gateway import BatchGateway
-from batchdrop.config_source import PlatformConfigSource
-from batchdrop.events import LogLink, Usage
-from batchdrop.failures import classify, stuck_advice
-from batchdrop.records import JobRecord, RunRecord, Transition, timestamp, utc_now
-from batchdrop.spec import Resources
-from batchdrop.table import Children, JobChange, RecordsTable
+from batchdrop.track.failures import classify, stuck_advice
 
 logger = logging.getLogger(__name__)
 

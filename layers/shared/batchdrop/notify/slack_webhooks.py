@@ -37,13 +37,13 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from batchdrop.config_source import PlatformConfigSource
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable
+from batchdrop.platform.source import PlatformConfigSource
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from batchdrop.slack import SlackMessage
+    from batchdrop.notify.slack_blocks import SlackMessage
 
 DEFAULT_CACHE_SECONDS = 300
 REQUEST_TIMEOUT_SECONDS = 5

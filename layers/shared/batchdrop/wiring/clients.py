@@ -13,16 +13,16 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from batchdrop.batch_gateway import BATCH_CLIENT_CONFIG, BatchGateway
-from batchdrop.config_source import PlatformConfigSource
-from batchdrop.early_retry import EarlyRetry
-from batchdrop.publisher import EventPublisher
-from batchdrop.settings import PublishSettings, SubmitSettings, TrackSettings
-from batchdrop.storage import JobsBucket
-from batchdrop.submission import Submitter
-from batchdrop.table import RecordsTable
-from batchdrop.telling import Teller
-from batchdrop.tracking import Reconciler, Tracker
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.gateways.bucket import JobsBucket
+from batchdrop.gateways.topic import EventPublisher
+from batchdrop.platform.source import PlatformConfigSource
+from batchdrop.publish.teller import Teller
+from batchdrop.store.table import RecordsTable
+from batchdrop.submit.submitter import Submitter
+from batchdrop.track.early_retry import EarlyRetry
+from batchdrop.track.tracker import Reconciler, Tracker
+from batchdrop.wiring.settings import PublishSettings, SubmitSettings, TrackSettings
 
 STANDARD_CLIENT_CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": 6},  # attempts, not retries (botocore's `max_attempts`)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchdrop.events import _Event
+from batchdrop.events.contract import _Event
 from batchdrop.limits import SNS_MESSAGE_BYTES
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from batchdrop.documents import Document, format_for, load_document
 from batchdrop.errors import InvalidInput, Loc, Problem, SpecRejected, echo_list, render_loc
-from batchdrop.explain import describe_pattern, problems_from_validation_error
+from batchdrop.spec.documents import Document, format_for, load_document
+from batchdrop.spec.explain import describe_pattern, problems_from_validation_error
 
 MAX_ARRAY_SIZE = 10_000
 MIN_ARRAY_SIZE = 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from batchdrop.batch_events import JobDetail
-from batchdrop.events import FailureClass
-from batchdrop.platform import QueueConfig
-from batchdrop.spec import Resources
+from batchdrop.events.contract import FailureClass
+from batchdrop.platform.config import QueueConfig
+from batchdrop.spec.model import Resources
+from batchdrop.track.batch_events import JobDetail
 from batchdrop.units import gib, number
 
 

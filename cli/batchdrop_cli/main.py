@@ -1,5 +1,5 @@
 """The `batchdrop` command line: check and plan specs offline, print the spec's JSON Schema; and,
-against a deployed stack (`batchdrop.cli_stack`), submit, status, list, cancel and logs.
+against a deployed stack (`batchdrop_cli.stack`), submit, status, list, cancel and logs.
 
 Exit codes: 0 ok, 1 invalid input, 2 usage or environment errors, 3 a run that
 failed (submit --wait). With `--json`, standard output is one JSON document
@@ -18,14 +18,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from batchdrop.cli_stack import EXIT_RUN_FAILED, add_stack_commands, add_stack_options, print_json
-from batchdrop.config_source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
-from batchdrop.identity import run_id_for_content
-from batchdrop.operations import OperationFailed
-from batchdrop.planning import Plan, plan_run
-from batchdrop.platform import PlatformConfig, parse_platform_config
-from batchdrop.spec import JobSpec, parse_spec
+from batchdrop.platform.config import PlatformConfig, parse_platform_config
+from batchdrop.platform.identity import run_id_for_content
+from batchdrop.platform.planning import Plan, plan_run
+from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
+from batchdrop.spec.model import JobSpec, parse_spec
+from batchdrop_cli.operations import OperationFailed
+from batchdrop_cli.stack import EXIT_RUN_FAILED, add_stack_commands, add_stack_options, print_json
 
 EXIT_OK = 0
 EXIT_INVALID = 1

@@ -1,5 +1,5 @@
 """What the operator commands do against a deployed stack: drop a spec and follow its run, show and
-list runs, cancel a run, read its logs. The command line (`batchdrop.cli`) parses and prints; this
+list runs, cancel a run, read its logs. The command line (`batchdrop_cli.main`) parses and prints; this
 module knows the stack's bucket, table, Batch and CloudWatch Logs, through clients it is given.
 """
 
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from batchdrop.batch_gateway import BatchGateway
 from batchdrop.errors import BatchdropError
-from batchdrop.identity import run_id_for_object
-from batchdrop.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.storage import INCOMING, DropLocation
-from batchdrop.table import TERMINAL_JOB_STATES, RecordsTable
+from batchdrop.gateways.batch import BatchGateway
+from batchdrop.gateways.bucket import INCOMING, DropLocation
+from batchdrop.platform.identity import run_id_for_object
+from batchdrop.store.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
+from batchdrop.store.table import TERMINAL_JOB_STATES, RecordsTable
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from batchdrop.documents import Document
 from batchdrop.errors import Loc, Problem, cut, echo
 from batchdrop.limits import SUGGESTED_NAME_CHARS
+from batchdrop.spec.documents import Document
 
 PATTERN_WORDS: dict[str, str] = {}
 """Regex -> what it asks for in words; each model registers its patterns here."""

@@ -1,7 +1,7 @@
 """What batchdrop remembers of every run and job (DESIGN.md §7), as pydantic models.
 
 A run is one spec file; it becomes zero (rejected) or more Batch jobs. The
-table layout that stores these lives in `batchdrop.table`.
+table layout that stores these lives in `batchdrop.store.table`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batchdrop.batch_events import STATUS_RANK
 from batchdrop.errors import Problem
-from batchdrop.events import LogLink, Usage
+from batchdrop.events.contract import LogLink, Usage
 from batchdrop.limits import RECORD_BYTES
-from batchdrop.spec import Resources
+from batchdrop.spec.model import Resources
+from batchdrop.track.batch_events import STATUS_RANK
 
 RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
 FINAL_SUBMISSION_STATES: frozenset[str] = frozenset(
@@ -139,7 +139,7 @@ class JobRecord(_Record):
     """The attempts its retry strategy allows."""
     status: str = "SUBMITTED"
     status_order: str | None = None
-    """The order key of the event that set `status` (see batchdrop.batch_events.order_key)."""
+    """The order key of the event that set `status` (see batchdrop.track.batch_events.order_key)."""
     status_since: datetime | None = None
     status_reason: str | None = None
     attempts: int = 0

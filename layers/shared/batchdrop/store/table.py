@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from batchdrop.batch_events import STATUS_RANK
 from batchdrop.errors import BatchdropError
-from batchdrop.events import Usage
-from batchdrop.records import JobRecord, RunRecord, Transition, timestamp
+from batchdrop.events.contract import Usage
+from batchdrop.store.records import JobRecord, RunRecord, Transition, timestamp
+from batchdrop.track.batch_events import STATUS_RANK
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchdrop.errors import ConfigInvalid, ConfigUnavailable
-from batchdrop.platform import PlatformConfig, parse_platform_config
+from batchdrop.platform.config import PlatformConfig, parse_platform_config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

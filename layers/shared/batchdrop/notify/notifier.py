@@ -26,10 +26,10 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 
 from batchdrop.errors import BatchdropError
-from batchdrop.events import EVENT_ADAPTER, JobStuck, RunRejected, RunSubmitted
-from batchdrop.notification_log import Claim, NotificationLog, NotificationLogUnavailable
-from batchdrop.slack import NotifiableEvent, SlackMessage, render
-from batchdrop.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirectory, WebhooksUnavailable
+from batchdrop.events.contract import EVENT_ADAPTER, JobStuck, RunRejected, RunSubmitted
+from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
+from batchdrop.notify.slack_blocks import NotifiableEvent, SlackMessage, render
+from batchdrop.notify.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirectory, WebhooksUnavailable
 
 logger = logging.getLogger(__name__)
 

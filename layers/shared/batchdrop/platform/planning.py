@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from batchdrop import sweep as sweeps
-from batchdrop.documents import Document
 from batchdrop.errors import SpecRejected, cut
-from batchdrop.identity import job_name
-from batchdrop.platform import PlatformConfig, QueueConfig, TeamConfig
-from batchdrop.spec import (
+from batchdrop.platform.config import PlatformConfig, QueueConfig, TeamConfig
+from batchdrop.platform.identity import job_name
+from batchdrop.spec import sweep as sweeps
+from batchdrop.spec.documents import Document
+from batchdrop.spec.model import (
     MAX_ARRAY_SIZE,
     MAX_DEPENDENCIES,
     MIN_ARRAY_SIZE,
@@ -59,7 +59,7 @@ class PlannedJob(BaseModel):
     """Steps this job waits for; their job ids are known only at submission."""
     array_size: int | None = None
     sweep: dict[str, list[str]] | None = None
-    """Axes of the sweep; child i runs with `batchdrop.sweep.child_values(sweep, i)`."""
+    """Axes of the sweep; child i runs with `batchdrop.spec.sweep.child_values(sweep, i)`."""
     request: dict[str, Any]
     """SubmitJob's arguments, all but `dependsOn`."""
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchdrop.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
 from batchdrop.errors import BatchdropError, Problem
 from batchdrop.limits import S3_KEY_BYTES
-from batchdrop.records import SpecSource
+from batchdrop.spec.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
+from batchdrop.store.records import SpecSource
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from batchdrop.documents import format_for, load_document
 from batchdrop.errors import ConfigInvalid, InvalidInput
-from batchdrop.explain import describe_pattern, problems_from_validation_error
-from batchdrop.spec import Alias, Environment, Finding, Hardware, Name
+from batchdrop.spec.documents import format_for, load_document
+from batchdrop.spec.explain import describe_pattern, problems_from_validation_error
+from batchdrop.spec.model import Alias, Environment, Finding, Hardware, Name
 
 JobQueueArn = Annotated[
     str,
