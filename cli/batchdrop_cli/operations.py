@@ -242,21 +242,26 @@ class Operations:
         children: dict[str, dict[str, int]] = {}
         while True:
             view = self.view(run_id)
-            transitions: list[tuple[JobRecord, Transition]] = []
+            timed: list[tuple[datetime, JobRecord, Transition]] = []
             changed: list[JobRecord] = []
             for job in view.jobs:
                 if job.job_id in settled:
                     continue
-                for transition in self.table.get_history(job.job_id):
+                latest: datetime | None = None
+                for transition in self.table.get_history(job.job_id):  # in the order it happened
+                    # Clocks differ (SUBMITTED is the submit function's, the rest Batch's): never let a
+                    # job's transition sort before the one it followed.
+                    latest = transition.at if latest is None else max(latest, transition.at)
                     if (job.job_id, transition.key) not in seen:
                         seen.add((job.job_id, transition.key))
-                        transitions.append((job, transition))
+                        timed.append((latest, job, transition))
                 if job.children and job.children != children.get(job.job_id):
                     children[job.job_id] = dict(job.children)
                     changed.append(job)
                 if job.status in TERMINAL_JOB_STATES:
                     settled.add(job.job_id)
-            transitions.sort(key=lambda pair: pair[1].at)
+            timed.sort(key=lambda entry: entry[0])  # stable: a job's own order holds among equal times
+            transitions = [(job, transition) for _, job, transition in timed]
             yield Progress(view=view, transitions=transitions, children_changed=changed)
             if view.ended:
                 return
