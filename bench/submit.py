@@ -35,8 +35,9 @@ from batchdrop_local.stack_model import LocalFunction
 
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.planning import Plan, check_and_plan
+from batchdrop.store.items import job_item, run_item
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import Receipt, RunRecord, SpecSource, utc_now
-from batchdrop.store.table import RecordsTable, job_item, run_item
 from batchdrop.submit.submitter import Submitter, submitted_job_record
 from bench.report import (
     ROOT,
@@ -120,7 +121,7 @@ def _handler_in_own_process(
     """Run the handler over the events in a process of its own (a warm Lambda after its cold start)."""
     figures = run_worker(aws, "submit", function.environment, events)
     assert figures["failures"] == 0, figures
-    table = RecordsTable(aws.client("dynamodb"), function.environment["TABLE_NAME"])
+    table = RecordQueries(aws.client("dynamodb"), function.environment["TABLE_NAME"])
     jobs = 0
     for event in events:
         for record in event["Records"]:

@@ -29,8 +29,10 @@ from batchdrop_local.local_stack import create_stack
 from batchdrop_local.state_changes import attempt, in_sqs, sample_job, state_change
 
 from batchdrop.spec.model import Resources
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.items import job_key, serialize
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
-from batchdrop.store.table import RecordsTable, job_key, serialize
 from bench.report import Figure, against_separate_aws, outbox, run_worker, tell_in_own_process
 
 JOBS = 1000
@@ -50,7 +52,7 @@ def run() -> list[Figure]:
     return against_separate_aws(_measure)
 
 
-def _records(table: RecordsTable, bucket: str) -> tuple[list[JobRecord], JobRecord]:
+def _records(table: RecordQueries, bucket: str) -> tuple[list[JobRecord], JobRecord]:
     """1,000 single-job runs and one array run, written as the submit function writes them."""
     source = SpecSource(bucket=bucket, key="incoming/vision/bench.yaml", version_id="v1")
     jobs: list[JobRecord] = []
@@ -104,7 +106,7 @@ def _records(table: RecordsTable, bucket: str) -> tuple[list[JobRecord], JobReco
                 submitted_at=T0,
             )
         )
-    table.write_new(runs, jobs)
+    RunClaims(table.client, table.table_name).write_new(runs, jobs)
     return jobs[:JOBS], jobs[JOBS]
 
 
@@ -158,7 +160,7 @@ def _events(jobs: list[JobRecord], array: JobRecord) -> tuple[list[dict[str, Any
 
 def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
     stack = create_stack(aws)
-    table = RecordsTable(aws.client("dynamodb"), stack.outputs["RecordsTableName"])
+    table = RecordQueries(aws.client("dynamodb"), stack.outputs["RecordsTableName"])
     jobs, array = _records(table, stack.outputs["JobsBucketName"])
     reader = outbox(aws, stack)
     reader.read()  # the runs and jobs as the submit function wrote them: not tracking's to tell
@@ -249,7 +251,7 @@ def _told_statuses(aws: SeparateEmbeddedAws, probe: str) -> dict[str, str]:
     return {job_id: status for job_id, (status, _) in told.items()}
 
 
-def _bare_update_seconds(table: RecordsTable, samples: int = 300) -> float:
+def _bare_update_seconds(table: RecordQueries, samples: int = 300) -> float:
     """One conditional UpdateItem of a job record, as the tracker makes (median-free: a mean of many)."""
     client = table.client
     key = job_key("bench-floor")
@@ -266,7 +268,7 @@ def _bare_update_seconds(table: RecordsTable, samples: int = 300) -> float:
     return (time.perf_counter() - started) / samples
 
 
-def _check(table: RecordsTable, expected: dict[str, str], array: JobRecord) -> bool:
+def _check(table: RecordQueries, expected: dict[str, str], array: JobRecord) -> bool:
     records = table.get_jobs(expected)
     wrong = {job_id: records[job_id].status for job_id, status in expected.items() if records[job_id].status != status}
     parent = records[array.job_id]

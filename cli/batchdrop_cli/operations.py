@@ -20,8 +20,8 @@ from batchdrop.errors import BatchdropError
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.bucket import INCOMING, DropLocation
 from batchdrop.platform.identity import run_id_for_object
-from batchdrop.store.records import JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.store.table import TERMINAL_JOB_STATES, RecordsTable
+from batchdrop.store.queries import RecordQueries
+from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -142,7 +142,7 @@ class Operations:
     def __init__(
         self,
         *,
-        table: RecordsTable,
+        table: RecordQueries,
         s3: S3Client,
         batch: BatchGateway,
         logs: CloudWatchLogsClient,
@@ -258,7 +258,7 @@ class Operations:
                 if job.children and job.children != children.get(job.job_id):
                     children[job.job_id] = dict(job.children)
                     changed.append(job)
-                if job.status in TERMINAL_JOB_STATES:
+                if job.status in TERMINAL:
                     settled.add(job.job_id)
             timed.sort(key=lambda entry: entry[0])  # stable: a job's own order holds among equal times
             transitions = [(job, transition) for _, job, transition in timed]
@@ -278,14 +278,14 @@ class Operations:
         if view.ended:
             raise OperationFailed(f"run {run_id} has already ended ({status}): there is nothing to cancel")
         words = f"cancelled by {who} with batchdrop" + (f": {reason}" if reason else "")
-        unfinished = [job for job in view.jobs if job.status not in TERMINAL_JOB_STATES]
+        unfinished = [job for job in view.jobs if job.status not in TERMINAL]
         # Recorded first: the events Batch sends for the stopped jobs then find who stopped them.
         self.table.record_cancel_request(
             run_id, (job.job_id for job in unfinished), who=who, reason=reason, at=self.clock()
         )
         requests: list[StopRequest] = []
         for job in view.jobs:
-            if job.status in TERMINAL_JOB_STATES:
+            if job.status in TERMINAL:
                 requests.append(StopRequest(job.step, job.job_id, job.status, "already ended"))
                 continue
             started = job.status in STARTED_JOB_STATES

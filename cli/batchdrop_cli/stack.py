@@ -29,8 +29,8 @@ from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import JobRecord, Receipt, Transition
-from batchdrop.store.table import RecordsTable
 from batchdrop_cli.operations import (
     OperationFailed,
     Operations,
@@ -113,7 +113,7 @@ class _Stack:
         self.endpoint_url: str | None = args.endpoint_url
         self.resources = StackResources.from_stack(self.client("cloudformation"), args.stack)
         self.operations = Operations(
-            table=RecordsTable(self.client("dynamodb"), self.resources.table),
+            table=RecordQueries(self.client("dynamodb"), self.resources.table),
             s3=self.client("s3"),
             batch=BatchGateway(self.client("batch", BATCH_CLIENT_CONFIG)),
             logs=self.client("logs"),

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchdrop.publish.teller import RecordChange
-from batchdrop.store.table import deserialize
+from batchdrop.store.items import deserialize
 from batchdrop.wiring.clients import build_teller
 from batchdrop.wiring.settings import PublishSettings, load_settings
 

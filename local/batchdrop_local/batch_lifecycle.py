@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
-from batchdrop.store.table import ACTIVE_SHARDS
+from batchdrop.store.items import ACTIVE_SHARDS
 from batchdrop_local import bridges
 from batchdrop_local.state_changes import as_batch_shows_it, epoch_ms, log_stream, state_change
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from batchdrop.platform.config import parse_platform_config
-from batchdrop.store.table import RecordsTable
+from batchdrop.store.queries import RecordQueries
 from batchdrop_local import bridges
 from batchdrop_local.batch_fleet import queue_arns
 from batchdrop_local.batch_lifecycle import LocalBatch, Scenario
@@ -49,7 +49,7 @@ class ControlPlane:
 
     def _start(self, parts: list[Any]) -> None:
         self.stack: Stack = create_stack(self.aws)
-        self.table = RecordsTable(self.aws.client("dynamodb"), self.stack.outputs["RecordsTableName"])
+        self.table = RecordQueries(self.aws.client("dynamodb"), self.stack.outputs["RecordsTableName"])
         config = parse_platform_config(EXAMPLE_PLATFORM.read_bytes())
         webhooks = {team: self.slack.url(team) for team in config.teams}
         self.aws.client("secretsmanager").put_secret_value(

@@ -13,8 +13,8 @@ from types import ModuleType
 from typing import Any
 
 from batchdrop.gateways.batch import BatchGateway
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import SpecSource
-from batchdrop.store.table import RecordsTable
 from batchdrop_cli.operations import Operations
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import LocalStack
@@ -29,7 +29,7 @@ def test_cancel_stops_jobs_that_started_since_their_records_were_written(
     )
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     run_id = module.Submitter.run_id(SpecSource(bucket=upload.bucket, key=upload.key, version_id=upload.version_id))
-    table = RecordsTable(local_stack.client("dynamodb"), local_stack.table)
+    table = RecordQueries(local_stack.client("dynamodb"), local_stack.table)
     operations = Operations(
         table=table,
         s3=local_stack.client("s3"),

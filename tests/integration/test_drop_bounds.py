@@ -18,8 +18,8 @@ import pytest
 
 from batchdrop.gateways.bucket import run_receipt_key
 from batchdrop.limits import DYNAMODB_ITEM_BYTES, EVENT_BYTES, S3_KEY_BYTES
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import SpecSource
-from batchdrop.store.table import RecordsTable
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
@@ -122,7 +122,7 @@ def test_a_key_too_long_for_a_receipt_path_gets_a_shortened_one_that_is_recorded
 
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
 
-    run = RecordsTable(local_stack.client("dynamodb"), local_stack.table).get_run(run_id_of(module, upload))
+    run = RecordQueries(local_stack.client("dynamodb"), local_stack.table).get_run(run_id_of(module, upload))
     assert run is not None
     assert run.status == "submitted"
     assert run.receipt_key is not None

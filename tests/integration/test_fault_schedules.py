@@ -43,8 +43,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchdrop.gateways.bucket import locate
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import RunRecord, SpecSource
-from batchdrop.store.table import RecordsTable
 from batchdrop.submit.submitter import Submitter
 from tests.conftest import EXAMPLES
 from tests.faults import FaultKind, FaultProxy
@@ -204,7 +204,7 @@ def test_random_fault_schedules_lose_nothing_and_duplicate_nothing(
     for fault in schedule:
         fault.arm(faults)
     stream = Stream(stack, faults, submit, track)
-    table = RecordsTable(stack.client("dynamodb"), stack.table)
+    table = RecordQueries(stack.client("dynamodb"), stack.table)
     example = next(_examples)
 
     runs: dict[str, tuple[str, list[str]]] = {}
@@ -252,7 +252,7 @@ def test_random_fault_schedules_lose_nothing_and_duplicate_nothing(
     check_jobs(stack, table, planned, published)
 
 
-def _batch_views(stack: LocalStack, table: RecordsTable, run: RunRecord) -> list[dict[str, Any]]:
+def _batch_views(stack: LocalStack, table: RecordQueries, run: RunRecord) -> list[dict[str, Any]]:
     """The run's jobs as Batch shows them (what their events carry), in the run's order."""
     records = table.get_jobs(ref.job_id for ref in run.jobs)
     described = {
@@ -262,7 +262,7 @@ def _batch_views(stack: LocalStack, table: RecordsTable, run: RunRecord) -> list
 
 
 def check_runs(
-    stack: LocalStack, table: RecordsTable, runs: dict[str, tuple[str, list[str]]], published: list[dict[str, Any]]
+    stack: LocalStack, table: RecordQueries, runs: dict[str, tuple[str, list[str]]], published: list[dict[str, Any]]
 ) -> None:
     """One run record per drop, decided and then ended with its jobs; its receipt; one `run.*` event."""
     for key, (run_id, steps) in runs.items():
@@ -284,7 +284,9 @@ def check_runs(
         assert (receipt["run_id"], receipt["status"]) == (run_id, decided), f"{key}: its receipt"
 
 
-def check_jobs(stack: LocalStack, table: RecordsTable, planned: list[Planned], published: list[dict[str, Any]]) -> None:
+def check_jobs(
+    stack: LocalStack, table: RecordQueries, planned: list[Planned], published: list[dict[str, Any]]
+) -> None:
     """Each job once in Batch, in the state of its last event, each asked-for status told under one event_id."""
     batch = stack.client("batch")
     records = table.get_jobs(job.job_id for job in planned)

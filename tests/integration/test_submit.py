@@ -17,8 +17,8 @@ import pytest
 from batchdrop_local.runtime import invoke, load_handler
 from botocore.exceptions import ClientError
 
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import RunRecord
-from batchdrop.store.table import RecordsTable
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
@@ -36,8 +36,8 @@ def example(name: str) -> bytes:
     return (SPECS / name).read_bytes()
 
 
-def table_of(stack: LocalStack) -> RecordsTable:
-    return RecordsTable(stack.client("dynamodb"), stack.table)
+def table_of(stack: LocalStack) -> RecordQueries:
+    return RecordQueries(stack.client("dynamodb"), stack.table)
 
 
 def run_of(stack: LocalStack, upload: Uploaded, module: ModuleType) -> RunRecord:

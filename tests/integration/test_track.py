@@ -26,8 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchdrop.gateways.batch import BatchGateway
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.job_states import JobStates
+from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
-from batchdrop.store.table import RecordsTable
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.tracker import Delivery, Reconciler
 from tests.conftest import EVENTS, EXAMPLES
@@ -67,7 +69,7 @@ def functions(local_stack: LocalStack) -> tuple[ModuleType, Invoke, ModuleType, 
 def submit_spec(stack: LocalStack, submit: Invoke, module: ModuleType, spec: str, team: str) -> Submitted:
     upload = stack.upload(f"incoming/{team}/{spec}", (EXAMPLES / "specs" / spec).read_bytes())
     assert submit(stack.s3_event(upload)) == {"batchItemFailures": []}
-    table = RecordsTable(stack.client("dynamodb"), stack.table)
+    table = RecordQueries(stack.client("dynamodb"), stack.table)
     run = table.get_run(
         module.Submitter.run_id(SpecSource(bucket=upload.bucket, key=upload.key, version_id=upload.version_id))
     )
@@ -87,8 +89,8 @@ def submit_spec(stack: LocalStack, submit: Invoke, module: ModuleType, spec: str
     )
 
 
-def table_of(stack: LocalStack) -> RecordsTable:
-    return RecordsTable(stack.client("dynamodb"), stack.table)
+def table_of(stack: LocalStack) -> RecordQueries:
+    return RecordQueries(stack.client("dynamodb"), stack.table)
 
 
 def job_events(stack: LocalStack, type_: str = "job.status") -> list[dict[str, Any]]:
@@ -227,12 +229,14 @@ def test_every_permutation_of_a_retried_jobs_events_ends_in_the_same_state(
     assert histories == {("0:SUBMITTED", "0:RUNNABLE", "0:RUNNING", "1:RUNNABLE", "1:RUNNING", "2:SUCCEEDED")}
 
 
-def _clone_jobs(table: RecordsTable, record: JobRecord, count: int) -> list[str]:
+def _clone_jobs(table: RecordQueries, record: JobRecord, count: int) -> list[str]:
     """Fresh copies of a submitted job's record (as the submit function writes them), under new ids."""
     batch = uuid.uuid4().hex[:6]
     clones = [f"{record.job_id}-{batch}-{index:04d}" for index in range(count)]
     submitted = {"0:SUBMITTED": Transition(status="SUBMITTED", at=record.submitted_at)}
-    table.write_new([], [record.model_copy(update={"job_id": clone, "history": submitted}) for clone in clones])
+    RunClaims(table.client, table.table_name).write_new(
+        [], [record.model_copy(update={"job_id": clone, "history": submitted}) for clone in clones]
+    )
     return clones
 
 
@@ -521,7 +525,9 @@ def test_reconcile_fills_a_missed_end_and_marks_a_forgotten_job_lost(
     assert lost is not None
     assert done.status == "SUCCEEDED"
     assert lost.status == "LOST"
-    assert table.quiet_jobs(before="9999") == [], "finished and lost jobs leave the watchdog's index"
+    assert JobStates(table.client, table.table_name).quiet_jobs(before="9999") == [], (
+        "finished and lost jobs leave the watchdog's index"
+    )
     lost_run = table.get_run(forgotten.run.run_id)
     assert lost_run is not None
     assert lost_run.status == "failed"

@@ -21,8 +21,9 @@ from batchdrop.events.contract import RunRejected
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway, BatchRefused, BatchUnavailable
 from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
 from batchdrop.gateways.topic import EventPublisher
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.items import RecordsUnavailable
 from batchdrop.store.records import RunRecord, SpecSource
-from batchdrop.store.table import RecordsTable, RecordsUnavailable
 from batchdrop.track.early_retry import EarlyRetry, Returned
 from batchdrop.wiring.clients import STANDARD_CLIENT_CONFIG
 from batchdrop.wiring.notify import CLIENT_CONFIG as NOTIFY_CLIENT_CONFIG
@@ -208,7 +209,7 @@ def test_events_that_cannot_be_published_are_returned_and_the_others_go_out() ->
 
 def test_unprocessed_records_are_retried_then_reported() -> None:
     dynamodb = client("dynamodb")
-    table = RecordsTable(dynamodb, "records", sleep=lambda seconds: None)
+    table = RunClaims(dynamodb, "records", sleep=lambda seconds: None)
     now = datetime.now(UTC)
     run = RunRecord(
         run_id="r1", team="vision", status="rejected", source=SOURCE, received_at=now, claim_owner="m", claimed_at=now

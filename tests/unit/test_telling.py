@@ -9,8 +9,8 @@ from typing import Any
 from batchdrop.events.contract import _Event
 from batchdrop.publish.teller import RecordChange, Teller
 from batchdrop.spec.model import Resources
+from batchdrop.store.items import deserialize, job_item, run_item
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
-from batchdrop.store.table import deserialize, job_item, run_item
 from batchdrop.track.batch_events import order_key
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """What batchdrop remembers of every run and job (DESIGN.md §7), as pydantic models.
 
 A run is one spec file; it becomes zero (rejected) or more Batch jobs. The
-table layout that stores these lives in `batchdrop.store.table`.
+table layout that stores these is `batchdrop.store.items`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, Usage
 from batchdrop.limits import RECORD_BYTES
 from batchdrop.spec.model import Resources
-from batchdrop.track.batch_events import STATUS_RANK
 
 RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
 FINAL_SUBMISSION_STATES: frozenset[str] = frozenset(
@@ -24,6 +23,10 @@ FINAL_SUBMISSION_STATES: frozenset[str] = frozenset(
 )
 """A run past these has been handled by the submit function (what happens next is tracking's)."""
 JobStatus = Literal["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
+STATUS_RANK = {"SUBMITTED": 0, "PENDING": 1, "RUNNABLE": 2, "STARTING": 3, "RUNNING": 4, "SUCCEEDED": 5, "FAILED": 5}
+"""A job's statuses in the order Batch moves it through them (a retried attempt starts again)."""
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "LOST"})
+"""A job in one of these has ended: Batch's two ends, and LOST (Batch forgot a job whose end was never heard)."""
 MAX_RECORDED_PROBLEMS = 100
 """A run record keeps this many problems; the receipt in S3 keeps every one."""
 

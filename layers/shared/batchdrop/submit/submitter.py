@@ -50,6 +50,8 @@ from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
 from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.spec.model import parse_spec
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (
     MAX_RECORDED_PROBLEMS,
     JobRecord,
@@ -60,7 +62,6 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
-from batchdrop.store.table import RecordConflict, RecordsTable
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Submitter:
     def __init__(
         self,
         *,
-        table: RecordsTable,
+        table: RunClaims,
         batch: BatchGateway,
         bucket: JobsBucket,
         config: PlatformConfigSource,

@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-STATUS_RANK = {"SUBMITTED": 0, "PENDING": 1, "RUNNABLE": 2, "STARTING": 3, "RUNNING": 4, "SUCCEEDED": 5, "FAILED": 5}
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "LOST"})
+from batchdrop.store.records import STATUS_RANK, TERMINAL
+
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 
 

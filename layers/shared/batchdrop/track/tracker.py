@@ -38,10 +38,10 @@ from batchdrop.events.contract import LogLink, Usage
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.spec.model import Resources
-from batchdrop.store.records import JobRecord, RunRecord, Transition, timestamp, utc_now
-from batchdrop.store.table import Children, JobChange, RecordsTable
+from batchdrop.store.items import Children, JobChange
+from batchdrop.store.job_states import JobStates
+from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, Transition, timestamp, utc_now
 from batchdrop.track.batch_events import (
-    TERMINAL,
     BatchEvent,
     JobDetail,
     log_streams,
@@ -100,7 +100,7 @@ class Tracker:
     def __init__(
         self,
         *,
-        table: RecordsTable,
+        table: JobStates,
         config: PlatformConfigSource,
         region: str,
         clock: Callable[[], datetime] = utc_now,

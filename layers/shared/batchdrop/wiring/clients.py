@@ -18,7 +18,8 @@ from batchdrop.gateways.bucket import JobsBucket
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.publish.teller import Teller
-from batchdrop.store.table import RecordsTable
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.job_states import JobStates
 from batchdrop.submit.submitter import Submitter
 from batchdrop.track.early_retry import EarlyRetry
 from batchdrop.track.tracker import Reconciler, Tracker
@@ -37,7 +38,7 @@ idempotent or harmless twice, which are, client by client:
   a second copy writes the same object; a conditional one (If-Match / If-None-Match, at a key's
   receipt path) re-sent after it was applied fails its precondition, and the writer reads the key
   again and finds its own receipt there.
-- dynamodb (RecordsTable): reads; puts of whole items (the same item again); conditional writes
+- dynamodb (the stores of `batchdrop.store`): reads; puts of whole items (the same item again); conditional writes
   (claims, status transitions ordered by `status_order`, versioned child states), whose re-sent copy
   fails its condition instead of applying twice (so a failed condition may be our own write: the
   caller must tell by what is stored, as `ReturnValuesOnConditionCheckFailure` shows). An array's
@@ -62,7 +63,7 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
     session = session or boto3.Session()
     s3 = client("s3", session)
     return Submitter(
-        table=RecordsTable(
+        table=RunClaims(
             client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
         ),
         batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
@@ -76,7 +77,7 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
 def build_tracker(settings: TrackSettings, session: boto3.Session | None = None) -> Tracker:
     session = session or boto3.Session()
     return Tracker(
-        table=RecordsTable(
+        table=JobStates(
             client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
         ),
         config=_config_source(settings.platform_config, settings.config_ttl_seconds, session),

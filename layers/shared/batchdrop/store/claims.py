@@ -1,0 +1,142 @@
+"""RunClaims: Runs as the submit function claims and records them: a claim (a conditional write, so one
+delivery submits), taken over when its owner is gone, and finished with the run's jobs, all or
+nothing; a batch's fresh runs written together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from batchdrop.store.items import (
+    Claim,
+    RecordConflict,
+    batch_write,
+    deserialize,
+    error_code,
+    expiry,
+    history_item,
+    job_item,
+    read_run,
+    run_item,
+    serialize,
+)
+from batchdrop.store.records import JobRecord, RunRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+
+class RunClaims:
+    """Runs as the submit function claims and records them: a claim (a conditional write, so one
+    delivery submits), taken over when its owner is gone, and finished with the run's jobs, all or
+    nothing; a batch's fresh runs written together."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        retention: timedelta = timedelta(days=90),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.table_name = table_name
+        self.retention = retention
+        """How long finished records and their history are kept before DynamoDB's TTL removes them."""
+        self.sleep = sleep
+
+    def claim_run(self, run: RunRecord) -> Claim:
+        """Create the run record if there is none; otherwise return the stored one."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=run_item(run),
+                ConditionExpression="attribute_not_exists(PK)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            stored: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+            existing = (
+                RunRecord.model_validate(deserialize(stored))
+                if stored
+                else read_run(self.client, self.table_name, run.run_id)
+            )
+            if existing is None:  # deleted between the two calls: claim again
+                return self.claim_run(run)
+            return Claim(run=existing, fresh=False)
+        return Claim(run=run, fresh=True)
+
+    def reclaim_run(self, previous: RunRecord, owner: str, at: datetime) -> RunRecord:
+        """Take over a claim (ours redelivered, or a dead one's); `RecordConflict` if it moved meanwhile."""
+        claimed = previous.model_copy(update={"claim_owner": owner, "claimed_at": at})
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=run_item(claimed),
+                ConditionExpression="claim_owner = :owner AND claimed_at = :at AND #status = :status",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(
+                    {
+                        ":owner": previous.claim_owner,
+                        ":at": previous.model_dump(mode="json")["claimed_at"],
+                        ":status": previous.status,
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise RecordConflict(f"run {previous.run_id} was claimed by someone else meanwhile") from exc
+            raise
+        return claimed
+
+    def finish_run(self, run: RunRecord, jobs: Iterable[JobRecord] = ()) -> None:
+        """Write the run's final submission record and its jobs, all or nothing, if we still own it."""
+        items: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": job_item(job),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            }
+            for job in jobs
+        ]
+        items.append(
+            {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": run_item(run),
+                    "ConditionExpression": "claim_owner = :owner AND #status = :submitting",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": serialize({":owner": run.claim_owner, ":submitting": "submitting"}),
+                }
+            }
+        )
+        try:
+            if len(items) == 1:
+                self.client.put_item(**items[0]["Put"])
+            else:
+                self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) in {"ConditionalCheckFailedException", "TransactionCanceledException"}:
+                raise RecordConflict(f"run {run.run_id} is no longer ours to finish: {exc}") from exc
+            raise
+
+    def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
+        """Write records no one else writes yet (fresh claims), 25 to a call, retrying what is left."""
+        jobs = list(jobs)
+        requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
+        requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        requests += [
+            {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
+            for job in jobs
+            for transition in job.history.values()
+        ]
+        batch_write(self.client, self.table_name, requests, self.sleep)

@@ -1,0 +1,268 @@
+"""The records table: one DynamoDB table, its keys and indexes, and the mechanics its stores share.
+
+Layout (single-table; `template.yaml` declares the same keys and indexes):
+
+- run: PK `RUN#<run id>`, SK `RUN`;
+  GSI1 `TEAM#<team>` / `<received at>#<run id>`;
+  GSI2 `TEAM#<team>#<status>` / `<received at>#<run id>`;
+  GSI3 `SRC#<bucket>/<key>` / `<received at>#<run id>`.
+- job: PK `JOB#<Batch job id>`, SK `JOB`;
+  GSI1 `ACTIVE#<shard>` / `<last event at>#<job id>`, only while the job is not terminal.
+
+It serves DESIGN.md §7 without a scan: a run by id (GetItem), a job by Batch
+job id (GetItem: the tracker's hot path is strongly consistent), a team's
+runs newest first (GSI1, descending), optionally by status (GSI2), the runs
+made from an S3 key (GSI3), and non-terminal jobs quiet since a given time
+(GSI1 over a few shards, so the watchdog's partition never runs hot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from batchdrop.errors import BatchdropError
+from batchdrop.events.contract import Usage
+from batchdrop.store.records import STATUS_RANK, TERMINAL, JobRecord, RunRecord, Transition, timestamp
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+ACTIVE_SHARDS = 8
+BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
+BATCH_WRITE_ATTEMPTS = 6
+RUN_SK = "RUN"
+CHILDREN_SK = "CHILDREN"
+JOB_SK = "JOB"
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class RecordConflict(BatchdropError):
+    """A conditional write found the record in another state than expected."""
+
+
+class RecordsUnavailable(BatchdropError):
+    """DynamoDB did not take the writes, even after retries."""
+
+
+def run_key(run_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"RUN#{run_id}"}, "SK": {"S": RUN_SK}}
+
+
+def job_key(job_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": JOB_SK}}
+
+
+def children_key(parent_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"JOB#{parent_id}"}, "SK": {"S": CHILDREN_SK}}
+
+
+def active_shard(job_id: str) -> str:
+    return f"ACTIVE#{int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS}"
+
+
+def run_item(run: RunRecord) -> dict[str, Any]:
+    """The stored form of a run, with the index keys its status and source imply."""
+    order = f"{timestamp(run.received_at)}#{run.run_id}"
+    attributes = {
+        **run.model_dump(mode="json", exclude_none=True),
+        "PK": f"RUN#{run.run_id}",
+        "SK": RUN_SK,
+        "kind": "run",
+        "GSI1PK": f"TEAM#{run.team}",
+        "GSI1SK": order,
+        "GSI2PK": f"TEAM#{run.team}#{run.status}",
+        "GSI2SK": order,
+        "GSI3PK": f"SRC#{run.source.bucket}/{run.source.key}",
+        "GSI3SK": order,
+    }
+    return serialize(attributes)
+
+
+def job_item(job: JobRecord) -> dict[str, Any]:
+    """The stored form of a job; its history is kept in items of its own (`history_item`)."""
+    attributes: dict[str, Any] = {
+        **job.model_dump(mode="json", exclude_none=True, exclude={"history"}),
+        "PK": f"JOB#{job.job_id}",
+        "SK": JOB_SK,
+        "kind": "job",
+    }
+    if job.status not in TERMINAL:
+        attributes["GSI1PK"] = active_shard(job.job_id)
+        attributes["GSI1SK"] = f"{timestamp(job.last_event_at)}#{job.job_id}"
+    return serialize(attributes)
+
+
+def history_item(job_id: str, transition: Transition, expires_at: int) -> dict[str, Any]:
+    """One transition of a job, under the job's key: `H#<attempt>#<rank>#<status>` sorts as it happened.
+    Written with BatchWriteItem: the same transition twice is the same item, so duplicates cost nothing.
+    """
+    rank = STATUS_RANK.get(transition.status, 6)
+    return serialize(
+        {
+            "PK": f"JOB#{job_id}",
+            "SK": f"H#{transition.attempt:03d}#{rank}#{transition.status}",
+            "kind": "history",
+            **transition.model_dump(mode="json", exclude_none=True),
+            "expires_at": expires_at,
+        }
+    )
+
+
+def serialize(attributes: dict[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(_numbers_as_decimals(value)) for name, value in attributes.items()}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _plain_numbers(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _numbers_as_decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {key: _numbers_as_decimals(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_numbers_as_decimals(item) for item in value]
+    return value
+
+
+def _plain_numbers(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {key: _plain_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_numbers(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """A job's newer state, as the tracker computed it from Batch's word."""
+
+    job_id: str
+    status: str
+    order: str
+    at: str
+    """When the job entered `status` (ISO time)."""
+    seen_at: str
+    """When batchdrop learned it (ISO time)."""
+    attempts: int
+    fields: dict[str, Any]
+    """Other attributes to set (None removes one)."""
+
+
+@dataclass(frozen=True)
+class Children:
+    """An array job's children, kept in one item beside the job: states, and what they add up to."""
+
+    states: str = ""
+    version: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class Applied:
+    before: JobRecord | None
+    """The record before the change (or as it is, when the change was stale); None: no such job."""
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of claiming a run: ours now, or someone's already."""
+
+    run: RunRecord
+    fresh: bool
+    """True when this call created the claim; False when the run existed (returned as stored)."""
+
+
+def batch_write(
+    client: DynamoDBClient, table_name: str, requests: list[dict[str, Any]], sleep: Callable[[float], None]
+) -> None:
+    """Write items 25 to a call, retrying what DynamoDB leaves unprocessed; `RecordsUnavailable` if it keeps
+    leaving some."""
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        pending: dict[str, Any] = {table_name: requests[start : start + BATCH_WRITE_LIMIT]}
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            left = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not left:
+                break
+            pending = left
+            sleep(min(2.0, 0.05 * 2**attempt))
+        else:
+            raise RecordsUnavailable(f"DynamoDB left {len(pending[table_name])} records unwritten")
+
+
+def batch_get(
+    client: DynamoDBClient, table_name: str, keys: list[dict[str, Any]], sleep: Callable[[float], None]
+) -> list[dict[str, Any]]:
+    """Items by key (strongly consistent), 100 to a call, asking again for what DynamoDB left."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_LIMIT):
+        pending: dict[str, Any] = {table_name: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}}
+        while pending:
+            response = client.batch_get_item(RequestItems=pending)
+            found += response.get("Responses", {}).get(table_name, [])
+            pending = response.get("UnprocessedKeys") or {}
+            if pending:
+                sleep(0.05)
+    return found
+
+
+def read_jobs(
+    client: DynamoDBClient, table_name: str, job_ids: Iterable[str], sleep: Callable[[float], None]
+) -> dict[str, JobRecord]:
+    items = batch_get(client, table_name, [job_key(job_id) for job_id in dict.fromkeys(job_ids)], sleep)
+    records = (JobRecord.model_validate(deserialize(item)) for item in items)
+    return {record.job_id: record for record in records}
+
+
+def read_runs(
+    client: DynamoDBClient, table_name: str, run_ids: Iterable[str], sleep: Callable[[float], None]
+) -> dict[str, RunRecord]:
+    items = batch_get(client, table_name, [run_key(run_id) for run_id in dict.fromkeys(run_ids)], sleep)
+    records = (RunRecord.model_validate(deserialize(item)) for item in items)
+    return {record.run_id: record for record in records}
+
+
+def read_run(client: DynamoDBClient, table_name: str, run_id: str) -> RunRecord | None:
+    item = client.get_item(TableName=table_name, Key=run_key(run_id), ConsistentRead=True).get("Item")
+    return RunRecord.model_validate(deserialize(item)) if item else None
+
+
+def read_job(client: DynamoDBClient, table_name: str, job_id: str) -> JobRecord | None:
+    item = client.get_item(TableName=table_name, Key=job_key(job_id), ConsistentRead=True).get("Item")
+    return JobRecord.model_validate(deserialize(item)) if item else None
+
+
+def conditionally(write: Callable[..., object], **arguments: Any) -> bool:
+    """Make a conditional write; False if its condition did not hold (nothing was written)."""
+    try:
+        write(**arguments)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def expiry(at: datetime, retention: timedelta) -> int:
+    """When DynamoDB's TTL may remove a record finished (or a transition made) at `at`: epoch seconds."""
+    return int((at + retention).timestamp())
