@@ -22,8 +22,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.batches import Delivery
 from batchdrop.track.early_retry import Returned
-from batchdrop.track.tracker import Delivery
 from batchdrop.wiring.clients import build_early_retry, build_tracker
 from batchdrop.wiring.settings import TrackSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric

@@ -31,7 +31,8 @@ from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
 from batchdrop.track.batch_events import BatchEvent
-from batchdrop.track.tracker import Delivery, Reconciler
+from batchdrop.track.batches import Delivery
+from batchdrop.track.reconcile import Reconciler
 from tests.conftest import EVENTS, EXAMPLES
 from tests.integration.conftest import LocalStack
 

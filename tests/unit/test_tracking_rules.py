@@ -12,7 +12,7 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop.spec.model import Resources
 from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url, order_key
 from batchdrop.track.failures import classify, stuck_advice
-from batchdrop.track.tracker import requested_resources, usage_of
+from batchdrop.track.usage import requested_resources, usage_of
 from tests.conftest import EVENTS
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)

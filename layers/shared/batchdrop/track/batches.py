@@ -1,0 +1,58 @@
+"""A batch of Batch events as tracking receives it, and what becomes of each message: the types
+every part of tracking shares."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from batchdrop.track.batch_events import BatchEvent, JobDetail
+
+logger = logging.getLogger(__name__)
+
+OWNED_TAG = "batchdrop:run-id"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    message_id: str
+    event: BatchEvent
+
+
+class NotYetRecorded(Exception):  # control flow: the message is retried later
+    """The job is batchdrop's (its tags say so) but its record is not written yet."""
+
+
+@dataclass
+class TrackResult:
+    failed: set[str] = field(default_factory=set)
+    """Message ids to return to the queue."""
+    unrecorded: set[str] = field(default_factory=set)
+    """Of those, the events of jobs whose records are not written yet: worth retrying soon."""
+    counts: Counter[str] = field(default_factory=Counter)
+    ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
+
+
+@contextmanager
+def returned_on_failure(result: TrackResult, group: list[Delivery]) -> Iterator[None]:
+    """One job's work: if it fails, its messages go back to the queue, and the batch goes on."""
+    try:
+        yield
+    except NotYetRecorded:
+        result.counts["NotYetRecorded"] += len(group)
+        result.failed.update(delivery.message_id for delivery in group)
+        result.unrecorded.update(delivery.message_id for delivery in group)
+    except Exception:
+        logger.exception("tracking failed", extra={"messages": [delivery.message_id for delivery in group]})
+        result.failed.update(delivery.message_id for delivery in group)
+
+
+def not_ours(detail: JobDetail, events: int, result: TrackResult) -> None:
+    if OWNED_TAG in detail.tags:
+        raise NotYetRecorded(detail.jobId)
+    result.counts["ForeignEvents"] += events
+    logger.info("ignoring an event of a job batchdrop did not submit", extra={"job_id": detail.jobId})

@@ -1,0 +1,104 @@
+"""A job's new state as tracking computes it from Batch's word, or on batchdrop's own verdict (a failed
+upstream step, a job Batch forgot), applied with one conditional write."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from batchdrop.events.contract import LogLink
+from batchdrop.store.items import JobChange
+from batchdrop.store.records import TERMINAL, JobRecord, Transition, timestamp, utc_now
+from batchdrop.track.batch_events import JobDetail, log_streams, log_url, order_key, run_seconds
+from batchdrop.track.failures import classify
+from batchdrop.track.ports import TrackStore
+from batchdrop.track.usage import requested_resources, usage_of
+
+
+class StateChanges:
+    """Builds and applies a job's state changes: the fields each status sets, the log links, and the
+    statuses it passed through (the outbox entry the publish function tells)."""
+
+    def __init__(self, *, table: TrackStore, region: str, clock: Callable[[], datetime] = utc_now) -> None:
+        self.table = table
+        self.region = region
+        self.clock = clock
+
+    def change(
+        self,
+        detail: JobDetail,
+        at: datetime,
+        *,
+        passed: list[Transition],
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> JobChange:
+        """The job's new state, and the statuses it passed through to get there: the outbox entry
+        (`JobRecord.passed`) written with it, from which the publish function tells what the spec asked."""
+        status = status or detail.status
+        attempts = len(detail.attempts)
+        fields: dict[str, Any] = {
+            "status_reason": reason if reason is not None else detail.statusReason,
+            "log_links": [link.model_dump(mode="json") for link in self.log_links(detail)],
+            "passed": [transition.model_dump(mode="json", exclude_none=True) for transition in passed],
+        }
+        if detail.exit_code is not None:
+            fields["exit_code"] = detail.exit_code
+        if status in TERMINAL:
+            fields["finished_at"] = timestamp(at)
+            fields["expires_at"] = self.table.history_expiry(at)
+            seconds = run_seconds(detail)
+            if seconds:
+                fields["duration_seconds"] = seconds
+            if detail.arrayProperties and detail.arrayProperties.statusSummary:
+                fields["status_summary"] = dict(detail.arrayProperties.statusSummary)
+            requested = requested_resources(detail)
+            if requested is not None and not detail.arrayProperties:
+                fields["usage"] = usage_of(requested, seconds).model_dump(mode="json")
+        if status == "FAILED" and reason is None:
+            failure = classify(detail)
+            fields["failure_class"], fields["failure"] = failure.kind, failure.words
+        elif status in {"FAILED", "LOST"}:  # batchdrop's own verdict: an upstream failure, a lost job
+            fields["failure_class"] = "lost" if status == "LOST" else "dependency"
+            fields["failure"] = reason
+        return JobChange(
+            job_id=detail.jobId,
+            status=status,
+            order=order_key(attempts, status, at),
+            at=timestamp(at),
+            seen_at=timestamp(self.clock()),
+            attempts=attempts,
+            fields=fields,
+        )
+
+    def log_links(self, detail: JobDetail) -> list[LogLink]:
+        return [
+            LogLink(
+                attempt=attempt,
+                container=container,
+                log_group=group,
+                log_stream=stream,
+                url=log_url(self.region, group, stream),
+            )
+            for attempt, container, group, stream in log_streams(detail)
+        ]
+
+    def end_on_our_word(self, record: JobRecord, status: str, reason: str, now: datetime) -> JobRecord | None:
+        """End a job on batchdrop's own verdict (no Batch event says so): its state, its history and a
+        `job.status` event (told from the stream). The job as it was before, if this ended it; None if it
+        had already ended."""
+        detail = JobDetail(
+            jobId=record.job_id,
+            jobName=record.job_name,
+            jobQueue=record.queue_arn,
+            status="FAILED",
+            statusReason=reason,
+        )
+        transition = Transition(status=status, at=now, reason=reason, attempt=record.attempts)
+        change = self.change(detail, now, status=status, reason=reason, passed=[transition])
+        applied = self.table.apply_job_state(change)
+        self.table.add_transitions([(record.job_id, transition)])
+        if not applied.changed or applied.before is None:
+            return None
+        return applied.before

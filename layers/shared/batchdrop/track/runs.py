@@ -1,0 +1,120 @@
+"""Runs follow their jobs: `running` when one first leaves SUBMITTED, `succeeded`, `failed` or
+`cancelled` once all have ended; when a step fails, the steps that wait for it are failed with that
+reason."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from batchdrop.events.contract import Usage
+from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, timestamp, utc_now
+from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
+from batchdrop.track.changes import StateChanges
+from batchdrop.track.ports import TrackStore
+from batchdrop.track.usage import add_usage
+
+FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled", "rejected"})
+
+
+class RunSettler:
+    """Brings the runs of jobs that moved up to date."""
+
+    def __init__(self, *, table: TrackStore, changes: StateChanges, clock: Callable[[], datetime] = utc_now) -> None:
+        self.table = table
+        self.changes = changes
+        self.clock = clock
+
+    def settle(self, records: list[JobRecord], deliveries: Mapping[str, list[Delivery]], result: TrackResult) -> None:
+        """Bring the runs of these jobs (each in its newest status) up to date.
+
+        A job that has only started moves its run to `running` with one conditional write; the runs
+        of jobs that ended are read together (two batch reads for the whole batch of events) and
+        end when all their jobs have.
+        """
+        for record in records:
+            if record.status not in TERMINAL:
+                with returned_on_failure(result, deliveries.get(record.job_id, [])):
+                    self.table.set_run_status(record.run_id, record.team, "running", expected={"submitted"})
+        ended = [record for record in records if record.status in TERMINAL]
+        if not ended:
+            return
+        runs: dict[str, RunRecord] = {}
+        jobs: dict[str, JobRecord] = {}
+        with returned_on_failure(result, [d for record in ended for d in deliveries.get(record.job_id, [])]):
+            runs = self.table.get_runs(record.run_id for record in ended)
+            runs = {run_id: run for run_id, run in runs.items() if run.status not in FINISHED_RUN | {"submitting"}}
+            jobs = self.table.get_jobs(ref.job_id for run in runs.values() for ref in run.jobs)
+        for record in ended:
+            if (run := runs.get(record.run_id)) is not None:
+                with returned_on_failure(result, deliveries.get(record.job_id, [])):
+                    self._settle_run(
+                        run, {ref.job_id: jobs[ref.job_id] for ref in run.jobs if ref.job_id in jobs}, result
+                    )
+
+    def _settle_run(self, run: RunRecord, records: dict[str, JobRecord], result: TrackResult) -> None:
+        failed = [record for record in records.values() if record.status in {"FAILED", "LOST"}]
+        written = 0
+        for record in failed:
+            written += self._fail_downstream(run, record, records, result)
+        if written:  # steps downstream were failed just now: read their records again
+            records = self.table.get_jobs(ref.job_id for ref in run.jobs)
+        statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
+        if all(status in TERMINAL for status in statuses):
+            outcome = _run_outcome(statuses, records.values())
+            first = next((records[ref.job_id] for ref in run.jobs if records[ref.job_id].status != "SUCCEEDED"), None)
+            total = Usage()
+            for record in records.values():
+                total = add_usage(add_usage(total, record.usage or Usage()), record.child_usage)
+            if self.table.set_run_status(
+                run.run_id,
+                run.team,
+                outcome,
+                expected={"submitted", "running"},
+                finished_at=timestamp(self.clock()),
+                expires_at=self.table.history_expiry(self.clock()),
+                reason=f"step {first.step}: {first.failure or first.status_reason}" if first else None,
+                usage=total.model_dump(mode="json"),
+            ):
+                result.counts[f"Runs{outcome.capitalize()}"] += 1
+        elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
+            self.table.set_run_status(run.run_id, run.team, "running", expected={"submitted"})
+
+    def _fail_downstream(
+        self, run: RunRecord, failed: JobRecord, records: dict[str, JobRecord], result: TrackResult
+    ) -> int:
+        """Fail, with the reason, every step that waits (directly or not) for a failed one; how many
+        records it wrote to."""
+        waiting = {failed.step}
+        grew = True
+        while grew:
+            grew = False
+            for ref in run.jobs:
+                if ref.step not in waiting and waiting & set(ref.depends_on):
+                    waiting.add(ref.step)
+                    grew = True
+        now = self.clock()
+        written = 0
+        for ref in run.jobs:
+            record = records.get(ref.job_id)
+            if ref.step == failed.step or ref.step not in waiting or record is None or record.status in TERMINAL:
+                continue
+            written += 1
+            if self.changes.end_on_our_word(record, "FAILED", f"upstream step `{failed.step}` failed", now) is not None:
+                result.counts["JobsFailedUpstream"] += 1
+                result.ended[(record.team, record.queue, "FAILED")] += 1
+        return written
+
+
+def to_settle(settle: dict[str, JobRecord], record: JobRecord) -> None:
+    """Note a run to bring up to date; a job that ended says more about its run than one that started."""
+    if record.run_id not in settle or record.status in TERMINAL:
+        settle[record.run_id] = record
+
+
+def _run_outcome(statuses: list[str], records: Iterable[JobRecord]) -> str:
+    """succeeded when every job did; cancelled when a job was cancelled (by `batchdrop cancel`, the
+    console or a state time limit): the rest of its failures follow from that; failed otherwise."""
+    if all(status == "SUCCEEDED" for status in statuses):
+        return "succeeded"
+    return "cancelled" if any(record.failure_class == "cancelled" for record in records) else "failed"
