@@ -13,7 +13,7 @@ from batchdrop.errors import Problem, SpecRejected
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.planning import plan_run
 from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
-from batchdrop.spec.model import parse_spec
+from batchdrop.spec.parse import parse_spec
 
 HEADER = "version: 1\nname: adversarial\njob_definition: trainer\nresources: {vcpus: 2, memory_mib: 4096}\n"
 

@@ -23,7 +23,8 @@ from batchdrop.platform.config import PlatformConfig, parse_platform_config
 from batchdrop.platform.identity import run_id_for_content
 from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
-from batchdrop.spec.model import JobSpec, parse_spec
+from batchdrop.spec.model import JobSpec
+from batchdrop.spec.parse import parse_spec
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.stack import EXIT_RUN_FAILED, add_stack_commands, add_stack_options, print_json
 

@@ -27,7 +27,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from batchdrop.spec.model import parse_spec
+from batchdrop.spec.parse import parse_spec
 from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane

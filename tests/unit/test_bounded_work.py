@@ -17,7 +17,7 @@ from batchdrop.errors import Problem, SpecRejected
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.planning import plan_run
 from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
-from batchdrop.spec.model import parse_spec
+from batchdrop.spec.parse import parse_spec
 from bench.adversarial import ADVERSARIAL_SPECS, HEADER, decide
 
 

@@ -13,7 +13,7 @@ import pytest
 from batchdrop.errors import Problem, SpecRejected
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.planning import check_and_plan
-from batchdrop.spec.model import parse_spec
+from batchdrop.spec.parse import parse_spec
 
 HEADER = "version: 1\nname: probe\njob_definition: trainer\n"
 RESOURCES = "resources: {vcpus: 2, memory_mib: 4096}\n"

@@ -27,10 +27,9 @@ from batchdrop.spec.model import (
     Finding,
     Hardware,
     JobDraft,
-    ParsedSpec,
     Resources,
-    parse_spec,
 )
+from batchdrop.spec.parse import ParsedSpec, parse_spec
 from batchdrop.units import gib, number
 
 MAX_REQUEST_BYTES = 30 * 1024

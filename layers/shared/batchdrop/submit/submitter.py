@@ -49,7 +49,7 @@ from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
 from batchdrop.platform.source import PlatformConfigSource
-from batchdrop.spec.model import parse_spec
+from batchdrop.spec.parse import parse_spec
 from batchdrop.store.claims import RunClaims
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (

@@ -22,7 +22,8 @@ from batchdrop.store.claims import RunClaims
 from batchdrop.store.job_states import JobStates
 from batchdrop.submit.submitter import Submitter
 from batchdrop.track.early_retry import EarlyRetry
-from batchdrop.track.tracker import Reconciler, Tracker
+from batchdrop.track.reconcile import Reconciler
+from batchdrop.track.tracker import Tracker
 from batchdrop.wiring.settings import PublishSettings, SubmitSettings, TrackSettings
 
 STANDARD_CLIENT_CONFIG = Config(
