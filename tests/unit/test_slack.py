@@ -17,8 +17,10 @@ from slack_sdk.models.blocks import Block
 
 from batchdrop.errors import Problem
 from batchdrop.events.contract import EventJob, JobStatusChanged, JobStuck, LogLink, RunRejected, RunSubmitted, Usage
+from batchdrop.notify import block_kit
 from batchdrop.notify import slack_blocks as slack
-from batchdrop.notify.slack_blocks import NotifiableEvent, SlackMessage, escape, render
+from batchdrop.notify.block_kit import SlackMessage, escape
+from batchdrop.notify.slack_blocks import NotifiableEvent, render
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "slack"
@@ -300,7 +302,7 @@ def test_every_golden_file_has_an_event() -> None:
 @pytest.mark.parametrize("name", sorted(EVENTS))
 def test_slack_accepts_the_blocks(name: str) -> None:
     message = render(EVENTS[name])
-    assert 0 < len(message.blocks) <= slack.MAX_BLOCKS
+    assert 0 < len(message.blocks) <= block_kit.MAX_BLOCKS
     assert message.text.strip(), "clients that cannot show blocks get the text"
     assert message.blocks[0]["type"] == "header"
     parsed = Block.parse_all(message.blocks)
@@ -310,7 +312,7 @@ def test_slack_accepts_the_blocks(name: str) -> None:
         parsed_block.to_dict()  # slack-sdk validates Slack's limits here (text lengths, field counts…)
     for block in message.blocks:
         if block["type"] == "section" and "text" in block:
-            assert len(block["text"]["text"]) <= slack.MAX_SECTION_CHARS
+            assert len(block["text"]["text"]) <= block_kit.MAX_SECTION_CHARS
     assert message.payload()["unfurl_links"] is False
 
 
@@ -346,8 +348,8 @@ def test_many_attempts_and_containers_keep_every_link_across_sections() -> None:
     assert all(f"<{escape(item.url)}|Attempt {item.attempt} · {item.container}>" in text for item in links)
     log_sections = [block for block in message.blocks if "Attempt " in block.get("text", {}).get("text", "")]
     assert len(log_sections) >= 2, "30 links do not fit one section"
-    assert all(len(block["text"]["text"]) <= slack.MAX_SECTION_CHARS for block in log_sections)
-    assert len(message.blocks) <= slack.MAX_BLOCKS
+    assert all(len(block["text"]["text"]) <= block_kit.MAX_SECTION_CHARS for block in log_sections)
+    assert len(message.blocks) <= block_kit.MAX_BLOCKS
 
 
 def test_a_rejection_shows_its_first_problems_with_paths_and_lines_and_the_receipt() -> None:
@@ -427,12 +429,12 @@ def test_long_text_is_clipped_to_slacks_limits() -> None:
         log_links=[],
     )
     message = render(event)
-    assert len(message.blocks[0]["text"]["text"]) <= slack.MAX_HEADER_CHARS
+    assert len(message.blocks[0]["text"]["text"]) <= block_kit.MAX_HEADER_CHARS
     assert message.blocks[0]["text"]["text"].endswith("…")
     for parsed in Block.parse_all(message.blocks):
         assert parsed is not None
         parsed.to_dict()
-    assert len(message.text) <= slack.MAX_TEXT_CHARS
+    assert len(message.text) <= block_kit.MAX_TEXT_CHARS
 
 
 def test_a_long_list_of_jobs_ends_with_how_many_more() -> None:
@@ -452,9 +454,9 @@ def test_a_long_list_of_jobs_ends_with_how_many_more() -> None:
 
 
 def test_the_block_budget_is_kept_even_if_a_layout_grows() -> None:
-    blocks = [slack._section(f"line {index}") for index in range(80)]
-    message = slack._message("text", blocks)
-    assert len(message.blocks) == slack.MAX_BLOCKS
+    blocks = [block_kit.section(f"line {index}") for index in range(80)]
+    message = block_kit.message("text", blocks)
+    assert len(message.blocks) == block_kit.MAX_BLOCKS
     assert message.blocks[-1]["text"]["text"] == "…and 31 more blocks"
 
 
@@ -472,26 +474,26 @@ def test_the_block_budget_is_kept_even_if_a_layout_grows() -> None:
     ],
 )
 def test_durations_read_like_a_person_would_say_them(seconds: float | None, words: str) -> None:
-    assert slack.human_duration(seconds) == words
+    assert block_kit.human_duration(seconds) == words
 
 
 def test_times_show_in_each_readers_time_zone_with_utc_as_fallback() -> None:
-    assert slack.slack_date(AT) == "<!date^1795470012^{date_short_pretty} at {time}|2026-11-23 21:40 UTC>"
+    assert block_kit.slack_date(AT) == "<!date^1795470012^{date_short_pretty} at {time}|2026-11-23 21:40 UTC>"
 
 
 def test_a_link_label_and_url_cannot_break_out_of_the_link() -> None:
     assert (
-        slack.link("https://x.example/a?b=1&c=|2", "a <b> | c")
+        block_kit.link("https://x.example/a?b=1&c=|2", "a <b> | c")
         == "<https://x.example/a?b=1&amp;c=%7C2|a &lt;b&gt; | c>"
     )
 
 
 def test_clipping_never_leaves_half_a_link_or_entity() -> None:
     text = "a" * 2990 + " <https://example.com/very/long|label> &amp; more"
-    clipped = slack._clip_markup(text, 3000)
+    clipped = block_kit.clip_markup(text, 3000)
     assert clipped.endswith("…")
     assert "<https" not in clipped
-    assert slack._clip_markup("a" * 2997 + "&amp;", 3000) == "a" * 2997 + "…"
+    assert block_kit.clip_markup("a" * 2997 + "&amp;", 3000) == "a" * 2997 + "…"
 
 
 def test_the_documented_example_is_what_the_sample_event_renders() -> None:

@@ -27,8 +27,9 @@ from pydantic import ValidationError
 
 from batchdrop.errors import BatchdropError
 from batchdrop.events.contract import EVENT_ADAPTER, JobStuck, RunRejected, RunSubmitted
+from batchdrop.notify.block_kit import SlackMessage
 from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
-from batchdrop.notify.slack_blocks import NotifiableEvent, SlackMessage, render
+from batchdrop.notify.slack_blocks import NotifiableEvent, render
 from batchdrop.notify.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirectory, WebhooksUnavailable
 
 logger = logging.getLogger(__name__)

@@ -19,35 +19,39 @@ break a link.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote
-
-from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import Problem
 from batchdrop.events.contract import JobStatusChanged, JobStuck, RunRejected, RunSubmitted, Usage
+from batchdrop.notify.block_kit import (
+    MAX_REASON_CHARS,
+    MAX_SECTION_CHARS,
+    MAX_URL_CHARS,
+    Block,
+    Fact,
+    SlackMessage,
+    button,
+    chunks,
+    clip,
+    code,
+    context,
+    escape,
+    fields,
+    header,
+    human_duration,
+    link,
+    message,
+    pack,
+    plural,
+    quote_block,
+    s3_console_url,
+    section,
+)
 
-Block = dict[str, Any]
 NotifiableEvent = RunSubmitted | RunRejected | JobStatusChanged | JobStuck
-_Fact = tuple[str, str] | None
-"""A field of the facts section (label, mrkdwn value); None leaves it out."""
 
-MAX_BLOCKS = 50
-MAX_SECTION_CHARS = 3000
-MAX_HEADER_CHARS = 150
-MAX_FIELDS = 10
-MAX_FIELD_CHARS = 2000
-MAX_CONTEXT_ELEMENTS = 10
-MAX_CONTEXT_CHARS = 2000
-MAX_BUTTON_TEXT_CHARS = 75
-MAX_URL_CHARS = 3000
-MAX_TEXT_CHARS = 3000
-"""The fallback text: Slack allows far more, but a notification preview shows a line or two."""
 MAX_PROBLEMS_SHOWN = 5
 MAX_JOBS_SHOWN = 20
 MAX_WARNINGS_SHOWN = 5
-MAX_REASON_CHARS = 1000
 
 MARKERS = {
     "submitted": "🚀",
@@ -100,19 +104,6 @@ FAILURE_ADVICE = {
 }
 
 
-class SlackMessage(BaseModel):
-    """One incoming-webhook post: Block Kit `blocks`, and `text` for clients that cannot show them."""
-
-    model_config = ConfigDict(frozen=True)
-
-    text: str
-    blocks: list[Block]
-
-    def payload(self) -> dict[str, Any]:
-        # Console links would unfurl into big, useless previews.
-        return {"text": self.text, "blocks": self.blocks, "unfurl_links": False, "unfurl_media": False}
-
-
 def render(event: NotifiableEvent) -> SlackMessage:
     """The Slack message for one batchdrop event."""
     if isinstance(event, RunSubmitted):
@@ -129,11 +120,11 @@ def render(event: NotifiableEvent) -> SlackMessage:
 
 def _run_submitted(event: RunSubmitted) -> SlackMessage:
     subject = _spec_subject(event.spec_name, event.source_uri)
-    count = _plural(len(event.jobs), "job")
+    count = plural(len(event.jobs), "job")
     blocks = [
-        _header(f"{MARKERS['submitted']} Submitted: {subject}"),
-        _section(f"*{count}* on their way to AWS Batch, from {_source_link(event.source_uri)}."),
-        _fields(
+        header(f"{MARKERS['submitted']} Submitted: {subject}"),
+        section(f"*{count}* on their way to AWS Batch, from {_source_link(event.source_uri)}."),
+        fields(
             [
                 ("Team", escape(event.team)),
                 ("Run", code(event.run_id)),
@@ -145,29 +136,29 @@ def _run_submitted(event: RunSubmitted) -> SlackMessage:
     job_lines = [_job_line(job.step, job.queue, job.hardware, job.array_size, job.depends_on) for job in event.jobs]
     if job_lines:
         blocks.append(
-            _section(_pack(job_lines[:MAX_JOBS_SHOWN], more=len(job_lines) - MAX_JOBS_SHOWN, noun="job", head="*Jobs*"))
+            section(pack(job_lines[:MAX_JOBS_SHOWN], more=len(job_lines) - MAX_JOBS_SHOWN, noun="job", head="*Jobs*"))
         )
     if event.warnings:
-        warnings = [f"⚠️ {escape(_clip(warning, MAX_REASON_CHARS))}" for warning in event.warnings]
+        warnings = [f"⚠️ {escape(clip(warning, MAX_REASON_CHARS))}" for warning in event.warnings]
         blocks.append(
-            _section(_pack(warnings[:MAX_WARNINGS_SHOWN], more=len(warnings) - MAX_WARNINGS_SHOWN, noun="warning"))
+            section(pack(warnings[:MAX_WARNINGS_SHOWN], more=len(warnings) - MAX_WARNINGS_SHOWN, noun="warning"))
         )
     blocks += _actions(receipt_uri=event.receipt_uri)
-    blocks.append(_context(event.time, f"run {code(event.run_id)}"))
+    blocks.append(context(event.time, f"run {code(event.run_id)}"))
     text = (
         f"{MARKERS['submitted']} Submitted: {escape(subject)} — {count} "
         f"for team {escape(event.team)}, run {event.run_id}."
     )
-    return _message(text, blocks)
+    return message(text, blocks)
 
 
 def _run_rejected(event: RunRejected) -> SlackMessage:
     subject = _spec_subject(event.spec_name, event.source_uri)
     total = max(event.problem_count, len(event.problems))
-    problems = _plural(total, "problem")
+    problems = plural(total, "problem")
     blocks = [
-        _header(f"{MARKERS['rejected']} Rejected: {subject}"),
-        _section(
+        header(f"{MARKERS['rejected']} Rejected: {subject}"),
+        section(
             f"{_source_link(event.source_uri)} was not submitted: *{problems}*. "
             "Nothing ran; fix the file and drop it again."
         ),
@@ -176,9 +167,9 @@ def _run_rejected(event: RunRejected) -> SlackMessage:
     if shown:
         lines = [_problem_line(problem) for problem in shown]
         where = " in the receipt" if event.receipt_uri else ""
-        blocks.append(_section(_pack(lines, more=total - len(shown), noun="problem", where=where)))
+        blocks.append(section(pack(lines, more=total - len(shown), noun="problem", where=where)))
     blocks.append(
-        _fields(
+        fields(
             [
                 ("Team", escape(event.team)),
                 ("Run", code(event.run_id)),
@@ -188,12 +179,12 @@ def _run_rejected(event: RunRejected) -> SlackMessage:
     )
     if event.receipt_uri:
         receipt = link(s3_console_url(event.receipt_uri), _key_of(event.receipt_uri))
-        blocks.append(_section(f"*Receipt* (every problem, with its line and column)\n{receipt}"))
+        blocks.append(section(f"*Receipt* (every problem, with its line and column)\n{receipt}"))
     blocks += _actions(receipt_uri=event.receipt_uri)
-    blocks.append(_context(event.time, f"`batchdrop status {escape(event.run_id)}`"))
-    first = f"; first: {escape(_clip(_problem_words(shown[0]), 300))}" if shown else ""
+    blocks.append(context(event.time, f"`batchdrop status {escape(event.run_id)}`"))
+    first = f"; first: {escape(clip(_problem_words(shown[0]), 300))}" if shown else ""
     text = f"{MARKERS['rejected']} Rejected: {escape(subject)} — {problems}{first}. Team {escape(event.team)}."
-    return _message(text, blocks)
+    return message(text, blocks)
 
 
 def _job_status(event: JobStatusChanged) -> SlackMessage:
@@ -203,16 +194,16 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
     else:
         marker, word = MARKERS.get(event.status, "ℹ️"), event.status.capitalize()
     subject = _job_subject(event.spec_name, event.step)
-    blocks = [_header(f"{marker} {word}: {subject}")]
+    blocks = [header(f"{marker} {word}: {subject}")]
     if failure is not None:
-        blocks.append(_section(_failure_text(failure, event)))
-    blocks.append(_fields(_job_facts(event, duration_label="Ran for", seconds=event.duration_seconds)))
+        blocks.append(section(_failure_text(failure, event)))
+    blocks.append(fields(_job_facts(event, duration_label="Ran for", seconds=event.duration_seconds)))
     if event.reason:
-        blocks.append(_section(f"*Batch says*\n{quote_block(event.reason)}"))
+        blocks.append(section(f"*Batch says*\n{quote_block(event.reason)}"))
     if event.children:
-        blocks.append(_section(children_summary(event.children, event.array_size)))
+        blocks.append(section(children_summary(event.children, event.array_size)))
     if event.usage is not None and event.status in {"succeeded", "failed", "lost"}:
-        blocks.append(_section(f"*Used* {_usage_text(event.usage)}"))
+        blocks.append(section(f"*Used* {_usage_text(event.usage)}"))
     blocks += _log_sections(event)
     latest = max(event.log_links, key=lambda item: item.attempt) if event.log_links else None
     blocks += _actions(
@@ -222,40 +213,40 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
         receipt_uri=event.receipt_uri,
     )
     change = f"{escape(event.previous_status)} → {escape(event.status)}" if event.previous_status else None
-    blocks.append(_context(event.time, change, f"job {code(event.job_id)}", _source_link(event.source_uri)))
+    blocks.append(context(event.time, change, f"job {code(event.job_id)}", _source_link(event.source_uri)))
     cause = f" — {_failure_title(failure, event.exit_code)}" if failure is not None else ""
     if failure == "cancelled" and (event.failure or event.reason):  # who or why says more than the word again
-        cause = f" — {escape(_clip(event.failure or event.reason or '', 300))}"
+        cause = f" — {escape(clip(event.failure or event.reason or '', 300))}"
     logs = f" Logs: {link(latest.url, f'attempt {latest.attempt}')}" if latest and failure is not None else ""
     text = (
         f"{marker} {word}: {escape(subject)}{cause}. "
         f"Team {escape(event.team)}, queue {escape(event.queue)}, run {event.run_id}.{logs}"
     )
-    return _message(text, blocks)
+    return message(text, blocks)
 
 
 def _job_stuck(event: JobStuck) -> SlackMessage:
     subject = _job_subject(event.spec_name, event.step)
     waited = human_duration(event.runnable_seconds)
     blocks = [
-        _header(f"{MARKERS['stuck']} Stuck: {subject}"),
-        _section(
+        header(f"{MARKERS['stuck']} Stuck: {subject}"),
+        section(
             f"Waiting in *runnable* for *{waited}* on queue {code(event.queue)}: Batch has not found a place to run it."
         ),
-        _section(f"*What to do*\n{escape(_clip(event.advice, MAX_SECTION_CHARS - 20))}"),
-        _fields(_job_facts(event, duration_label="Waiting for", seconds=event.runnable_seconds)),
+        section(f"*What to do*\n{escape(clip(event.advice, MAX_SECTION_CHARS - 20))}"),
+        fields(_job_facts(event, duration_label="Waiting for", seconds=event.runnable_seconds)),
     ]
     if event.reason:
-        blocks.append(_section(f"*Batch says*\n{quote_block(event.reason)}"))
+        blocks.append(section(f"*Batch says*\n{quote_block(event.reason)}"))
     if event.children:
-        blocks.append(_section(children_summary(event.children, event.array_size)))
+        blocks.append(section(children_summary(event.children, event.array_size)))
     blocks += _actions(console_url=event.console_url, receipt_uri=event.receipt_uri)
-    blocks.append(_context(event.time, f"job {code(event.job_id)}", _source_link(event.source_uri)))
+    blocks.append(context(event.time, f"job {code(event.job_id)}", _source_link(event.source_uri)))
     text = (
         f"{MARKERS['stuck']} Stuck: {escape(subject)} has waited {waited} on queue {escape(event.queue)}. "
-        f"Team {escape(event.team)}. {escape(_clip(event.advice, 600))}"
+        f"Team {escape(event.team)}. {escape(clip(event.advice, 600))}"
     )
-    return _message(text, blocks)
+    return message(text, blocks)
 
 
 # ---------------------------------------------------------------- the parts
@@ -286,12 +277,12 @@ def _failure_text(kind: str, event: JobStatusChanged) -> str:
     lines = [f"*{_failure_title(kind, event.exit_code)}*"]
     said = {_failure_title(kind, event.exit_code).lower(), (event.reason or "").lower()}
     if event.failure and not any(event.failure.lower() in words for words in said):  # only words not said already
-        lines.append(f"_{escape(_clip(event.failure, MAX_REASON_CHARS))}_")
+        lines.append(f"_{escape(clip(event.failure, MAX_REASON_CHARS))}_")
     lines.append(FAILURE_ADVICE.get(kind, FAILURE_ADVICE["unknown"]))
     return "\n".join(lines)
 
 
-def _job_facts(event: JobStatusChanged | JobStuck, *, duration_label: str, seconds: float | None) -> list[_Fact]:
+def _job_facts(event: JobStatusChanged | JobStuck, *, duration_label: str, seconds: float | None) -> list[Fact]:
     queue = f"{code(event.queue)} ({event.hardware.upper()})"
     exit_code = event.exit_code if isinstance(event, JobStatusChanged) else None
     return [
@@ -341,14 +332,14 @@ def _log_sections(event: JobStatusChanged) -> list[Block]:
         note = " (latest)" if item.attempt == latest and latest > 1 else ""
         lines.append(f"• {link(item.url, label)}{note}")
     head = "*Logs of every attempt*" if latest > 1 else "*Logs*"
-    return [_section(chunk) for chunk in _chunks([head, *lines], MAX_SECTION_CHARS)]
+    return [section(chunk) for chunk in chunks([head, *lines], MAX_SECTION_CHARS)]
 
 
 def _problem_line(problem: Problem) -> str:
     where = f"*line {problem.line}" + (f", column {problem.column}*" if problem.column else "*") if problem.line else ""
     path = code(problem.path) if problem.path else "the whole file"
     # Messages quote field names in backticks on purpose: they render as code.
-    message = escape(_clip(problem.message, 500))
+    message = escape(clip(problem.message, 500))
     return "• " + " · ".join(part for part in (where, path) if part) + f": {message}"
 
 
@@ -375,108 +366,13 @@ def _actions(
 ) -> list[Block]:
     buttons = []
     if logs_url:
-        buttons.append(_button(logs_label or "Logs", logs_url, "open_logs"))
+        buttons.append(button(logs_label or "Logs", logs_url, "open_logs"))
     if console_url:
-        buttons.append(_button("Batch console", console_url, "open_batch_console"))
+        buttons.append(button("Batch console", console_url, "open_batch_console"))
     if receipt_uri:
-        buttons.append(_button("Receipt", s3_console_url(receipt_uri), "open_receipt"))
+        buttons.append(button("Receipt", s3_console_url(receipt_uri), "open_receipt"))
     buttons = [button for button in buttons if len(button["url"]) <= MAX_URL_CHARS]
     return [{"type": "actions", "elements": buttons}] if buttons else []
-
-
-def _button(label: str, url: str, action_id: str) -> Block:
-    return {
-        "type": "button",
-        "text": {"type": "plain_text", "text": _clip(label, MAX_BUTTON_TEXT_CHARS), "emoji": True},
-        "url": url,
-        "action_id": action_id,
-    }
-
-
-def _context(moment: datetime, *parts: str | None) -> Block:
-    elements = [f"batchdrop · {slack_date(moment)}", *(part for part in parts if part)]
-    return {
-        "type": "context",
-        "elements": [
-            {"type": "mrkdwn", "text": _clip_markup(text, MAX_CONTEXT_CHARS)}
-            for text in elements[:MAX_CONTEXT_ELEMENTS]
-        ],
-    }
-
-
-def _fields(facts: list[_Fact]) -> Block:
-    present = [fact for fact in facts if fact is not None][:MAX_FIELDS]
-    return {
-        "type": "section",
-        "fields": [
-            {"type": "mrkdwn", "text": _clip_markup(f"*{label}*\n{value}", MAX_FIELD_CHARS)} for label, value in present
-        ],
-    }
-
-
-def _header(text: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": _clip(text, MAX_HEADER_CHARS), "emoji": True}}
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip_markup(text, MAX_SECTION_CHARS)}}
-
-
-def _message(text: str, blocks: list[Block]) -> SlackMessage:
-    if len(blocks) > MAX_BLOCKS:  # not reached by the layouts above; a guard, should one grow
-        dropped = len(blocks) - (MAX_BLOCKS - 1)
-        blocks = [*blocks[: MAX_BLOCKS - 1], _section(f"…and {dropped} more blocks")]
-    return SlackMessage(text=_clip_markup(text, MAX_TEXT_CHARS), blocks=blocks)
-
-
-# ---------------------------------------------------------------- text
-
-
-def escape(text: str) -> str:
-    """User text made safe for mrkdwn: Slack's three control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def code(text: str) -> str:
-    return "`" + escape(text).replace("`", "ˋ") + "`"
-
-
-def link(url: str, label: str) -> str:
-    """A mrkdwn link; `|` would end the URL early, so it is percent-encoded."""
-    return f"<{escape(url).replace('|', '%7C')}|{escape(label)}>"
-
-
-def quote_block(text: str) -> str:
-    """Text shown as a quote, every line of it."""
-    return "\n".join(f">{escape(line)}" for line in _clip(text, MAX_REASON_CHARS).splitlines() or [""])
-
-
-def s3_console_url(uri: str) -> str:
-    """`s3://bucket/key` -> the object's page in the S3 console."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return f"https://s3.console.aws.amazon.com/s3/object/{bucket}?prefix={quote(key)}"
-
-
-def slack_date(moment: datetime) -> str:
-    """A time each reader sees in their own time zone, with UTC as the fallback."""
-    utc = moment.astimezone(UTC)
-    fallback = utc.strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
-
-
-def human_duration(seconds: float | None) -> str:
-    """`3 h 12 min`, `45 s`, `2 d 5 h`."""
-    total = round(seconds or 0)
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs and minutes < 10 else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def _spec_subject(spec_name: str | None, source_uri: str) -> str:
@@ -495,52 +391,3 @@ def _source_link(source_uri: str) -> str:
 
 def _key_of(uri: str) -> str:
     return uri.removeprefix("s3://").partition("/")[2]
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" + ("" if count == 1 else "s")
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _clip_markup(text: str, limit: int) -> str:
-    """Clip mrkdwn without leaving half a link or half an escape behind."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    if cut.rfind("<") > cut.rfind(">"):
-        cut = cut[: cut.rfind("<")]
-    if cut.rfind("&") > cut.rfind(";"):
-        cut = cut[: cut.rfind("&")]
-    return cut.rstrip() + "…"
-
-
-def _pack(lines: list[str], *, more: int, noun: str, head: str = "", where: str = "") -> str:
-    """Lines under a section's limit; what does not fit (or was left out) is counted, not lost silently."""
-    kept = [head] if head else []
-    reserve = 60
-    size = len(head)
-    omitted = max(0, more)
-    for index, line in enumerate(lines):
-        if size + len(line) + 1 > MAX_SECTION_CHARS - reserve:
-            omitted += len(lines) - index
-            break
-        kept.append(line)
-        size += len(line) + 1
-    if omitted:
-        kept.append(f"…and {_plural(omitted, 'more ' + noun)}{where}")
-    return "\n".join(kept)
-
-
-def _chunks(lines: list[str], limit: int) -> list[str]:
-    chunks: list[list[str]] = [[]]
-    size = 0
-    for line in lines:
-        if chunks[-1] and size + len(line) + 1 > limit:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(line)
-        size += len(line) + 1
-    return ["\n".join(chunk) for chunk in chunks]

@@ -43,7 +43,7 @@ from batchdrop.platform.source import PlatformConfigSource
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    from batchdrop.notify.slack_blocks import SlackMessage
+    from batchdrop.notify.block_kit import SlackMessage
 
 DEFAULT_CACHE_SECONDS = 300
 REQUEST_TIMEOUT_SECONDS = 5
