@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchdrop.publish.teller import RecordChange
 from batchdrop.store.items import deserialize
-from batchdrop.wiring.clients import build_teller
+from batchdrop.wiring.build import build_teller
 from batchdrop.wiring.settings import PublishSettings, load_settings
 
 logger = Logger()

@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchdrop.wiring.clients import build_reconciler
+from batchdrop.wiring.build import build_reconciler
 from batchdrop.wiring.settings import TrackSettings, load_settings
 
 logger = Logger()

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Json
 
 from batchdrop.store.records import SpecSource
 from batchdrop.submit.submitter import Drop, Outcome, Submitter
-from batchdrop.wiring.clients import build_submitter
+from batchdrop.wiring.build import build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric
 

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery
 from batchdrop.track.early_retry import Returned
-from batchdrop.wiring.clients import build_early_retry, build_tracker
+from batchdrop.wiring.build import build_early_retry, build_tracker
 from batchdrop.wiring.settings import TrackSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric
 

@@ -26,7 +26,6 @@ from batchdrop.store.items import RecordsUnavailable
 from batchdrop.store.records import RunRecord, SpecSource
 from batchdrop.track.early_retry import EarlyRetry, Returned
 from batchdrop.wiring.clients import STANDARD_CLIENT_CONFIG
-from batchdrop.wiring.notify import CLIENT_CONFIG as NOTIFY_CLIENT_CONFIG
 from batchdrop.wiring.settings import SettingsInvalid, SubmitSettings, load_settings
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
@@ -312,7 +311,6 @@ def test_botocore_max_attempts_counts_retries_not_attempts() -> None:
     """Why BATCH_CLIENT_CONFIG says `total_max_attempts`: `max_attempts: 1` sent SubmitJob twice."""
     assert sends_on_a_server_error(Config(retries={"mode": "standard", "max_attempts": 1})) == 2
     assert sends_on_a_server_error(STANDARD_CLIENT_CONFIG, "dynamodb") == 6
-    assert sends_on_a_server_error(NOTIFY_CLIENT_CONFIG, "dynamodb") == 6
 
 
 def test_reads_and_terminates_are_retried_by_the_gateway_itself(batch: tuple[BatchGateway, Stubber, list[float]]):

@@ -1,0 +1,74 @@
+"""Composition of the submit, track, reconcile and publish functions: the services each needs, built on
+clients from `batchdrop.wiring.clients` (the one place they are made; gateways take them injected)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.gateways.bucket import JobsBucket
+from batchdrop.gateways.topic import EventPublisher
+from batchdrop.publish.teller import Teller
+from batchdrop.store.claims import RunClaims
+from batchdrop.store.job_states import JobStates
+from batchdrop.submit.submitter import Submitter
+from batchdrop.track.early_retry import EarlyRetry
+from batchdrop.track.reconcile import Reconciler
+from batchdrop.track.tracker import Tracker
+from batchdrop.wiring.clients import client, config_source
+from batchdrop.wiring.settings import PublishSettings, SubmitSettings, TrackSettings
+
+
+def build_submitter(settings: SubmitSettings, session: boto3.Session | None = None) -> Submitter:
+    session = session or boto3.Session()
+    s3 = client("s3", session)
+    return Submitter(
+        table=RunClaims(
+            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
+        ),
+        batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
+        bucket=JobsBucket(s3),
+        config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
+        stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
+        retention=timedelta(days=settings.retention_days),
+    )
+
+
+def build_tracker(settings: TrackSettings, session: boto3.Session | None = None) -> Tracker:
+    session = session or boto3.Session()
+    return Tracker(
+        table=JobStates(
+            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
+        ),
+        config=config_source(settings.platform_config, settings.config_ttl_seconds, session),
+        region=settings.region,
+    )
+
+
+def build_teller(settings: PublishSettings, session: boto3.Session | None = None) -> Teller:
+    session = session or boto3.Session()
+    return Teller(
+        publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
+        bucket=JobsBucket(client("s3", session)),
+        region=settings.region,
+    )
+
+
+def build_early_retry(settings: TrackSettings, session: boto3.Session | None = None) -> EarlyRetry | None:
+    if settings.tracking_queue_url is None:
+        return None
+    return EarlyRetry(
+        client("sqs", session), settings.tracking_queue_url, first_delay_seconds=settings.unrecorded_retry_seconds
+    )
+
+
+def build_reconciler(settings: TrackSettings, session: boto3.Session | None = None) -> Reconciler:
+    session = session or boto3.Session()
+    return Reconciler(
+        tracker=build_tracker(settings, session),
+        batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
+        quiet_after=timedelta(minutes=settings.quiet_minutes),
+        runnable_after=timedelta(minutes=settings.runnable_alert_minutes),
+    )
