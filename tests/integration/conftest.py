@@ -27,8 +27,6 @@ from batchdrop.platform.config import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy, routed_through
 
-pytestmark = pytest.mark.integration
-
 Uploaded = StoredObject
 
 

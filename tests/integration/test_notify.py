@@ -33,7 +33,7 @@ from batchdrop.notify.notifier import NotificationFailed, read_event
 from batchdrop.notify.posted_log import marker_key
 from batchdrop.notify.slack_blocks import NotifiableEvent, render
 from batchdrop.notify.slack_webhooks import MAX_RETRIES
-from tests.conftest import EVENTS
+from tests.conftest import load_event
 
 pytestmark = pytest.mark.integration
 
@@ -172,7 +172,7 @@ def notify(aws: EmbeddedAws, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) 
 
 def sns_event(example: str, **changes: Any) -> tuple[dict[str, Any], NotifiableEvent]:
     """The committed SNS event, carrying the committed message with these changes (attributes to match)."""
-    envelope = json.loads((EVENTS / "notify" / example).read_text())
+    envelope = load_event(f"notify/{example}")
     sns = envelope["Records"][0]["Sns"]
     event = read_event(sns["Message"])
     assert event is not None

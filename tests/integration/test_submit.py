@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import RunRecord
-from tests.conftest import EVENTS, EXAMPLES
+from tests.conftest import EXAMPLES, load_event
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
 
@@ -176,7 +176,7 @@ def test_s3_test_event_is_acknowledged_and_does_nothing(
     local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
 ) -> None:
     _, submit = submit_function
-    event = json.loads((EVENTS / "submit" / "sqs-s3-test-event.json").read_text())
+    event = load_event("submit/sqs-s3-test-event")
     assert submit(event) == {"batchItemFailures": []}
     assert local_stack.batch_jobs() == []
     assert local_stack.published_events() == []

@@ -33,7 +33,7 @@ from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery
 from batchdrop.track.reconcile import Reconciler
-from tests.conftest import EVENTS, EXAMPLES
+from tests.conftest import EXAMPLES, load_event
 from tests.integration.conftest import LocalStack
 
 T0 = datetime(2026, 11, 23, 20, 0, 0, tzinfo=UTC)
@@ -257,7 +257,7 @@ def test_a_failure_is_classified_linked_and_fails_the_run(
     submitted = submit_spec(local_stack, submit, submit_module, "cpu-report.yaml", "forecasting")
     local_stack.published_events()
     job = submitted.batch["main"]
-    sample = json.loads((EVENTS / "track" / "state-change-failed-oom.json").read_text())["detail"]
+    sample = load_event("track/state-change-failed-oom")["detail"]
     oom = attempt(
         job, 1, started=at(3), stopped=at(30), exit_code=137, reason=sample["attempts"][0]["container"]["reason"]
     )
@@ -353,7 +353,7 @@ def test_multi_container_jobs_link_every_containers_log(
 ) -> None:
     submit_module, submit, _, track = functions
     submitted = submit_spec(local_stack, submit, submit_module, "gpu-finetune.yaml", "vision")
-    sample = json.loads((EVENTS / "track" / "multi-container-running.json").read_text())
+    sample = load_event("track/multi-container-running")
     job = {**submitted.batch["main"], "ecsProperties": sample["detail"]["ecsProperties"]}
     job.pop("container")
     track(in_sqs(state_change(job, "RUNNING", at=at(3))))
@@ -431,7 +431,7 @@ def test_events_of_jobs_batchdrop_did_not_submit_are_counted_and_skipped(
     local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
 ) -> None:
     _, _, track_module, track = functions
-    foreign = json.loads((EVENTS / "track" / "state-change-running.json").read_text())
+    foreign = load_event("track/state-change-running")
     foreign["detail"]["tags"] = {}
     result = track_module.tracker.track([_delivery(foreign)])
     assert not result.failed
@@ -449,7 +449,7 @@ def test_an_event_of_our_job_not_yet_recorded_comes_back_in_seconds_not_after_th
     monkeypatch.setattr(track_module.early_retry, "first_delay_seconds", 1)  # 10 s in production
     sqs = local_stack.client("sqs")
     queue = local_stack.stack.outputs["TrackingQueueUrl"]
-    early = json.loads((EVENTS / "track" / "state-change-running.json").read_text())  # tagged batchdrop:run-id
+    early = load_event("track/state-change-running")  # tagged batchdrop:run-id
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(early))
 
     def receive() -> list[dict[str, Any]]:
@@ -473,7 +473,7 @@ def test_a_committed_sqs_batch_of_mixed_events_is_read_whole(
     local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
 ) -> None:
     _, _, _, track = functions
-    batch = json.loads((EVENTS / "track" / "sqs-batch.json").read_text())
+    batch = load_event("track/sqs-batch")
     response = track(batch)  # none of these jobs is recorded: all are batchdrop's, so all come back later
     assert len(response["batchItemFailures"]) == len(batch["Records"])
 

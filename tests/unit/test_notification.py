@@ -47,7 +47,7 @@ from batchdrop.notify.slack_webhooks import (
 )
 from batchdrop.wiring.notify import build_notifier
 from batchdrop.wiring.settings import NotifySettings, SettingsInvalid, load_settings
-from tests.conftest import EVENTS, EXAMPLES
+from tests.conftest import EXAMPLES, load_event
 
 TABLE = "batchdrop-records"
 SECRET = "batchdrop/slack-webhooks"
@@ -56,7 +56,7 @@ CHANNEL_URL = "https://hooks.slack.com/services/T0VISION/B0CHANNEL/channel-secre
 
 
 def sns_message(name: str) -> str:
-    return str(json.loads((EVENTS / "notify" / name).read_text())["Records"][0]["Sns"]["Message"])
+    return str(load_event(f"notify/{name}")["Records"][0]["Sns"]["Message"])
 
 
 def job_failed(**changes: Any) -> JobStatusChanged:

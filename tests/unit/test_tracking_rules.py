@@ -13,13 +13,13 @@ from batchdrop.spec.model import Resources
 from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url, order_key
 from batchdrop.track.failures import classify, stuck_advice
 from batchdrop.track.usage import requested_resources, usage_of
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, load_event
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
 
 def sample(name: str) -> BatchEvent:
-    return BatchEvent.model_validate_json((EVENTS / "track" / name).read_text())
+    return BatchEvent.model_validate(load_event(f"track/{name}"))
 
 
 def detail(**fields: Any) -> JobDetail:

@@ -41,6 +41,28 @@ def problems_from_validation_error(
         yield document.problem(loc, code, message)
 
 
+_WRONG_TYPE = {
+    "int_type": "must be a whole number",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list, e.g. [a, b]",
+    "dict_type": "must be a mapping of names to values",
+    "model_type": "must be a mapping of names to values",
+    "model_attributes_type": "must be a mapping of names to values",
+}
+"""pydantic's type errors, in words (what was given follows)."""
+_OUT_OF_RANGE = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "less than"),
+}
+"""pydantic's bound errors: which bound of the error's context, in words."""
+
+
 def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tuple[str, str]:
     kind: str = detail["type"]
     ctx: dict[str, Any] = detail.get("ctx") or {}
@@ -62,28 +84,15 @@ def _explain(detail: Any, loc: Loc, is_key: bool, model: type[BaseModel]) -> tup
         if isinstance(value, bool | int | float):
             return "wrong_type", f'must be text; put the value in quotes, e.g. "{cut(_as_text(value))}"'
         return "wrong_type", f"must be text, not {_type_words(value)}"
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "wrong_type", f"must be a whole number, not {_type_words(value)}"
-    if kind in {"float_type", "float_parsing"}:
-        return "wrong_type", f"must be a number, not {_type_words(value)}"
+    if kind in _WRONG_TYPE:
+        return "wrong_type", f"{_WRONG_TYPE[kind]}, not {_type_words(value)}"
     if kind == "finite_number":
         return "wrong_type", "must be a finite number"
-    if kind == "bool_type":
-        return "wrong_type", f"must be true or false, not {_type_words(value)}"
-    if kind == "list_type":
-        return "wrong_type", f"must be a list, e.g. [a, b], not {_type_words(value)}"
-    if kind in {"dict_type", "model_type", "model_attributes_type"}:
-        return "wrong_type", f"must be a mapping of names to values, not {_type_words(value)}"
     if kind == "literal_error":
         return "not_allowed", f"must be {ctx.get('expected')}, not {echo(value)}"
-    if kind == "greater_than":
-        return "out_of_range", f"must be greater than {ctx['gt']}, not {echo(value)}"
-    if kind == "greater_than_equal":
-        return "out_of_range", f"must be at least {ctx['ge']}, not {echo(value)}"
-    if kind == "less_than_equal":
-        return "out_of_range", f"must be at most {ctx['le']}, not {echo(value)}"
-    if kind == "less_than":
-        return "out_of_range", f"must be less than {ctx['lt']}, not {echo(value)}"
+    if kind in _OUT_OF_RANGE:
+        bound, words = _OUT_OF_RANGE[kind]
+        return "out_of_range", f"must be {words} {ctx[bound]}, not {echo(value)}"
     if kind in {"string_too_short", "too_short"}:
         least = ctx.get("min_length")
         unit = "character" if kind == "string_too_short" else "item"
