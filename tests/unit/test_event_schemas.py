@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from batchdrop_local.event_schemas import EVENT_MODELS, event_schema, main, stale_schemas
 from jsonschema import Draft202012Validator
 
 from batchdrop.events.contract import JobStatusChanged
-from batchdrop.events.schemas import EVENT_MODELS, event_schema, main, stale_schemas
 from batchdrop.notify.notifier import read_event
 from tests.conftest import EVENTS, ROOT
 from tests.unit.test_slack import EVENTS as RENDERED_EVENTS
@@ -29,7 +29,7 @@ def validator(event_type: str) -> Draft202012Validator:
 
 def test_the_committed_schemas_are_current() -> None:
     stale = stale_schemas(SCHEMAS)
-    assert stale == [], "regenerate with: .venv/bin/python -m batchdrop.events.schemas"
+    assert stale == [], "regenerate with: .venv/bin/python -m batchdrop_local.event_schemas"
     assert sorted(path.name for path in SCHEMAS.glob("*.schema.json")) == sorted(
         f"{event_type}.schema.json" for event_type in EVENT_MODELS
     )

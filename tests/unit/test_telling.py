@@ -10,8 +10,7 @@ from batchdrop.events.contract import _Event
 from batchdrop.publish.teller import RecordChange, Teller
 from batchdrop.spec.model import Resources
 from batchdrop.store.items import deserialize, job_item, run_item
-from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition
-from batchdrop.track.batch_events import order_key
+from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition, order_key
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/train.yaml", version_id="v1", sequencer="0A")

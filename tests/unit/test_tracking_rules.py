@@ -10,7 +10,8 @@ import pytest
 
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.spec.model import Resources
-from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url, order_key
+from batchdrop.store.records import order_key
+from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url
 from batchdrop.track.failures import classify, stuck_advice
 from batchdrop.track.usage import requested_resources, usage_of
 from tests.conftest import EVENTS, load_event

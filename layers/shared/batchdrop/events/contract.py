@@ -1,4 +1,4 @@
-"""The events batchdrop publishes on its SNS topic (DESIGN.md §8): `batchdrop.event/v1`.
+"""The events batchdrop publishes on its SNS topic (docs/notifications.md): `batchdrop.event/v1`.
 
 Every message is one JSON object with `"schema": "batchdrop.event/v1"` and a
 `type`; each type has its model here, and `docs/events/` holds their JSON

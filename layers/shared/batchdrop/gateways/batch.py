@@ -71,6 +71,11 @@ def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
 
 
+def console_url(region: str, job_id: str) -> str:
+    """A job's page in the Batch console."""
+    return f"https://{region}.console.aws.amazon.com/batch/home?region={region}#jobs/detail/{job_id}"
+
+
 class BatchGateway:
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""Telling people what happened (DESIGN.md §8): which events reach Slack, where, and only once.
+"""Telling people what happened (docs/notifications.md): which events reach Slack, where, and only once.
 
 `Notifier.notify(event)` for each event that arrives from the SNS topic:
 

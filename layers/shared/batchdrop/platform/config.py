@@ -1,4 +1,4 @@
-"""The platform config (DESIGN.md §4): queues, teams and routes, checked when loaded.
+"""The platform config (docs/spec.md): queues, teams and routes, checked when loaded.
 
 The platform team owns this document. Its invariants are checked here when it
 loads, so a bad edit fails loudly at the first function start rather than by
@@ -93,7 +93,7 @@ class PlatformConfig(_Strict):
 
 
 def check_platform_config(config: PlatformConfig) -> list[Finding]:
-    """The invariants of DESIGN.md §4 that span fields."""
+    """The invariants of docs/spec.md that span fields."""
     findings: list[Finding] = []
     for name, declared in config.queues.items():
         if declared.hardware == "gpu" and declared.max_gpus < 1:

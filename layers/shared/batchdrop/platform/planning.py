@@ -1,7 +1,7 @@
 """Routing and planning: from (spec, team, platform config) to the exact SubmitJob requests.
 
 This is a pure function of its inputs: no AWS, no clock. The routing invariants
-of DESIGN.md §4 are enforced here whatever the config says: a job with GPUs
+of docs/spec.md are enforced here whatever the config says: a job with GPUs
 lands only on a gpu queue, a job without GPUs never on one, and a job larger
 than its queue's largest instance is refused (it would sit RUNNABLE forever).
 Batch's own limits are checked here too, before any call is made.

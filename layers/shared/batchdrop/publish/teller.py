@@ -44,10 +44,10 @@ from batchdrop.events.contract import (
     event_id,
     fit,
 )
+from batchdrop.gateways.batch import console_url
 from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
-from batchdrop.store.records import JobRecord, Receipt, RunRecord
-from batchdrop.track.batch_events import console_url, order_key
+from batchdrop.store.records import JobRecord, Receipt, RunRecord, order_key
 
 logger = logging.getLogger(__name__)
 

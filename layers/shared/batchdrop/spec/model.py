@@ -141,7 +141,7 @@ class JobSpec(JobSettings):
     model_config = ConfigDict(
         title="batchdrop job spec",
         json_schema_extra={
-            "description": "A job spec for batchdrop (DESIGN.md §3): drop it under "
+            "description": "A job spec for batchdrop (docs/spec.md): drop it under "
             "incoming/<team>/ in the jobs bucket and batchdrop submits it to AWS Batch."
         },
     )

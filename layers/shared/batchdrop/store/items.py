@@ -9,7 +9,7 @@ Layout (single-table; `template.yaml` declares the same keys and indexes):
 - job: PK `JOB#<Batch job id>`, SK `JOB`;
   GSI1 `ACTIVE#<shard>` / `<last event at>#<job id>`, only while the job is not terminal.
 
-It serves DESIGN.md §7 without a scan: a run by id (GetItem), a job by Batch
+It serves docs/architecture.md without a scan: a run by id (GetItem), a job by Batch
 job id (GetItem: the tracker's hot path is strongly consistent), a team's
 runs newest first (GSI1, descending), optionally by status (GSI2), the runs
 made from an S3 key (GSI3), and non-terminal jobs quiet since a given time

@@ -1,4 +1,4 @@
-"""What batchdrop remembers of every run and job (DESIGN.md §7), as pydantic models.
+"""What batchdrop remembers of every run and job (docs/architecture.md), as pydantic models.
 
 A run is one spec file; it becomes zero (rejected) or more Batch jobs. The
 table layout that stores these is `batchdrop.store.items`.
@@ -38,6 +38,13 @@ def utc_now() -> datetime:
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds: sorts as text in the table's indexes."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def order_key(attempts: int, status: str, at: datetime) -> str:
+    """Events sort by (attempts, status rank, time): a retried attempt is newer than any earlier one,
+    and within an attempt a later status is newer than an earlier one. As text, for DynamoDB conditions.
+    """
+    return f"{attempts:03d}.{STATUS_RANK.get(status, 6)}.{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%f')}"
 
 
 class _Record(BaseModel):

@@ -1,4 +1,4 @@
-"""Submitting a dropped spec file (DESIGN.md §5): claim, read, plan, submit, record, tell.
+"""Submitting a dropped spec file (docs/architecture.md): claim, read, plan, submit, record, tell.
 
 Every delivery of an S3 object goes through `Submitter.submit`, at least once
 and maybe concurrently. The run record is the lock and the journal:

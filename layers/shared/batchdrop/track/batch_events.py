@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from batchdrop.store.records import STATUS_RANK, TERMINAL
+from batchdrop.store.records import TERMINAL
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 
@@ -131,13 +131,6 @@ def _task_containers(tasks: list[TaskProperties]) -> list[ContainerDetail]:
     return [container for task in tasks for container in task.containers]
 
 
-def order_key(attempts: int, status: str, at: datetime) -> str:
-    """Events sort by (attempts, status rank, time): a retried attempt is newer than any earlier one,
-    and within an attempt a later status is newer than an earlier one. As text, for DynamoDB conditions.
-    """
-    return f"{attempts:03d}.{STATUS_RANK.get(status, 6)}.{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S.%f')}"
-
-
 def log_streams(detail: JobDetail) -> list[tuple[int, str | None, str, str]]:
     """Every attempt's log stream as (attempt number from 1, container name, log group, stream)."""
     streams: list[tuple[int, str | None, str, str]] = []
@@ -179,10 +172,6 @@ def log_url(region: str, group: str, stream: str) -> str:
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
         f"#logsV2:log-groups/log-group/{escape(group)}/log-events/{escape(stream)}"
     )
-
-
-def console_url(region: str, job_id: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/batch/home?region={region}#jobs/detail/{job_id}"
 
 
 def run_seconds(detail: JobDetail) -> float:

@@ -9,8 +9,8 @@ from typing import Any
 
 from batchdrop.events.contract import LogLink
 from batchdrop.store.items import JobChange
-from batchdrop.store.records import TERMINAL, JobRecord, Transition, timestamp, utc_now
-from batchdrop.track.batch_events import JobDetail, log_streams, log_url, order_key, run_seconds
+from batchdrop.store.records import TERMINAL, JobRecord, Transition, order_key, timestamp, utc_now
+from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
 from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import requested_resources, usage_of

@@ -34,9 +34,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from batchdrop.platform.source import PlatformConfigSource
-from batchdrop.store.records import TERMINAL, JobRecord, Transition, utc_now
+from batchdrop.store.records import TERMINAL, JobRecord, Transition, order_key, utc_now
 from batchdrop.track.arrays import ArrayChildren
-from batchdrop.track.batch_events import BatchEvent, order_key
+from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery, TrackResult, not_ours, returned_on_failure
 from batchdrop.track.changes import StateChanges
 from batchdrop.track.failures import stuck_advice

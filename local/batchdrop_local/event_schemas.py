@@ -1,7 +1,7 @@
 """The JSON Schema of each event type, as subscribers receive it: `docs/events/<type>.schema.json`.
 
-    python -m batchdrop.events.schemas [DIRECTORY]     # writes them (default docs/events)
-    python -m batchdrop.events.schemas --check         # exit 1 if the committed files are stale
+    python -m batchdrop_local.event_schemas [DIRECTORY]     # writes them (default docs/events)
+    python -m batchdrop_local.event_schemas --check         # exit 1 if the committed files are stale
 
 The schemas describe the published message, not the model's input: the
 publisher leaves out fields that have no value (so a field is absent rather
@@ -90,14 +90,14 @@ def _as_published(schema: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m batchdrop.events.schemas", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m batchdrop_local.event_schemas", description=__doc__.split("\n")[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT_DIRECTORY)
     parser.add_argument("--check", action="store_true", help="only check that the files are current")
     arguments = parser.parse_args(argv)
     if arguments.check:
         stale = stale_schemas(arguments.directory)
         for path in stale:
-            print(f"stale: {path} (regenerate with python -m batchdrop.events.schemas)", file=sys.stderr)
+            print(f"stale: {path} (regenerate with python -m batchdrop_local.event_schemas)", file=sys.stderr)
         return 1 if stale else 0
     for path in write_event_schemas(arguments.directory):
         print(path)
