@@ -44,13 +44,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from batchdrop.errors import Problem, SpecRejected
-from batchdrop.gateways.batch import BatchGateway, BatchRefused, SubmittedJob
-from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
+from batchdrop.gateways.batch import BatchRefused, SubmittedJob
+from batchdrop.gateways.bucket import SpecUnreadable, locate
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
-from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.spec.parse import parse_spec
-from batchdrop.store.claims import RunClaims
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (
     MAX_RECORDED_PROBLEMS,
@@ -62,6 +60,7 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
+from batchdrop.submit.ports import ClaimStore, ConfigSource, JobSubmitter, SpecReader
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +147,10 @@ class Submitter:
     def __init__(
         self,
         *,
-        table: RunClaims,
-        batch: BatchGateway,
-        bucket: JobsBucket,
-        config: PlatformConfigSource,
+        table: ClaimStore,
+        batch: JobSubmitter,
+        bucket: SpecReader,
+        config: ConfigSource,
         clock: Callable[[], datetime] = utc_now,
         stale_claim_after: timedelta = timedelta(minutes=16),
         retention: timedelta = timedelta(days=90),

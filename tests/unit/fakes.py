@@ -1,0 +1,190 @@
+"""In-memory stand-ins for what Submitter and Tracker depend on (their Protocols: `submit.ports`,
+`track.ports`), with the semantics of the DynamoDB conditions they replace, so both services are
+tested in milliseconds with no AWS at all. The integration tests run the real stores on the emulator."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from batchdrop.errors import Problem
+from batchdrop.gateways.batch import BatchRefused, SubmittedJob
+from batchdrop.gateways.bucket import SpecUnreadable
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.store.items import Applied, Children, Claim, JobChange, RecordConflict, RecordsUnavailable
+from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SpecSource, Transition
+
+
+@dataclass
+class MemoryTable:
+    """The records table: runs, jobs, histories and array children, with the conditions of the real stores."""
+
+    runs: dict[str, RunRecord] = field(default_factory=dict)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    histories: dict[str, dict[str, Transition]] = field(default_factory=dict)
+    children: dict[str, Children] = field(default_factory=dict)
+    shown_children: dict[str, int] = field(default_factory=dict)
+    refuse_runs: set[str] = field(default_factory=set)
+    """Run ids whose records any write refuses (DynamoDB failing for them)."""
+
+    # ------------------------------------------------------------------ claims (submit)
+
+    def claim_run(self, run: RunRecord) -> Claim:
+        if run.run_id in self.runs:
+            return Claim(run=self.runs[run.run_id], fresh=False)
+        self.runs[run.run_id] = run
+        return Claim(run=run, fresh=True)
+
+    def reclaim_run(self, previous: RunRecord, owner: str, at: datetime) -> RunRecord:
+        stored = self.runs[previous.run_id]
+        if (stored.claim_owner, stored.claimed_at, stored.status) != (
+            previous.claim_owner,
+            previous.claimed_at,
+            previous.status,
+        ):
+            raise RecordConflict(f"run {previous.run_id} was claimed by someone else meanwhile")
+        self.runs[previous.run_id] = stored.model_copy(update={"claim_owner": owner, "claimed_at": at})
+        return self.runs[previous.run_id]
+
+    def finish_run(self, run: RunRecord, jobs: Iterable[JobRecord] = ()) -> None:
+        stored = self.runs.get(run.run_id)
+        if stored is None or stored.claim_owner != run.claim_owner or stored.status != "submitting":
+            raise RecordConflict(f"run {run.run_id} is no longer ours to finish")
+        self.write_new([run], [job for job in jobs if job.job_id not in self.jobs])
+
+    def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
+        runs, jobs = list(runs), list(jobs)
+        if any(run.run_id in self.refuse_runs for run in runs) or any(j.run_id in self.refuse_runs for j in jobs):
+            raise RecordsUnavailable("DynamoDB refused the batch")
+        self.runs.update((run.run_id, run) for run in runs)
+        for job in jobs:
+            self.jobs[job.job_id] = job
+            self.histories.setdefault(job.job_id, {}).update(job.history)
+
+    # ------------------------------------------------------------------ job states (track)
+
+    def apply_job_state(self, change: JobChange) -> Applied:
+        job = self.jobs.get(change.job_id)
+        if job is None:
+            return Applied(before=None, changed=False)
+        if job.status in TERMINAL or (job.status_order is not None and job.status_order >= change.order):
+            return Applied(before=job, changed=False)
+        stored = job.model_dump(mode="json")
+        stored.update(
+            status=change.status,
+            status_order=change.order,
+            status_since=change.at,
+            last_event_at=change.seen_at,
+            attempts=change.attempts,
+        )
+        stored.update(change.fields)
+        self.jobs[change.job_id] = JobRecord.model_validate(stored)
+        return Applied(before=job, changed=True)
+
+    def add_transitions(self, transitions: Iterable[tuple[str, Transition]]) -> None:
+        for job_id, transition in transitions:
+            self.histories.setdefault(job_id, {})[transition.key] = transition
+
+    def history_expiry(self, at: datetime) -> int:
+        return int((at + timedelta(days=90)).timestamp())
+
+    def mark_stuck_reported(self, job_id: str, reason: str, *, advice: str, runnable_seconds: float) -> bool:
+        job = self.jobs[job_id]
+        if job.stuck_reported == reason:
+            return False
+        update = {"stuck_reported": reason, "stuck_advice": advice, "stuck_seconds": runnable_seconds}
+        self.jobs[job_id] = job.model_copy(update=update)
+        return True
+
+    def get_children(self, parent_id: str) -> Children:
+        return self.children.get(parent_id, Children())
+
+    def put_children(self, parent_id: str, children: Children, *, read_version: int) -> bool:
+        if self.get_children(parent_id).version != read_version:
+            return False
+        self.children[parent_id] = children
+        return True
+
+    def children_version_on_parent(self, parent_id: str) -> int:
+        return self.shown_children.get(parent_id, 0)
+
+    def show_children_on_parent(self, parent_id: str, children: Children, seen_at: str) -> None:
+        if self.shown_children.get(parent_id, 0) >= children.version:
+            return
+        self.shown_children[parent_id] = children.version
+        self.jobs[parent_id] = self.jobs[parent_id].model_copy(
+            update={
+                "children": dict(children.counts),
+                "child_vcpu_hours": children.usage.vcpu_hours,
+                "child_gpu_hours": children.usage.gpu_hours,
+                "child_memory_gib_hours": children.usage.memory_gib_hours,
+            }
+        )
+
+    def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status not in set(expected):
+            return False
+        self.runs[run_id] = RunRecord.model_validate({**run.model_dump(mode="json"), **fields, "status": status})
+        return True
+
+    def quiet_jobs(self, before: str, limit: int = 1000) -> list[JobRecord]:
+        quiet = [
+            job for job in self.jobs.values() if job.status not in TERMINAL and job.last_event_at.isoformat() < before
+        ]
+        return quiet[:limit]
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        return self.jobs.get(job_id)
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        return {job_id: self.jobs[job_id] for job_id in job_ids if job_id in self.jobs}
+
+    def get_runs(self, run_ids: Iterable[str]) -> dict[str, RunRecord]:
+        return {run_id: self.runs[run_id] for run_id in run_ids if run_id in self.runs}
+
+
+@dataclass
+class FakeBatch:
+    """Batch: each SubmitJob makes a job (or adopts one of the name when asked to look first)."""
+
+    refuse: set[str] = field(default_factory=set)
+    """Steps (by the job name's `-<step>-` part) Batch refuses for good."""
+    submitted: list[dict[str, Any]] = field(default_factory=list)
+    terminated: list[str] = field(default_factory=list)
+    by_name: dict[str, str] = field(default_factory=dict)
+    _ids: Any = field(default_factory=lambda: (f"job-{n:04d}" for n in itertools.count()))
+
+    def submit(self, request: Mapping[str, Any], *, look_first: bool = False) -> SubmittedJob:
+        name = request["jobName"]
+        if look_first and name in self.by_name:
+            return SubmittedJob(job_id=self.by_name[name], job_name=name, adopted=True)
+        if any(f"-{step}-" in name for step in self.refuse):
+            raise BatchRefused(f"Batch refused job {name}: ClientException")
+        self.submitted.append(dict(request))
+        self.by_name[name] = next(self._ids)
+        return SubmittedJob(job_id=self.by_name[name], job_name=name, adopted=False)
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        self.terminated.append(job_id)
+
+
+@dataclass
+class FakeBucket:
+    specs: dict[str, bytes] = field(default_factory=dict)
+
+    def read_spec(self, source: SpecSource, size: int | None = None) -> bytes:
+        if source.key not in self.specs:
+            raise SpecUnreadable(Problem(path="", code="missing", message="the file was deleted"))
+        return self.specs[source.key]
+
+
+@dataclass
+class FixedConfig:
+    config: PlatformConfig
+
+    def get(self) -> PlatformConfig:
+        return self.config

@@ -1,0 +1,103 @@
+"""Submitter against in-memory fakes of its Protocols: what a drop becomes, in milliseconds, no AWS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.store.records import SpecSource
+from batchdrop.submit.submitter import Drop, Submitter
+from tests.conftest import EXAMPLES
+from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+PIPELINE = "incoming/vision/resnet-pipeline.yaml"
+
+
+@pytest.fixture
+def world(platform_config: PlatformConfig) -> tuple[Submitter, MemoryTable, FakeBatch, FakeBucket]:
+    table, batch = MemoryTable(), FakeBatch()
+    bucket = FakeBucket({PIPELINE: (EXAMPLES / "specs" / "resnet-pipeline.yaml").read_bytes()})
+    submitter = Submitter(
+        table=table, batch=batch, bucket=bucket, config=FixedConfig(platform_config), clock=lambda: T0
+    )
+    return submitter, table, batch, bucket
+
+
+def drop(key: str = PIPELINE, message: str = "m1", version: str = "v1") -> Drop:
+    return Drop(source=SpecSource(bucket="jobs", key=key, version_id=version), message_id=message)
+
+
+def test_a_pipeline_becomes_one_job_per_step_recorded_once_the_batch_is_flushed(world) -> None:
+    submitter, table, batch, _ = world
+    outcome = submitter.submit(drop())
+    assert outcome.kind == "submitted"
+    assert [job.step for job in outcome.jobs] == ["prep", "train", "evaluate"]
+    assert table.runs[outcome.run_id].status == "submitting", "recorded for the batch, at flush"
+
+    assert submitter.flush() == set()
+    assert table.runs[outcome.run_id].status == "submitted"
+    assert {job.step for job in table.jobs.values()} == {"prep", "train", "evaluate"}
+    assert len(batch.submitted) == 3
+    train = next(request for request in batch.submitted if "-train-" in request["jobName"])
+    assert train["arrayProperties"] == {"size": 4}
+
+
+def test_the_same_upload_delivered_twice_is_one_run_and_one_submission_per_step(world) -> None:
+    submitter, _, batch, _ = world
+    first = submitter.submit(drop(message="m1"))
+    submitter.flush()
+    again = submitter.submit(drop(message="m2"))
+    assert (again.kind, again.run_id) == ("duplicate", first.run_id)
+    assert len(batch.submitted) == 3
+
+
+def test_a_bad_file_is_rejected_with_its_problems_and_submits_nothing(world) -> None:
+    submitter, table, batch, bucket = world
+    bucket.specs["incoming/vision/typo.yaml"] = b"version: 1\nname: typo\njob_definition: trainer\nresorces: {}\n"
+    outcome = submitter.submit(drop("incoming/vision/typo.yaml"))
+    submitter.flush()
+    assert outcome.kind == "rejected"
+    run = table.runs[outcome.run_id]
+    assert run.status == "rejected"
+    assert run.problems[0].code == "unknown_field"
+    assert batch.submitted == []
+
+
+def test_a_run_batch_refuses_midway_has_its_earlier_jobs_stopped_and_recorded_as_cancelled(world) -> None:
+    submitter, table, batch, _ = world
+    batch.refuse.add("train")
+    outcome = submitter.submit(drop())
+    submitter.flush()
+    assert outcome.kind == "rejected"
+    assert outcome.problems[0].code == "refused_by_batch"
+    (prep,) = table.jobs.values()
+    assert (prep.step, prep.status, prep.failure_class) == ("prep", "FAILED", "cancelled")
+    assert batch.terminated == [prep.job_id]
+    assert [ref.job_id for ref in table.runs[outcome.run_id].jobs] == [prep.job_id]
+
+
+def test_a_drop_whose_records_cannot_be_written_returns_alone(world) -> None:
+    submitter, table, _, bucket = world
+    bucket.specs["incoming/vision/other.yaml"] = bucket.specs[PIPELINE]
+    good = submitter.submit(drop(message="good"))
+    doomed = submitter.submit(drop("incoming/vision/other.yaml", message="doomed"))
+    table.refuse_runs.add(str(doomed.run_id))
+    assert submitter.flush() == {"doomed"}
+    assert table.runs[str(good.run_id)].status == "submitted"
+    assert table.runs[str(doomed.run_id)].status == "submitting", "its message comes back and resumes"
+
+
+def test_a_redelivered_message_resumes_and_adopts_what_batch_already_has(world) -> None:
+    submitter, table, batch, _ = world
+    table.refuse_runs.add(Submitter.run_id(drop().source))
+    submitter.submit(drop())
+    assert submitter.flush() == {"m1"}, "the records were not written: the message comes back"
+    table.refuse_runs.clear()
+
+    outcome = submitter.submit(drop())  # the same message, again: the claim is its own
+    assert outcome.kind == "submitted"
+    assert len(batch.submitted) == 3, "every job adopted by its name, none submitted twice"
+    assert table.runs[str(outcome.run_id)].status == "submitted"

@@ -1,0 +1,164 @@
+"""Tracker against an in-memory table (`fakes.MemoryTable`): Batch's events in any order, no AWS."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from batchdrop_local.state_changes import attempt, sample_job, state_change
+
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.spec.model import Resources
+from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
+from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.batches import Delivery
+from batchdrop.track.tracker import Tracker
+from tests.unit.fakes import FixedConfig, MemoryTable
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+SOURCE = SpecSource(bucket="jobs", key="incoming/vision/p.yaml", version_id="v1")
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def record(job_id: str, step: str, *, depends_on: list[str] | None = None, array_size: int | None = None) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        run_id="r1",
+        team="vision",
+        environment="adhoc",
+        spec_name="p",
+        step=step,
+        job_name=f"p-{step}-r1",
+        queue="cpu-shared",
+        queue_arn="arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared",
+        hardware="cpu",
+        job_definition="trainer",
+        job_definition_arn="arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3",
+        resources=Resources(vcpus=2, memory_mib=4096),
+        array_size=array_size,
+        depends_on=depends_on or [],
+        history={"0:SUBMITTED": Transition(status="SUBMITTED", at=T0)},
+        submitted_at=T0,
+        last_event_at=T0,
+        spec_digest="0" * 64,
+        source=SOURCE,
+        notify_on=["succeeded"],
+    )
+
+
+@pytest.fixture
+def world(platform_config: PlatformConfig) -> tuple[Tracker, MemoryTable]:
+    table = MemoryTable()
+    jobs = [record("a", "prep"), record("b", "train", depends_on=["a"]), record("c", "evaluate", depends_on=["b"])]
+    refs = [
+        SubmittedJobRef(step=job.step, job_id=job.job_id, job_name=job.job_name, queue=job.queue, hardware="cpu")
+        for job in jobs
+    ]
+    refs[1] = refs[1].model_copy(update={"depends_on": ["prep"]})
+    refs[2] = refs[2].model_copy(update={"depends_on": ["train"]})
+    run = RunRecord(
+        run_id="r1",
+        team="vision",
+        status="submitted",
+        source=SOURCE,
+        received_at=T0,
+        claim_owner="m",
+        claimed_at=T0,
+        jobs=refs,
+    )
+    table.write_new([run], jobs)
+    tracker = Tracker(table=table, config=FixedConfig(platform_config), region="us-east-1", clock=lambda: at(60))
+    return tracker, table
+
+
+def batch_view(job: JobRecord) -> dict[str, Any]:
+    view = sample_job(job.job_id, name=job.job_name, gpus=0)
+    view["tags"]["batchdrop:run-id"] = job.run_id
+    return view
+
+
+def deliver(tracker: Tracker, *events: dict[str, Any]) -> Any:
+    return tracker.track(Delivery(f"msg-{index}", BatchEvent.model_validate(e)) for index, e in enumerate(events))
+
+
+def lifecycle(job: JobRecord, *, fail: bool = False) -> list[dict[str, Any]]:
+    view = batch_view(job)
+    last = attempt(view, 1, started=at(3), stopped=at(9), exit_code=1 if fail else 0)
+    return [
+        state_change(view, "RUNNABLE", at=at(1)),
+        state_change(view, "RUNNING", at=at(3)),
+        state_change(view, "FAILED" if fail else "SUCCEEDED", at=at(9), attempts=[last], exit_code=1 if fail else 0),
+    ]
+
+
+def test_events_in_any_order_end_in_the_newest_state_and_carry_what_they_passed_through(world) -> None:
+    tracker, table = world
+    runnable, running, succeeded = lifecycle(table.jobs["a"])
+    deliver(tracker, succeeded, runnable)
+    deliver(tracker, running)  # late: older than what is stored
+    job = table.jobs["a"]
+    assert job.status == "SUCCEEDED"
+    assert [t.status for t in job.passed] == ["RUNNABLE", "SUCCEEDED"], "the outbox entry of the write that ended it"
+    assert set(table.histories["a"]) == {"0:SUBMITTED", "0:RUNNABLE", "0:RUNNING", "1:SUCCEEDED"}
+    assert job.usage is not None
+    assert job.usage.vcpu_hours == pytest.approx(8 * 6 / 60), "the event's 8 vCPUs for its 6 minutes running"
+
+
+def test_a_run_is_running_when_a_job_starts_and_succeeds_when_all_have(world) -> None:
+    tracker, table = world
+    deliver(tracker, lifecycle(table.jobs["a"])[1])
+    assert table.runs["r1"].status == "running"
+    for job_id in ("a", "b", "c"):
+        deliver(tracker, *lifecycle(table.jobs[job_id]))
+    assert table.runs["r1"].status == "succeeded"
+
+
+def test_a_failed_step_fails_every_step_waiting_for_it_and_its_run(world) -> None:
+    tracker, table = world
+    result = deliver(tracker, *lifecycle(table.jobs["a"], fail=True))
+    assert {job_id: table.jobs[job_id].status for job_id in "abc"} == {"a": "FAILED", "b": "FAILED", "c": "FAILED"}
+    assert table.jobs["c"].failure == "upstream step `prep` failed"
+    assert table.runs["r1"].status == "failed"
+    assert result.counts["JobsFailedUpstream"] == 2
+
+
+def test_a_stored_state_equal_to_ours_is_our_own_lost_answer_and_still_settles_the_run(world) -> None:
+    tracker, table = world
+    running = lifecycle(table.jobs["a"])[1]
+    event = BatchEvent.model_validate(running)
+    # botocore's first copy of the update was applied, its answer lost; the re-sent copy finds it stored
+    table.apply_job_state(tracker.changes.change(event.detail, event.time, passed=[]))
+    assert table.runs["r1"].status == "submitted"
+    deliver(tracker, running)
+    assert table.runs["r1"].status == "running"
+
+
+def test_events_of_jobs_not_ours_are_counted_and_ours_not_yet_recorded_come_back(world) -> None:
+    tracker, _ = world
+    foreign = sample_job("zzz", gpus=0)
+    foreign["tags"] = {}
+    ours = sample_job("yyy", gpus=0)
+    ours["tags"]["batchdrop:run-id"] = "r9"
+    result = deliver(tracker, state_change(foreign, "RUNNING", at=at(1)), state_change(ours, "RUNNING", at=at(1)))
+    assert result.counts["ForeignEvents"] == 1
+    assert result.unrecorded == {"msg-1"}
+
+
+def test_array_children_add_up_on_their_parent(world) -> None:
+    tracker, table = world
+    parent = record("arr", "sweep", array_size=4)
+    table.write_new([], [parent])
+    view = batch_view(parent)
+    children = [
+        state_change({**view, "jobId": f"arr:{index}", "arrayProperties": {"index": index}}, status, at=at(minute))
+        for index in range(4)
+        for minute, status in ((1, "RUNNABLE"), (2, "RUNNING"))
+    ]
+    deliver(tracker, *children[:5])
+    deliver(tracker, *children)  # duplicates and the rest
+    assert table.jobs["arr"].children == {"RUNNABLE": 0, "RUNNING": 4}
+    assert table.children["arr"].version == 2
