@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batchdrop.errors import ConfigInvalid, ConfigUnavailable
 from batchdrop.platform.config import PlatformConfig, parse_platform_config
@@ -66,6 +66,13 @@ def _client(service: str) -> Any:
 def config_name(location: str) -> str:
     """A file name for the location, so the format is known (SSM values are YAML)."""
     return location.rsplit("/", 1)[-1] if not location.startswith("ssm:") else "parameter.yaml"
+
+
+class ConfigSource(Protocol):
+    """What the services need of a platform config source: the current config (`PlatformConfigSource`,
+    or a fixed one in tests)."""
+
+    def get(self) -> PlatformConfig: ...
 
 
 class PlatformConfigSource:

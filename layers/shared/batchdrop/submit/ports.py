@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from batchdrop.gateways.batch import SubmittedJob
-from batchdrop.platform.config import PlatformConfig
 from batchdrop.store.items import Claim
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource
 
@@ -27,7 +26,3 @@ class JobSubmitter(Protocol):
 
 class SpecReader(Protocol):
     def read_spec(self, source: SpecSource, size: int | None = None) -> bytes: ...
-
-
-class ConfigSource(Protocol):
-    def get(self) -> PlatformConfig: ...

@@ -48,6 +48,7 @@ from batchdrop.gateways.batch import BatchRefused, SubmittedJob
 from batchdrop.gateways.bucket import SpecUnreadable, locate
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
+from batchdrop.platform.source import ConfigSource
 from batchdrop.spec.parse import parse_spec
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (
@@ -60,7 +61,7 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
-from batchdrop.submit.ports import ClaimStore, ConfigSource, JobSubmitter, SpecReader
+from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
 
 logger = logging.getLogger(__name__)
 

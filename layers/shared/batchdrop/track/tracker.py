@@ -33,7 +33,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from batchdrop.platform.source import PlatformConfigSource
+from batchdrop.platform.source import ConfigSource
 from batchdrop.store.records import TERMINAL, JobRecord, Transition, order_key, utc_now
 from batchdrop.track.arrays import ArrayChildren
 from batchdrop.track.batch_events import BatchEvent
@@ -54,7 +54,7 @@ class Tracker:
         self,
         *,
         table: TrackStore,
-        config: PlatformConfigSource,
+        config: ConfigSource,
         region: str,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
