@@ -81,6 +81,19 @@ class SubmittedJobRef(_Record):
     depends_on: list[str] = []
     """Steps this job waits for."""
 
+    @classmethod
+    def of(cls, job: JobRecord, depends_on: list[str] | None = None) -> SubmittedJobRef:
+        """A run's reference to its job; `depends_on` are step names (the record's are job ids)."""
+        return cls(
+            step=job.step,
+            job_id=job.job_id,
+            job_name=job.job_name,
+            queue=job.queue,
+            hardware=job.hardware,
+            array_size=job.array_size,
+            depends_on=depends_on or [],
+        )
+
 
 class RunRecord(_Record):
     run_id: str

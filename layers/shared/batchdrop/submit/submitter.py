@@ -255,27 +255,6 @@ class Submitter:
     ) -> Outcome:
         now = self.clock()
         job_ids = {job.step: result.job_id for job, result in submitted}
-        refs = [
-            SubmittedJobRef(
-                step=job.step,
-                job_id=result.job_id,
-                job_name=result.job_name,
-                queue=job.queue,
-                hardware=job.hardware,
-                array_size=job.array_size,
-                depends_on=job.depends_on,
-            )
-            for job, result in submitted
-        ]
-        final = run.model_copy(
-            update={
-                "status": "submitted",
-                "jobs": refs,
-                "warnings": plan.warnings,
-                "notify_on": plan.notify_on,
-                "submitted_at": now,
-            }
-        )
         records = [
             submitted_job_record(
                 plan,
@@ -289,6 +268,18 @@ class Submitter:
             )
             for job, result in submitted
         ]
+        final = run.model_copy(
+            update={
+                "status": "submitted",
+                "jobs": [
+                    SubmittedJobRef.of(record, job.depends_on)
+                    for record, (job, _) in zip(records, submitted, strict=True)
+                ],
+                "warnings": plan.warnings,
+                "notify_on": plan.notify_on,
+                "submitted_at": now,
+            }
+        )
         self._decide(_Staged(final, records, drop.message_id), resuming=resuming)
         return self._outcome(final, drop)
 
@@ -343,17 +334,7 @@ class Submitter:
                 "submitted_at": self.clock(),
                 "expires_at": int((self.clock() + self.retention).timestamp()),
                 "receipt_key": run.receipt_key if receipt else None,
-                "jobs": [
-                    SubmittedJobRef(
-                        step=job.step,
-                        job_id=job.job_id,
-                        job_name=job.job_name,
-                        queue=job.queue,
-                        hardware=job.hardware,
-                        array_size=job.array_size,
-                    )
-                    for job in cancelled
-                ],
+                "jobs": [SubmittedJobRef.of(job) for job in cancelled],
             }
         )
         self._decide(_Staged(final, cancelled, drop.message_id), resuming=resuming)
