@@ -51,6 +51,45 @@ def test_json_documents_have_no_positions_but_parse() -> None:
     assert document.position_of(("env", "A")) is None
 
 
+@pytest.mark.parametrize(
+    "text", [b"version: 1\nresources:\n\tvcpus: 2\n", b"version: 1\nresources:\n  vcpus: 2\n\tgpus: 1\n"]
+)
+def test_a_tab_in_the_indentation_is_named_with_its_line(text: bytes) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_document(text, "yaml")
+    [problem] = caught.value.problems
+    line = text.decode().splitlines().index(next(row for row in text.decode().splitlines() if row.startswith("\t"))) + 1
+    assert f"a tab is not allowed for indentation (line {line})" in problem.message
+    assert problem.line == line
+
+
+@pytest.mark.parametrize(
+    ("text", "document_format", "meaning", "parser"),
+    [
+        (b"name: [a, b\n", "yaml", "not closed with `]`", "did not find expected ',' or ']'"),
+        (b"name: it is: odd\n", "yaml", "put a value that holds `: ` in quotes", "mapping values are not allowed"),
+        (b"name: 'open\n", "yaml", "a quote is opened and never closed", "unexpected end of stream"),
+        (b"  name: a\nversion: 1\n", "yaml", "start every top-level field in column 1", "document start"),
+        (b"name: @x\n", "yaml", "put the value in quotes", "cannot start any token"),
+        (b'{"name": "a",}', "json", "a comma after the last item", "Illegal trailing comma"),
+        (b"{'name': 'a'}", "json", "a key must be in double quotes", "Expecting property name"),
+        (b'{"name": "a" "version": 1}', "json", "a comma is missing", "Expecting ',' delimiter"),
+        (b'{"name": yes}', "json", "text goes in double quotes", "Expecting value"),
+        (b'{"name": "a"}}', "json", "more after the end of the document", "Extra data"),
+    ],
+)
+def test_syntax_errors_say_what_they_mean_beside_the_parsers_sentence(
+    text: bytes, document_format: str, meaning: str, parser: str
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_document(text, document_format)  # type: ignore[arg-type]
+    [problem] = caught.value.problems
+    assert meaning in problem.message
+    assert parser in problem.message
+    assert "\n" not in problem.message, "one line"
+    assert problem.line is not None
+
+
 # ---------------------------------------------------------------------- reading a spec object from S3
 
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/empty.yaml", version_id="v1")

@@ -20,6 +20,7 @@ import yaml
 
 from batchdrop.errors import InvalidInput, Loc, Problem, cut, echo, render_loc
 from batchdrop.limits import MAX_PROBLEMS
+from batchdrop.spec.syntax import json_syntax_message, yaml_syntax_problem
 
 MAX_DOCUMENT_BYTES = 256 * 1024
 MAX_DEPTH = 20
@@ -229,19 +230,7 @@ def _load_yaml(text: str) -> Document:
             raise InvalidInput(builder.problems)
         return Document(data=data, root=root)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = ", ".join(part for part in (exc.context, exc.problem) if part) or "the YAML cannot be read"
-        raise InvalidInput(
-            [
-                Problem(
-                    path="",
-                    code="yaml_syntax",
-                    message=f"this is not valid YAML: {reason}",
-                    line=mark.line + 1 if mark else None,
-                    column=mark.column + 1 if mark else None,
-                )
-            ]
-        ) from exc
+        raise InvalidInput([yaml_syntax_problem(text, exc)]) from exc
     except yaml.reader.ReaderError as exc:
         raise InvalidInput(
             [
@@ -395,7 +384,7 @@ def _load_json(text: str) -> Document:
                 Problem(
                     path="",
                     code="json_syntax",
-                    message=f"this is not valid JSON: {exc.msg}",
+                    message=json_syntax_message(exc.msg),
                     line=exc.lineno,
                     column=exc.colno,
                 )
