@@ -1,7 +1,11 @@
 """submit: S3 drops, delivered through the intake SQS queue, become AWS Batch jobs.
 
 Thin on purpose: parse each SQS record (an S3 notification, or S3's test
-event), hand every object to the domain's `Submitter`, count what happened.
+event), hand every object created to the domain's `Submitter`, count what
+happened. Anything else S3 may send (a delete, a delete marker, the test
+event, a restore, a tagging change: whatever the bucket's notification
+configuration is widened to) is acknowledged and counted
+(`IgnoredNotifications` by event name), never made a run.
 A record whose work failed is reported back to SQS (partial batch response)
 and retried; the Submitter makes the retry safe. Receipts and events are not
 written here: the publish function tells each decided run from the table's
@@ -23,7 +27,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Json
 
 from batchdrop.store.records import SpecSource
-from batchdrop.submit.submitter import Drop, Outcome, Submitter
+from batchdrop.submit.submitter import Drop, Outcome, Submitter, is_object_creation
 from batchdrop.wiring.build import build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric
@@ -71,13 +75,24 @@ def handle_record(record: IntakeRecord) -> None:
     notification = record.body
     if isinstance(notification, S3TestEvent):
         logger.info("S3 test event: the notification is configured", extra={"bucket": notification.Bucket})
+        ignored(notification.Event)
         return
     for s3_record in notification.Records:
+        if not is_object_creation(s3_record.eventName):
+            key = unquote_plus(s3_record.s3.object.key) if s3_record.s3.object else None
+            logger.info("not an object creation: acknowledged", extra={"event_name": s3_record.eventName, "key": key})
+            ignored(s3_record.eventName)
+            continue
         drop = drop_from(s3_record, record.messageId)
         logger.set_correlation_id(Submitter.run_id(drop.source))
         outcome = submitter.submit(drop)
         logger.info("drop handled", extra={"outcome": outcome.kind, "key": drop.source.key, "team": outcome.team})
         count(outcome)
+
+
+def ignored(event_name: str) -> None:
+    """A notification that is not an object creation: counted by its name (S3 has a few dozen)."""
+    dimension_metric("IgnoredNotifications", 1, event_name=event_name)
 
 
 def count(outcome: Outcome) -> None:

@@ -65,7 +65,17 @@ from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
 
 logger = logging.getLogger(__name__)
 
+OBJECT_CREATED = "ObjectCreated:"
+"""The prefix of every S3 event name that creates an object (Put, Post, Copy, CompleteMultipartUpload)."""
+
 OutcomeKind = Literal["submitted", "rejected", "duplicate", "in_progress", "ignored"]
+
+
+def is_object_creation(event_name: str) -> bool:
+    """Whether an S3 notification's `eventName` is an upload, the only event that makes a run. A
+    delete, a delete marker, a restore, a tagging or ACL change, S3's test event: never a run (a
+    delete used to become a second, rejected run whose receipt replaced the live run's)."""
+    return event_name.removeprefix("s3:").startswith(OBJECT_CREATED)
 
 
 @dataclass(frozen=True)
