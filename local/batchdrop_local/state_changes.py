@@ -14,7 +14,7 @@ import copy
 import hashlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +308,7 @@ def write_samples() -> None:
         ]
     }
     samples["multi-container-running.json"] = state_change(multi, "RUNNING", at=at(7))
+    samples.update(shape_samples(multi))
     for name, event in samples.items():
         (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
     order = [
@@ -326,6 +327,140 @@ def write_samples() -> None:
         ],
     )
     (EVENTS / "sqs-batch.json").write_text(json.dumps(batch, indent=2) + "\n")
+
+
+def task_attempt(
+    job: dict[str, Any],
+    number: int,
+    *,
+    started: datetime,
+    stopped: datetime,
+    containers: dict[str, tuple[int | None, str | None]],
+    status_reason: str,
+) -> dict[str, Any]:
+    """One finished attempt of an `ecsProperties` job: its exit codes and reasons live only in
+    `taskProperties[].containers[]` (name -> (exit code, reason))."""
+    task = uuid.uuid5(uuid.NAMESPACE_URL, f"{job['jobId']}/{number}").hex
+    return {
+        "taskProperties": [
+            {
+                "containerInstanceArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:container-instance/batchdrop/{task}",
+                "taskArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/batchdrop/{task}",
+                "containers": [
+                    {
+                        "name": name,
+                        **({"exitCode": code} if code is not None else {}),
+                        **({"reason": reason} if reason else {}),
+                        "logStreamName": f"release/{name}/{task[:4]}",
+                        "networkInterfaces": [],
+                    }
+                    for name, (code, reason) in containers.items()
+                ],
+            }
+        ],
+        "startedAt": epoch_ms(started),
+        "stoppedAt": epoch_ms(stopped),
+        "statusReason": status_reason,
+    }
+
+
+def shape_samples(ecs_job: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The shapes beyond one container: an `ecsProperties` job's end with per-attempt codes (a success
+    after a spot reclaim; a failure whose codes are only in its attempts), a multi-node parallel job's
+    main and child node, an EKS job. Deterministic (ids from the job), so rewriting them changes nothing."""
+    base = datetime(2026, 11, 23, 20, 0, 0, tzinfo=UTC)
+
+    def at(minutes: int) -> datetime:
+        return base + timedelta(minutes=minutes)
+
+    def fixed(event: dict[str, Any], name: str) -> dict[str, Any]:
+        return {**event, "id": str(uuid.uuid5(uuid.NAMESPACE_URL, name))}
+
+    reclaimed = "Host EC2 (instance i-0a1b2c3d4e5f60718) terminated."
+    exited = "Essential container in task exited"
+    spot = task_attempt(
+        ecs_job, 1, started=at(7), stopped=at(9), containers={"trainer": (None, None)}, status_reason=reclaimed
+    )
+    done = task_attempt(
+        ecs_job,
+        2,
+        started=at(12),
+        stopped=at(40),
+        containers={"trainer": (0, None), "metrics-sidecar": (137, None)},  # ECS stops the sidecar: not the job
+        status_reason=exited,
+    )
+    succeeded = copy.deepcopy(ecs_job)
+    for container in succeeded["ecsProperties"]["taskProperties"][0]["containers"]:
+        container["exitCode"] = 0 if container["name"] == "trainer" else 137
+    oom = task_attempt(
+        ecs_job,
+        1,
+        started=at(7),
+        stopped=at(20),
+        containers={
+            "trainer": (137, "OutOfMemoryError: Container killed due to memory usage"),
+            "metrics-sidecar": (143, None),
+        },
+        status_reason=exited,
+    )
+    code3 = task_attempt(
+        ecs_job,
+        2,
+        started=at(22),
+        stopped=at(30),
+        containers={"trainer": (3, None), "metrics-sidecar": (143, None)},
+        status_reason=exited,
+    )
+    samples = {
+        "ecs-properties-succeeded.json": state_change(
+            succeeded, "SUCCEEDED", at=at(40), attempts=[spot, done], reason=exited
+        ),
+        "ecs-properties-failed.json": state_change(ecs_job, "FAILED", at=at(30), attempts=[oom, code3]),
+    }
+    mnp_id = "7e6d5c4b-3a29-4817-9f6e-5d4c3b2a1908"
+    for index, code, reason in [(0, 1, None), (1, 137, "OutOfMemoryError: Container killed due to memory usage")]:
+        node = sample_job(f"{mnp_id}#{index}", name="detector-release-train-mnpabcdefghijklmnop")
+        node["nodeDetails"] = {"nodeIndex": index, "isMainNode": index == 0}
+        ended = attempt(node, 1, started=at(5), stopped=at(25), exit_code=code, reason=reason, status_reason=exited)
+        name = f"multi-node-{'main' if index == 0 else 'child'}-failed.json"
+        samples[name] = state_change(node, "FAILED", at=at(25), attempts=[ended], exit_code=code, reason=exited)
+    eks = sample_job("3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", name="vision-eks-train-abcdefghijklmnopqrst")
+    eks.pop("container")
+    eks["platformCapabilities"] = ["EKS"]
+    pod = {"podName": "aws-batch.3c4d5e6f", "nodeName": "ip-10-0-12-34.ec2.internal"}
+    container = {
+        "name": "main",
+        "image": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/vision-trainer:2026.11",
+        "command": ["python", "train.py"],
+        "resources": {"limits": {"cpu": "8", "memory": "60Gi", "nvidia.com/gpu": "1"}},
+    }
+    eks["eksProperties"] = {
+        "podProperties": {**pod, "containers": [{**container, "exitCode": 137, "reason": "OOMKilled"}]}
+    }
+    eks["eksAttempts"] = [
+        {
+            **pod,
+            "containers": [
+                {"name": "main", "containerID": "containerd://5f1e", "exitCode": 137, "reason": "OOMKilled"}
+            ],
+            "eksClusterArn": f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/ml",
+            "podNamespace": "batch",
+            "startedAt": epoch_ms(at(5)),
+            "stoppedAt": epoch_ms(at(35)),
+            "statusReason": "Pod failed",
+        }
+    ]
+    samples["eks-failed.json"] = state_change(eks, "FAILED", at=at(35), reason="Pod failed")
+    return {name: fixed(event, name) for name, event in samples.items()}
+
+
+def write_shape_samples() -> None:
+    """Write only the samples of `shape_samples` (the rest keep their committed bytes)."""
+    multi = json.loads((EVENTS / "multi-container-running.json").read_text())["detail"]
+    for key in ("status", "attempts", "startedAt", "stoppedAt", "statusReason"):
+        multi.pop(key, None)
+    for name, event in shape_samples(multi).items():
+        (EVENTS / name).write_text(json.dumps(event, indent=2) + "\n")
 
 
 if __name__ == "__main__":

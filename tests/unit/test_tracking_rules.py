@@ -12,7 +12,7 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop.spec.model import Resources
 from batchdrop.store.records import order_key
 from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url
-from batchdrop.track.failures import classify, stuck_advice
+from batchdrop.track.failures import attempt_ends, classify, stuck_advice
 from batchdrop.track.usage import requested_resources, usage_of
 from tests.conftest import EVENTS, load_event
 
@@ -156,3 +156,44 @@ def test_usage_is_requested_resources_times_run_time() -> None:
     assert (usage.vcpu_hours, usage.gpu_hours, usage.memory_gib_hours) == (4.0, 0.5, 30.0)
     multi = requested_resources(sample("multi-container-running.json").detail)
     assert multi == Resources(vcpus=32, memory_mib=249856, gpus=4), "containers are summed"
+
+
+# ---------------------------------------------------------------- shapes beyond one container
+
+
+def test_an_ecs_properties_job_reads_its_codes_and_reasons_per_attempt() -> None:
+    succeeded = sample("ecs-properties-succeeded.json").detail
+    assert succeeded.exit_code == 0, "0 is an exit code; the stopped sidecar's 137 is not the job's"
+    assert [(end.attempt, end.failure_class, end.exit_code) for end in attempt_ends(succeeded)] == [
+        (1, "spot_reclaim", None),
+        (2, None, 0),
+    ]
+    failed = sample("ecs-properties-failed.json").detail
+    assert failed.statusReason is None
+    assert failed.exit_code == 3, "the code lives only in the attempts"
+    assert classify(failed).words == "the program exited with code 3", "the last attempt's, not attempt 1's"
+    assert [(end.failure_class, end.failure) for end in attempt_ends(failed)] == [
+        ("out_of_memory", "out of memory (exit code 137)"),
+        ("non_zero_exit", "the program exited with code 3"),
+    ]
+
+
+def test_an_attempts_own_status_reason_classifies_a_job_batch_gave_no_reason_for() -> None:
+    job = detail(attempts=[{"statusReason": "Host EC2 (instance i-0abc) terminated."}])
+    assert classify(job).kind == "spot_reclaim"
+    assert classify(detail(eksAttempts=[{"containers": [{"exitCode": 137, "reason": "OOMKilled"}]}])).kind == (
+        "out_of_memory"
+    )
+
+
+def test_node_and_eks_events_read() -> None:
+    main = sample("multi-node-main-failed.json").detail
+    child = sample("multi-node-child-failed.json").detail
+    assert (main.is_node, main.is_child, main.node_index, main.node_job_id) == (True, False, 0, child.node_job_id)
+    assert child.node_index == 1
+    assert child.exit_code == 137
+    assert classify(child).kind == "out_of_memory"
+    eks = sample("eks-failed.json").detail
+    assert (eks.attempt_count, eks.exit_code, classify(eks).kind) == (1, 137, "out_of_memory")
+    assert log_streams(eks) == [], "not shown for EKS jobs"
+    assert requested_resources(eks) is None, "not shown for EKS jobs"

@@ -129,11 +129,30 @@ class RunRecord(_Record):
     """Epoch seconds after which DynamoDB's TTL may delete a finished record."""
 
 
+class AttemptEnd(_Record):
+    """How one attempt of a job (or, with `node`, of one node of a multi-node job) ended, from Batch's
+    `attempts[]`: its own reason and exit code, and its failure in words (none if it succeeded)."""
+
+    attempt: int
+    """From 1."""
+    node: int | None = None
+    stopped_at: datetime | None = None
+    status_reason: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    """Its containers' reason, e.g. `OutOfMemoryError: Container killed due to memory usage`."""
+    failure_class: str | None = None
+    failure: str | None = None
+
+
 class Transition(_Record):
     status: str
     at: datetime
     reason: str | None = None
     attempt: int = 0
+    attempt_end: AttemptEnd | None = None
+    """The end of the last attempt Batch reported with this status: the one before a retry's RUNNABLE,
+    STARTING, RUNNING (why it was retried), or the last one at SUCCEEDED or FAILED."""
 
     @property
     def key(self) -> str:
@@ -197,6 +216,9 @@ class JobRecord(_Record):
     """The last attempt's run time, once the job has ended."""
     status_summary: dict[str, int] = {}
     """For an array job that ended: Batch's own count of its children by status."""
+    attempt_ends: list[AttemptEnd] = []
+    """Every finished attempt: its reason, exit code and failure (a spot reclaim of attempt 1 stays
+    visible after attempt 2 succeeds)."""
     cancelled_by: str | None = None
 
     @property

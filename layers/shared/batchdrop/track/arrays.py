@@ -113,4 +113,4 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
 
 def _child_state(event: BatchEvent) -> str:
     """A child's two characters (see CHILD_CODES): later attempts, then later statuses, sort higher."""
-    return _BASE36[min(len(event.detail.attempts), 35)] + CHILD_CODES[event.detail.status]
+    return _BASE36[min(event.detail.attempt_count, 35)] + CHILD_CODES[event.detail.status]

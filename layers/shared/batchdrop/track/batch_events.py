@@ -4,10 +4,21 @@
 `detail`, the same JobDetail that DescribeJobs returns, so the reconcile
 function's answers and the events go through the same state machine. The
 models read only what batchdrop uses and ignore the rest (Batch adds fields).
+
+A job's shape decides where Batch puts its exit codes and reasons: a `container`
+job in `container` and `attempts[].container`; an `ecsProperties` job in
+`ecsProperties.taskProperties[].containers[]` and `attempts[].taskProperties[]
+.containers[]`; an EKS job in `eksProperties.podProperties.containers[]` and
+`eksAttempts[].containers[]`. Every attempt has its own `statusReason`.
+`Attempt` reads one finished attempt whatever the shape; `JobDetail.exit_code`
+reads every place. A multi-node parallel job's nodes are jobs `<id>#<node>`
+with `nodeDetails`; Batch fills the job's own status, reason and exit code from
+its main node.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote
@@ -25,6 +36,9 @@ class _Tolerant(BaseModel):
 
 class ContainerDetail(_Tolerant):
     name: str | None = None
+    essential: bool | None = None
+    """Only in `ecsProperties` (ECS's default is essential): a task ends when an essential container does,
+    and ECS then stops the others (their exit codes, often 137 or 143, say nothing of the job)."""
     exitCode: int | None = None
     reason: str | None = None
     logStreamName: str | None = None
@@ -45,9 +59,61 @@ class AttemptDetail(_Tolerant):
     stoppedAt: int | None = None
     statusReason: str | None = None
 
+    @property
+    def containers(self) -> list[ContainerDetail]:
+        return [self.container] if self.container else _task_containers(self.taskProperties)
+
+
+class EksAttemptDetail(_Tolerant):
+    """An EKS job's attempt (`eksAttempts[]`): its pod's containers' exit codes and reasons."""
+
+    containers: list[ContainerDetail] = []
+    initContainers: list[ContainerDetail] = []
+    podName: str | None = None
+    startedAt: int | None = None
+    stoppedAt: int | None = None
+    statusReason: str | None = None
+
 
 class EcsProperties(_Tolerant):
     taskProperties: list[TaskProperties] = []
+
+
+class PodProperties(_Tolerant):
+    containers: list[ContainerDetail] = []
+    podName: str | None = None
+
+
+class EksProperties(_Tolerant):
+    podProperties: PodProperties | None = None
+
+
+class NodeDetails(_Tolerant):
+    """On a node of a multi-node parallel job (`<job id>#<node index>`)."""
+
+    nodeIndex: int | None = None
+    isMainNode: bool | None = None
+
+
+class NodeProperties(_Tolerant):
+    """On a multi-node parallel job itself."""
+
+    numNodes: int | None = None
+    mainNode: int | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One finished attempt of a job, whatever its shape (container, ECS properties, EKS)."""
+
+    number: int
+    """From 1."""
+    started_at: int | None
+    stopped_at: int | None
+    status_reason: str | None
+    exit_code: int | None
+    reason: str | None
+    """Its containers' reason (e.g. `OutOfMemoryError: Container killed due to memory usage`)."""
 
 
 class ArrayProperties(_Tolerant):
@@ -71,6 +137,10 @@ class JobDetail(_Tolerant):
     jobDefinition: str | None = None
     container: ContainerDetail | None = None
     ecsProperties: EcsProperties | None = None
+    eksProperties: EksProperties | None = None
+    eksAttempts: list[EksAttemptDetail] = []
+    nodeProperties: NodeProperties | None = None
+    nodeDetails: NodeDetails | None = None
     arrayProperties: ArrayProperties | None = None
     tags: dict[str, str] = {}
 
@@ -78,6 +148,44 @@ class JobDetail(_Tolerant):
     def is_child(self) -> bool:
         """An array child: its id is `<parent id>:<index>`."""
         return ":" in self.jobId
+
+    @property
+    def owner_id(self) -> str:
+        """The id of the job batchdrop records this event under: an array child's or a node's job."""
+        return self.jobId.split(":", 1)[0].split("#", 1)[0]
+
+    @property
+    def is_node(self) -> bool:
+        """A node of a multi-node parallel job: its id is `<job id>#<node index>`."""
+        return "#" in self.jobId
+
+    @property
+    def node_job_id(self) -> str:
+        return self.jobId.split("#", 1)[0]
+
+    @property
+    def node_index(self) -> int:
+        if self.nodeDetails and self.nodeDetails.nodeIndex is not None:
+            return self.nodeDetails.nodeIndex
+        return int(self.jobId.split("#", 1)[1])
+
+    @property
+    def attempt_count(self) -> int:
+        """The attempts that have finished (an EKS job lists them in `eksAttempts`)."""
+        return max(len(self.attempts), len(self.eksAttempts))
+
+    @property
+    def finished_attempts(self) -> list[Attempt]:
+        """Every finished attempt, oldest first, with its own reason and exit code."""
+        essential = self._essential_names()
+        if len(self.eksAttempts) > len(self.attempts):
+            return [
+                _attempt(number, eks, eks.containers, essential) for number, eks in enumerate(self.eksAttempts, start=1)
+            ]
+        return [
+            _attempt(number, attempt, attempt.containers, essential)
+            for number, attempt in enumerate(self.attempts, start=1)
+        ]
 
     @property
     def parent_id(self) -> str:
@@ -89,27 +197,44 @@ class JobDetail(_Tolerant):
 
     @property
     def exit_code(self) -> int | None:
+        """The job's exit code (0 included): its container's; once it has ended, its last attempt's,
+        else its ECS task's or EKS pod's essential containers' (a non-zero code first)."""
         if self.container and self.container.exitCode is not None:
             return self.container.exitCode
-        last = self.attempts[-1] if self.attempts else None
-        if last and last.container and last.container.exitCode is not None:
-            return last.container.exitCode
-        for container in _task_containers(self.ecsProperties.taskProperties if self.ecsProperties else []):
-            if container.exitCode not in (None, 0):
-                return container.exitCode
-        return None
+        if self.status not in TERMINAL:
+            return None
+        attempts = self.finished_attempts
+        if attempts and attempts[-1].exit_code is not None:
+            return attempts[-1].exit_code
+        return _exit_code(self._current_containers(), self._essential_names())
 
     @property
     def container_reason(self) -> str | None:
         if self.container and self.container.reason:
             return self.container.reason
-        for attempt in reversed(self.attempts):
-            if attempt.container and attempt.container.reason:
-                return attempt.container.reason
-            for container in _task_containers(attempt.taskProperties):
-                if container.reason:
-                    return container.reason
-        return None
+        attempts = self.finished_attempts  # the last one's: an earlier attempt's reason is not the job's
+        if attempts and attempts[-1].reason:
+            return attempts[-1].reason
+        return next((container.reason for container in self._current_containers() if container.reason), None)
+
+    @property
+    def last_attempt_reason(self) -> str | None:
+        """The last finished attempt's own status reason (often the only one that says why)."""
+        attempts = self.finished_attempts
+        return attempts[-1].status_reason if attempts else None
+
+    def _current_containers(self) -> list[ContainerDetail]:
+        containers = _task_containers(self.ecsProperties.taskProperties if self.ecsProperties else [])
+        if self.eksProperties and self.eksProperties.podProperties:
+            containers += self.eksProperties.podProperties.containers
+        return containers
+
+    def _essential_names(self) -> set[str] | None:
+        """The names of an ECS-properties job's essential containers; None when every container counts."""
+        containers = _task_containers(self.ecsProperties.taskProperties if self.ecsProperties else [])
+        if not any(container.essential is False for container in containers):
+            return None
+        return {container.name or "" for container in containers if container.essential is not False}
 
 
 class BatchEvent(_Tolerant):
@@ -131,11 +256,30 @@ def _task_containers(tasks: list[TaskProperties]) -> list[ContainerDetail]:
     return [container for task in tasks for container in task.containers]
 
 
+def _exit_code(containers: list[ContainerDetail], essential: set[str] | None) -> int | None:
+    """Of a task's or pod's containers: an essential one's non-zero exit code, else 0 if one exited 0."""
+    codes = [c.exitCode for c in containers if c.exitCode is not None and (essential is None or c.name in essential)]
+    return next((code for code in codes if code != 0), codes[0] if codes else None)
+
+
+def _attempt(
+    number: int,
+    attempt: AttemptDetail | EksAttemptDetail,
+    containers: list[ContainerDetail],
+    essential: set[str] | None,
+) -> Attempt:
+    code = _exit_code(containers, essential)
+    failing = [c for c in containers if c.exitCode == code] if code else []
+    reason = next((c.reason for c in failing + containers if c.reason), None)
+    return Attempt(number, attempt.startedAt, attempt.stoppedAt, attempt.statusReason, code, reason)
+
+
 def log_streams(detail: JobDetail) -> list[tuple[int, str | None, str, str]]:
-    """Every attempt's log stream as (attempt number from 1, container name, log group, stream)."""
+    """Every attempt's log stream as (attempt number from 1, container name, log group, stream). An EKS
+    job has none here: its logs are wherever its cluster sends them."""
     streams: list[tuple[int, str | None, str, str]] = []
     for number, attempt in enumerate(detail.attempts, start=1):
-        containers = [attempt.container] if attempt.container else _task_containers(attempt.taskProperties)
+        containers = attempt.containers
         streams += [
             (number, container.name, _log_group(container), container.logStreamName)
             for container in containers
@@ -177,10 +321,11 @@ def log_url(region: str, group: str, stream: str) -> str:
 def run_seconds(detail: JobDetail) -> float:
     """Time spent running, summed over attempts (what resources were held for)."""
     total = 0.0
-    for attempt in detail.attempts:
-        if attempt.startedAt and attempt.stoppedAt and attempt.stoppedAt > attempt.startedAt:
-            total += (attempt.stoppedAt - attempt.startedAt) / 1000
-    if not detail.attempts and detail.startedAt and detail.stoppedAt and detail.stoppedAt > detail.startedAt:
+    attempts = detail.finished_attempts
+    for attempt in attempts:
+        if attempt.started_at and attempt.stopped_at and attempt.stopped_at > attempt.started_at:
+            total += (attempt.stopped_at - attempt.started_at) / 1000
+    if not attempts and detail.startedAt and detail.stoppedAt and detail.stoppedAt > detail.startedAt:
         total = (detail.stoppedAt - detail.startedAt) / 1000
     return total
 

@@ -11,7 +11,7 @@ from batchdrop.events.contract import LogLink
 from batchdrop.store.items import JobChange
 from batchdrop.store.records import TERMINAL, JobRecord, Transition, order_key, timestamp, utc_now
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
-from batchdrop.track.failures import classify
+from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import requested_resources, usage_of
 
@@ -37,14 +37,17 @@ class StateChanges:
         """The job's new state, and the statuses it passed through to get there: the outbox entry
         (`JobRecord.passed`) written with it, from which the publish function tells what the spec asked."""
         status = status or detail.status
-        attempts = len(detail.attempts)
-        fields: dict[str, Any] = {
-            "status_reason": reason if reason is not None else detail.statusReason,
+        attempts = detail.attempt_count
+        said = detail.statusReason or (detail.last_attempt_reason if status in TERMINAL else None)
+        fields: dict[str, Any] = {  # Batch's reason; an ended job's is often only its last attempt's
+            "status_reason": reason if reason is not None else said,
             "log_links": [link.model_dump(mode="json") for link in self.log_links(detail)],
             "passed": [transition.model_dump(mode="json", exclude_none=True) for transition in passed],
         }
         if detail.exit_code is not None:
             fields["exit_code"] = detail.exit_code
+        if ends := attempt_ends(detail):
+            fields["attempt_ends"] = [end.model_dump(mode="json", exclude_none=True) for end in ends]
         if status in TERMINAL:
             fields["finished_at"] = timestamp(at)
             fields["expires_at"] = self.table.history_expiry(at)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from batchdrop.events.contract import FailureClass
 from batchdrop.platform.config import QueueConfig
 from batchdrop.spec.model import Resources
-from batchdrop.track.batch_events import JobDetail
+from batchdrop.store.records import AttemptEnd
+from batchdrop.track.batch_events import Attempt, JobDetail, epoch_ms
 from batchdrop.units import gib, number
 
 
@@ -19,22 +20,60 @@ class Failure:
 
 
 def classify(detail: JobDetail) -> Failure:
-    """The kind of a FAILED job's failure, from its status reason, container reason and exit code."""
-    reason = detail.statusReason or ""
-    container = detail.container_reason or ""
-    code = detail.exit_code
-    lowered = f"{reason} {container}".lower()
-    if reason.startswith("Host EC2") or "host ec2" in lowered:
+    """The kind of a FAILED job's failure, from its status reason, its last attempt's (often the only one
+    that says why), its containers' reason and its exit code."""
+    return _classify([detail.statusReason, detail.last_attempt_reason], detail.container_reason, detail.exit_code)
+
+
+def classify_attempt(attempt: Attempt) -> Failure:
+    """The kind of one failed attempt's failure, from its own reasons and exit code."""
+    return _classify([attempt.status_reason], attempt.reason, attempt.exit_code)
+
+
+def attempt_ends(detail: JobDetail, node: int | None = None) -> list[AttemptEnd]:
+    """Every finished attempt of the job, each with its failure: every attempt failed but the last of a
+    job that SUCCEEDED (Batch retries only a failed attempt)."""
+    attempts = detail.finished_attempts
+    ends = []
+    for attempt in attempts:
+        succeeded = detail.status == "SUCCEEDED" and attempt.number == len(attempts)
+        failure = None if succeeded else classify_attempt(attempt)
+        ends.append(
+            AttemptEnd(
+                attempt=attempt.number,
+                node=node,
+                stopped_at=epoch_ms(attempt.stopped_at),
+                status_reason=attempt.status_reason,
+                exit_code=attempt.exit_code,
+                reason=attempt.reason,
+                failure_class=failure.kind if failure else None,
+                failure=failure.words if failure else None,
+            )
+        )
+    return ends
+
+
+def retried_because(end: AttemptEnd) -> str:
+    """Why an attempt was followed by another, in words: 'attempt 1 failed: the instance was reclaimed …'."""
+    return f"attempt {end.attempt} failed: {end.failure or end.status_reason or 'Batch gave no reason'}"
+
+
+def _classify(reasons: list[str | None], container_reason: str | None, code: int | None) -> Failure:
+    said = [reason for reason in reasons if reason]
+    reason = said[0] if said else ""
+    lowered = " ".join([*said, container_reason or ""]).lower()
+    if "host ec2" in lowered:
         return Failure("spot_reclaim", "the instance was reclaimed (spot interruption)")
-    if "outofmemory" in lowered.replace(" ", "") or "oom" in lowered.split():
+    squeezed = lowered.replace(" ", "")
+    if "outofmemory" in squeezed or "oomkilled" in squeezed or "oom" in lowered.split():
         return Failure("out_of_memory", f"out of memory{_code(code)}")
-    if "cannotpullcontainer" in lowered.replace(" ", "") or "pull image" in lowered:
+    if "cannotpullcontainer" in squeezed or "pull image" in lowered or "errimagepull" in squeezed:
         return Failure("image_pull", "the container image could not be pulled")
     if "duration exceeded timeout" in lowered or ("timeout" in lowered and "attempt" in lowered):
         return Failure("timeout", "the attempt ran past its timeout")
     if "dependent job" in lowered or "upstream" in lowered:
         return Failure("dependency", reason or "a job it depends on failed")
-    if "cancel" in lowered or "terminated by user" in lowered or "jobstatetimelimit" in lowered.replace(" ", ""):
+    if "cancel" in lowered or "terminated by user" in lowered or "jobstatetimelimit" in squeezed:
         return Failure("cancelled", reason or "cancelled")
     if code == 137:
         return Failure("out_of_memory", "killed with exit code 137 (usually out of memory)")

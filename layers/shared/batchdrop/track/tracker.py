@@ -13,6 +13,13 @@ state; `arrays`: children; `runs`: settling):
   their latest states live in one item beside the parent, with the counts
   they add up to, so a batch of 100 child events costs a read and two
   writes, not 100.
+- **Nodes** of a multi-node parallel job (`<job>#<node>`) are not records
+  either (`nodes`): each node's end joins its job's history, and the main
+  node's end is the job's.
+- **Attempts.** Each state change records every finished attempt's end (its
+  own reason, exit code and failure: `JobRecord.attempt_ends`), and each
+  transition the end of the attempt before it (`Transition.attempt_end`):
+  a spot reclaim of attempt 1 stays visible once attempt 2 runs.
 - **Runs** are settled when one of their jobs first leaves SUBMITTED
   (`running`) or finishes (`succeeded` or `failed` once all have); when a step
   fails, the steps that wait for it are failed with that reason.
@@ -39,7 +46,8 @@ from batchdrop.track.arrays import ArrayChildren
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery, TrackResult, not_ours, returned_on_failure
 from batchdrop.track.changes import StateChanges
-from batchdrop.track.failures import stuck_advice
+from batchdrop.track.failures import attempt_ends, retried_because, stuck_advice
+from batchdrop.track.nodes import NodeEvents
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.runs import RunSettler, to_settle
 
@@ -69,17 +77,28 @@ class Tracker:
         self.changes = StateChanges(table=table, region=region, clock=clock)
         self.arrays = ArrayChildren(table=table, clock=clock)
         self.runs = RunSettler(table=table, changes=self.changes, clock=clock)
+        self.nodes = NodeEvents(table=table)
 
     def track(self, deliveries: Iterable[Delivery]) -> TrackResult:
         result = TrackResult()
         jobs: dict[str, list[Delivery]] = defaultdict(list)
         children: dict[str, list[Delivery]] = defaultdict(list)
+        nodes: dict[str, list[Delivery]] = defaultdict(list)
         blocked: list[Delivery] = []
         for delivery in deliveries:
             detail = delivery.event.detail
-            (children[detail.parent_id] if detail.is_child else jobs[detail.jobId]).append(delivery)
+            if detail.is_node:
+                nodes[detail.node_job_id].append(delivery)
+            else:
+                (children[detail.parent_id] if detail.is_child else jobs[detail.jobId]).append(delivery)
             if delivery.event.blocked:
                 blocked.append(delivery)
+        for job_id, group in nodes.items():
+            with returned_on_failure(result, group):
+                ended, main = self.nodes.apply(job_id, group, result)
+                messages = [delivery.message_id for delivery in group]
+                self._transitions += [(job_id, transition, messages) for transition in ended]
+                jobs[job_id] += main
         settle: dict[str, JobRecord] = {}
         for group in jobs.values():
             with returned_on_failure(result, group):
@@ -157,7 +176,7 @@ class Tracker:
 
     def _report_blocked(self, delivery: Delivery, result: TrackResult) -> None:
         detail = delivery.event.detail
-        record = self.table.get_job(detail.parent_id)
+        record = self.table.get_job(detail.owner_id)
         if record is None:
             not_ours(detail, 1, result)
             return
@@ -188,18 +207,26 @@ class Tracker:
 
 
 def _transition(event: BatchEvent) -> Transition:
-    return Transition(
-        status=event.detail.status, at=event.time, reason=event.detail.statusReason, attempt=len(event.detail.attempts)
-    )
+    """The event's transition, with the end of the attempt before it: at a retry's RUNNABLE, STARTING or
+    RUNNING, the failed attempt (its words are the reason, if Batch gave none); at the end, the last."""
+    detail = event.detail
+    ends = attempt_ends(detail)
+    end = ends[-1] if ends else None
+    reason = detail.statusReason
+    if end is not None and detail.status not in TERMINAL:
+        reason = reason or retried_because(end)
+    elif end is not None:
+        reason = reason or end.status_reason
+    return Transition(status=detail.status, at=event.time, reason=reason, attempt=detail.attempt_count, attempt_end=end)
 
 
 def _order(event: BatchEvent) -> str:
-    return order_key(len(event.detail.attempts), event.detail.status, event.time)
+    return order_key(event.detail.attempt_count, event.detail.status, event.time)
 
 
 def _one_per_status(events: list[BatchEvent]) -> list[BatchEvent]:
     """The latest event of each (attempts, status) among newer ones, in order."""
     latest: dict[tuple[int, str], BatchEvent] = {}
     for event in events:
-        latest[(len(event.detail.attempts), event.detail.status)] = event
+        latest[(event.detail.attempt_count, event.detail.status)] = event
     return sorted(latest.values(), key=_order)

@@ -1,0 +1,79 @@
+"""Multi-node parallel jobs' nodes: events of jobs `<job id>#<node index>`, with `nodeDetails`.
+
+A node is not a record of its own, and is not counted like an array child: Batch fills the job's own
+status, reason and exit code from its main node, and sends the job's own events too. So:
+
+- **every node's end** (SUCCEEDED or FAILED) joins its job's history as a transition `node <i> FAILED`
+  (or SUCCEEDED) carrying the node's end (`AttemptEnd` with `node`: reason, exit code, failure in
+  words): a node's failure reaches its job, and `status` can say which node failed and why, even when
+  the main node's own end says only that it lost a peer;
+- **the main node's end** (`nodeDetails.isMainNode`; node 0 if Batch does not say) is also applied as
+  the job's own end: whichever of it and the job's own event comes first ends the job (a finished job
+  stays finished), so the job ends and is told once even if its own end event is late;
+- a node's **other statuses** are counted (`NodeEvents`) and skipped: the job's own events tell them.
+"""
+
+from __future__ import annotations
+
+from batchdrop.store.records import TERMINAL, AttemptEnd, Transition
+from batchdrop.track.batch_events import BatchEvent, epoch_ms
+from batchdrop.track.batches import Delivery, TrackResult, not_ours
+from batchdrop.track.failures import classify
+from batchdrop.track.ports import TrackStore
+
+
+class NodeEvents:
+    """Turns a job's node events into history entries of the job, and its main node's end into the job's."""
+
+    def __init__(self, *, table: TrackStore) -> None:
+        self.table = table
+
+    def apply(self, job_id: str, group: list[Delivery], result: TrackResult) -> tuple[list[Transition], list[Delivery]]:
+        """The transitions to add to the job's history, and the main node's ends as deliveries of the job's
+        own events (to be applied with them)."""
+        if self.table.get_job(job_id) is None:
+            not_ours(group[0].event.detail, len(group), result)
+            return [], []
+        result.counts["NodeEvents"] += len(group)
+        transitions: list[Transition] = []
+        main: list[Delivery] = []
+        for delivery in group:
+            event = delivery.event
+            if event.detail.status not in TERMINAL:
+                continue
+            transitions.append(node_end(event))
+            if is_main_node(event):
+                detail = event.detail.model_copy(update={"jobId": job_id, "nodeDetails": None})
+                main.append(Delivery(delivery.message_id, event.model_copy(update={"detail": detail})))
+        return transitions, main
+
+
+def is_main_node(event: BatchEvent) -> bool:
+    details = event.detail.nodeDetails
+    if details is not None and details.isMainNode is not None:
+        return details.isMainNode
+    return event.detail.node_index == 0
+
+
+def node_end(event: BatchEvent) -> Transition:
+    """A node's end, as a transition of its job's history (keyed apart from the job's own statuses)."""
+    detail = event.detail
+    node = detail.node_index
+    failure = classify(detail) if detail.status == "FAILED" else None
+    end = AttemptEnd(
+        attempt=max(1, detail.attempt_count),
+        node=node,
+        stopped_at=epoch_ms(detail.stoppedAt),
+        status_reason=detail.statusReason or detail.last_attempt_reason,
+        exit_code=detail.exit_code,
+        reason=detail.container_reason,
+        failure_class=failure.kind if failure else None,
+        failure=failure.words if failure else None,
+    )
+    return Transition(
+        status=f"node {node} {detail.status}",
+        at=event.time,
+        reason=failure.words if failure else detail.statusReason,
+        attempt=detail.attempt_count,
+        attempt_end=end,
+    )
