@@ -129,3 +129,75 @@ def test_the_s3_test_event_is_counted(
     assert submit(load_event("submit/sqs-s3-test-event")) == {"batchItemFailures": []}
     assert ignored_counts(capsys.readouterr().out) == {"s3:TestEvent": 1}
     assert local_stack.published_events() == []
+
+
+# ---------------------------------------------------------------- keys: the extension in any case, or a receipt
+
+
+def test_the_bucket_notifies_every_object_under_incoming_whatever_its_extension(local_stack: LocalStack) -> None:
+    """S3's suffix filters are case-sensitive: the stack filters by the prefix alone (template.yaml)."""
+    resources = local_stack.stack.resolver.template["Resources"]
+    (configuration,) = resources["JobsBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert configuration["Event"] == "s3:ObjectCreated:*"
+    assert configuration["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "incoming/"}]
+
+
+@pytest.mark.parametrize(
+    ("key", "example"),
+    [
+        ("incoming/vision/GPU-FINETUNE.YAML", "gpu-finetune.yaml"),
+        ("incoming/vision/gpu-finetune.Yml", "gpu-finetune.yaml"),
+        ("incoming/forecasting/triage.JSON", "triage-experiment.json"),
+    ],
+)
+def test_an_extension_in_any_case_is_read(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke], key: str, example: str
+) -> None:
+    _, submit = submit_function
+    upload = local_stack.upload(key, (SPECS / example).read_bytes())
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    team, name = key.split("/")[1:]
+    receipt = local_stack.receipt(f"receipts/{team}/{name}.json")
+    assert receipt["status"] == "submitted", receipt["problems"]
+    assert len(local_stack.batch_jobs()) == 1
+
+
+def test_another_extension_gets_a_rejected_receipt_naming_the_extensions_read(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    _, submit = submit_function
+    upload = local_stack.upload("incoming/vision/notes.txt", b"remember to run the sweep\n")
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    receipt = local_stack.receipt("receipts/vision/notes.txt.json")
+    assert receipt["status"] == "rejected"
+    (problem,) = receipt["problems"]
+    assert problem["code"] == "file_type"
+    assert ".yaml, .yml or .json (in any case)" in problem["message"]
+    assert "`notes.txt`" in problem["message"]
+    (event,) = local_stack.published_events()
+    assert event["body"]["type"] == "run.rejected"
+    assert local_stack.batch_jobs() == []
+
+
+def test_a_file_under_a_team_not_in_the_platform_config_gets_a_rejected_receipt(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    _, submit = submit_function
+    upload = local_stack.upload("incoming/astronomy/gpu-finetune.yaml", (SPECS / "gpu-finetune.yaml").read_bytes())
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    receipt = local_stack.receipt("receipts/astronomy/gpu-finetune.yaml.json")
+    assert receipt["status"] == "rejected"
+    assert receipt["team"] == "astronomy"
+    assert any(problem["code"] == "unknown_team" for problem in receipt["problems"])
+    assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.rejected"]
+
+
+def test_a_folder_is_not_a_drop(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The console's "Create folder" makes an empty object whose key ends in `/`: acknowledged, no run."""
+    _, submit = submit_function
+    upload = local_stack.upload("incoming/vision/experiments/", b"")
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    assert '"IgnoredObjects"' in capsys.readouterr().out
+    assert local_stack.published_events() == []

@@ -43,12 +43,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from batchdrop.errors import Problem, SpecRejected
+from batchdrop.errors import Problem, SpecRejected, cut
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
 from batchdrop.gateways.bucket import SpecUnreadable, locate
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
 from batchdrop.platform.source import ConfigSource
+from batchdrop.spec.documents import format_for
 from batchdrop.spec.parse import parse_spec
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (
@@ -76,6 +77,23 @@ def is_object_creation(event_name: str) -> bool:
     delete, a delete marker, a restore, a tagging or ACL change, S3's test event: never a run (a
     delete used to become a second, rejected run whose receipt replaced the live run's)."""
     return event_name.removeprefix("s3:").startswith(OBJECT_CREATED)
+
+
+def misplaced_problems(key: str) -> list[Problem]:
+    """What the key alone says is wrong with a dropped file: an extension batchdrop does not read (`.yaml`,
+    `.yml` and `.json` are read in any case: `RUN.YAML` too). The bucket notifies every object under
+    `incoming/` (template.yaml), so such a file is rejected with a receipt, not left unanswered."""
+    name = key.rsplit("/", 1)[-1]
+    if format_for(name) is not None:
+        return []
+    return [
+        Problem(
+            path="",
+            code="file_type",
+            message=f"batchdrop reads only files ending in .yaml, .yml or .json (in any case); "
+            f"`{cut(name)}` is not one: rename it",
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -216,6 +234,9 @@ class Submitter:
         return self._submit_claimed(run, drop, resuming=resuming)
 
     def _submit_claimed(self, run: RunRecord, drop: Drop, *, resuming: bool) -> Outcome:
+        misplaced = misplaced_problems(run.source.key)
+        if misplaced:  # refused by its key alone: the object is not read
+            return self._reject(run, drop, misplaced, resuming=resuming)
         try:
             raw = self.bucket.read_spec(run.source, drop.size)
         except SpecUnreadable as unreadable:
