@@ -68,6 +68,7 @@ def drop_from(record: S3RecordModel, message_id: str) -> Drop:
         message_id=message_id,
         size=int(s3_object.size) if s3_object.size is not None else None,
         event_time=record.eventTime,
+        dropped_by=record.userIdentity.principalId,
     )
 
 

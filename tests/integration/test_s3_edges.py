@@ -201,3 +201,26 @@ def test_a_folder_is_not_a_drop(
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     assert '"IgnoredObjects"' in capsys.readouterr().out
     assert local_stack.published_events() == []
+
+
+# ---------------------------------------------------------------- who dropped the file
+
+
+def test_who_dropped_the_file_is_on_the_run_and_its_receipt(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    from batchdrop.store.queries import RecordQueries
+
+    _, submit = submit_function
+    principal = json.loads(load_event("submit/sqs-s3-put")["Records"][0]["body"])["Records"][0]["userIdentity"]
+    assert principal == {"principalId": "AWS:AROA3EXAMPLEROLEID:maria.garcia"}  # the committed sample's
+    good = local_stack.upload("incoming/vision/gpu-finetune.yaml", (SPECS / "gpu-finetune.yaml").read_bytes())
+    bad = local_stack.upload("incoming/vision/notes.txt", b"not a spec\n")
+    assert submit(local_stack.s3_event(good, bad, template="submit/sqs-batch.json")) == {"batchItemFailures": []}
+
+    for name in ("gpu-finetune.yaml", "notes.txt"):
+        receipt = local_stack.receipt(f"receipts/vision/{name}.json")
+        assert receipt["dropped_by"] == "AWS:AROA3EXAMPLEROLEID:maria.garcia", name
+        run = RecordQueries(local_stack.client("dynamodb"), local_stack.table).get_run(receipt["run_id"])
+        assert run is not None
+        assert run.dropped_by == "AWS:AROA3EXAMPLEROLEID:maria.garcia"

@@ -105,6 +105,9 @@ class RunRecord(_Record):
     claim_owner: str
     """The SQS message that is (or was) submitting this run; a redelivery of it resumes the work."""
     claimed_at: datetime
+    dropped_by: str | None = None
+    """Who uploaded the file: the S3 notification's `userIdentity.principalId` (`AWS:<role id>:<session>`
+    for an assumed role, `AWS:<user id>` for an IAM user); None where the notification named no one."""
     environment: str | None = None
     spec_name: str | None = None
     spec_digest: str | None = None
@@ -243,6 +246,8 @@ class Receipt(_Record):
     spec_name: str | None = None
     environment: str | None = None
     source: SpecSource
+    dropped_by: str | None = None
+    """Who uploaded the file (the S3 notification's `userIdentity.principalId`)."""
     received_at: datetime
     decided_at: datetime | None = None
     jobs: list[SubmittedJobRef] = []
@@ -261,6 +266,7 @@ class Receipt(_Record):
             spec_name=run.spec_name,
             environment=run.environment,
             source=run.source,
+            dropped_by=run.dropped_by,
             received_at=run.received_at,
             decided_at=run.submitted_at,
             jobs=run.jobs,

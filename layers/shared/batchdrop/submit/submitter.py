@@ -105,6 +105,8 @@ class Drop:
     """The SQS message that carried the notification: the claim's owner."""
     size: int | None = None
     event_time: datetime | None = None
+    dropped_by: str | None = None
+    """The notification's `userIdentity.principalId`: who uploaded the object."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,7 @@ class Submitter:
                 received_at=now,
                 claim_owner=drop.message_id,
                 claimed_at=now,
+                dropped_by=drop.dropped_by,
                 receipt_key=location.receipt_key,
             )
         )
