@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `batchdrop` command line: check and plan specs offline, print the spec's JSON Schema; and,
 against a deployed stack (`batchdrop_cli.stack`), submit, status, list, cancel and logs.
 
@@ -9,6 +10,7 @@ failed (submit --wait). With `--json`, standard output is one JSON document
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import sys
@@ -26,7 +28,7 @@ from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_b
 from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
 from batchdrop_cli.operations import OperationFailed
-from batchdrop_cli.stack import EXIT_RUN_FAILED, add_stack_commands, add_stack_options, print_json
+from batchdrop_cli.stack import EXIT_RUN_FAILED, STDOUT, add_stack_commands, add_stack_options, command, print_json
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -42,6 +44,7 @@ class UsageError(BatchdropError):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    _complete(parser)
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
@@ -70,26 +73,61 @@ def _parser() -> argparse.ArgumentParser:
         f"1 invalid input (a rejected spec), 2 usage or environment errors, {EXIT_RUN_FAILED} the run failed "
         "or was cancelled (submit --wait/--follow).",
     )
+    parser.add_argument("--version", action="version", version=f"batchdrop {_version()}")
     add_stack_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check spec files: fields, steps, routing and limits")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate = command(
+        commands,
+        "validate",
+        "check spec files: fields, steps, routing and limits (offline)",
+        "batchdrop validate examples/specs/*.yaml",
+        "batchdrop validate train.yaml --team vision --config s3://platform-configs/platform.yaml",
+        "batchdrop validate train.yaml --json | jq '.files[].problems'",
+        details="Exit codes: 0 every file is valid, 1 a file has problems, 2 usage or environment error.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="spec files to check (.yaml, .yml or .json)")
     _add_team_and_config(validate)
-    validate.add_argument("--json", action="store_true", help="print one JSON document")
     validate.set_defaults(run=_validate)
 
-    plan = commands.add_parser("plan", help="print the exact SubmitJob requests a spec becomes (offline)")
-    plan.add_argument("file", metavar="FILE")
+    plan = command(
+        commands,
+        "plan",
+        "print the exact SubmitJob requests a spec becomes (offline)",
+        "batchdrop plan examples/specs/resnet-pipeline.yaml",
+        "batchdrop plan train.yaml --team vision --run-id test123 --json",
+    )
+    plan.add_argument("file", metavar="FILE", help="the spec to plan (.yaml, .yml or .json)")
     _add_team_and_config(plan)
     plan.add_argument("--run-id", help="the run id to plan with (default: derived from the file)")
-    plan.add_argument("--json", action="store_true", help="print one JSON document")
     plan.set_defaults(run=_plan)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of the job spec (for editors)")
+    schema = command(
+        commands,
+        "schema",
+        "print the JSON Schema of the job spec (for editors)",
+        "batchdrop schema > spec.schema.json",
+        details="It takes no arguments; the schema is always JSON.",
+    )
     schema.set_defaults(run=_schema)
     add_stack_commands(commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("batchdrop")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Shell completion where `argcomplete` is installed (README, "The command line"); nothing otherwise."""
+    try:
+        import argcomplete  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415  # only when completing
+    except ImportError:  # a checkout whose environment predates the dependency
+        return
+    argcomplete.autocomplete(parser)
 
 
 def _add_team_and_config(parser: argparse.ArgumentParser) -> None:
@@ -184,10 +222,11 @@ def _print_validation(result: dict[str, Any]) -> None:
             f"{job.step} → {job.queue}" + (f" (array of {job.array_size:,})" if job.array_size else "")
             for job in plan.jobs
         )
-        print(f"✓ {result['file']}: valid for team {plan.team}; {len(plan.jobs)} job(s): {jobs}")
+        tick = STDOUT.paint("✓", "green")
+        print(f"{tick} {result['file']}: valid for team {plan.team}; {len(plan.jobs)} job(s): {jobs}")
     else:
         count = len(result["problems"])
-        print(f"✗ {result['file']}: {count} problem{'s' if count != 1 else ''}")
+        print(f"{STDOUT.paint('✗', 'red')} {result['file']}: {count} problem{'s' if count != 1 else ''}")
         for problem in result["problems"]:
             print(f"    {Problem.model_validate(problem).render()}")
     for warning in result["warnings"]:

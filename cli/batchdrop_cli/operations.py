@@ -20,8 +20,11 @@ from batchdrop.errors import BatchdropError
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.bucket import INCOMING, DropLocation
 from batchdrop.platform.identity import run_id_for_object
+from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
+from batchdrop.track.arrays import CHILD_CODES, CHILD_STATUS
+from batchdrop.track.batch_events import JobDetail, log_streams, log_url
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -33,10 +36,27 @@ STARTED_JOB_STATES = frozenset({"STARTING", "RUNNING"})
 """A job in these is terminated (killed); before them, stopping one cancels it."""
 MAX_LOG_LINES = 10_000
 """Per stream: `logs` is for reading what happened; the console pages through the rest."""
+NOT_STARTED = "it has not started yet"
+MAX_FAILED_CHILDREN = 10
+"""`logs` of an array step shows this many of its failed children by default; `--index N` shows any one."""
+
+
+def shown_status(job: JobRecord) -> str:
+    """The status people see: Batch says FAILED for a job it cancelled; batchdrop says CANCELLED."""
+    return "CANCELLED" if job.status == "FAILED" and job.failure_class == "cancelled" else job.status
 
 
 class OperationFailed(BatchdropError):
     """An operator command that cannot be done as asked (the command line exits 2 with the message)."""
+
+
+class RunAlreadyEnded(OperationFailed):
+    """`cancel` of a run that has ended: nothing to do, and not a mistake (the command line exits 0)."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        super().__init__(f"run {run_id} already ended: {status}")
+        self.run_id = run_id
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,7 @@ class RunView(BaseModel):
             "jobs": [
                 {
                     **job.model_dump(mode="json", exclude={"history", "status_order"}),
+                    "shown_status": shown_status(job),
                     "history": [transition.model_dump(mode="json") for transition in job.ordered_history()],
                 }
                 for job in self.jobs
@@ -110,6 +131,9 @@ class Progress:
     """New history entries, oldest first, with the job they belong to."""
     children_changed: list[JobRecord] = field(default_factory=list)
     """Array jobs whose children's counts moved."""
+    events: list[tuple[datetime, JobRecord, Transition | None]] = field(default_factory=list)
+    """Both of the above in the order they happened, with when: a transition, or (None) an array
+    job's children's counts as they stood at that time."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +160,15 @@ class LogSection:
     lines: list[tuple[datetime, str]]
     missing: str | None = None
     """Why there are no lines to show (the stream does not exist, the job has not started...)."""
+    index: int | None = None
+    """For an array child: its index (its job id is `<parent>:<index>`)."""
+    status: str | None = None
+    """The job's (or child's) status when its logs were read."""
+
+    @property
+    def not_started(self) -> bool:
+        """A job (or child) that has no log stream yet because it has not run yet."""
+        return self.log_stream is None and self.missing == NOT_STARTED
 
 
 class Operations:
@@ -238,11 +271,13 @@ class Operations:
     def watch(self, run_id: str, *, poll: float = 2.0) -> Iterator[Progress]:
         """A run's progress every `poll` seconds, with every transition its jobs made, until it has ended."""
         seen: set[tuple[str, str]] = set()
+        ended: set[str] = set()
         settled: set[str] = set()
         children: dict[str, dict[str, int]] = {}
+        last_look = False
         while True:
             view = self.view(run_id)
-            timed: list[tuple[datetime, JobRecord, Transition]] = []
+            timed: list[tuple[datetime, JobRecord, Transition | None]] = []
             changed: list[JobRecord] = []
             for job in view.jobs:
                 if job.job_id in settled:
@@ -258,11 +293,22 @@ class Operations:
                 if job.children and job.children != children.get(job.job_id):
                     children[job.job_id] = dict(job.children)
                     changed.append(job)
+                    # The counts as of the job's last news, never before the transitions it made.
+                    moment = job.last_event_at if latest is None else max(latest, job.last_event_at)
+                    timed.append((moment, job, None))
                 if job.status in TERMINAL:
-                    settled.add(job.job_id)
+                    # Looked at once more after it ended: its last transitions and its children's final
+                    # counts are written beside its status, and may land a moment after it.
+                    (settled if job.job_id in ended else ended).add(job.job_id)
             timed.sort(key=lambda entry: entry[0])  # stable: a job's own order holds among equal times
-            transitions = [(job, transition) for _, job, transition in timed]
-            yield Progress(view=view, transitions=transitions, children_changed=changed)
+            transitions = [(job, transition) for _, job, transition in timed if transition is not None]
+            if view.ended and not last_look:  # one more look for what the run's last moments wrote
+                last_look = True
+                self.sleep(min(poll, 1.0))
+                if timed:
+                    yield Progress(view=view, transitions=transitions, children_changed=changed, events=timed)
+                continue
+            yield Progress(view=view, transitions=transitions, children_changed=changed, events=timed)
             if view.ended:
                 return
             self.sleep(poll)
@@ -276,7 +322,7 @@ class Operations:
         if status == "submitting":
             raise OperationFailed(f"run {run_id} is still being submitted: cancel it again in a few seconds")
         if view.ended:
-            raise OperationFailed(f"run {run_id} has already ended ({status}): there is nothing to cancel")
+            raise RunAlreadyEnded(run_id, status)
         words = f"cancelled by {who} with batchdrop" + (f": {reason}" if reason else "")
         unfinished = [job for job in view.jobs if job.status not in TERMINAL]
         # Recorded first: the events Batch sends for the stopped jobs then find who stopped them.
@@ -302,8 +348,11 @@ class Operations:
 
     # ------------------------------------------------------------------ logs
 
-    def log_sections(self, run_id: str, *, step: str | None = None, attempt: int | None = None) -> list[LogSection]:
-        """Every attempt's log lines of the run's jobs (or of one step, one attempt)."""
+    def log_sections(
+        self, run_id: str, *, step: str | None = None, attempt: int | None = None, index: int | None = None
+    ) -> list[LogSection]:
+        """Every attempt's log lines of the run's jobs (or of one step, one attempt). An array or sweep
+        step shows its failed children (or, with `index`, that one child): the parent has no logs."""
         view = self.view(run_id)
         if not view.jobs:
             raise OperationFailed(f"run {run_id} has no jobs ({view.run.status}): `batchdrop status {run_id}` says why")
@@ -311,23 +360,120 @@ class Operations:
         if step is not None and not jobs:
             steps = ", ".join(job.step for job in view.jobs) or "none"
             raise OperationFailed(f"run {run_id} has no step {step!r} (its steps: {steps})")
+        if index is not None:
+            jobs = [job for job in jobs if job.array_size]
+            if not jobs:
+                raise OperationFailed(f"--index is for a sweep or array step; {step or f'run {run_id}'} has none")
         sections: list[LogSection] = []
         for job in jobs:
+            if job.array_size:
+                sections += self._array_sections(job, attempt, index)
+                continue
             links = [link for link in job.log_links if attempt is None or link.attempt == attempt]
             if not links:
-                why = "it has not started yet" if job.attempts == 0 else "Batch gave no log stream for it"
+                why = NOT_STARTED if job.attempts == 0 else "Batch gave no log stream for it"
+                if job.attempts == 0 and job.status in TERMINAL:
+                    why = f"it ended ({shown_status(job)}) before it started"
                 if attempt is not None and job.log_links:
                     why = f"it has no attempt {attempt} (attempts: {job.attempts})"
-                sections.append(LogSection(job.step, job.job_id, attempt or 0, None, None, None, [], why))
+                sections.append(
+                    LogSection(job.step, job.job_id, attempt or 0, None, None, None, [], why, status=shown_status(job))
+                )
                 continue
             for link in links:
                 lines, missing = self._read_stream(link.log_group, link.log_stream)
                 sections.append(
                     LogSection(
-                        job.step, job.job_id, link.attempt, link.log_group, link.log_stream, link.url, lines, missing
+                        job.step,
+                        job.job_id,
+                        link.attempt,
+                        link.log_group,
+                        link.log_stream,
+                        link.url,
+                        lines,
+                        missing,
+                        status=shown_status(job),
                     )
                 )
         return sections
+
+    def _array_sections(self, job: JobRecord, attempt: int | None, index: int | None) -> list[LogSection]:
+        """One child's logs (`index`), or the failed children's; a note where there is nothing to show."""
+        size = job.array_size or 0
+        if index is not None:
+            if not 0 <= index < size:
+                raise OperationFailed(f"step {job.step} has children 0 to {size - 1}: there is no --index {index}")
+            states = JobStates(self.table.client, self.table.table_name).get_children(job.job_id).states
+            recorded = CHILD_STATUS.get(states[2 * index + 1 : 2 * index + 2])  # as tracked, if it has been heard of
+            found = self.batch.describe({f"{job.job_id}:{index}"})
+            if not found:
+                why = "Batch does not know this child (yet, or any more: it forgets jobs after about a week)"
+                return [LogSection(job.step, job.job_id, attempt or 0, None, None, None, [], why, index, recorded)]
+            detail = JobDetail.model_validate(found[f"{job.job_id}:{index}"])
+            return self._child_sections(job, index, detail, attempt, recorded)
+        states = JobStates(self.table.client, self.table.table_name).get_children(job.job_id).states
+        failed = [child for child in range(len(states) // 2) if states[2 * child + 1] == CHILD_CODES["FAILED"]]
+        if not failed:
+            why = f"a sweep or array of {size:,}: pass --index N (0 to {size - 1}) for one child's logs"
+            return [LogSection(job.step, job.job_id, 0, None, None, None, [], why, status=shown_status(job))]
+        shown = failed[:MAX_FAILED_CHILDREN]
+        found = self.batch.describe({f"{job.job_id}:{child}" for child in shown})
+        sections: list[LogSection] = []
+        for child in shown:
+            described = found.get(f"{job.job_id}:{child}")
+            if described is None:
+                why = "Batch does not know this child any more (it forgets jobs after about a week)"
+                sections.append(LogSection(job.step, job.job_id, 0, None, None, None, [], why, child, "FAILED"))
+                continue
+            sections += self._child_sections(job, child, JobDetail.model_validate(described), attempt, "FAILED")
+        if len(failed) > len(shown):
+            why = f"{len(failed) - len(shown):,} more failed children are not shown: pass --index N for one of them"
+            sections.append(LogSection(job.step, job.job_id, 0, None, None, None, [], why))
+        return sections
+
+    def _child_sections(
+        self, job: JobRecord, index: int, detail: JobDetail, attempt: int | None, recorded: str | None = None
+    ) -> list[LogSection]:
+        """A child's log streams, from Batch's description of it (`recorded`: its status as tracked)."""
+        status = recorded or detail.status
+        streams = [stream for stream in log_streams(detail) if attempt is None or stream[0] == attempt]
+        if not streams:
+            why = NOT_STARTED if status not in TERMINAL else "Batch gave no log stream for it"
+            if attempt is not None:
+                why = f"it has no attempt {attempt} (attempts: {len(detail.attempts)})"
+            return [LogSection(job.step, detail.jobId, attempt or 0, None, None, None, [], why, index, status)]
+        sections = []
+        for number, _, group, stream in streams:
+            lines, missing = self._read_stream(group, stream)
+            url = log_url(self.logs.meta.region_name, group, stream)
+            sections.append(
+                LogSection(job.step, detail.jobId, number, group, stream, url, lines, missing, index, status)
+            )
+        return sections
+
+    def follow_stream(
+        self, group: str, stream: str, *, still_running: Callable[[], bool], poll: float = 2.0
+    ) -> Iterator[tuple[datetime, str]]:
+        """A log stream's lines as they are written, until the job has ended (and its last lines are read)."""
+        arguments: dict[str, Any] = {"logGroupName": group, "logStreamName": stream, "startFromHead": True}
+        while True:
+            running = still_running()  # asked before reading, so that nothing written before the end is missed
+            events: list[Any] = []
+            try:
+                page = self.logs.get_log_events(**arguments)
+                events = list(page.get("events", []))
+                if page.get("nextForwardToken"):
+                    arguments["nextToken"] = page["nextForwardToken"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise  # not found: not created yet
+            for event in events:
+                yield datetime.fromtimestamp(event["timestamp"] / 1000, tz=UTC), event["message"]
+            if events:
+                continue  # more may be waiting
+            if not running:
+                return
+            self.sleep(poll)
 
     def _read_stream(self, group: str, stream: str) -> tuple[list[tuple[datetime, str]], str | None]:
         lines: list[tuple[datetime, str]] = []

@@ -23,23 +23,27 @@ from typing import Any, TextIO
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
-from batchdrop.errors import InvalidInput, Problem
+from batchdrop.errors import BatchdropError, InvalidInput, Problem
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
 from batchdrop.store.queries import RecordQueries
-from batchdrop.store.records import JobRecord, Receipt, Transition
+from batchdrop.store.records import TERMINAL, JobRecord, Receipt, Transition
 from batchdrop_cli.operations import (
+    LogSection,
     OperationFailed,
     Operations,
     Progress,
+    RunAlreadyEnded,
     RunView,
     StackResources,
     Upload,
     parse_since,
     run_json,
+    shown_status,
 )
 
 EXIT_OK = 0
@@ -48,57 +52,122 @@ EXIT_RUN_FAILED = 3
 DEFAULT_STACK = "batchdrop-dev"
 STACK_ENV_VAR = "BATCHDROP_STACK"
 RECEIPT_TIMEOUT_SECONDS = 120.0
+LOG_POLL_SECONDS = 1.0
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+ENDED = TERMINAL | {"CANCELLED"}
 RUN_STATUSES = ("submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled")
 
 
-def add_stack_options(parser: argparse.ArgumentParser) -> None:
+def add_stack_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """The global options: before the command (with their defaults), and after it too (`after_command`:
+    given there, they win; not given, the ones before the command stand)."""
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if after_command else value
+
     where = parser.add_argument_group("where the stack is (submit, status, list, cancel, logs)")
     where.add_argument(
         "--stack",
-        default=os.environ.get(STACK_ENV_VAR, DEFAULT_STACK),
+        default=default(os.environ.get(STACK_ENV_VAR, DEFAULT_STACK)),
         help=f"the CloudFormation stack to use (default: ${STACK_ENV_VAR}, then {DEFAULT_STACK})",
     )
-    where.add_argument("--region", help="AWS region (default: your AWS configuration's)")
-    where.add_argument("--profile", help="AWS profile (default: your AWS configuration's)")
-    where.add_argument("--endpoint-url", help="talk to this endpoint instead of AWS (the local stack's)")
+    where.add_argument("--region", default=default(None), help="AWS region (default: your AWS configuration's)")
+    where.add_argument("--profile", default=default(None), help="AWS profile (default: your AWS configuration's)")
+    where.add_argument(
+        "--endpoint-url", default=default(None), help="talk to this endpoint instead of AWS (the local stack's)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="print one JSON document (logs: one per line)"
+    )
+
+
+def command(commands: Any, name: str, summary: str, *examples: str, details: str = "") -> argparse.ArgumentParser:
+    """A subcommand whose --help has a one-line description, its arguments explained and examples; it
+    takes the global options after its name too."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + "." + (f" {details}" if details else ""),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_stack_options(parser, after_command=True)
+    return parser
 
 
 def add_stack_commands(commands: Any) -> None:
-    submit = commands.add_parser("submit", help="drop a spec into the stack's bucket and show its run")
-    submit.add_argument("file", metavar="FILE")
+    submit = command(
+        commands,
+        "submit",
+        "drop a spec into the stack's bucket and show its run",
+        "batchdrop submit examples/specs/cpu-report.yaml",
+        "batchdrop submit train.yaml --team vision --as experiments/lr-3e-4.yaml --follow",
+        "batchdrop --stack batchdrop-prod submit train.yaml --wait --timeout 3600 --json",
+        details="Uploads FILE to incoming/TEAM/ as `aws s3 cp` would and prints the receipt. Exit codes: 0 ok, "
+        "1 the spec was rejected, 2 usage or environment error, 3 the run failed (--wait, --follow).",
+    )
+    submit.add_argument("file", metavar="FILE", help="the spec to submit (.yaml, .yml or .json)")
     submit.add_argument("--team", help="the team to submit as: incoming/TEAM/ (default: the spec's `team`)")
     submit.add_argument("--as", dest="relative_path", metavar="PATH", help="the key below incoming/TEAM/")
     waiting = submit.add_mutually_exclusive_group()
     waiting.add_argument("--wait", action="store_true", help="wait until the run ends; its outcome is the exit code")
     waiting.add_argument("--follow", action="store_true", help="like --wait, printing every state change")
     submit.add_argument("--timeout", type=float, help="give up after this many seconds (default: none with --wait)")
-    submit.add_argument("--json", action="store_true", help="print one JSON document")
     submit.set_defaults(run=_submit)
 
-    status = commands.add_parser("status", help="a run, its jobs and their states")
-    status.add_argument("run_id", metavar="RUN_ID")
-    status.add_argument("--json", action="store_true", help="print one JSON document")
+    status = command(
+        commands,
+        "status",
+        "show a run, its jobs and their states",
+        "batchdrop status 3kq7c2m9x4t1v8b5n6pa",
+        "batchdrop status 3kq7c2m9x4t1v8b5n6pa --json | jq '.jobs[].history'",
+    )
+    status.add_argument("run_id", metavar="RUN_ID", help="the run's id (printed by submit, listed by list)")
     status.set_defaults(run=_status)
 
-    listing = commands.add_parser("list", help="runs, newest first")
+    listing = command(
+        commands,
+        "list",
+        "list runs, newest first",
+        "batchdrop list",
+        "batchdrop list --team vision --status failed --since 7d",
+        "batchdrop list --team vision --limit 100 --json",
+        details="Without --team, every team of the stack's platform config.",
+    )
     listing.add_argument("--team", action="append", help="only this team's runs (repeatable; default: every team)")
     listing.add_argument("--status", choices=RUN_STATUSES, help="only runs in this state")
     listing.add_argument("--since", help="only runs received since: 30m, 12h, 7d, or a date such as 2026-11-20")
     listing.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20)")
-    listing.add_argument("--json", action="store_true", help="print one JSON document")
     listing.set_defaults(run=_list)
 
-    cancel = commands.add_parser("cancel", help="cancel a run's queued jobs and terminate its running ones")
-    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel = command(
+        commands,
+        "cancel",
+        "cancel a run's queued jobs and terminate its running ones",
+        "batchdrop cancel 3kq7c2m9x4t1v8b5n6pa --reason 'wrong learning rate'",
+        details="A run that has already ended is left as it is (exit 0).",
+    )
+    cancel.add_argument("run_id", metavar="RUN_ID", help="the run to stop")
     cancel.add_argument("--reason", help="why (recorded, and shown in Batch and Slack)")
-    cancel.add_argument("--json", action="store_true", help="print one JSON document")
     cancel.set_defaults(run=_cancel)
 
-    logs = commands.add_parser("logs", help="a run's CloudWatch log lines, step by step and attempt by attempt")
-    logs.add_argument("run_id", metavar="RUN_ID")
+    logs = command(
+        commands,
+        "logs",
+        "print a run's CloudWatch log lines, step by step and attempt by attempt",
+        "batchdrop logs 3kq7c2m9x4t1v8b5n6pa",
+        "batchdrop logs 3kq7c2m9x4t1v8b5n6pa --step train --index 3",
+        "batchdrop logs 3kq7c2m9x4t1v8b5n6pa --step prep --follow",
+        "batchdrop logs 3kq7c2m9x4t1v8b5n6pa --json | jq -r .message",
+        details="A sweep or array step shows its failed children's logs (--index N: child N's).",
+    )
+    logs.add_argument("run_id", metavar="RUN_ID", help="the run whose logs to print")
     logs.add_argument("--step", help="only this step")
     logs.add_argument("--attempt", type=int, help="only this attempt (1 is the first)")
+    logs.add_argument("--index", type=int, metavar="N", help="a sweep or array step: only child N (0 is the first)")
+    logs.add_argument("--follow", action="store_true", help="print new lines as they are written, until the job ends")
+    logs.add_argument("--timeout", type=float, help="with --follow: stop after this many seconds")
     logs.set_defaults(run=_logs)
 
 
@@ -130,6 +199,15 @@ class _Stack:
             raise OperationFailed("the stack does not say where its platform config is: pass --team")
         raw = read_config_bytes(location, s3_client=self.client("s3"), ssm_client=self.client("ssm"))
         return sorted(parse_platform_config(raw, config_name(location)).teams)
+
+    def unknown_teams(self, teams: Sequence[str]) -> tuple[list[str], list[str]] | str:
+        """Of these teams, those the platform config does not name, and the ones it does; or why the config
+        could not be read (the runs are listed all the same: a file dropped under an unknown team is a run)."""
+        try:
+            known = self.teams()
+        except (BatchdropError, ClientError, BotoCoreError) as exc:
+            return f"cannot read the stack's platform config to check the team ({exc})"
+        return [team for team in teams if team not in known], known
 
     def caller(self) -> str:
         arn: str = self.client("sts").get_caller_identity()["Arn"]
@@ -198,10 +276,11 @@ def _follow(operations: Operations, run_id: str, *, follow: bool, display: _Disp
         last = progress
         if follow:
             display.clear()
-            for job, transition in progress.transitions:
-                print(_transition_line(job, transition), flush=True)
-            for job in progress.children_changed:
-                print(f"{'':8}  {job.step:<16} children: {_counts(job.children)}", flush=True)
+            for moment, job, transition in progress.events:
+                if transition is None:
+                    print(f"{_clock(moment)}  {job.step:<16} children: {_counts(job.children)}", flush=True)
+                else:
+                    print(_transition_line(job, transition), flush=True)
         display.progress(progress.view)
         if deadline is not None and time.monotonic() > deadline and not progress.view.ended:
             display.clear()
@@ -214,7 +293,11 @@ def _follow(operations: Operations, run_id: str, *, follow: bool, display: _Disp
 def _transition_line(job: JobRecord, transition: Transition) -> str:
     attempt = f" attempt {transition.attempt}" if transition.attempt > 1 else ""
     reason = f"  {transition.reason}" if transition.reason else ""
-    return f"{_clock(transition.at)}  {job.step:<16} {transition.status:<10}{attempt}  ({job.queue}){reason}"
+    status = transition.status
+    if status == "FAILED" and job.status == "FAILED":  # the job's end: cancelled, if it was
+        status = shown_status(job)
+    shown = STDOUT.status(status, width=10)
+    return f"{_clock(transition.at)}  {job.step:<16} {shown}{attempt}  ({job.queue}){reason}"
 
 
 class _Display:
@@ -265,6 +348,17 @@ def _list(args: argparse.Namespace) -> int:
     stack = _Stack(args)
     since = parse_since(args.since, datetime.now(UTC)) if args.since else None
     teams = args.team or stack.teams()
+    if args.team:
+        checked = stack.unknown_teams(args.team)
+        if isinstance(checked, str):
+            print(f"batchdrop: {checked}; listing anyway", file=sys.stderr)
+        elif checked[0]:
+            unknown, known = checked
+            print(
+                f"batchdrop: team {', '.join(unknown)} is not in the platform config (its teams: "
+                f"{', '.join(known) or 'none'}); listing the runs of files dropped under it anyway",
+                file=sys.stderr,
+            )
     runs, more = stack.operations.runs(teams, status=args.status, since=since, limit=args.limit)
     if args.json:
         print_json({"runs": [run_json(run) for run in runs], "more": more})
@@ -284,7 +378,7 @@ def _list(args: argparse.Namespace) -> int:
         )
         for run in runs
     ]
-    _print_table(rows)
+    _print_table(rows, status_column=4)
     if more:
         print(f"… more runs: pass --limit {args.limit * 2}, or narrow with --since / --status")
     return EXIT_OK
@@ -293,7 +387,7 @@ def _list(args: argparse.Namespace) -> int:
 def _print_view(view: RunView) -> None:
     run = view.run
     title = f"run {run.run_id}: {run.spec_name or Path(run.source.key).name} for team {run.team}"
-    print(title + (f" ({run.environment})" if run.environment else "") + f" — {run.status.upper()}")
+    print(title + (f" ({run.environment})" if run.environment else "") + f" — {STDOUT.status(run.status.upper())}")
     print(f"  source    {run.source.uri}")
     moments = [("received", run.received_at), ("submitted", run.submitted_at), ("finished", run.finished_at)]
     print("  " + "  ".join(f"{name} {_when(moment)}" for name, moment in moments if moment))
@@ -321,14 +415,14 @@ def _print_view(view: RunView) -> None:
         (
             job.step,
             job.queue,
-            job.status,
+            shown_status(job),
             "—" if job.array_size else f"{job.attempts}/{job.max_attempts}",  # its children make the attempts
             "" if job.exit_code is None else str(job.exit_code),
             job.job_id,
         )
         for job in view.jobs
     ]
-    _print_table(rows, indent="  ")
+    _print_table(rows, indent="  ", status_column=2)
     for job in view.jobs:
         notes = []
         if job.children:
@@ -344,10 +438,14 @@ def _print_view(view: RunView) -> None:
 
 def _print_receipt(receipt: Receipt, upload: Upload) -> None:
     if receipt.status == "rejected":
-        print(f"✗ run {receipt.run_id}: {upload.source.uri} was rejected")
+        print(f"{STDOUT.paint('✗', 'red')} run {receipt.run_id}: {upload.source.uri} was rejected")
         _print_problems(receipt.problems, receipt.problem_count)
         return
-    print(f"✓ run {receipt.run_id}: {receipt.spec_name} submitted for team {receipt.team}, {len(receipt.jobs)} job(s)")
+    tick = STDOUT.paint("✓", "green")
+    print(
+        f"{tick} run {receipt.run_id}: {receipt.spec_name} submitted for team {receipt.team}, {len(receipt.jobs)}"
+        " job(s)"
+    )
     for job in receipt.jobs:
         array = f" (array of {job.array_size:,})" if job.array_size else ""
         print(f"    {job.step:<16} {job.hardware} queue {job.queue:<20} job {job.job_id}{array}")
@@ -372,7 +470,14 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
 
 def _cancel(args: argparse.Namespace) -> int:
     stack = _Stack(args)
-    requests = stack.operations.cancel(args.run_id, who=stack.caller(), reason=args.reason)
+    try:
+        requests = stack.operations.cancel(args.run_id, who=stack.caller(), reason=args.reason)
+    except RunAlreadyEnded as ended:  # nothing to stop: what was asked is already so
+        if args.json:
+            print_json({"run_id": args.run_id, "already_ended": ended.status, "jobs": []})
+        else:
+            print(f"run {args.run_id} already ended: {ended.status}")
+        return EXIT_OK
     if args.json:
         print_json({"run_id": args.run_id, "jobs": [vars(request) for request in requests]})
     else:
@@ -384,18 +489,80 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    sections = _Stack(args).operations.log_sections(args.run_id, step=args.step, attempt=args.attempt)
+    operations = _Stack(args).operations
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    sections = operations.log_sections(args.run_id, step=args.step, attempt=args.attempt, index=args.index)
+    while args.follow and any(section.not_started for section in sections):  # --follow waits for it to start
+        _before(deadline, f"run {args.run_id}: its jobs have not started; stopped waiting (--timeout)")
+        operations.sleep(LOG_POLL_SECONDS)
+        sections = operations.log_sections(args.run_id, step=args.step, attempt=args.attempt, index=args.index)
     for section in sections:
-        where = f" · {section.log_stream}" if section.log_stream else ""
-        print(f"==> {section.step} · attempt {section.attempt}{where} <==")
-        if section.missing:
-            print(f"(no log lines: {section.missing})")
+        if args.follow and section.log_stream and section.status not in ENDED:
+            _follow_section(operations, args, section, deadline)
+            continue
+        if args.json:
+            for moment, line in section.lines:
+                _print_log_json(section, moment, line)
+            continue
+        _print_section_head(section)
         for moment, line in section.lines:
             print(f"{_when(moment)}  {line}")
         if section.url and (section.missing or not section.lines):
             print(f"console: {section.url}")
         print()
     return EXIT_OK
+
+
+def _before(deadline: float | None, message: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise OperationFailed(message)
+
+
+def _print_section_head(section: LogSection) -> None:
+    child = f"[{section.index}]" if section.index is not None else ""
+    status = f" · {STDOUT.status(section.status)}" if section.status else ""
+    where = f" · {section.log_stream}" if section.log_stream else ""
+    print(f"==> {section.step}{child} · attempt {section.attempt}{status}{where} <==")
+    if section.missing:
+        print(f"(no log lines: {section.missing})")
+
+
+def _print_log_json(section: LogSection, moment: datetime, line: str) -> None:
+    record = {
+        "step": section.step,
+        "job_id": section.job_id,
+        "index": section.index,
+        "attempt": section.attempt,
+        "at": moment.astimezone(UTC).isoformat(),
+        "message": line,
+    }
+    print(json.dumps(record, ensure_ascii=False), flush=True)
+
+
+def _follow_section(
+    operations: Operations, args: argparse.Namespace, section: LogSection, deadline: float | None
+) -> None:
+    """Stream one running job's log until the job ends (or --timeout)."""
+    assert section.log_group is not None
+    assert section.log_stream is not None
+
+    def still_running() -> bool:
+        _before(deadline, f"run {args.run_id}: stopped following its logs (--timeout); the job goes on")
+        current = operations.log_sections(args.run_id, step=section.step, attempt=section.attempt, index=section.index)
+        return any(other.log_stream == section.log_stream and other.status not in ENDED for other in current)
+
+    if not args.json:
+        _print_section_head(section)
+    lines = operations.follow_stream(
+        section.log_group, section.log_stream, still_running=still_running, poll=LOG_POLL_SECONDS
+    )
+    for moment, line in lines:
+        if args.json:
+            _print_log_json(section, moment, line)
+        else:
+            print(f"{_when(moment)}  {line}", flush=True)
+    if not args.json:
+        print()
 
 
 # ---------------------------------------------------------------------- printing
@@ -413,10 +580,64 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
-def _print_table(rows: Sequence[tuple[str, ...]], indent: str = "") -> None:
+def _print_table(rows: Sequence[tuple[str, ...]], indent: str = "", status_column: int | None = None) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print(indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for number, row in enumerate(rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
+        if status_column is not None and number > 0:  # coloured after padding: escapes take no column
+            cells[status_column] = STDOUT.status(row[status_column], width=widths[status_column])
+        print(indent + "  ".join(cells).rstrip())
+
+
+class Colour:
+    """ANSI colour on a terminal; none when piped or redirected, or when `NO_COLOR` is set (no-color.org)."""
+
+    CODES = {"red": "31", "green": "32", "yellow": "33", "blue": "34", "bold": "1", "dim": "2"}  # noqa: RUF012
+    STATUSES = {  # noqa: RUF012
+        "SUCCEEDED": "green",
+        "FAILED": "red",
+        "LOST": "red",
+        "CANCELLED": "yellow",
+        "RUNNING": "blue",
+        "STARTING": "blue",
+        "REJECTED": "red",
+    }
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    @property
+    def enabled(self) -> bool:
+        if os.environ.get("NO_COLOR"):
+            return False
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    def paint(self, text: str, colour: str) -> str:
+        return f"\033[{self.CODES[colour]}m{text}\033[0m" if self.enabled and text else text
+
+    def status(self, status: str, width: int = 0) -> str:
+        """A status word in its colour, padded to `width` columns."""
+        padded = status.ljust(width)
+        colour = self.STATUSES.get(status.upper())
+        if colour is None or not self.enabled:
+            return padded
+        return self.paint(status, colour) + padded[len(status) :]
+
+
+class _Stdout(Colour):
+    """Colour for standard output, asked of `sys.stdout` as it is when printing (tests replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def enabled(self) -> bool:
+        self.stream = sys.stdout
+        return super().enabled
+
+
+STDOUT = _Stdout()
 
 
 def print_json(document: Any) -> None:

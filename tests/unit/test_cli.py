@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
+import io
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +17,11 @@ import jsonschema
 import pytest
 
 from batchdrop.spec.documents import load_document
-from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main, spec_schema
-from batchdrop_cli.operations import OperationFailed, parse_since
+from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, _parser, main, spec_schema
+from batchdrop_cli.operations import OperationFailed, parse_since, shown_status
+from batchdrop_cli.stack import Colour
 from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
+from tests.unit.test_telling import job
 
 GOLDEN = ROOT / "tests" / "golden"
 PLATFORM = str(EXAMPLES / "platform.yaml")
@@ -200,3 +207,96 @@ def test_list_since_takes_durations_and_dates(text: str, expected: datetime) -> 
 def test_list_since_explains_what_it_takes() -> None:
     with pytest.raises(OperationFailed, match="say 30m, 12h, 7d"):
         parse_since("yesterday", datetime(2026, 11, 23, tzinfo=UTC))
+
+
+# ---------------------------------------------------------------------- the command line itself (issue 12)
+
+
+def test_version_is_the_installed_packages(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == EXIT_OK
+    assert capsys.readouterr().out.strip() == f"batchdrop {importlib.metadata.version('batchdrop')}"
+
+
+def test_global_options_are_taken_after_the_command_too(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = str(EXAMPLES / "specs" / "cpu-report.yaml")
+    code, document = run_json(capsys, "validate", spec, "--config", PLATFORM, "--json")
+    assert code == EXIT_OK
+    assert document["valid"] is True
+    code, document = run_json(capsys, "--json", "validate", spec, "--config", PLATFORM)
+    assert document["valid"] is True
+
+    parser = _parser()
+    after = parser.parse_args(["status", "r1", "--stack", "s2", "--region", "eu-west-1", "--profile", "p"])
+    assert (after.stack, after.region, after.profile, after.json) == ("s2", "eu-west-1", "p", False)
+    both = parser.parse_args(["--stack", "s1", "--endpoint-url", "http://x", "logs", "r1", "--stack", "s2", "--json"])
+    assert (both.stack, both.endpoint_url, both.json) == ("s2", "http://x", True)  # after the command wins
+    before = parser.parse_args(["--stack", "s1", "--json", "list"])
+    assert (before.stack, before.json) == ("s1", True)
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("name", sorted(_subcommands()))
+def test_every_command_has_a_description_explained_arguments_and_an_example(name: str) -> None:
+    parser = _subcommands()[name]
+    assert parser.description
+    assert parser.description.split(". ")[0].count("\n") == 0
+    assert parser.epilog
+    assert f"batchdrop {name}" in parser.epilog or f"batchdrop --stack batchdrop-prod {name}" in parser.epilog
+    for action in parser._actions:
+        assert action.help, f"{name}: {action.dest} is not explained"
+    assert "examples:" in parser.format_help()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_colour_only_on_a_terminal_and_never_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert Colour(_Terminal()).status("FAILED", width=10) == "\033[31mFAILED\033[0m    "
+    assert Colour(io.StringIO()).status("FAILED", width=10) == "FAILED    "  # piped
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert Colour(_Terminal()).status("FAILED") == "FAILED"
+    assert Colour(_Terminal()).paint("✓", "green") == "✓"
+
+
+def test_piped_output_has_no_colour(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    code, out, _ = run(capsys, "validate", "--config", PLATFORM, str(EXAMPLES / "specs" / "cpu-report.yaml"))
+    assert code == EXIT_OK
+    assert "\033[" not in out
+
+
+def test_a_cancelled_job_shows_as_cancelled() -> None:
+    assert shown_status(job(status="FAILED", failure_class="cancelled")) == "CANCELLED"
+    assert shown_status(job(status="FAILED", failure_class="exit_code")) == "FAILED"
+    assert shown_status(job(status="RUNNING")) == "RUNNING"
+
+
+def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None:
+    completions = tmp_path / "completions"
+    for line, expected in [("batchdrop lo", {"logs"}), ("batchdrop logs r1 --ind", {"--index"})]:
+        environment = {
+            **os.environ,
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_IFS": "\n",
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(completions),
+        }
+        done = subprocess.run(  # the installed command, as the shell runs it
+            [str(Path(sys.executable).parent / "batchdrop")],
+            check=False,
+            env=environment,
+            capture_output=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert set(completions.read_text().split()) == expected
