@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_ALWAYS = frozenset({"failed", "lost"})
 DECIDED = frozenset({"submitted", "rejected"})
+RECEIPT_WRITERS = 8
+"""Receipts written at once: a batch of 100 changes holds up to 100 decided runs, each two S3 PUTs."""
 ARRAY_SPEAKS_ON = frozenset({"succeeded", "failed", "lost"})
 
 
@@ -84,10 +87,26 @@ class Teller:
 
     def tell(self, changes: Iterable[RecordChange]) -> Told:
         told = Told()
-        events: list[tuple[str, _Event]] = []
+        decided: dict[str, RunRecord] = {}
+        readable: list[RecordChange] = []
         for change in changes:
             try:
-                events += [(change.change_id, fit(event)) for event in self._told_by(change, told)]
+                run = _decided_run(change)
+            except ValidationError:  # not a record this version can read: retrying cannot help
+                logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
+                told.unreadable += 1
+                continue
+            if run is not None:
+                decided[change.change_id] = run
+            readable.append(change)
+        receipts = self._write_receipts_of(decided, told)
+        events: list[tuple[str, _Event]] = []
+        for change in readable:
+            try:
+                receipt = receipts.get(change.change_id)
+                if isinstance(receipt, Exception):
+                    raise receipt
+                events += [(change.change_id, fit(event)) for event in self._told_by(change, decided, receipt)]
             except ValidationError:  # not a record this version can read: retrying cannot help
                 logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
                 told.unreadable += 1
@@ -102,22 +121,37 @@ class Teller:
                 told.events += 1
         return told
 
-    def _told_by(self, change: RecordChange, told: Told) -> list[_Event]:
+    def _told_by(self, change: RecordChange, decided: dict[str, RunRecord], receipt_uri: str | None) -> list[_Event]:
         new, old = change.new or {}, change.old or {}
-        kind = new.get("kind")
-        if kind == "run":
-            return self._run_told(old, new, told)
-        if kind == "job":
+        if change.change_id in decided:
+            return self._run_told(decided[change.change_id], receipt_uri)
+        if new.get("kind") == "job":
             return self._job_told(old, new)
         return []
 
     # ------------------------------------------------------------------ runs
 
-    def _run_told(self, old: dict[str, Any], new: dict[str, Any], told: Told) -> list[_Event]:
-        if new.get("status") not in DECIDED or old.get("status") == new.get("status"):
-            return []
-        run = RunRecord.model_validate(new)
-        receipt_uri = self._write_receipts(run, told)
+    def _write_receipts_of(self, decided: dict[str, RunRecord], told: Told) -> dict[str, str | Exception | None]:
+        """Every decided run's receipts, written side by side (S3 calls wait on the network, not the
+        CPU): for each change, the receipt URI its event names, or what went wrong."""
+        if not decided:
+            return {}
+        written: dict[str, str | Exception | None] = {}
+        with ThreadPoolExecutor(max_workers=min(RECEIPT_WRITERS, len(decided))) as pool:
+            futures = {change_id: pool.submit(self._write_receipts, run) for change_id, run in decided.items()}
+            for change_id, future in futures.items():
+                try:
+                    uri, newest = future.result()
+                except Exception as exc:  # reported per change by `tell`
+                    written[change_id] = exc
+                    continue
+                written[change_id] = uri
+                if uri is not None:
+                    told.receipts += newest
+                    told.superseded_receipts += not newest
+        return written
+
+    def _run_told(self, run: RunRecord, receipt_uri: str | None) -> list[_Event]:
         common: dict[str, Any] = {
             "event_id": event_id(run.run_id, run.status),
             "time": run.submitted_at or run.received_at,
@@ -147,17 +181,16 @@ class Teller:
             )
         ]
 
-    def _write_receipts(self, run: RunRecord, told: Told) -> str | None:
-        """The run's own receipt, and the one at its key's receipt path if no newer upload holds it."""
+    def _write_receipts(self, run: RunRecord) -> tuple[str | None, bool]:
+        """The run's own receipt, and the one at its key's receipt path if no newer upload holds it: the
+        URI its event names, and whether the key's receipt path is this run's."""
         if not run.receipt_key:  # a superseded upload: the newer one's receipt is the key's
-            return None
+            return None, False
         receipt = Receipt.for_run(run, run.problems).model_dump(mode="json", by_alias=True)
         self.bucket.write_receipt(run.source.bucket, run_receipt_key(run.run_id), receipt)
         if self.bucket.write_newest_receipt(run.source.bucket, run.receipt_key, receipt, upload_order(run.source)):
-            told.receipts += 1
-            return f"s3://{run.source.bucket}/{run.receipt_key}"
-        told.superseded_receipts += 1
-        return f"s3://{run.source.bucket}/{run_receipt_key(run.run_id)}"
+            return f"s3://{run.source.bucket}/{run.receipt_key}", True
+        return f"s3://{run.source.bucket}/{run_receipt_key(run.run_id)}", False
 
     # ------------------------------------------------------------------ jobs
 
@@ -240,3 +273,11 @@ class Teller:
             "receipt_uri": f"s3://{record.source.bucket}/{location.receipt_key}" if location else None,
             "notify_on": record.notify_on,
         }
+
+
+def _decided_run(change: RecordChange) -> RunRecord | None:
+    """The run this change decided (`submitting` → `submitted` or `rejected`), or None."""
+    new, old = change.new or {}, change.old or {}
+    if new.get("kind") != "run" or new.get("status") not in DECIDED or old.get("status") == new.get("status"):
+        return None
+    return RunRecord.model_validate(new)
