@@ -403,7 +403,7 @@ class Operations:
         if index is not None:
             if not 0 <= index < size:
                 raise OperationFailed(f"step {job.step} has children 0 to {size - 1}: there is no --index {index}")
-            states = JobStates(self.table.client, self.table.table_name).get_children(job.job_id).states
+            states = self._children_states(job.job_id)
             recorded = CHILD_STATUS.get(states[2 * index + 1 : 2 * index + 2])  # as tracked, if it has been heard of
             found = self.batch.describe({f"{job.job_id}:{index}"})
             if not found:
@@ -411,7 +411,7 @@ class Operations:
                 return [LogSection(job.step, job.job_id, attempt or 0, None, None, None, [], why, index, recorded)]
             detail = JobDetail.model_validate(found[f"{job.job_id}:{index}"])
             return self._child_sections(job, index, detail, attempt, recorded)
-        states = JobStates(self.table.client, self.table.table_name).get_children(job.job_id).states
+        states = self._children_states(job.job_id)
         failed = [child for child in range(len(states) // 2) if states[2 * child + 1] == CHILD_CODES["FAILED"]]
         if not failed:
             why = f"a sweep or array of {size:,}: pass --index N (0 to {size - 1}) for one child's logs"
@@ -430,6 +430,10 @@ class Operations:
             why = f"{len(failed) - len(shown):,} more failed children are not shown: pass --index N for one of them"
             sections.append(LogSection(job.step, job.job_id, 0, None, None, None, [], why))
         return sections
+
+    def _children_states(self, parent_id: str) -> str:
+        """The tracked states of an array's children, two characters a child (`track.arrays.CHILD_CODES`)."""
+        return JobStates(self.table.client, self.table.table_name).get_children(parent_id).states
 
     def _child_sections(
         self, job: JobRecord, index: int, detail: JobDetail, attempt: int | None, recorded: str | None = None

@@ -18,7 +18,7 @@ import pytest
 
 from batchdrop.spec.documents import load_document
 from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, _parser, main, spec_schema
-from batchdrop_cli.operations import OperationFailed, parse_since, shown_status
+from batchdrop_cli.operations import OperationFailed, Operations, RunView, parse_since, shown_status
 from batchdrop_cli.stack import Colour
 from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
 from tests.unit.test_telling import job
@@ -300,3 +300,88 @@ def test_shell_completion_completes_commands_and_options(tmp_path: Path) -> None
         )
         assert done.returncode == 0, done.stderr
         assert set(completions.read_text().split()) == expected
+
+
+# ---------------------------------------------------------------------- logs, offline (fakes of the stack)
+
+
+class _Logs:
+    """CloudWatch Logs' GetLogEvents over a stream that grows while the job runs."""
+
+    meta = type("Meta", (), {"region_name": "us-east-1"})()
+
+    def __init__(self, batches: list[list[str]]) -> None:
+        self.batches = batches  # what is written before each read
+        self.written: list[str] = []
+        self.reads = 0
+
+    def get_log_events(self, **arguments: Any) -> dict[str, Any]:
+        if self.reads < len(self.batches):
+            self.written += self.batches[self.reads]
+        self.reads += 1
+        start = int(arguments.get("nextToken", "f/0").split("/")[1])
+        events = [{"timestamp": 1_700_000_000_000 + i, "message": m} for i, m in enumerate(self.written)][start:]
+        return {"events": events, "nextForwardToken": f"f/{start + len(events)}"}
+
+
+def test_follow_reads_each_line_once_and_the_last_ones_after_the_job_ends() -> None:
+    logs = _Logs([["starting"], [], ["epoch 1"], ["epoch 2", "done"]])
+    running = iter([True, True, True, False, False])
+    operations = Operations(table=None, s3=None, batch=None, logs=logs, bucket="b", sleep=lambda _: None)  # type: ignore[arg-type]
+    lines = operations.follow_stream("g", "s", still_running=lambda: next(running))
+    assert [line for _, line in lines] == ["starting", "epoch 1", "epoch 2", "done"]
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.asked: list[set[str]] = []
+
+    def describe(self, job_ids: set[str]) -> dict[str, dict[str, Any]]:
+        self.asked.append(job_ids)
+        return {
+            job_id: {
+                "jobId": job_id,
+                "jobName": "n",
+                "jobQueue": "q",
+                "status": "FAILED",
+                "attempts": [{"container": {"exitCode": 3, "logStreamName": f"trainer/default/{job_id[-1]}"}}],
+            }
+            for job_id in job_ids
+        }
+
+
+def _array_operations(monkeypatch: pytest.MonkeyPatch, states: str) -> tuple[Operations, _Batch]:
+    batch = _Batch()
+    parent = job(job_id="p1", step="train", array_size=4, status="FAILED", children={"FAILED": 2, "SUCCEEDED": 2})
+    operations = Operations(table=None, s3=None, batch=batch, logs=_Logs([["boom"]]), bucket="b")  # type: ignore[arg-type]
+    view = RunView.model_construct(jobs=[parent])  # type: ignore[call-arg]  # only its jobs are read
+    monkeypatch.setattr(operations, "view", lambda run_id: view)
+    monkeypatch.setattr(operations, "_children_states", lambda parent_id: states)
+    return operations, batch
+
+
+def test_logs_of_a_sweep_are_its_failed_childrens(monkeypatch: pytest.MonkeyPatch) -> None:
+    operations, batch = _array_operations(monkeypatch, "06050506")  # children 0 and 3 failed
+    sections = operations.log_sections("r1")
+    assert [(section.step, section.index, section.status) for section in sections] == [
+        ("train", 0, "FAILED"),
+        ("train", 3, "FAILED"),
+    ]
+    assert batch.asked == [{"p1:0", "p1:3"}]
+    assert sections[0].log_stream == "trainer/default/0"
+    assert sections[0].lines[0][1] == "boom"
+
+
+def test_logs_index_reads_one_child_and_refuses_one_the_array_does_not_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    operations, _ = _array_operations(monkeypatch, "05050506")
+    [section] = operations.log_sections("r1", index=2)
+    assert (section.index, section.status, section.log_stream) == (2, "SUCCEEDED", "trainer/default/2")
+    assert "not started" not in (section.missing or "")
+    with pytest.raises(OperationFailed, match="children 0 to 3: there is no --index 4"):
+        operations.log_sections("r1", index=4)
+
+
+def test_logs_of_a_sweep_without_failures_say_how_to_read_a_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    operations, _ = _array_operations(monkeypatch, "05050505")
+    [section] = operations.log_sections("r1")
+    assert section.missing == "a sweep or array of 4: pass --index N (0 to 3) for one child's logs"
