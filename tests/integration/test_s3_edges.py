@@ -224,3 +224,32 @@ def test_who_dropped_the_file_is_on_the_run_and_its_receipt(
         run = RecordQueries(local_stack.client("dynamodb"), local_stack.table).get_run(receipt["run_id"])
         assert run is not None
         assert run.dropped_by == "AWS:AROA3EXAMPLEROLEID:maria.garcia"
+
+
+# ---------------------------------------------------------------- no team folder
+
+
+def test_a_file_directly_under_incoming_gets_a_rejected_receipt_under_no_team(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    _, submit = submit_function
+    upload = local_stack.upload("incoming/stray.yaml", (SPECS / "cpu-report.yaml").read_bytes())
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    receipt = local_stack.receipt("receipts/_no_team/stray.yaml.json")
+    assert receipt["status"] == "rejected"
+    assert receipt["team"] == "_no_team"
+    (problem,) = receipt["problems"]
+    assert problem["code"] == "no_team"
+    assert "incoming/<team>/stray.yaml" in problem["message"]
+    assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.rejected"]
+    assert local_stack.batch_jobs() == []
+
+
+def test_a_stray_file_of_another_type_is_told_both(
+    local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    _, submit = submit_function
+    upload = local_stack.upload("incoming/notes.txt", b"hello\n")
+    assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
+    receipt = local_stack.receipt("receipts/_no_team/notes.txt.json")
+    assert [problem["code"] for problem in receipt["problems"]] == ["no_team", "file_type"]

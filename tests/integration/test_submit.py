@@ -182,14 +182,15 @@ def test_s3_test_event_is_acknowledged_and_does_nothing(
     assert local_stack.published_events() == []
 
 
-def test_objects_outside_a_team_folder_are_ignored(
+def test_objects_outside_a_team_folder_are_rejected_not_run(
     local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
 ) -> None:
+    """No team, no run: its uploader finds why at receipts/_no_team/<name>.json (see test_s3_edges.py)."""
     _, submit = submit_function
     upload = local_stack.upload("incoming/stray.yaml", example("cpu-report.yaml"))
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     assert local_stack.batch_jobs() == []
-    assert local_stack.published_events() == []
+    assert [event["body"]["type"] for event in local_stack.published_events()] == ["run.rejected"]
 
 
 # ---------------------------------------------------------------- at least once, and concurrently

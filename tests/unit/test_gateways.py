@@ -19,7 +19,7 @@ from botocore.stub import ANY, Stubber
 
 from batchdrop.events.contract import RunRejected
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway, BatchRefused, BatchUnavailable
-from batchdrop.gateways.bucket import JobsBucket, SpecUnreadable, locate
+from batchdrop.gateways.bucket import NO_TEAM, DropLocation, JobsBucket, SpecUnreadable, locate, locate_drop
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.store.claims import RunClaims
 from batchdrop.store.items import RecordsUnavailable
@@ -109,6 +109,18 @@ def test_keys_outside_a_team_folder_are_not_drops() -> None:
     assert locate("incoming/a.yaml") is None
     assert locate("receipts/vision/a.yaml.json") is None
     assert locate("incoming/vision/") is None
+
+
+def test_a_file_directly_under_incoming_is_located_under_no_team() -> None:
+    """So its rejection has a receipt its uploader can find: receipts/_no_team/<name>.json."""
+    stray = locate_drop("incoming/stray.yaml")
+    assert stray == DropLocation(team=NO_TEAM, relative_path="stray.yaml", in_team_folder=False)
+    assert stray is not None
+    assert stray.receipt_key == "receipts/_no_team/stray.yaml.json"
+    assert locate_drop("incoming//stray.yaml") == stray
+    assert locate_drop("incoming/vision/a.yaml") == locate("incoming/vision/a.yaml")
+    for not_a_file in ("incoming/", "incoming/vision/", "incoming/vision/sub/", "receipts/vision/a.yaml.json"):
+        assert locate_drop(not_a_file) is None, not_a_file
 
 
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/a.yaml", version_id="v1")

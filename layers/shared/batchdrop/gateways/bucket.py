@@ -29,11 +29,18 @@ class ReceiptNotWritten(BatchdropError):
     """The receipt path kept changing under us (other uploads of the same key being decided)."""
 
 
+NO_TEAM = "_no_team"
+"""The receipt folder of a file dropped directly under `incoming/` (`receipts/_no_team/<name>.json`): it is
+rejected, and its uploader finds why there. A team of this name would share the folder: do not make one."""
+
+
 @dataclass(frozen=True)
 class DropLocation:
     team: str
     relative_path: str
     """The path below `incoming/<team>/`; the receipt keeps it."""
+    in_team_folder: bool = True
+    """False for a file directly under `incoming/`: its team is `NO_TEAM`, and it is rejected."""
 
     @property
     def receipt_key(self) -> str:
@@ -65,6 +72,19 @@ def locate(key: str) -> DropLocation | None:
     if not team or not relative or relative.endswith("/"):
         return None
     return DropLocation(team=team, relative_path=relative)
+
+
+def locate_drop(key: str) -> DropLocation | None:
+    """Where a dropped object's run belongs: `locate`'s answer, or for a file directly under `incoming/`
+    (no team folder) `NO_TEAM` and its name, so that its rejection has a receipt. None for a key outside
+    `incoming/` and for a folder (a key ending in `/`, as the console's "Create folder" makes): not files
+    anyone dropped."""
+    if not key.startswith(INCOMING) or key.endswith("/"):
+        return None
+    location = locate(key)
+    if location is not None:
+        return location
+    return DropLocation(team=NO_TEAM, relative_path=key[len(INCOMING) :].lstrip("/"), in_team_folder=False)
 
 
 class SpecUnreadable(Exception):  # an outcome (the file is rejected), not a failure of batchdrop

@@ -45,7 +45,7 @@ from typing import Literal
 
 from batchdrop.errors import Problem, SpecRejected, cut
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
-from batchdrop.gateways.bucket import SpecUnreadable, locate
+from batchdrop.gateways.bucket import NO_TEAM, SpecUnreadable, locate_drop
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
 from batchdrop.platform.source import ConfigSource
@@ -80,20 +80,32 @@ def is_object_creation(event_name: str) -> bool:
 
 
 def misplaced_problems(key: str) -> list[Problem]:
-    """What the key alone says is wrong with a dropped file: an extension batchdrop does not read (`.yaml`,
-    `.yml` and `.json` are read in any case: `RUN.YAML` too). The bucket notifies every object under
-    `incoming/` (template.yaml), so such a file is rejected with a receipt, not left unanswered."""
+    """What the key alone says is wrong with a dropped file: no team folder (`incoming/<name>`), or an
+    extension batchdrop does not read (`.yaml`, `.yml` and `.json` are read in any case: `RUN.YAML` too). The
+    bucket notifies every object under `incoming/` (template.yaml), so such a file is rejected with a
+    receipt, not left unanswered."""
     name = key.rsplit("/", 1)[-1]
-    if format_for(name) is not None:
-        return []
-    return [
-        Problem(
-            path="",
-            code="file_type",
-            message=f"batchdrop reads only files ending in .yaml, .yml or .json (in any case); "
-            f"`{cut(name)}` is not one: rename it",
+    problems = []
+    location = locate_drop(key)
+    if location is not None and not location.in_team_folder:
+        problems.append(
+            Problem(
+                path="",
+                code="no_team",
+                message=f"`{cut(name)}` is directly under incoming/: a spec file goes in its team's folder, "
+                f"incoming/<team>/{cut(name)} (this receipt is under receipts/{NO_TEAM}/)",
+            )
         )
-    ]
+    if format_for(name) is None:
+        problems.append(
+            Problem(
+                path="",
+                code="file_type",
+                message=f"batchdrop reads only files ending in .yaml, .yml or .json (in any case); "
+                f"`{cut(name)}` is not one: rename it",
+            )
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -202,9 +214,9 @@ class Submitter:
         )
 
     def submit(self, drop: Drop) -> Outcome:
-        location = locate(drop.source.key)
+        location = locate_drop(drop.source.key)
         if location is None:
-            logger.info("ignoring an object outside incoming/<team>/", extra={"key": drop.source.key})
+            logger.info("ignoring an object outside incoming/, or a folder", extra={"key": drop.source.key})
             return Outcome(kind="ignored")
         now = self.clock()
         claim = self.table.claim_run(
