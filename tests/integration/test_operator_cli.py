@@ -65,9 +65,6 @@ steps:
     resources: {vcpus: 2, memory_mib: 4096}
     sweep: {lr: ["0.1", "0.01"], batch: ["32", "64"]}
 """
-PENDING_GRANTS = {"batch:DescribeJobs"}
-"""What `logs` of a sweep's children calls (a child's log stream is only in DescribeJobs of
-`<parent>:<index>`) and template.yaml's OperatorPolicy does not grant yet: it must (issue 12)."""
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +81,6 @@ class Cli:
         self.capsys = capsys
         self.calls: set[str] = set()
         """The IAM actions of every AWS call the commands made."""
-        self.pending: set[str] = set()
-        """Actions a test knows the policy does not grant yet (PENDING_GRANTS)."""
         make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # every AWS call passes here
 
         def recorded(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
@@ -101,7 +96,7 @@ class Cli:
         self.capsys.readouterr()
         code = main(["--stack", STACK_NAME, "--endpoint-url", self.plane.aws.endpoint, *arguments])
         captured = self.capsys.readouterr()
-        ungranted = self.calls - OPERATOR_ACTIONS - NEEDS_NO_PERMISSION - self.pending
+        ungranted = self.calls - OPERATOR_ACTIONS - NEEDS_NO_PERMISSION
         assert not ungranted, f"`batchdrop {arguments[0]}` calls what OperatorPolicy does not grant: {ungranted}"
         return code, _without_function_logs(captured.out), _without_function_logs(captured.err)
 
@@ -339,7 +334,6 @@ def _wait_for(condition: Any, timeout: float = 30.0) -> None:
 
 
 def test_a_sweeps_children_have_their_logs_and_follow_times_their_progress_in_order(cli: Cli, tmp_path: Path) -> None:
-    cli.pending = PENDING_GRANTS
     code, out, err = cli("submit", _spec(tmp_path, "cli-sweep", SWEEP_SPEC), "--follow")
 
     assert code == 3, err
