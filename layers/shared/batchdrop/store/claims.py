@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from batchdrop.store.items import (
+    RETENTION,
     Claim,
     RecordConflict,
     batch_write,
@@ -31,24 +33,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
+@dataclass
 class RunClaims:
     """Runs as the submit function claims and records them: a claim (a conditional write, so one
     delivery submits), taken over when its owner is gone, and finished with the run's jobs, all or
     nothing; a batch's fresh runs written together."""
 
-    def __init__(
-        self,
-        client: DynamoDBClient,
-        table_name: str,
-        *,
-        retention: timedelta = timedelta(days=90),
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.table_name = table_name
-        self.retention = retention
-        """How long finished records and their history are kept before DynamoDB's TTL removes them."""
-        self.sleep = sleep
+    client: DynamoDBClient
+    table_name: str
+    _: KW_ONLY
+    retention: timedelta = RETENTION
+    sleep: Callable[[float], None] = time.sleep
 
     def claim_run(self, run: RunRecord) -> Claim:
         """Create the run record if there is none; otherwise return the stored one."""

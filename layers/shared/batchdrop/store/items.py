@@ -39,6 +39,8 @@ ACTIVE_SHARDS = 8
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_ATTEMPTS = 6
+RETENTION = timedelta(days=90)
+"""How long finished records and their history are kept, by default, before DynamoDB's TTL removes them."""
 RUN_SK = "RUN"
 CHILDREN_SK = "CHILDREN"
 JOB_SK = "JOB"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from batchdrop.events.contract import Usage
 from batchdrop.store.items import (
     ACTIVE_SHARDS,
     CHILDREN_SK,
+    RETENTION,
     Applied,
     Children,
     JobChange,
@@ -38,24 +40,17 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+@dataclass
 class JobStates:
     """Jobs as tracking moves them: conditional state changes that never go backwards, histories,
     array children kept in one item beside their parent, stuck reports, and the runs they settle;
     with the reads tracking needs."""
 
-    def __init__(
-        self,
-        client: DynamoDBClient,
-        table_name: str,
-        *,
-        retention: timedelta = timedelta(days=90),
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.table_name = table_name
-        self.retention = retention
-        """How long finished records and their history are kept before DynamoDB's TTL removes them."""
-        self.sleep = sleep
+    client: DynamoDBClient
+    table_name: str
+    _: KW_ONLY
+    retention: timedelta = RETENTION
+    sleep: Callable[[float], None] = time.sleep
 
     def apply_job_state(self, change: JobChange) -> Applied:
         """Move a job to a newer state, if it is newer than the stored one and the job is not finished.

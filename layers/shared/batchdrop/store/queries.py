@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from batchdrop.store.items import (
+    RETENTION,
     deserialize,
     job_key,
     read_job,
@@ -24,23 +26,16 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
+@dataclass
 class RecordQueries:
     """Runs and jobs as operators ask for them (the command line, tests): by id, a team's newest
     first, with their histories; and who asked to cancel a run."""
 
-    def __init__(
-        self,
-        client: DynamoDBClient,
-        table_name: str,
-        *,
-        retention: timedelta = timedelta(days=90),
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.table_name = table_name
-        self.retention = retention
-        """How long finished records and their history are kept before DynamoDB's TTL removes them."""
-        self.sleep = sleep
+    client: DynamoDBClient
+    table_name: str
+    _: KW_ONLY
+    retention: timedelta = RETENTION
+    sleep: Callable[[float], None] = time.sleep
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return read_run(self.client, self.table_name, run_id)
