@@ -137,7 +137,7 @@ class JobStates:
         )
 
     def get_children(self, parent_id: str) -> Children:
-        """An array job's children as last merged: their states (see tracking.CHILD_CODES), counts by
+        """An array job's children as last merged: their states (see `batchdrop.track.arrays.CHILD_CODES`), counts by
         status, usage, and the item's version."""
         found = self.client.get_item(TableName=self.table_name, Key=children_key(parent_id), ConsistentRead=True).get(
             "Item"
