@@ -92,9 +92,8 @@ class Teller:
         for change in changes:
             try:
                 run = _decided_run(change)
-            except ValidationError:  # not a record this version can read: retrying cannot help
-                logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
-                told.unreadable += 1
+            except ValidationError:
+                _skip_unreadable(change, told)
                 continue
             if run is not None:
                 decided[change.change_id] = run
@@ -107,9 +106,8 @@ class Teller:
                 if isinstance(receipt, Exception):
                     raise receipt
                 events += [(change.change_id, fit(event)) for event in self._told_by(change, decided, receipt)]
-            except ValidationError:  # not a record this version can read: retrying cannot help
-                logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
-                told.unreadable += 1
+            except ValidationError:
+                _skip_unreadable(change, told)
             except Exception:  # S3 or a receipt race: this change is handed over again, its neighbours go on
                 logger.exception("a change could not be told; retried", extra={"change_id": change.change_id})
                 told.failed.append(change.change_id)
@@ -281,3 +279,10 @@ def _decided_run(change: RecordChange) -> RunRecord | None:
     if new.get("kind") != "run" or new.get("status") not in DECIDED or old.get("status") == new.get("status"):
         return None
     return RunRecord.model_validate(new)
+
+
+def _skip_unreadable(change: RecordChange, told: Told) -> None:
+    """A change that is not a record this version can read: retrying cannot help, so it is counted and
+    skipped (the stream would otherwise hold its shard on it)."""
+    logger.exception("a change no event can be made of; skipped", extra={"change_id": change.change_id})
+    told.unreadable += 1
