@@ -47,26 +47,105 @@ class _Strict(BaseModel):
 
 
 class QueueConfig(_Strict):
-    arn: JobQueueArn
-    hardware: Hardware
-    max_vcpus: Annotated[float, Field(gt=0)]
-    max_memory_mib: Annotated[int, Field(ge=128)]
-    max_gpus: Annotated[int, Field(ge=0)] = 0
-    fair_share: bool = False
+    """A Batch job queue jobs may be routed to, and the largest job it can ever run."""
+
+    arn: JobQueueArn = Field(
+        description="The job queue's ARN. Required.",
+        examples=["arn:aws:batch:us-east-1:123456789012:job-queue/gpu-shared"],
+    )
+    hardware: Hardware = Field(
+        description="cpu or gpu: a job with GPUs is routed only to a gpu queue, one without never. Required.",
+        examples=["gpu"],
+    )
+    max_vcpus: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="vCPUs of the queue's largest instance: a job asking for more is refused. Required.",
+            examples=[64],
+        ),
+    ]
+    max_memory_mib: Annotated[
+        int,
+        Field(
+            ge=128,
+            description="Memory of the queue's largest instance in MiB, at least 128: a job asking for more is "
+            "refused. Required.",
+            examples=[249856],
+        ),
+    ]
+    max_gpus: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="GPUs of the queue's largest instance (default 0): 1 or more on a gpu queue, 0 on a cpu one.",
+            examples=[4],
+        ),
+    ] = 0
+    fair_share: bool = Field(
+        default=False,
+        description="true if the queue has a fair-share scheduling policy: its jobs then carry the team's "
+        "`share_identifier` and a scheduling priority. Default false.",
+        examples=[True],
+    )
 
 
 class TeamConfig(_Strict):
-    job_definitions: Annotated[dict[Alias, JobDefinitionArn], Field(min_length=1)]
-    environments: Annotated[list[Environment], Field(min_length=1)] = ["adhoc"]
-    share_identifier: ShareIdentifier | None = None
-    default_priority: Annotated[int, Field(ge=0, le=9999)] = 0
-    slack_channel: Annotated[str, StringConstraints(pattern=r"^#?[a-z0-9._-]{1,80}$")] | None = None
+    """A team: what its specs may run, and how."""
+
+    job_definitions: Annotated[dict[Alias, JobDefinitionArn], Field(min_length=1)] = Field(
+        description="The job definitions the team's specs may name: alias → job definition ARN, at least one. "
+        "Required.",
+        examples=[{"trainer": "arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3"}],
+    )
+    environments: Annotated[list[Environment], Field(min_length=1)] = Field(
+        default=["adhoc"],
+        description="The environments the team's specs may ask for: adhoc, production (default [adhoc]).",
+        examples=[["adhoc", "production"]],
+    )
+    share_identifier: ShareIdentifier | None = Field(
+        default=None,
+        description="The team's share on fair-share queues; required if a route can send its jobs to one.",
+        examples=["vision"],
+    )
+    default_priority: Annotated[int, Field(ge=0, le=9999)] = Field(
+        default=0,
+        description="The scheduling priority of the team's jobs on fair-share queues when a spec gives no "
+        "`priority`: 0 to 9999 (default 0).",
+        examples=[50],
+    )
+    slack_channel: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=describe_pattern(
+                    r"^#?[a-z0-9._-]{1,80}$",
+                    "must be a Slack channel name such as `#vision-ml`: lower-case letters, digits, `.`, `_` and `-`",
+                )
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The team's Slack channel, where its notifications go (docs/notifications.md). Default: none.",
+        examples=["#vision-ml"],
+    )
 
 
 class RouteWhen(_Strict):
-    team: Name | None = None
-    environment: Environment | None = None
-    hardware: Hardware | None = None
+    """Which jobs a route takes: each field given must match; one left out matches any."""
+
+    team: Name | None = Field(
+        default=None, description="Only this team's jobs. Default: any team.", examples=["vision"]
+    )
+    environment: Environment | None = Field(
+        default=None, description="Only jobs of this environment. Default: any.", examples=["production"]
+    )
+    hardware: Hardware | None = Field(
+        default=None,
+        description="cpu or gpu, and the queue's own: a route must say it, so jobs of the other kind never match.",
+        examples=["gpu"],
+    )
 
     def matches(self, team: str, environment: str, hardware: str) -> bool:
         return (
@@ -75,17 +154,48 @@ class RouteWhen(_Strict):
 
 
 class Route(_Strict):
-    when: RouteWhen = Field(default_factory=RouteWhen)
-    queue: Name
+    """One routing rule: jobs that match `when` go to `queue`."""
+
+    when: RouteWhen = Field(
+        default_factory=RouteWhen,
+        description="Which jobs the route takes (team, environment, hardware). Default: any job.",
+        examples=[{"team": "vision", "environment": "production", "hardware": "gpu"}],
+    )
+    queue: Name = Field(description="The queue, by its name under `queues`. Required.", examples=["gpu-vision-prod"])
 
 
 class PlatformConfig(_Strict):
     """The platform config, version 1."""
 
-    version: Annotated[int, Field(ge=1, le=1)]
-    queues: Annotated[dict[Name, QueueConfig], Field(min_length=1)]
-    teams: Annotated[dict[Name, TeamConfig], Field(min_length=1)]
-    routes: Annotated[list[Route], Field(min_length=1)]
+    version: Annotated[int, Field(ge=1, le=1, description="The format's version: always 1. Required.", examples=[1])]
+    queues: Annotated[dict[Name, QueueConfig], Field(min_length=1)] = Field(
+        description="The job queues batchdrop may submit to: name → queue, at least one. Required.",
+        examples=[
+            {
+                "cpu-shared": {
+                    "arn": "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared",
+                    "hardware": "cpu",
+                    "max_vcpus": 96,
+                    "max_memory_mib": 393216,
+                }
+            }
+        ],
+    )
+    teams: Annotated[dict[Name, TeamConfig], Field(min_length=1)] = Field(
+        description="The teams that may drop specs, by the name of their folder under incoming/: at least one. "
+        "Required.",
+        examples=[
+            {
+                "forecasting": {
+                    "job_definitions": {"triage": "arn:aws:batch:us-east-1:123456789012:job-definition/triage:7"}
+                }
+            }
+        ],
+    )
+    routes: Annotated[list[Route], Field(min_length=1)] = Field(
+        description="Routing rules in order, at least one: a job goes to the queue of the first that matches it.",
+        examples=[[{"when": {"hardware": "cpu"}, "queue": "cpu-shared"}]],
+    )
 
     def reachable_queues(self, team: str) -> list[str]:
         """The queues some route can send this team's jobs to."""

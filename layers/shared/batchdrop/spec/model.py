@@ -90,9 +90,37 @@ class _Strict(BaseModel):
 
 
 class Resources(_Strict):
-    vcpus: Annotated[float, Field(gt=0, le=4096)]
-    memory_mib: Annotated[int, Field(ge=128, le=24 * 1024 * 1024)]
-    gpus: Annotated[int, Field(ge=0, le=64)] = 0
+    """What one job (each child of an array job) asks of its instance; routing reads `gpus`."""
+
+    vcpus: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=4096,
+            description="vCPUs for the job: more than 0, at most 4096, and at most its queue's `max_vcpus`. Required.",
+            examples=[8],
+        ),
+    ]
+    memory_mib: Annotated[
+        int,
+        Field(
+            ge=128,
+            le=24 * 1024 * 1024,
+            description="Memory for the job in MiB (1 GiB = 1024): 128 to 25,165,824, and at most its queue's "
+            "`max_memory_mib`. Required.",
+            examples=[32768],
+        ),
+    ]
+    gpus: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=64,
+            description="GPUs for the job, 0 to 64 (default 0). More than 0 sends the job only to a gpu queue; "
+            "0 never does.",
+            examples=[1],
+        ),
+    ] = 0
 
     @property
     def hardware(self) -> Hardware:
@@ -100,39 +128,130 @@ class Resources(_Strict):
 
 
 class Retries(_Strict):
-    attempts: Annotated[int, Field(ge=1, le=10)] = 1
-    on_spot_interruption: bool = False
+    """How Batch retries a failed job."""
+
+    attempts: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10,
+            description="Attempts in all, 1 to 10 (default 1: no retry). Without `on_spot_interruption` every "
+            "failure is retried until they are used up.",
+            examples=[3],
+        ),
+    ] = 1
+    on_spot_interruption: bool = Field(
+        default=False,
+        description="true: retry only when AWS reclaims the spot instance (Batch's `Host EC2…` reasons), within "
+        "`attempts` (which must then be 2 or more); any other failure ends the job. Default false.",
+        examples=[True],
+    )
 
 
 class Notify(_Strict):
-    on: Annotated[list[NotifyStatus], Field(max_length=5)] = []
+    """Which statuses are posted to the team's Slack channel."""
+
+    on: Annotated[
+        list[NotifyStatus],
+        Field(
+            max_length=5,
+            description="Statuses to be told of, besides those always told (a rejected spec, a failed, lost or "
+            "stuck job): any of submitted, running, succeeded, failed, stuck. Default: none.",
+            examples=[["succeeded", "failed"]],
+        ),
+    ] = []
 
 
 class JobSettings(_Strict):
     """The fields a step may set; at the top level they are every step's defaults."""
 
-    job_definition: Alias | None = None
-    command: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = None
-    parameters: Annotated[dict[ParameterName, Text], Field(max_length=MAX_PARAMETERS)] | None = None
-    env: Annotated[dict[EnvName, Text], Field(max_length=MAX_ENV)] | None = None
-    resources: Resources | None = None
-    timeout_minutes: Annotated[int, Field(ge=1, le=14 * 24 * 60)] | None = None
-    retries: Retries | None = None
-    array_size: Annotated[int, Field(ge=MIN_ARRAY_SIZE, le=MAX_ARRAY_SIZE)] | None = None
+    job_definition: Alias | None = Field(
+        default=None,
+        description="Which job definition runs the job: an alias the platform config allows your team. It fixes "
+        "the image, the IAM role and privileged settings. Every job needs one: set it at the top or on the step.",
+        examples=["trainer"],
+    )
+    command: Annotated[list[Text], Field(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        description="The container's command, one item per argument (1 to 256 items); replaces the job "
+        "definition's command. Default: the job definition's. Batch puts `parameters` where it says `Ref::<name>`.",
+        examples=[["python", "train.py", "--epochs", "20"]],
+    )
+    parameters: Annotated[dict[ParameterName, Text], Field(max_length=MAX_PARAMETERS)] | None = Field(
+        default=None,
+        description="Batch parameters: each value replaces `Ref::<name>` in the command (the job definition's, "
+        "or `command`). At most 100; a step's entries merge over the top-level ones.",
+        examples=[{"experiment_file": "s3://ml-data/experiments/resnet.yaml"}],
+    )
+    env: Annotated[dict[EnvName, Text], Field(max_length=MAX_ENV)] | None = Field(
+        default=None,
+        description="Environment variables for the container: upper-case names, at most 200; not names starting "
+        "AWS_BATCH, BATCHDROP_, AWS_CONTAINER_ or ECS_. A step's entries merge over the top-level ones.",
+        examples=[{"DATA_DIR": "/mnt/data/coco"}],
+    )
+    resources: Resources | None = Field(
+        default=None,
+        description="vCPUs, memory and GPUs for the job; they choose its queue (gpus > 0: a gpu queue). Every job "
+        "needs them: at the top or on the step (a step's replace the top-level ones whole).",
+        examples=[{"vcpus": 8, "memory_mib": 32768, "gpus": 1}],
+    )
+    timeout_minutes: Annotated[int, Field(ge=1, le=14 * 24 * 60)] | None = Field(
+        default=None,
+        description="Batch stops an attempt that runs longer: 1 to 20,160 minutes (14 days). Default: the job "
+        "definition's timeout, if it has one.",
+        examples=[240],
+    )
+    retries: Retries | None = Field(
+        default=None,
+        description="How Batch retries a failed job. Default: as the job definition says (usually no retry).",
+        examples=[{"attempts": 3, "on_spot_interruption": True}],
+    )
+    array_size: Annotated[int, Field(ge=MIN_ARRAY_SIZE, le=MAX_ARRAY_SIZE)] | None = Field(
+        default=None,
+        description="Run the job as one Batch array job of this many children, 2 to 10,000; each child reads its "
+        "index in AWS_BATCH_JOB_ARRAY_INDEX. Not with `sweep`; with `steps`, on the step, not at the top.",
+        examples=[100],
+    )
     sweep: (
         Annotated[
             dict[SweepName, Annotated[list[Text], Field(min_length=1, max_length=MAX_ARRAY_SIZE)]],
             Field(min_length=1, max_length=10),
         ]
         | None
-    ) = None
-    priority: Annotated[int, Field(ge=0, le=9999)] | None = None
-    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] | None = None
+    ) = Field(
+        default=None,
+        description="A parameter sweep (docs/sweeps.md): name → list of values, 1 to 10 names. Their cartesian "
+        "product becomes one array job of 2 to 10,000 children; each child sees its values as SWEEP_<NAME>, and in "
+        "place of `Ref::<name>` in the command (`command`, or else the job definition's). Not with `array_size`, "
+        "nor a name also in `parameters`; with `steps`, on the step.",
+        examples=[{"lr": ["0.1", "0.01"], "batch": ["32", "64"]}],
+    )
+    priority: Annotated[int, Field(ge=0, le=9999)] | None = Field(
+        default=None,
+        description="Scheduling priority on a fair-share queue, 0 to 9999 (higher runs sooner). Default: the "
+        "team's `default_priority`. Ignored, with a warning, on other queues.",
+        examples=[10],
+    )
+    tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] | None = Field(
+        default=None,
+        description="Cost and ownership tags, put on the Batch job and propagated to its resources: at most 50, "
+        "with batchdrop's 4 within Batch's 50; keys not starting aws: or batchdrop:. A step's merge over the top.",
+        examples=[{"project": "vision-2027", "cost_center": "4410"}],
+    )
 
 
 class Step(JobSettings):
-    name: Name
-    depends_on: Annotated[list[Name], Field(max_length=MAX_STEPS)] = []
+    """One job of a pipeline: the top-level settings apply unless it sets its own."""
+
+    name: Name = Field(
+        description="The step's name, unique in the spec: letters, digits, `-` and `_`, 1 to 64 characters. Required.",
+        examples=["train"],
+    )
+    depends_on: Annotated[list[Name], Field(max_length=MAX_STEPS)] = Field(
+        default=[],
+        description="Steps that must succeed before this one starts (by name, at most 20, no cycles). Default: none.",
+        examples=[["prep"]],
+    )
 
 
 class JobSpec(JobSettings):
@@ -146,12 +265,37 @@ class JobSpec(JobSettings):
         },
     )
 
-    version: Annotated[int, Field(ge=1, le=1, description="Always 1.")]
-    name: Name
-    team: Name | None = None
-    environment: Environment = "adhoc"
-    notify: Notify | None = None
-    steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)] | None = None
+    version: Annotated[
+        int, Field(ge=1, le=1, description="The spec format's version: always 1. Required.", examples=[1])
+    ]
+    name: Name = Field(
+        description="The spec's name, the start of each Batch job's name: letters, digits, `-` and `_`, 1 to 64 "
+        "characters. Required.",
+        examples=["resnet-sweep"],
+    )
+    team: Name | None = Field(
+        default=None,
+        description="Your team. Optional: the file's folder, incoming/<team>/, decides; if given, it must match.",
+        examples=["vision"],
+    )
+    environment: Environment = Field(
+        default="adhoc",
+        description="adhoc or production (default adhoc): the team must be allowed it, and routes may send "
+        "production jobs to their own queues.",
+        examples=["production"],
+    )
+    notify: Notify | None = Field(
+        default=None,
+        description="Which statuses are posted to the team's Slack channel, besides those always told. "
+        "Default: only those.",
+        examples=[{"on": ["succeeded", "failed"]}],
+    )
+    steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)] | None = Field(
+        default=None,
+        description="A pipeline of 1 to 50 jobs, each routed on its own, run in the order `depends_on` says. "
+        "The top-level settings are every step's defaults. Default: one job, the spec itself.",
+        examples=[[{"name": "prep", "command": ["python", "prep.py"]}]],
+    )
 
 
 """Misplaced at the top of a spec with steps (`check_spec` says so), so never copied into each step."""
