@@ -27,6 +27,7 @@ from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
+from batchdrop_cli.drops import NO_TEAM
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.stack import EXIT_RUN_FAILED, STDOUT, add_stack_commands, add_stack_options, command, print_json
 
@@ -175,9 +176,7 @@ def _check_file(path: str, team_option: str | None, config: PlatformConfig, run_
     team = team_option or parsed.spec.team
     result["team"] = team
     if team is None:
-        result["problems"] = [
-            Problem(path="team", code="no_team", message="no team: say `team:` in the spec or pass --team").model_dump()
-        ]
+        result["problems"] = [NO_TEAM.model_dump()]
         return result
     try:
         plan = plan_run(parsed, team=team, config=config, run_id=run_id or run_id_for_content(Path(path).name, raw))

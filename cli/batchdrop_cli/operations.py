@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -50,6 +49,15 @@ class OperationFailed(BatchdropError):
     """An operator command that cannot be done as asked (the command line exits 2 with the message)."""
 
 
+class ReceiptTimedOut(OperationFailed):
+    """No receipt for an upload in the time given: the stack has not decided it (yet)."""
+
+    def __init__(self, upload: Upload, waited: float) -> None:
+        super().__init__(f"no receipt for {upload.source.uri} after {waited:.0f} s")
+        self.upload = upload
+        self.waited = waited
+
+
 class RunAlreadyEnded(OperationFailed):
     """`cancel` of a run that has ended: nothing to do, and not a mistake (the command line exits 0)."""
 
@@ -66,6 +74,10 @@ class StackResources:
     bucket: str
     table: str
     config_location: str | None = None
+    intake_queue_url: str | None = None
+    intake_dead_letters_url: str | None = None
+    stage: str | None = None
+    """The stack's `Stage` parameter: its functions are `batchdrop-<stage>-<function>` (template.yaml)."""
 
     @classmethod
     def from_stack(cls, cloudformation: CloudFormationClient, stack_name: str) -> StackResources:
@@ -76,6 +88,10 @@ class StackResources:
                 f"no stack {stack_name!r} here: deploy it (docs/deploy.md), pass --stack NAME or set BATCHDROP_STACK"
             ) from exc
         outputs = {output["OutputKey"]: output.get("OutputValue", "") for output in stacks[0].get("Outputs", [])}
+        parameters = {
+            parameter["ParameterKey"]: parameter.get("ParameterValue", "")
+            for parameter in stacks[0].get("Parameters", [])
+        }
         missing = [name for name in ("JobsBucketName", "RecordsTableName") if not outputs.get(name)]
         if missing:
             raise OperationFailed(f"stack {stack_name!r} has no output {', '.join(missing)}: is it a batchdrop stack?")
@@ -83,6 +99,9 @@ class StackResources:
             bucket=outputs["JobsBucketName"],
             table=outputs["RecordsTableName"],
             config_location=outputs.get("PlatformConfigLocation"),
+            intake_queue_url=outputs.get("IntakeQueueUrl") or None,
+            intake_dead_letters_url=outputs.get("IntakeDeadLetterQueueUrl") or None,
+            stage=parameters.get("Stage") or None,
         )
 
 
@@ -193,14 +212,10 @@ class Operations:
 
     # ------------------------------------------------------------------ submit
 
-    def upload(self, path: Path, team: str, relative_path: str | None = None) -> Upload:
-        """Put the file at `incoming/<team>/<relative path>` (its own name by default), as `aws s3 cp` would."""
-        location = DropLocation(team=team, relative_path=(relative_path or path.name).lstrip("/"))
+    def upload(self, body: bytes, team: str, relative_path: str) -> Upload:
+        """Put the file's bytes at `incoming/<team>/<relative path>`, as `aws s3 cp` would."""
+        location = DropLocation(team=team, relative_path=relative_path)
         key = f"{INCOMING}{team}/{location.relative_path}"
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from exc
         response = self.s3.put_object(Bucket=self.bucket, Key=key, Body=body)
         source = SpecSource(
             bucket=self.bucket, key=key, version_id=response.get("VersionId"), etag=response["ETag"].strip('"')
@@ -216,10 +231,7 @@ class Operations:
             if receipt is not None:
                 return receipt
             if time.monotonic() >= deadline:
-                raise OperationFailed(
-                    f"no receipt at s3://{self.bucket}/{upload.location.receipt_key} after {timeout:.0f} s: "
-                    "is the stack's submit function running? (docs/operations.md)"
-                )
+                raise ReceiptTimedOut(upload, timeout)
             self.sleep(poll)
 
     def _receipt(self, upload: Upload) -> Receipt | None:

@@ -27,16 +27,19 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batchdrop.errors import BatchdropError, InvalidInput, Problem
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.gateways.bucket import INCOMING
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
 from batchdrop.store.queries import RecordQueries
-from batchdrop.store.records import TERMINAL, JobRecord, Receipt, Transition
+from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, Transition
+from batchdrop_cli.drops import TEAM_PLACEHOLDER, drop_problems, no_receipt_advice
 from batchdrop_cli.operations import (
     LogSection,
     OperationFailed,
     Operations,
     Progress,
+    ReceiptTimedOut,
     RunAlreadyEnded,
     RunView,
     StackResources,
@@ -48,6 +51,7 @@ from batchdrop_cli.operations import (
 
 EXIT_OK = 0
 EXIT_INVALID = 1
+EXIT_USAGE = 2
 EXIT_RUN_FAILED = 3
 DEFAULT_STACK = "batchdrop-dev"
 STACK_ENV_VAR = "BATCHDROP_STACK"
@@ -104,24 +108,39 @@ def add_stack_commands(commands: Any) -> None:
         "batchdrop submit examples/specs/cpu-report.yaml",
         "batchdrop submit train.yaml --team vision --as experiments/lr-3e-4.yaml --follow",
         "batchdrop --stack batchdrop-prod submit train.yaml --wait --timeout 3600 --json",
-        details="Uploads FILE to incoming/TEAM/ as `aws s3 cp` would and prints the receipt. Exit codes: 0 ok, "
-        "1 the spec was rejected, 2 usage or environment error, 3 the run failed (--wait, --follow).",
+        details="Uploads FILE to incoming/TEAM/ as `aws s3 cp` would and prints the receipt. A file the stack "
+        "would not run as meant (not .yaml, .yml or .json, over the stack's size limit, no team) is refused "
+        "without uploading it. Exit codes: 0 ok, 1 the spec was refused or rejected, 2 usage or environment "
+        "error (or no receipt in time: it says what to check), 3 the run failed (--wait, --follow).",
     )
-    submit.add_argument("file", metavar="FILE", help="the spec to submit (.yaml, .yml or .json)")
+    submit.add_argument("file", metavar="FILE", help="the spec to submit (.yaml, .yml or .json, in any case)")
     submit.add_argument("--team", help="the team to submit as: incoming/TEAM/ (default: the spec's `team`)")
-    submit.add_argument("--as", dest="relative_path", metavar="PATH", help="the key below incoming/TEAM/")
+    submit.add_argument(
+        "--as",
+        dest="relative_path",
+        metavar="PATH",
+        help="the key below incoming/TEAM/, ending in .yaml, .yml or .json (default: FILE's name)",
+    )
     waiting = submit.add_mutually_exclusive_group()
     waiting.add_argument("--wait", action="store_true", help="wait until the run ends; its outcome is the exit code")
     waiting.add_argument("--follow", action="store_true", help="like --wait, printing every state change")
-    submit.add_argument("--timeout", type=float, help="give up after this many seconds (default: none with --wait)")
+    submit.add_argument(
+        "--timeout",
+        type=float,
+        help=f"give up after this many seconds (default: {RECEIPT_TIMEOUT_SECONDS:.0f} for the receipt; "
+        "with --wait or --follow, no limit on the run)",
+    )
     submit.set_defaults(run=_submit)
 
     status = command(
         commands,
         "status",
-        "show a run, its jobs and their states",
+        "show a run, who dropped it, its jobs, their states and attempts",
         "batchdrop status 3kq7c2m9x4t1v8b5n6pa",
         "batchdrop status 3kq7c2m9x4t1v8b5n6pa --json | jq '.jobs[].history'",
+        "batchdrop status 3kq7c2m9x4t1v8b5n6pa --json | jq '.jobs[].attempt_ends'",
+        details="A job that failed or was retried shows how each attempt ended: its failure in words, exit "
+        "code and Batch's reason.",
     )
     status.add_argument("run_id", metavar="RUN_ID", help="the run's id (printed by submit, listed by list)")
     status.set_defaults(run=_status)
@@ -219,15 +238,28 @@ class _Stack:
 
 def _submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    team = args.team or _team_of(path)
+    raw = _read(path)
+    team = args.team or _team_of(path, raw)
+    relative_path = (args.relative_path or path.name).lstrip("/")
+    problems = drop_problems(raw, team, relative_path)
+    if problems:  # refused before anything is uploaded (or any AWS is asked): the stack would not run it
+        _print_refusal(path, team, relative_path, problems, as_json=args.json)
+        return EXIT_INVALID
+    assert team is not None  # a missing team is one of the problems
     stack = _Stack(args)
     operations = stack.operations
     started = time.monotonic()
-    upload = operations.upload(path, team, args.relative_path)
+    upload = operations.upload(raw, team, relative_path)
     display = _Display(sys.stderr, quiet=args.json)
     display.say(f"uploaded {path} to {upload.source.uri} (run {upload.run_id}); waiting for its receipt…")
     timeout = args.timeout if args.timeout is not None else RECEIPT_TIMEOUT_SECONDS
-    receipt = operations.wait_for_receipt(upload, timeout=timeout)
+    try:
+        receipt = operations.wait_for_receipt(upload, timeout=timeout)
+    except ReceiptTimedOut as late:
+        if args.json:
+            print_json({"run_id": upload.run_id, "source": upload.source.model_dump(mode="json"), "receipt": None})
+        print(f"batchdrop: {no_receipt_advice(upload, stack.resources, waited=late.waited)}", file=sys.stderr)
+        return EXIT_USAGE
     if not (args.wait or args.follow):
         if args.json:
             print_json(_receipt_json(receipt))
@@ -253,21 +285,38 @@ def _submit(args: argparse.Namespace) -> int:
     return EXIT_OK if final.run.status == "succeeded" else EXIT_RUN_FAILED
 
 
-def _team_of(path: Path) -> str:
-    """The spec's `team:`, read even from a spec that is otherwise invalid (the stack says why)."""
+def _read(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise OperationFailed(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _team_of(path: Path, raw: bytes) -> str | None:
+    """The spec's `team:`, read even from a spec that is otherwise invalid (the stack says why)."""
     document_format = format_for(path.name)
     data: Any = None
     if document_format is not None:
         with contextlib.suppress(InvalidInput):
             data = load_document(raw, document_format).data
     team = data.get("team") if isinstance(data, dict) else None
-    if not isinstance(team, str) or not team:
-        raise OperationFailed(f"{path} does not say its team: pass --team")
-    return team
+    return team if isinstance(team, str) and team else None
+
+
+def _print_refusal(path: Path, team: str | None, relative_path: str, problems: list[Problem], *, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "file": str(path),
+                "uploaded": False,
+                "team": team,
+                "key": f"{INCOMING}{team or TEAM_PLACEHOLDER}/{relative_path}",
+                "problems": [problem.model_dump() for problem in problems],
+            }
+        )
+        return
+    print(f"{STDOUT.paint('✗', 'red')} {path}: not uploaded; the stack would not run it as you mean")
+    _print_problems(problems, len(problems))
 
 
 def _follow(operations: Operations, run_id: str, *, follow: bool, display: _Display, deadline: float | None) -> RunView:
@@ -389,6 +438,8 @@ def _print_view(view: RunView) -> None:
     title = f"run {run.run_id}: {run.spec_name or Path(run.source.key).name} for team {run.team}"
     print(title + (f" ({run.environment})" if run.environment else "") + f" — {STDOUT.status(run.status.upper())}")
     print(f"  source    {run.source.uri}")
+    if run.dropped_by:
+        print(f"  dropped by {run.dropped_by}")
     moments = [("received", run.received_at), ("submitted", run.submitted_at), ("finished", run.finished_at)]
     print("  " + "  ".join(f"{name} {_when(moment)}" for name, moment in moments if moment))
     if run.reason:
@@ -429,11 +480,28 @@ def _print_view(view: RunView) -> None:
             notes.append(f"children: {_counts(job.children)}")
         if job.failure:
             notes.append(f"failure: {job.failure}")
+        if len(job.attempt_ends) > 1 or any(end.failure for end in job.attempt_ends):
+            notes += [attempt_line(end) for end in job.attempt_ends]
         notes += [f"log (attempt {link.attempt}): {link.url}" for link in job.log_links]
         if notes:
             print(f"  {job.step}:")
             for note in notes:
                 print(f"    {note}")
+
+
+def attempt_line(end: AttemptEnd) -> str:
+    """How one attempt ended: `attempt 1: the instance was reclaimed (spot interruption) (Host EC2 (instance
+    i-0…) terminated.)`, `attempt 2: succeeded, exit 0`. The failure's words are tracking's
+    (`track.failures`), recorded with the attempt."""
+    node = f" (node {end.node})" if end.node is not None else ""
+    words = end.failure or ("succeeded" if end.failure_class is None else end.failure_class)
+    if end.exit_code is not None and f"code {end.exit_code}" not in words:  # the words may say it already
+        words += f", exit {end.exit_code}"
+    reasons: list[str] = []
+    if end.failure:  # a success's reason is Batch's "Essential container in task exited": nothing to tell
+        reasons = [reason for reason in (end.status_reason, end.reason) if reason and reason not in words]
+    why = f" ({'; '.join(dict.fromkeys(reasons))})" if reasons else ""
+    return f"attempt {end.attempt}{node}: {words}{why}"
 
 
 def _print_receipt(receipt: Receipt, upload: Upload) -> None:

@@ -183,8 +183,8 @@ def test_submit_needs_a_team_from_the_spec_or_the_option(capsys: pytest.CaptureF
     spec = tmp_path / "no-team.yaml"
     spec.write_text("version: 1\nname: x\njob_definition: trainer\ncommand: [true]\n")
 
-    assert main(["submit", str(spec)]) == EXIT_USAGE
-    assert "does not say its team: pass --team" in capsys.readouterr().err
+    assert main(["submit", str(spec)]) == EXIT_INVALID  # refused before anything is uploaded
+    assert "no team: say `team:` in the spec or pass --team" in capsys.readouterr().out
 
     assert main(["submit", str(tmp_path / "missing.yaml")]) == EXIT_USAGE
     assert "cannot read" in capsys.readouterr().err

@@ -1,0 +1,192 @@
+"""`batchdrop submit` refuses, before uploading, a file the stack would not run as meant; says what to
+check when no receipt comes; and `batchdrop status` shows who dropped a run and how each attempt ended."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from batchdrop.gateways.bucket import DropLocation
+from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
+from batchdrop.store.records import AttemptEnd, SpecSource
+from batchdrop.submit.submitter import misplaced_problems
+from batchdrop_cli.drops import drop_problems, no_receipt_advice
+from batchdrop_cli.main import EXIT_INVALID, main
+from batchdrop_cli.operations import RunView, StackResources, Upload
+from batchdrop_cli.stack import _print_view, attempt_line
+from tests.unit.test_telling import job, run
+
+SPEC = "version: 1\nname: x\nteam: vision\njob_definition: trainer\ncommand: [python, x.py]\n"
+
+
+def _submit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    # No stack is reachable here (no --endpoint-url, no credentials needed): a refusal asks no AWS.
+    code = main(["submit", *argv, "--stack", "no-such-stack", "--endpoint-url", "http://127.0.0.1:9"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("name", ["train.txt", "train", "train.yaml.bak", "train.toml"])
+def test_submit_refuses_an_extension_the_stack_does_not_read_without_uploading(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    spec = tmp_path / name
+    spec.write_text(SPEC)
+
+    code, out, err = _submit(capsys, str(spec))
+
+    assert code == EXIT_INVALID
+    assert "not uploaded" in out
+    assert "reads only files ending in .yaml, .yml or .json (in any case)" in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("name", ["RUN.YAML", "train.Yml", "a.JSON"])
+def test_any_case_of_an_accepted_extension_is_the_stacks_too(name: str) -> None:
+    assert drop_problems(b"x", "vision", name) == []
+    assert misplaced_problems(f"incoming/vision/{name}") == []  # the stack's rule, which the command asks
+
+
+def test_submit_refuses_a_file_over_the_stacks_size_limit_and_an_empty_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(SPEC.encode() + b"#" * MAX_DOCUMENT_BYTES)
+    code, out, _ = _submit(capsys, str(big))
+    assert code == EXIT_INVALID
+    assert f"it may be at most {MAX_DOCUMENT_BYTES // 1024} KiB" in out
+
+    empty = tmp_path / "empty.yaml"
+    empty.write_bytes(b"")
+    code, out, _ = _submit(capsys, str(empty), "--team", "vision")
+    assert code == EXIT_INVALID
+    assert "the file is empty" in out
+
+
+def test_submit_refuses_a_file_without_a_team_with_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    spec = tmp_path / "no-team.yaml"
+    spec.write_text("version: 1\nname: x\njob_definition: trainer\ncommand: [true]\n")
+
+    code, out, _ = _submit(capsys, str(spec))
+    assert code == EXIT_INVALID
+    assert "no team: say `team:` in the spec or pass --team" in out
+
+    code, out, _ = _submit(capsys, str(spec), "--json")
+    document = json.loads(out)
+    assert code == EXIT_INVALID
+    assert document["uploaded"] is False
+    assert [problem["code"] for problem in document["problems"]] == ["no_team"]
+
+
+def test_submit_refuses_a_key_the_stack_would_read_otherwise(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "train.yaml"
+    spec.write_text(SPEC)
+
+    code, out, _ = _submit(capsys, str(spec), "--as", "experiments/lr.txt")  # --as is the name the stack reads
+    assert code == EXIT_INVALID
+    assert "`lr.txt` is not one" in out
+
+    code, out, _ = _submit(capsys, str(spec), "--team", "vision/extra")
+    assert code == EXIT_INVALID
+    assert "would run the file as team `vision`" in out
+
+    code, out, _ = _submit(capsys, str(spec), "--as", "experiments/")
+    assert code == EXIT_INVALID
+    assert "ends in `/`" in out
+
+
+def test_an_unreadable_file_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = _submit(capsys, str(tmp_path / "missing.yaml"))
+    assert code == 2
+    assert "cannot read" in err
+
+
+def _upload(version_id: str | None = "v1") -> Upload:
+    source = SpecSource(bucket="jobs", key="incoming/vision/train.yaml", version_id=version_id, etag="e")
+    return Upload(source=source, location=DropLocation(team="vision", relative_path="train.yaml"), run_id="r123")
+
+
+def test_no_receipt_says_what_to_check_by_the_stacks_own_names_and_how_to_look_later() -> None:
+    resources = StackResources(
+        bucket="jobs",
+        table="records",
+        intake_queue_url="https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake",
+        intake_dead_letters_url="https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake-dlq",
+        stage="prod",
+    )
+
+    advice = no_receipt_advice(_upload(), resources, waited=120)
+
+    assert "no receipt for s3://jobs/incoming/vision/train.yaml after 120 s" in advice
+    assert "run r123" in advice
+    assert "under incoming/<team>/ with an extension the stack reads" in advice
+    assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake " in advice
+    assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake-dlq" in advice
+    assert "/aws/lambda/batchdrop-prod-submit" in advice
+    assert "batchdrop status r123" in advice
+    assert "batchdrop list --team vision" in advice
+    assert "s3://jobs/receipts/vision/train.yaml.json" in advice
+
+
+def test_no_receipt_advice_names_what_it_cannot_know() -> None:
+    advice = no_receipt_advice(_upload(version_id=None), StackResources(bucket="jobs", table="t"), waited=5)
+    assert "/aws/lambda/batchdrop-<stage>-submit" in advice
+    assert "output IntakeQueueUrl" in advice
+    assert "the bucket is not versioned" in advice
+    assert "aws s3 cp s3://jobs/receipts/vision/train.yaml.json -" in advice
+
+
+SPOT = AttemptEnd(
+    attempt=1,
+    status_reason="Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.",
+    failure_class="spot_reclaim",
+    failure="the instance was reclaimed (spot interruption)",
+)
+SUCCESS = AttemptEnd(attempt=2, exit_code=0, status_reason="Essential container in task exited")
+OOM = AttemptEnd(
+    attempt=1,
+    exit_code=137,
+    status_reason="Essential container in task exited",
+    reason="OutOfMemoryError: Container killed due to memory usage",
+    failure_class="out_of_memory",
+    failure="out of memory (exit code 137)",
+)
+
+
+def test_each_attempt_says_how_it_ended_in_words_with_its_exit_code_and_reason() -> None:
+    assert attempt_line(SPOT) == (
+        "attempt 1: the instance was reclaimed (spot interruption) "
+        "(Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.)"
+    )
+    assert attempt_line(SUCCESS) == "attempt 2: succeeded, exit 0"
+    assert attempt_line(OOM) == (
+        "attempt 1: out of memory (exit code 137) (Essential container in task exited; "
+        "OutOfMemoryError: Container killed due to memory usage)"
+    )
+    assert attempt_line(SPOT.model_copy(update={"node": 2})).startswith("attempt 1 (node 2): the instance")
+
+
+def test_status_shows_who_dropped_the_run_and_the_attempts_of_a_retried_or_failed_job(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    retried = job(step="train", status="SUCCEEDED", attempts=2, max_attempts=3, attempt_ends=[SPOT, SUCCESS])
+    failed = job(job_id="j2", step="eval", status="FAILED", attempts=1, attempt_ends=[OOM])
+    once = job(job_id="j3", step="report", status="SUCCEEDED", attempts=1, attempt_ends=[SUCCESS])
+    view = RunView(run=run("failed", dropped_by="AWS:AROA3EXAMPLEROLEID:maria.garcia"), jobs=[retried, failed, once])
+
+    _print_view(view)
+    out = capsys.readouterr().out
+
+    assert "dropped by AWS:AROA3EXAMPLEROLEID:maria.garcia" in out
+    assert "  train:\n    attempt 1: the instance was reclaimed" in out
+    assert "    attempt 2: succeeded, exit 0" in out
+    assert "    attempt 1: out of memory (exit code 137)" in out
+    assert "report:" not in out  # one attempt that succeeded: nothing to tell
+    document = view.as_json()
+    assert document["run"]["dropped_by"] == "AWS:AROA3EXAMPLEROLEID:maria.garcia"
+    assert [end["attempt"] for end in document["jobs"][0]["attempt_ends"]] == [1, 2]
+    assert document["jobs"][0]["attempt_ends"][0]["failure_class"] == "spot_reclaim"
