@@ -1,16 +1,49 @@
-"""Sweeps: each array child gets its own values, decoded by /bin/sh from its index."""
+"""Sweeps: each array child gets its own values, decoded by /bin/sh from its index, in its environment
+(SWEEP_<NAME>) and in its command (`Ref::<name>`), exactly as written whatever characters they hold."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 
 import pytest
 
+from batchdrop.errors import SpecRejected
 from batchdrop.spec import sweep
+from batchdrop.spec.parse import parse_spec
 
 AXES = {"lr": ["0.1", "0.01", "it's"], "batch": ["32", "64"], "seed": ["1", "2"]}
+TRICKY = {
+    "experiment_file": [
+        "s3://b/a.yaml",
+        "s3://b/with space and 'quotes' and \"double\" quotes.yaml",
+        "$HOME ${PATH} $(echo no) `echo no` \\ \\\\ \\n * ? [a] ~ ; | & > <",
+        "",
+        "line one\nline two",
+        "@@batchdrop-sweep:lr@@ stays as written",
+        "-n",
+    ],
+    "lr": ["0.1", "Ref::lr and @@batchdrop-sweep:experiment_file@@"],
+}
+SHELLS = [shell for shell in ("/bin/sh", shutil.which("dash"), shutil.which("bash")) if shell]
+"""/bin/sh is what Batch's container runs; the others show the prelude relies on POSIX sh alone."""
+
+
+def run(command: list[str], index: int | None, shell: str = "/bin/sh") -> subprocess.CompletedProcess[str]:
+    assert command[:2] == ["sh", "-c"], "the wrapped command starts the POSIX shell"
+    env = {"PATH": os.environ["PATH"]}
+    if index is not None:
+        env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+    return subprocess.run([shell, *command[1:]], env=env, capture_output=True, text=True, check=False)
+
+
+def arguments_seen(command: list[str], index: int, shell: str = "/bin/sh") -> list[str]:
+    """The arguments the child's program receives: each NUL-terminated, so any text survives the trip."""
+    result = run(command, index, shell)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split("\0")[:-1]
 
 
 def test_children_enumerate_the_cartesian_product_last_axis_fastest() -> None:
@@ -26,19 +59,100 @@ def test_index_outside_the_sweep_is_an_error() -> None:
 @pytest.mark.parametrize("index", range(12))
 def test_shell_prelude_sets_the_same_values_in_the_childs_environment(index: int) -> None:
     command = sweep.wrap_command(["sh", "-c", 'printf "%s|%s|%s" "$SWEEP_LR" "$SWEEP_BATCH" "$SWEEP_SEED"'], AXES)
-    result = subprocess.run(
-        command,
-        env={"PATH": os.environ["PATH"], "AWS_BATCH_JOB_ARRAY_INDEX": str(index)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run(command, index)
     values = sweep.child_values(AXES, index)
     assert result.stdout == f"{values['lr']}|{values['batch']}|{values['seed']}"
 
 
 def test_prelude_refuses_to_run_outside_an_array() -> None:
-    command = sweep.wrap_command(["true"], AXES)
-    result = subprocess.run(command, env={"PATH": os.environ["PATH"]}, capture_output=True, text=True, check=False)
+    result = run(sweep.wrap_command(["true"], AXES), None)
     assert result.returncode != 0
     assert "not an array child" in result.stderr
+
+
+def test_a_ref_of_an_axis_becomes_a_marker_batch_leaves_alone_other_refs_stay() -> None:
+    command = ["train", "Ref::experiment_file", "--f=Ref::experiment_file,Ref::lr", "Ref::lr_schedule", "Ref::out"]
+    assert sweep.mark_references(command, ["experiment_file", "lr"]) == [
+        "train",
+        "@@batchdrop-sweep:experiment_file@@",
+        "--f=@@batchdrop-sweep:experiment_file@@,@@batchdrop-sweep:lr@@",
+        "Ref::lr_schedule",
+        "Ref::out",
+    ]
+    wrapped = sweep.wrap_command(command, {"experiment_file": ["a", "b"], "lr": ["1", "2"]})
+    assert not any("Ref::experiment_file" in argument for argument in wrapped), "Batch would fill it once for all"
+    assert "Ref::out" in wrapped, "a parameter that is not swept is still Batch's to fill"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("index", range(sweep.size(TRICKY)))
+def test_each_child_gets_its_own_values_in_its_arguments_exactly(index: int, shell: str) -> None:
+    command = [
+        "printf",
+        "%s\\0",
+        "Ref::experiment_file",
+        "--file=Ref::experiment_file",
+        "Ref::experiment_file+Ref::lr:Ref::experiment_file",
+        "Ref::lr_schedule",
+        "kept: @@batchdrop-sweep:unknown@@ @@batchdrop-sweep:",
+        "",
+    ]
+    values = sweep.child_values(TRICKY, index)
+    path, lr = values["experiment_file"], values["lr"]
+    assert arguments_seen(sweep.wrap_command(command, TRICKY), index, shell) == [
+        path,
+        f"--file={path}",
+        f"{path}+{lr}:{path}",
+        "Ref::lr_schedule",
+        "kept: @@batchdrop-sweep:unknown@@ @@batchdrop-sweep:",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("index", range(sweep.size(TRICKY)))
+def test_axes_that_fill_arguments_are_still_in_the_environment(index: int) -> None:
+    command = sweep.wrap_command(
+        ["sh", "-c", 'printf "%s\\0%s\\0" "$SWEEP_EXPERIMENT_FILE" "$1"', "-", "Ref::lr"], TRICKY
+    )
+    values = sweep.child_values(TRICKY, index)
+    assert arguments_seen(command, index) == [values["experiment_file"], values["lr"]]
+
+
+def test_the_prelude_leaves_no_variables_of_its_own_to_the_command() -> None:
+    command = sweep.wrap_command(["sh", "-c", 'printf "%s" "${_bd_out-unset}${_bd_arg-unset}"', "-", "Ref::lr"], TRICKY)
+    assert run(command, 0).stdout == "unsetunset"
+
+
+def test_a_command_without_refs_gets_the_short_prelude() -> None:
+    wrapped = sweep.wrap_command(["python", "train.py"], AXES)
+    assert "@@batchdrop-sweep" not in wrapped[2]
+    assert wrapped[3:] == [sweep.SHELL_NAME, "python", "train.py"]
+
+
+SPEC = "version: 1\nname: probe\njob_definition: trainer\nresources: {vcpus: 2, memory_mib: 4096}\n"
+
+
+def test_a_name_both_swept_and_in_parameters_is_refused_where_the_sweep_says_it() -> None:
+    text = SPEC + 'command: [run, Ref::lr]\nparameters: {lr: "1"}\nsweep: {lr: ["0.1", "0.2"]}\n'
+    with pytest.raises(SpecRejected) as caught:
+        parse_spec(text.encode(), "spec.yaml")
+    (problem,) = [problem for problem in caught.value.problems if problem.code == "sweep_parameter_clash"]
+    assert (problem.path, problem.line) == ("sweep.lr", 7)
+    assert "both swept and set in `parameters`" in problem.message
+
+
+def test_a_top_level_parameter_clashes_with_a_steps_sweep_too() -> None:
+    text = SPEC + (
+        "command: [run]\nparameters: {experiment_file: s3://b/x.yaml}\n"
+        "steps:\n  - name: train\n    sweep: {experiment_file: [s3://b/a.yaml, s3://b/b.yaml]}\n"
+    )
+    with pytest.raises(SpecRejected) as caught:
+        parse_spec(text.encode(), "spec.yaml")
+    assert [problem.path for problem in caught.value.problems if problem.code == "sweep_parameter_clash"] == [
+        "steps[0].sweep.experiment_file"
+    ]
+
+
+def test_a_sweep_without_command_is_a_valid_spec() -> None:
+    parsed = parse_spec((SPEC + 'sweep: {lr: ["0.1", "0.2"]}\n').encode(), "spec.yaml")
+    assert parsed.jobs[0].array_size == 2

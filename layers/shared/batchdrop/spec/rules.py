@@ -313,6 +313,15 @@ def _check_sweep(draft: JobDraft, sweep: dict[str, list[str]]) -> list[Finding]:
             findings.append(
                 ((*where, name), "sweep_env_clash", f"env already sets SWEEP_{name.upper()}, which this sweep sets")
             )
+        if name in (draft.settings.parameters or {}):
+            findings.append(
+                (
+                    (*where, name),
+                    "sweep_parameter_clash",
+                    f"`{name}` is both swept and set in `parameters`: each child's `Ref::{name}` takes its value "
+                    f"from the sweep, so remove `{name}` from `parameters`",
+                )
+            )
     children = math.prod(len(values) for values in sweep.values())
     if not MIN_ARRAY_SIZE <= children <= MAX_ARRAY_SIZE:
         sizes = " × ".join(str(len(values)) for values in sweep.values())
@@ -322,14 +331,6 @@ def _check_sweep(draft: JobDraft, sweep: dict[str, list[str]]) -> list[Finding]:
                 "sweep_size",
                 f"the sweep makes {sizes} = {children:,} jobs; Batch runs {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE:,} "
                 "children in one array job",
-            )
-        )
-    if draft.settings.command is None:
-        findings.append(
-            (
-                where,
-                "sweep_needs_command",
-                "a sweep needs `command`, so batchdrop can set each child's SWEEP_* variables before it runs",
             )
         )
     return findings
