@@ -20,10 +20,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from batchdrop.events.contract import EVENT_SCHEMA, JobStatusChanged, JobStuck, RunRejected, RunSubmitted
+from batchdrop.events.contract import EVENT_SCHEMA, JobStatusChanged, JobStuck, RunEnded, RunRejected, RunSubmitted
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
-    str(model.model_fields["type"].default): model for model in (RunSubmitted, RunRejected, JobStatusChanged, JobStuck)
+    str(model.model_fields["type"].default): model
+    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobStuck)
 }
 DEFAULT_DIRECTORY = Path("docs/events")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

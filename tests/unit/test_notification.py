@@ -26,7 +26,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from batchdrop.events.contract import JobStatusChanged, JobStuck, RunRejected, RunSubmitted
+from batchdrop.events.contract import JobStatusChanged, JobStuck, RunEnded, RunRejected, RunStep, RunSubmitted
 from batchdrop.notify.notifier import (
     Delivery,
     NotificationFailed,
@@ -77,6 +77,20 @@ def run_submitted(notify_on: list[str]) -> RunSubmitted:
         **rejected.model_dump(include={"event_id", "time", "team", "environment", "run_id", "spec_name", "source_uri"}),
         jobs=[],
         receipt_uri="s3://b/receipts/vision/x.yaml.json",
+        notify_on=notify_on,
+    )
+
+
+def run_ended(status: str, steps: list[str], notify_on: list[str]) -> RunEnded:
+    rejected = run_rejected()
+    return RunEnded(
+        **rejected.model_dump(include={"event_id", "time", "team", "environment", "run_id", "spec_name", "source_uri"}),
+        status=status,  # type: ignore[arg-type]
+        steps=[
+            RunStep(step=name, job_id=f"job-{name}", status="succeeded", queue="cpu-shared", hardware="cpu")
+            for name in steps
+        ],
+        step_count=len(steps),
         notify_on=notify_on,
     )
 
@@ -201,16 +215,30 @@ def channel_world() -> Iterator[World]:
         (run_submitted(["submitted"]), True),
         (job_failed(notify_on=[]), True),
         (job_failed(status="lost", notify_on=[]), True),
-        (job_failed(status="succeeded", notify_on=[]), False),
-        (job_failed(status="succeeded", notify_on=["failed", "succeeded"]), True),
-        (job_failed(status="succeeded", notify_on=["SUCCEEDED"]), True),
+        (job_failed(status="succeeded", step="main", notify_on=[]), False),
+        (job_failed(status="succeeded", step="main", notify_on=["failed", "succeeded"]), True),
+        (job_failed(status="succeeded", step="main", notify_on=["SUCCEEDED"]), True),
+        (job_failed(status="succeeded", step="main", array_size=10, notify_on=["succeeded"]), True),
         (job_failed(status="running", notify_on=["failed", "succeeded", "stuck"]), False),
         (job_failed(status="running", notify_on=["running"]), True),
+        # a pipeline's step: its success is told by the run's summary; its failures and asked-for statuses stay
+        (job_failed(status="succeeded", step="prep", notify_on=["succeeded"]), False),
+        (job_failed(status="succeeded", step="prep", array_size=10, notify_on=["succeeded"]), False),
+        (job_failed(status="failed", step="prep", notify_on=[]), True),
+        # one summary for a pipeline: failures always, success when asked; never for a single job
+        (run_ended("succeeded", ["prep", "train"], ["succeeded"]), True),
+        (run_ended("succeeded", ["prep", "train"], ["failed"]), False),
+        (run_ended("failed", ["prep", "train"], []), True),
+        (run_ended("cancelled", ["prep", "train"], []), True),
+        (run_ended("succeeded", ["main"], ["succeeded"]), False),
+        (run_ended("failed", ["main"], []), False),
     ],
     ids=lambda value: (
         value
         if isinstance(value, bool)
-        else f"{value.type}:{value.status}:{value.notify_on}"
+        else f"{value.type}:{value.status}:{'+'.join(step.step for step in value.steps)}:{value.notify_on}"
+        if isinstance(value, RunEnded)
+        else f"{value.type}:{value.status}:{getattr(value, 'step', '')}:{value.notify_on}"
         if hasattr(value, "notify_on")
         else f"{value.type}"
     ),

@@ -16,8 +16,19 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from batchdrop.errors import Problem
-from batchdrop.events.contract import EventJob, JobStatusChanged, JobStuck, LogLink, RunRejected, RunSubmitted, Usage
-from batchdrop.notify import block_kit
+from batchdrop.events.contract import (
+    AttemptTold,
+    EventJob,
+    JobStatusChanged,
+    JobStuck,
+    LogLink,
+    RunEnded,
+    RunRejected,
+    RunStep,
+    RunSubmitted,
+    Usage,
+)
+from batchdrop.notify import block_kit, slack_runs
 from batchdrop.notify import slack_blocks as slack
 from batchdrop.notify.block_kit import SlackMessage, escape
 from batchdrop.notify.slack_blocks import NotifiableEvent, render
@@ -152,7 +163,102 @@ FAILURES: dict[str, JobStatusChanged] = {
     "failed-unknown": failed(None, None, None, attempts=1, log_links=[log_link(1)]),
 }
 
+RECLAIMED = AttemptTold(
+    attempt=1,
+    failure_class="spot_reclaim",
+    failure="the instance was reclaimed (spot interruption)",
+    reason="Host EC2 (instance i-0abc123) terminated.",
+    duration_seconds=7.0,
+)
+
+
+def step(name: str, status: str = "succeeded", **changes: Any) -> RunStep:
+    fields: dict[str, Any] = {
+        "step": name,
+        "job_id": f"job-{name}",
+        "status": status,
+        "queue": "cpu-shared",
+        "hardware": "cpu",
+        "attempts": 1,
+        "ended_at": AT,
+        "duration_seconds": 250.0,
+        "usage": Usage(vcpu_hours=0.3, memory_gib_hours=1.1),
+    }
+    return RunStep(**{**fields, **changes})
+
+
+def run_ended(status: str, steps: list[RunStep], **changes: Any) -> RunEnded:
+    fields: dict[str, Any] = {
+        "event_id": "n" * 32,
+        "time": AT,
+        "team": "vision",
+        "environment": "adhoc",
+        "run_id": RUN_ID,
+        "spec_name": "resnet-pipeline",
+        "source_uri": f"s3://{BUCKET}/incoming/vision/resnet-pipeline.yaml",
+        "status": status,
+        "previous_status": "running",
+        "steps": steps,
+        "step_count": len(steps),
+        "duration_seconds": 4330.0,
+        "usage": Usage(vcpu_hours=12.6, gpu_hours=3.2, memory_gib_hours=96.0),
+        "dropped_by": "AWS:AROAEXAMPLEID:alice",
+        "receipt_uri": f"s3://{BUCKET}/receipts/vision/resnet-pipeline.yaml.json",
+        "notify_on": ["succeeded"],
+    }
+    return RunEnded(**{**fields, **changes})
+
+
+PIPELINE_TRAIN = step(
+    "train",
+    queue="gpu-shared",
+    hardware="gpu",
+    array_size=4,
+    attempts=2,
+    duration_seconds=3600.0,
+    children={"succeeded": 4},
+    usage=Usage(vcpu_hours=12.0, gpu_hours=3.2, memory_gib_hours=94.0),
+)
+
 EVENTS: dict[str, NotifiableEvent] = {
+    "running-after-spot-reclaim": JobStatusChanged(
+        **job_fields(
+            status="running",
+            previous_status="starting",
+            attempts=2,
+            attempt_history=[RECLAIMED],
+            notify_on=["running"],
+            log_links=[log_link(1), log_link(2)],
+        )
+    ),
+    "run-ended-succeeded": run_ended("succeeded", [step("prep"), PIPELINE_TRAIN, step("evaluate")]),
+    "run-ended-failed": run_ended(
+        "failed",
+        [
+            step("prep"),
+            step(
+                "train",
+                "failed",
+                queue="gpu-shared",
+                hardware="gpu",
+                attempts=2,
+                exit_code=137,
+                failure_class="out_of_memory",
+                failure="out of memory (exit code 137)",
+            ),
+            step(
+                "evaluate",
+                "failed",
+                attempts=0,
+                duration_seconds=None,
+                usage=None,
+                failure_class="dependency",
+                failure="upstream step `train` failed",
+            ),
+        ],
+        reason="step train: out of memory (exit code 137)",
+        duration_seconds=3100.0,
+    ),
     "run-submitted": RunSubmitted(
         event_id="s" * 32,
         time=AT,
@@ -357,10 +463,10 @@ def test_a_rejection_shows_its_first_problems_with_paths_and_lines_and_the_recei
     assert isinstance(event, RunRejected)
     message = render(event)
     text = all_text(message)
-    for problem in event.problems[: slack.MAX_PROBLEMS_SHOWN]:
+    for problem in event.problems[: slack_runs.MAX_PROBLEMS_SHOWN]:
         assert f"*line {problem.line}*" in text
         assert f"`{problem.path}`" in text
-    assert f"`{event.problems[slack.MAX_PROBLEMS_SHOWN].path}`" not in text
+    assert f"`{event.problems[slack_runs.MAX_PROBLEMS_SHOWN].path}`" not in text
     assert "…and 32 more problems in the receipt" in text
     assert "*37 problems*" in text
     receipt_url = (
@@ -405,6 +511,69 @@ def test_a_submitted_run_lists_its_jobs_and_what_it_will_hear_about() -> None:
     assert "• `train` → `gpu-shared` (GPU) · array of 4 · after `prep`" in text
     assert "submitted, succeeded, failed, stuck" in text
     assert "&lt;half&gt;" in text, "warnings are escaped"
+
+
+def test_a_retried_job_that_runs_again_tells_what_became_of_the_attempt_before() -> None:
+    message = render(EVENTS["running-after-spot-reclaim"])
+    text = all_text(message)
+    assert "*Attempt 2* — attempt 1 was reclaimed after 7 s (Host EC2 (instance i-0abc123) terminated)" in text
+    assert "*Attempt*\\n2" in text, "the attempt in progress, not how many have ended"
+    assert "Ran for" not in text, "an earlier attempt's run time is not this one's"
+    assert "attempt 2; attempt 1 was reclaimed" in message.text
+
+
+def test_a_job_that_failed_after_retries_lists_its_earlier_attempts() -> None:
+    oom = AttemptTold(attempt=2, failure_class="out_of_memory", exit_code=137, reason="OutOfMemoryError")
+    event = failed(
+        "out_of_memory",
+        "out of memory (exit code 137)",
+        "OutOfMemoryError",
+        exit_code=137,
+        attempt_history=[RECLAIMED, oom],
+    )
+    text = all_text(render(event))
+    assert "*Earlier attempts*\\n• attempt 1 was reclaimed" in text
+    assert "attempt 2 ran out of memory" not in text, "the last attempt's end is the message's own subject"
+    assert "*Attempts*\\n2" in text
+
+
+def test_a_pipelines_summary_lists_every_step_with_its_time_children_and_usage() -> None:
+    message = render(EVENTS["run-ended-succeeded"])
+    text = all_text(message)
+    assert message.blocks[0]["text"]["text"] == "✅ Run succeeded: resnet-pipeline"
+    assert "*3 steps* in *1 h 12 min*" in text
+    assert "dropped by AWS:AROAEXAMPLEID:alice" in text
+    assert "• ✅ `prep` · 4 min 10 s · `cpu-shared` (CPU)" in text
+    assert "• ✅ `train` · 1 h · `gpu-shared` (GPU) · ✅ 4 succeeded · 2 attempts · 12.0 vCPU-h, 3.2 GPU-h" in text
+    assert "*Used* 12.6 vCPU-hours · 3.2 GPU-hours · 96.0 GiB-hours of memory" in text
+
+
+def test_a_failed_pipelines_summary_says_why_and_which_steps_failed() -> None:
+    message = render(EVENTS["run-ended-failed"])
+    text = all_text(message)
+    assert message.blocks[0]["text"]["text"] == "❌ Run failed: resnet-pipeline"
+    assert "*Why:* step train: out of memory (exit code 137)" in text
+    assert "• ❌ `train` · failed" in text
+    assert "_Out of memory (exit code 137)_" in text
+    assert "_A job it depends on failed: upstream step `train` failed_" in text
+    assert "step train: out of memory" in message.text
+
+
+def test_a_cancelled_step_shows_who_cancelled_it() -> None:
+    cancelled = step("train", "failed", failure_class="cancelled", failure="cancelled by alice: wrong data")
+    message = render(run_ended("cancelled", [step("prep"), cancelled], reason="step train: cancelled by alice"))
+    text = all_text(message)
+    assert message.blocks[0]["text"]["text"] == "🚫 Run cancelled: resnet-pipeline"
+    assert "• 🚫 `train` · cancelled" in text
+    assert "_cancelled by alice: wrong data_" in text
+
+
+def test_the_dropper_is_named_on_submitted_and_rejected_runs() -> None:
+    submitted = EVENTS["run-submitted"].model_copy(update={"dropped_by": "AWS:AIDAEXAMPLE"})
+    rejected = EVENTS["run-rejected"].model_copy(update={"dropped_by": "AWS:AROAX:bob <ops>"})
+    assert "(dropped by AWS:AIDAEXAMPLE)" in all_text(render(submitted)) + render(submitted).text
+    assert "(dropped by AWS:AROAX:bob &lt;ops&gt;)" in all_text(render(rejected))
+    assert "(dropped by AWS:AROAX:bob &lt;ops&gt;)" in render(rejected).text
 
 
 def test_user_text_is_escaped_and_cannot_mention_the_channel() -> None:

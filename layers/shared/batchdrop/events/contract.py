@@ -71,6 +71,9 @@ class EventJob(BaseModel):
     depends_on: list[str] = []
 
 
+DROPPED_BY = "Who uploaded the spec file (the S3 notification's principal id), when S3 named them."
+
+
 class RunSubmitted(_Event):
     type: Literal["run.submitted"] = "run.submitted"
     status: Literal["submitted"] = "submitted"
@@ -78,6 +81,7 @@ class RunSubmitted(_Event):
     receipt_uri: str
     notify_on: list[str] = []
     warnings: list[str] = []
+    dropped_by: str | None = Field(default=None, description=DROPPED_BY)
 
 
 class RunRejected(_Event):
@@ -86,6 +90,7 @@ class RunRejected(_Event):
     problems: list[Problem] = Field(description=f"The first {MAX_EVENT_PROBLEMS}; the receipt lists every one.")
     problem_count: int
     receipt_uri: str | None = None
+    dropped_by: str | None = Field(default=None, description=DROPPED_BY)
 
 
 FailureClass = Literal[
@@ -124,6 +129,41 @@ class Usage(BaseModel):
     memory_gib_hours: float = 0.0
 
 
+class AttemptTold(BaseModel):
+    """How one earlier (or the last) attempt of a job ended."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    attempt: int = Field(description="From 1.")
+    node: int | None = Field(default=None, description="For a multi-node job: the node whose attempt this was.")
+    failure_class: FailureClass | None = Field(default=None, description="None for an attempt that succeeded.")
+    failure: str | None = None
+    exit_code: int | None = None
+    reason: str | None = Field(default=None, description="Batch's words for how the attempt ended.")
+    duration_seconds: float | None = None
+
+
+class RunStep(BaseModel):
+    """One step of a run as it ended: what `run.ended` tells, and what the run record keeps for it."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    step: str
+    job_id: str
+    status: str = Field(description="The step's final status: succeeded, failed or lost.")
+    queue: str
+    hardware: Literal["cpu", "gpu"]
+    array_size: int | None = None
+    attempts: int = Field(default=0, description="Attempts made.")
+    ended_at: datetime | None = None
+    duration_seconds: float | None = Field(default=None, description="Time spent running, over every attempt.")
+    children: dict[str, int] | None = Field(default=None, description="For an array: children by final status.")
+    usage: Usage | None = None
+    exit_code: int | None = None
+    failure_class: FailureClass | None = None
+    failure: str | None = Field(default=None, description="For a step that failed: why, in plain words.")
+
+
 class _JobEvent(_Event):
     job_id: str
     job_name: str
@@ -131,7 +171,10 @@ class _JobEvent(_Event):
     queue: str
     hardware: Literal["cpu", "gpu"]
     console_url: str
-    attempts: int = 0
+    attempts: int = Field(
+        default=0,
+        description="While the job has not ended: the number of the attempt in progress; once it has: attempts made.",
+    )
     array_size: int | None = None
     receipt_uri: str | None = None
     children: dict[str, int] | None = Field(
@@ -153,7 +196,10 @@ class JobStatusChanged(_JobEvent):
     failure_class: FailureClass | None = None
     failure: str | None = Field(default=None, description="The failure in plain words, e.g. 'out of memory'.")
     log_links: list[LogLink] = []
-    duration_seconds: float | None = None
+    attempt_history: list[AttemptTold] | None = Field(
+        default=None, description="Every attempt that has ended, oldest first (a retried job's earlier fates)."
+    )
+    duration_seconds: float | None = Field(default=None, description="Once the job has ended: time spent running.")
     usage: Usage | None = None
 
 
@@ -166,11 +212,27 @@ class JobStuck(_JobEvent):
     advice: str = Field(description="What to do about it, in plain words.")
 
 
-BatchdropEvent = Annotated[RunSubmitted | RunRejected | JobStatusChanged | JobStuck, Field(discriminator="type")]
+class RunEnded(_Event):
+    """A run ended: every step has, and this is how each went."""
+
+    type: Literal["run.ended"] = "run.ended"
+    status: Literal["succeeded", "failed", "cancelled"]
+    steps: list[RunStep] = Field(description="Each step in the spec's order (shortened only to fit the event).")
+    step_count: int = Field(description="How many steps the run has (all of them, even if `steps` was shortened).")
+    duration_seconds: float | None = Field(default=None, description="From submission to the end of the last step.")
+    usage: Usage | None = Field(default=None, description="What every step used, together.")
+    dropped_by: str | None = Field(default=None, description=DROPPED_BY)
+    receipt_uri: str | None = None
+    notify_on: list[str] = Field(default=[], description="The statuses the spec asked to hear about (lower case).")
+
+
+BatchdropEvent = Annotated[
+    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobStuck, Field(discriminator="type")
+]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)
 
 
-_SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links")
+_SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links", "attempt_history", "steps")
 _SHORTENED_WORDS = ("reason", "failure", "advice")
 
 

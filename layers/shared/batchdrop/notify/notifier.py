@@ -2,9 +2,14 @@
 
 `Notifier.notify(event)` for each event that arrives from the SNS topic:
 
-1. **Decide.** A rejected spec and a stuck job are always told; so is a failed
-   or lost job. A submitted run and any other job status only when the spec
-   asked for it (`notify: {on: [...]}`, carried in the event's `notify_on`).
+1. **Decide** (`is_wanted`, the one place of the rule). A rejected spec and a
+   stuck job are always told; so is a failed or lost job. A submitted run and
+   any other job status only when the spec asked for it (`notify: {on: [...]}`,
+   carried in the event's `notify_on`). A pipeline (a spec with `steps`) ends
+   in one summary (`run.ended`): always when it failed or was cancelled, when
+   it succeeded if the spec asked for `succeeded`; so its steps' own
+   `succeeded` is not posted. A single job's messages say all there is: its
+   `run.ended` is not posted.
 2. **Find the webhook** of the team (by team, else by its Slack channel). A
    team without one is skipped with a log line: not every team uses Slack.
 3. **Claim** the event in the notification log, so the same event (the same
@@ -26,18 +31,19 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 
 from batchdrop.errors import BatchdropError
-from batchdrop.events.contract import EVENT_ADAPTER, JobStuck, RunRejected, RunSubmitted
+from batchdrop.events.contract import EVENT_ADAPTER, JobStuck, RunEnded, RunRejected, RunSubmitted
 from batchdrop.notify.block_kit import SlackMessage
 from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
 from batchdrop.notify.slack_blocks import NotifiableEvent, render
 from batchdrop.notify.slack_webhooks import SlackPoster, SlackPostFailed, WebhookDirectory, WebhooksUnavailable
+from batchdrop.spec.model import SINGLE_STEP
 
 logger = logging.getLogger(__name__)
 
 ALWAYS_TOLD = frozenset({"failed", "lost"})
+"""Job statuses told whatever the spec asked for."""
 MAX_UNCONFIRMED = 1_000
 """Posted-but-unrecorded events an instance remembers (a few dozen bytes each)."""
-"""Job statuses told whatever the spec asked for."""
 
 SkipReason = Literal["not_requested", "no_webhook", "duplicate"]
 
@@ -68,6 +74,11 @@ def is_wanted(event: NotifiableEvent) -> bool:
     asked = {status.lower() for status in event.notify_on}
     if isinstance(event, RunSubmitted):
         return "submitted" in asked
+    if isinstance(event, RunEnded):  # a pipeline's one summary; a single job's own messages told it all
+        pipeline = event.step_count > 1 or any(step.step != SINGLE_STEP for step in event.steps)
+        return pipeline and (event.status != "succeeded" or "succeeded" in asked)
+    if event.status == "succeeded" and event.step != SINGLE_STEP:
+        return False  # a pipeline's step: the run's summary tells it
     return event.status in ALWAYS_TOLD or event.status in asked
 
 

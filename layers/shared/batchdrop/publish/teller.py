@@ -10,6 +10,8 @@ that change alone this module decides what to tell:
   (at `runs/<run id>/receipt.json`, and at its key's receipt path unless a
   newer upload of the key is there) and a `run.submitted` / `run.rejected`
   event;
+- a run **ended** (`submitted`/`running` → `succeeded`, `failed` or `cancelled`): a `run.ended`
+  event made of the step summaries tracking wrote with the run's end (`RunRecord.steps`);
 - a job's **state change**: a `job.status` event for each status it passed
   through (`JobRecord.passed`) that the spec asked to hear of (failures
   always; an array only when it ends);
@@ -36,9 +38,11 @@ from pydantic import ValidationError
 
 from batchdrop.events.contract import (
     MAX_EVENT_PROBLEMS,
+    AttemptTold,
     EventJob,
     JobStatusChanged,
     JobStuck,
+    RunEnded,
     RunRejected,
     RunSubmitted,
     _Event,
@@ -48,12 +52,13 @@ from batchdrop.events.contract import (
 from batchdrop.gateways.batch import console_url
 from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
-from batchdrop.store.records import JobRecord, Receipt, RunRecord, order_key
+from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, order_key
 
 logger = logging.getLogger(__name__)
 
 NOTIFY_ALWAYS = frozenset({"failed", "lost"})
 DECIDED = frozenset({"submitted", "rejected"})
+ENDED = frozenset({"succeeded", "failed", "cancelled"})
 RECEIPT_WRITERS = 8
 """Receipts written at once: a batch of 100 changes holds up to 100 decided runs, each two S3 PUTs."""
 ARRAY_SPEAKS_ON = frozenset({"succeeded", "failed", "lost"})
@@ -123,6 +128,8 @@ class Teller:
         new, old = change.new or {}, change.old or {}
         if change.change_id in decided:
             return self._run_told(decided[change.change_id], receipt_uri)
+        if new.get("kind") == "run" and new.get("status") in ENDED and old.get("status") != new.get("status"):
+            return [self._run_ended(RunRecord.model_validate(new), old.get("status"))]
         if new.get("kind") == "job":
             return self._job_told(old, new)
         return []
@@ -158,6 +165,7 @@ class Teller:
             "run_id": run.run_id,
             "spec_name": run.spec_name,
             "source_uri": run.source.uri,
+            "dropped_by": run.dropped_by,
         }
         if run.status == "rejected":
             return [
@@ -178,6 +186,30 @@ class Teller:
                 warnings=run.warnings,
             )
         ]
+
+    def _run_ended(self, run: RunRecord, previous: str | None) -> RunEnded:
+        """The run's end, told from the step summaries written with it: the table is never read."""
+        ended_at = run.finished_at or run.claimed_at
+        started = run.submitted_at or run.received_at
+        return RunEnded(
+            event_id=event_id(run.run_id, run.status),
+            time=ended_at,
+            team=run.team,
+            environment=run.environment,
+            run_id=run.run_id,
+            spec_name=run.spec_name,
+            source_uri=run.source.uri,
+            status=run.status,  # type: ignore[arg-type]  # one of ENDED
+            previous_status=previous,
+            reason=run.reason,
+            steps=run.steps,
+            step_count=max(len(run.jobs), len(run.steps)),
+            duration_seconds=max(0.0, (ended_at - started).total_seconds()) if run.finished_at else None,
+            usage=run.usage,
+            dropped_by=run.dropped_by,
+            receipt_uri=f"s3://{run.source.bucket}/{run.receipt_key}" if run.receipt_key else None,
+            notify_on=run.notify_on,
+        )
 
     def _write_receipts(self, run: RunRecord) -> tuple[str | None, bool]:
         """The run's own receipt, and the one at its key's receipt path if no newer upload holds it: the
@@ -221,6 +253,7 @@ class Teller:
                 continue
             final = transition.status == record.status  # the fields of the record are this status's
             failed = final and status in NOTIFY_ALWAYS
+            ended = final and transition.status in TERMINAL
             events.append(
                 JobStatusChanged(
                     **self._job_fields(record),
@@ -229,13 +262,17 @@ class Teller:
                     status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
                     previous_status=was.lower(),
                     reason=transition.reason,
-                    attempts=transition.attempt,
-                    exit_code=record.exit_code if final else None,
+                    attempts=transition.attempt if transition.status in TERMINAL else transition.attempt + 1,
+                    attempt_history=[
+                        told_attempt(end) for end in record.attempt_ends if end.attempt <= transition.attempt
+                    ]
+                    or None,
+                    exit_code=record.exit_code if ended else None,
                     failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
                     failure=record.failure if failed else None,
                     log_links=record.log_links,
-                    duration_seconds=record.duration_seconds if final else None,
-                    usage=(record.child_usage if record.array_size else record.usage) if final else None,
+                    duration_seconds=record.duration_seconds if ended else None,
+                    usage=(record.child_usage if record.array_size else record.usage) if ended else None,
                     children=(record.status_summary or dict(record.children)) if record.array_size else None,
                 )
             )
@@ -248,7 +285,7 @@ class Teller:
             time=(record.status_since or record.submitted_at) + timedelta(seconds=record.stuck_seconds or 0.0),
             event_id=event_id(record.job_id, "stuck", reason),
             reason=reason,
-            attempts=record.attempts,
+            attempts=record.attempts + 1,  # waiting to run: the attempt after those that ended
             runnable_seconds=record.stuck_seconds or 0.0,
             advice=record.stuck_advice or "",
         )
@@ -279,6 +316,20 @@ def _decided_run(change: RecordChange) -> RunRecord | None:
     if new.get("kind") != "run" or new.get("status") not in DECIDED or old.get("status") == new.get("status"):
         return None
     return RunRecord.model_validate(new)
+
+
+def told_attempt(end: AttemptEnd) -> AttemptTold:
+    """An ended attempt as events tell it."""
+    seconds = (end.stopped_at - end.started_at).total_seconds() if end.started_at and end.stopped_at else None
+    return AttemptTold(
+        attempt=end.attempt,
+        node=end.node,
+        failure_class=end.failure_class,  # type: ignore[arg-type]  # classify's
+        failure=end.failure,
+        exit_code=end.exit_code,
+        reason=end.reason or end.status_reason,
+        duration_seconds=seconds if seconds is not None and seconds >= 0 else None,
+    )
 
 
 def _skip_unreadable(change: RecordChange, told: Told) -> None:

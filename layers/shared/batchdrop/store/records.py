@@ -13,7 +13,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from batchdrop.errors import Problem
-from batchdrop.events.contract import LogLink, Usage
+from batchdrop.events.contract import LogLink, RunStep, Usage
 from batchdrop.limits import RECORD_BYTES
 from batchdrop.spec.model import Resources
 
@@ -124,6 +124,9 @@ class RunRecord(_Record):
     """Why the run failed, in words (the first failed job's failure)."""
     usage: Usage | None = None
     """What the run's jobs used (requested resources × run time), once it has ended."""
+    steps: list[RunStep] = []
+    """How each step ended, in the spec's order: written with the run's end, so the `run.ended` event
+    is made from the run's own change."""
     cancelled_by: str | None = None
     """Who asked `batchdrop cancel` to stop this run (their AWS identity), and when and why."""
     cancel_requested_at: datetime | None = None
@@ -139,6 +142,7 @@ class AttemptEnd(_Record):
     attempt: int
     """From 1."""
     node: int | None = None
+    started_at: datetime | None = None
     stopped_at: datetime | None = None
     status_reason: str | None = None
     exit_code: int | None = None

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from batchdrop.events.contract import Usage
-from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, timestamp, utc_now
+from batchdrop.events.contract import RunStep, Usage
+from batchdrop.limits import PROBLEM_MESSAGE_CHARS
+from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SubmittedJobRef, timestamp, utc_now
 from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
 from batchdrop.track.changes import StateChanges
 from batchdrop.track.ports import TrackStore
@@ -75,6 +76,10 @@ class RunSettler:
                 expires_at=self.table.history_expiry(self.clock()),
                 reason=f"step {first.step}: {first.failure or first.status_reason}" if first else None,
                 usage=total.model_dump(mode="json"),
+                steps=[
+                    step_summary(ref, records[ref.job_id]).model_dump(mode="json", exclude_none=True)
+                    for ref in run.jobs
+                ],
             ):
                 result.counts[f"Runs{outcome.capitalize()}"] += 1
         elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
@@ -110,6 +115,29 @@ def to_settle(settle: dict[str, JobRecord], record: JobRecord) -> None:
     """Note a run to bring up to date; a job that ended says more about its run than one that started."""
     if record.run_id not in settle or record.status in TERMINAL:
         settle[record.run_id] = record
+
+
+def step_summary(ref: SubmittedJobRef, record: JobRecord) -> RunStep:
+    """How one ended step went, compactly: what the run keeps of it (and `run.ended` tells)."""
+    array = bool(record.array_size)
+    failed = record.status in {"FAILED", "LOST"}
+    failure = record.failure or record.status_reason
+    return RunStep(
+        step=ref.step,
+        job_id=record.job_id,
+        status=record.status.lower(),
+        queue=record.queue,
+        hardware=record.hardware,
+        array_size=record.array_size,
+        attempts=record.attempts,
+        ended_at=record.finished_at,
+        duration_seconds=record.duration_seconds,
+        children=(record.status_summary or dict(record.children)) if array else None,
+        usage=record.child_usage if array else record.usage,
+        exit_code=record.exit_code if failed else None,
+        failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
+        failure=failure[:PROBLEM_MESSAGE_CHARS] if failed and failure else None,
+    )
 
 
 def _run_outcome(statuses: list[str], records: Iterable[JobRecord]) -> str:
