@@ -6,11 +6,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batchdrop.events.contract import _Event
+import pytest
+
+from batchdrop.events.contract import RunEnded, RunStep, Usage, _Event
 from batchdrop.publish.teller import RecordChange, Teller
 from batchdrop.spec.model import Resources
 from batchdrop.store.items import deserialize, job_item, run_item
-from batchdrop.store.records import JobRecord, RunRecord, SpecSource, Transition, order_key
+from batchdrop.store.records import (
+    AttemptEnd,
+    JobRecord,
+    RunRecord,
+    SpecSource,
+    SubmittedJobRef,
+    Transition,
+    order_key,
+)
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/train.yaml", version_id="v1", sequencer="0A")
@@ -207,3 +217,102 @@ def test_a_jobs_first_record_tells_nothing() -> None:
     publisher = FakePublisher()
     teller(publisher).tell([RecordChange("1", None, stored_job(job()))])
     assert publisher.published == []
+
+
+RECLAIM = AttemptEnd(
+    attempt=1,
+    started_at=T0 + timedelta(minutes=2),
+    stopped_at=T0 + timedelta(minutes=2, seconds=7),
+    status_reason="Host EC2 (instance i-0abc) terminated.",
+    failure_class="spot_reclaim",
+    failure="the instance was reclaimed (spot interruption)",
+)
+
+
+def test_a_retried_jobs_running_tells_the_attempt_in_progress_and_how_the_one_before_ended() -> None:
+    before = job(status="RUNNING", status_order=order_key(0, "RUNNING", T0), attempts=0)
+    _, after = moved(before, "RUNNABLE", "RUNNING", attempt=1, attempt_ends=[RECLAIM])
+    (running,) = tell_jobs(teller(), before, after)
+    assert running.attempts == 2, "the attempt in progress"  # type: ignore[attr-defined]
+    (earlier,) = running.attempt_history  # type: ignore[attr-defined]
+    assert (earlier.attempt, earlier.failure_class, earlier.duration_seconds) == (1, "spot_reclaim", 7.0)
+    assert earlier.reason == "Host EC2 (instance i-0abc) terminated."
+    assert running.duration_seconds is None, "no earlier attempt's run time as this one's"  # type: ignore[attr-defined]
+
+
+def test_an_ended_job_tells_the_attempts_it_made() -> None:
+    last = AttemptEnd(attempt=2, exit_code=0)
+    before, after = moved(job(), "RUNNING", "SUCCEEDED", attempt=2, attempt_ends=[RECLAIM, last], duration_seconds=60.0)
+    succeeded = tell_jobs(teller(), before, after)[-1]
+    assert succeeded.attempts == 2, "attempts made"  # type: ignore[attr-defined]
+    assert [a.attempt for a in succeeded.attempt_history] == [1, 2]  # type: ignore[attr-defined]
+    assert succeeded.duration_seconds == 60.0  # type: ignore[attr-defined]
+
+
+def ended_run(status: str = "succeeded", **fields: Any) -> RunRecord:
+    steps = [
+        RunStep(step="prep", job_id="j1", status="succeeded", queue="cpu", hardware="cpu", duration_seconds=60.0),
+        RunStep(
+            step="train",
+            job_id="j2",
+            status=status if status != "cancelled" else "failed",
+            queue="gpu",
+            hardware="gpu",
+            array_size=4,
+            children={"SUCCEEDED": 4},
+        ),
+    ]
+    refs = [
+        SubmittedJobRef(step=s.step, job_id=s.job_id, job_name=s.step, queue=s.queue, hardware=s.hardware)
+        for s in steps
+    ]
+    return run(
+        status,
+        submitted_at=T0,
+        finished_at=T0 + timedelta(hours=1),
+        jobs=refs,
+        steps=steps,
+        usage=Usage(vcpu_hours=2.0),
+        dropped_by="AWS:AROAEXAMPLE:alice",
+        notify_on=["succeeded"],
+        **fields,
+    )
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
+def test_a_run_that_ends_is_told_once_with_its_steps_from_its_own_change(status: str) -> None:
+    publisher = FakePublisher()
+    running = run("running", submitted_at=T0)
+    ended = ended_run(status, reason="step train: oom" if status != "succeeded" else None)
+    change = RecordChange("1", stored_run(running), stored_run(ended))
+    teller(publisher).tell([change])
+    teller(publisher).tell([change])  # the stream hands it over again
+    first, again = publisher.published
+    assert isinstance(first, RunEnded)
+    assert first.event_id == again.event_id, "the same fact, the same id: consumers drop the duplicate"
+    assert (first.status, first.previous_status, first.dropped_by) == (status, "running", "AWS:AROAEXAMPLE:alice")
+    assert [step.step for step in first.steps] == ["prep", "train"]
+    assert first.steps[1].children == {"SUCCEEDED": 4}
+    assert (first.step_count, first.duration_seconds) == (2, 3600.0)
+    assert first.attributes()["type"] == "run.ended"
+
+
+def test_a_run_write_after_its_end_tells_nothing_more() -> None:
+    publisher = FakePublisher()
+    ended = stored_run(ended_run())
+    teller(publisher).tell([RecordChange("1", ended, {**ended, "cancelled_by": "ana"})])
+    assert publisher.published == []
+
+
+def test_a_run_end_with_more_steps_than_an_event_holds_is_shortened_with_its_count_kept() -> None:
+    many = [
+        RunStep(step=f"s{i}", job_id=f"j{i}", status="failed", queue="q", hardware="cpu", failure="x" * 999)
+        for i in range(50)
+    ]
+    refs = [SubmittedJobRef(step=s.step, job_id=s.job_id, job_name=s.step, queue="q", hardware="cpu") for s in many]
+    big = ended_run("failed").model_copy(update={"steps": many, "jobs": refs, "reason": "r" * 5000})
+    publisher = FakePublisher()
+    teller(publisher).tell([RecordChange("1", stored_run(run("running")), stored_run(big))])
+    (event,) = publisher.published
+    assert len(event.body().encode()) <= 64 * 1024
+    assert event.step_count == 50  # type: ignore[attr-defined]

@@ -162,3 +162,35 @@ def test_array_children_add_up_on_their_parent(world) -> None:
     deliver(tracker, *children)  # duplicates and the rest
     assert table.jobs["arr"].children == {"RUNNABLE": 0, "RUNNING": 4}
     assert table.children["arr"].version == 2
+
+
+def test_a_run_that_ends_keeps_how_each_step_went_written_with_its_end(world) -> None:
+    tracker, table = world
+    for job_id in ("a", "b", "c"):
+        deliver(tracker, *lifecycle(table.jobs[job_id]))
+    run = table.runs["r1"]
+    assert run.status == "succeeded"
+    assert [(step.step, step.status, step.attempts) for step in run.steps] == [
+        ("prep", "succeeded", 1),
+        ("train", "succeeded", 1),
+        ("evaluate", "succeeded", 1),
+    ]
+    prep = run.steps[0]
+    assert prep.duration_seconds == pytest.approx(360.0), "6 minutes running"
+    assert prep.ended_at == at(9)
+    assert prep.usage is not None
+    assert prep.failure is None
+
+
+def test_a_failed_runs_steps_say_which_failed_and_why(world) -> None:
+    tracker, table = world
+    deliver(tracker, *lifecycle(table.jobs["a"], fail=True))
+    steps = {step.step: step for step in table.runs["r1"].steps}
+    assert (steps["prep"].status, steps["prep"].failure_class, steps["prep"].exit_code) == (
+        "failed",
+        "non_zero_exit",
+        1,
+    )
+    assert (steps["evaluate"].status, steps["evaluate"].failure_class) == ("failed", "dependency")
+    assert steps["evaluate"].failure == "upstream step `prep` failed"
+    assert table.runs["r1"].reason is not None
