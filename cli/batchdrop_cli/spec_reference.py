@@ -192,7 +192,7 @@ def _range(constraints: list[Any], unit: str) -> str:
         text = ", ".join(part for part in parts if part)
     if not (text and counts):
         return text
-    return f"{text} {_SINGULAR[unit]}" if text.endswith((" 1", "at most 1")) or text == "1" else f"{text} {unit}"
+    return f"{text} {_SINGULAR[unit]}" if text == "1" or text.endswith(" 1") else f"{text} {unit}"
 
 
 def _number(value: object) -> str:

@@ -234,8 +234,9 @@ class JobSettings(_Strict):
     )
     tags: Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)] | None = Field(
         default=None,
-        description="Cost and ownership tags, put on the Batch job and propagated to its resources: at most 50, "
-        "with batchdrop's 4 within Batch's 50; keys not starting aws: or batchdrop:. A step's merge over the top.",
+        description="Cost and ownership tags, put on the Batch job and propagated to its resources. Keys may not "
+        "start aws: or batchdrop:; batchdrop adds 4 of its own, and Batch takes at most 50 in all. A step's tags "
+        "merge over the top-level ones.",
         examples=[{"project": "vision-2027", "cost_center": "4410"}],
     )
 
