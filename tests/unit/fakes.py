@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchdrop.errors import Problem
-from batchdrop.gateways.batch import BatchRefused, SubmittedJob
+from batchdrop.gateways.batch import BatchRefused, BatchUnavailable, SubmittedJob
 from batchdrop.gateways.bucket import SpecUnreadable
 from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.definition_commands import DefinitionCommand
 from batchdrop.store.items import Applied, Children, Claim, JobChange, RecordConflict, RecordsUnavailable
 from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SpecSource, Transition
 
@@ -156,6 +157,12 @@ class FakeBatch:
     submitted: list[dict[str, Any]] = field(default_factory=list)
     terminated: list[str] = field(default_factory=list)
     by_name: dict[str, str] = field(default_factory=dict)
+    definitions: dict[str, DefinitionCommand] = field(default_factory=dict)
+    """Job definitions' own commands, by reference; one not here is not in Batch."""
+    described: list[str] = field(default_factory=list)
+    """Every job definition read (DescribeJobDefinitions), in order."""
+    definitions_unavailable: bool = False
+    """DescribeJobDefinitions keeps failing (the gateway gave up retrying)."""
     _ids: Any = field(default_factory=lambda: (f"job-{n:04d}" for n in itertools.count()))
 
     def submit(self, request: Mapping[str, Any], *, look_first: bool = False) -> SubmittedJob:
@@ -170,6 +177,12 @@ class FakeBatch:
 
     def terminate(self, job_id: str, reason: str) -> None:
         self.terminated.append(job_id)
+
+    def definition_command(self, definition: str) -> DefinitionCommand:
+        self.described.append(definition)
+        if self.definitions_unavailable:
+            raise BatchUnavailable(f"cannot read job definition {definition}: throttled")
+        return self.definitions.get(definition, DefinitionCommand(None, "is not in Batch"))
 
 
 @dataclass

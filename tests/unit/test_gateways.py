@@ -103,6 +103,99 @@ def test_resumed_run_adopts_the_newest_job_of_its_name_across_pages(
     assert (result.job_id, result.adopted) == ("j-new", True)
 
 
+TRAINER = "arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer"
+
+
+def definition(revision: int, command: list[str] | None = None, **shape: Any) -> dict[str, Any]:
+    """A DescribeJobDefinitions entry: a container definition with this command, or another shape."""
+    entry: dict[str, Any] = {
+        "jobDefinitionName": "vision-trainer",
+        "jobDefinitionArn": f"{TRAINER}:{revision}",
+        "revision": revision,
+        "type": "container",
+        **shape,
+    }
+    if not shape:
+        entry["containerProperties"] = {"image": "trainer:1", **({"command": command} if command else {})}
+    return entry
+
+
+def test_a_job_definitions_command_is_read_once_for_a_revision(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, _ = batch
+    command = ["python", "train.py", "Ref::experiment_file"]
+    stubber.add_response(
+        "describe_job_definitions", {"jobDefinitions": [definition(3, command)]}, {"jobDefinitions": [f"{TRAINER}:3"]}
+    )
+    assert gateway.definition_command(f"{TRAINER}:3").command == tuple(command)
+    assert gateway.definition_command(f"{TRAINER}:3").command == tuple(command), "a revision never changes"
+
+
+def test_a_job_definition_without_revision_is_its_newest_active_one_read_again_after_a_while(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, _ = batch
+    now = [0.0]
+    gateway.clock = lambda: now[0]
+    wanted = {"jobDefinitionName": "vision-trainer", "status": "ACTIVE"}
+    stubber.add_response(
+        "describe_job_definitions", {"jobDefinitions": [definition(4, ["new"])], "nextToken": "t"}, wanted
+    )
+    stubber.add_response(
+        "describe_job_definitions", {"jobDefinitions": [definition(2, ["old"])]}, {**wanted, "nextToken": "t"}
+    )
+    assert gateway.definition_command(TRAINER).command == ("new",)
+    now[0] = gateway.definition_ttl - 1
+    assert gateway.definition_command(TRAINER).command == ("new",), "a burst of drops makes one call"
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": [definition(5, ["newer"])]}, wanted)
+    now[0] = gateway.definition_ttl + 1
+    assert gateway.definition_command(TRAINER).command == ("newer",), "a revision registered since is seen"
+
+
+@pytest.mark.parametrize(
+    ("entries", "why"),
+    [
+        ([definition(3)], "has no command (its image's own CMD would run"),
+        (
+            [definition(3, type="multinode", nodeProperties={"numNodes": 2, "mainNode": 0, "nodeRangeProperties": []})],
+            "multi-node parallel",
+        ),
+        ([definition(3, ecsProperties={"taskProperties": []})], "ECS task properties"),
+        ([definition(3, type="container", eksProperties={"podProperties": {}})], "EKS pod"),
+        ([], "is not in Batch"),
+    ],
+)
+def test_a_job_definition_with_no_command_to_wrap_says_why(
+    batch: tuple[BatchGateway, Stubber, list[float]], entries: list[dict[str, Any]], why: str
+):
+    gateway, stubber, _ = batch
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": entries})
+    found = gateway.definition_command(f"{TRAINER}:3")
+    assert found.command is None
+    assert why in found.why_none
+
+
+def test_reading_a_job_definition_is_retried_then_left_for_a_later_try(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, waits = batch
+    stubber.add_client_error("describe_job_definitions", "TooManyRequestsException", http_status_code=429)
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": [definition(3, ["run"])]})
+    assert gateway.definition_command(f"{TRAINER}:3").command == ("run",)
+    assert len(waits) == 1
+    for _ in range(gateway.max_attempts):
+        stubber.add_client_error("describe_job_definitions", "ServerException", http_status_code=500)
+    with pytest.raises(BatchUnavailable, match="cannot read job definition"):
+        gateway.definition_command(f"{TRAINER}:4")
+
+
+def test_a_refused_job_definition_read_is_raised_at_once(batch: tuple[BatchGateway, Stubber, list[float]]):
+    gateway, stubber, waits = batch
+    stubber.add_client_error("describe_job_definitions", "AccessDeniedException", http_status_code=403)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        gateway.definition_command(f"{TRAINER}:3")
+    assert waits == []
+
+
 def test_keys_outside_a_team_folder_are_not_drops() -> None:
     assert locate("incoming/vision/sub/dir/a.yaml") is not None
     assert locate("incoming/vision/sub/dir/a.yaml").receipt_key == "receipts/vision/sub/dir/a.yaml.json"  # type: ignore[union-attr]

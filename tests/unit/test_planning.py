@@ -6,8 +6,11 @@ import pytest
 
 from batchdrop.errors import SpecRejected
 from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.definition_commands import DefinitionCommand, definitions_to_read
 from batchdrop.platform.identity import job_name, run_id_for_object
-from batchdrop.platform.planning import Plan, batch_limit_violations, check_and_plan
+from batchdrop.platform.planning import Plan, batch_limit_violations, check_and_plan, plan_run
+from batchdrop.spec import sweep
+from batchdrop.spec.parse import parse_spec
 from tests.conftest import EXAMPLES
 
 RUN_ID = "abcdefghijklmnopqrst"
@@ -211,3 +214,89 @@ def test_limit_check_names_each_violation() -> None:
     }
     violations = batch_limit_violations(request)
     assert len(violations) == 6
+
+
+SWEEP_WITHOUT_COMMAND = """\
+version: 1
+name: experiments
+job_definition: trainer
+resources: {vcpus: 4, memory_mib: 16384, gpus: 1}
+parameters: {output_path: s3://ml-data/results}
+sweep:
+  experiment_file: [s3://ml-data/experiments/a.yaml, s3://ml-data/experiments/b.yaml]
+  seed: ["1", "2", "3"]
+"""
+TRAINER = "arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3"
+TRAINER_COMMAND = ("python", "train.py", "--experiment", "Ref::experiment_file", "--out=Ref::output_path/Ref::seed")
+
+
+def test_a_sweep_without_command_wraps_its_job_definitions_command(platform_config: PlatformConfig) -> None:
+    parsed = parse_spec(SWEEP_WITHOUT_COMMAND.encode(), "spec.yaml")
+    assert definitions_to_read(parsed, team="vision", config=platform_config) == [TRAINER]
+    plan = plan_run(
+        parsed,
+        team="vision",
+        config=platform_config,
+        run_id=RUN_ID,
+        definition_commands={TRAINER: DefinitionCommand(TRAINER_COMMAND)},
+    )
+    request = plan.jobs[0].request
+    assert request["arrayProperties"] == {"size": 6}
+    command = request["containerOverrides"]["command"]
+    assert command[:2] == ["sh", "-c"]
+    assert command[3:] == [
+        sweep.SHELL_NAME,
+        "python",
+        "train.py",
+        "--experiment",
+        sweep.marker("experiment_file"),
+        f"--out=Ref::output_path/{sweep.marker('seed')}",
+    ], "a swept Ref:: is the prelude's to fill per child; a parameter that is not swept is Batch's"
+    assert request["parameters"] == {"output_path": "s3://ml-data/results"}
+    assert plan.warnings == []
+
+
+def test_offline_the_plan_wraps_a_placeholder_and_says_so(platform_config: PlatformConfig) -> None:
+    plan = plan_of(SWEEP_WITHOUT_COMMAND, "vision", platform_config)
+    command = plan.jobs[0].request["containerOverrides"]["command"]
+    assert command[3:] == [sweep.SHELL_NAME, "<command of job definition vision-trainer:3>"]
+    (warning,) = plan.warnings
+    assert "wraps the command of job definition `trainer`" in warning
+    assert "reads from Batch when the file is dropped" in warning
+
+
+@pytest.mark.parametrize(
+    "why",
+    [
+        "has no command (its image's own CMD would run, which batchdrop cannot wrap)",
+        "is a multi-node parallel definition, whose commands are set per node",
+    ],
+)
+def test_a_sweep_without_command_is_refused_when_its_definition_has_none_to_wrap(
+    platform_config: PlatformConfig, why: str
+) -> None:
+    with pytest.raises(SpecRejected) as caught:
+        check_and_plan(
+            SWEEP_WITHOUT_COMMAND.encode(),
+            "spec.yaml",
+            team="vision",
+            config=platform_config,
+            run_id=RUN_ID,
+            definition_commands={TRAINER: DefinitionCommand(None, why)},
+        )
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.path, problem.line) == ("sweep_definition_command", "sweep", 6)
+    assert why in problem.message
+    assert "give `command` in the spec" in problem.message
+
+
+def test_a_sweep_with_its_own_command_needs_no_job_definition_command(platform_config: PlatformConfig) -> None:
+    parsed = parse_spec((EXAMPLES / "specs" / "resnet-pipeline.yaml").read_bytes(), "resnet-pipeline.yaml")
+    assert definitions_to_read(parsed, team="vision", config=platform_config) == []
+
+
+def test_a_swept_parameter_fills_the_specs_own_command_per_child(platform_config: PlatformConfig) -> None:
+    text = SWEEP_WITHOUT_COMMAND + "command: [python, train.py, --experiment=Ref::experiment_file]\n"
+    command = plan_of(text, "vision", platform_config).jobs[0].request["containerOverrides"]["command"]
+    assert command[4:] == ["python", "train.py", f"--experiment={sweep.marker('experiment_file')}"]
+    assert "SWEEP_EXPERIMENT_FILE" in command[2]

@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from batchdrop.gateways.batch import BatchUnavailable
 from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.definition_commands import DefinitionCommand
+from batchdrop.spec import sweep
 from batchdrop.store.records import SpecSource
 from batchdrop.submit.submitter import Drop, Submitter
 from tests.conftest import EXAMPLES
@@ -101,3 +104,81 @@ def test_a_redelivered_message_resumes_and_adopts_what_batch_already_has(world) 
     assert outcome.kind == "submitted"
     assert len(batch.submitted) == 3, "every job adopted by its name, none submitted twice"
     assert table.runs[str(outcome.run_id)].status == "submitted"
+
+
+TRAINER = "arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3"
+EXPERIMENTS = "incoming/vision/experiments.yaml"
+SWEEP_WITHOUT_COMMAND = b"""\
+version: 1
+name: experiments
+job_definition: trainer
+resources: {vcpus: 4, memory_mib: 16384, gpus: 1}
+sweep: {experiment_file: [s3://b/a.yaml, s3://b/b.yaml]}
+"""
+
+
+def test_a_sweep_without_command_wraps_the_command_batch_has_for_its_job_definition(world) -> None:
+    submitter, _, batch, bucket = world
+    bucket.specs[EXPERIMENTS] = SWEEP_WITHOUT_COMMAND
+    batch.definitions[TRAINER] = DefinitionCommand(("python", "train.py", "--experiment", "Ref::experiment_file"))
+    outcome = submitter.submit(drop(EXPERIMENTS))
+    assert outcome.kind == "submitted"
+    (request,) = batch.submitted
+    assert request["containerOverrides"]["command"][3:] == [
+        sweep.SHELL_NAME,
+        "python",
+        "train.py",
+        "--experiment",
+        sweep.marker("experiment_file"),
+    ]
+    assert request["arrayProperties"] == {"size": 2}
+    assert batch.described == [TRAINER]
+
+
+def test_steps_that_wrap_the_same_job_definition_read_it_once(world) -> None:
+    submitter, _, batch, bucket = world
+    bucket.specs[EXPERIMENTS] = b"""\
+version: 1
+name: two-sweeps
+job_definition: trainer
+resources: {vcpus: 4, memory_mib: 16384}
+steps:
+  - {name: small, sweep: {seed: ["1", "2"]}}
+  - {name: large, sweep: {seed: ["1", "2", "3"]}}
+"""
+    batch.definitions[TRAINER] = DefinitionCommand(("python", "train.py"))
+    assert submitter.submit(drop(EXPERIMENTS)).kind == "submitted"
+    assert [request["arrayProperties"]["size"] for request in batch.submitted] == [2, 3]
+    assert batch.described == [TRAINER]
+
+
+def test_a_sweep_whose_job_definition_has_no_command_is_rejected_with_a_receipt(world) -> None:
+    submitter, table, batch, bucket = world
+    bucket.specs[EXPERIMENTS] = SWEEP_WITHOUT_COMMAND
+    batch.definitions[TRAINER] = DefinitionCommand(None, "has no command (its image's own CMD would run)")
+    outcome = submitter.submit(drop(EXPERIMENTS))
+    submitter.flush()
+    assert outcome.kind == "rejected"
+    (problem,) = outcome.problems
+    assert (problem.code, problem.path, problem.line) == ("sweep_definition_command", "sweep", 5)
+    assert "give `command` in the spec" in problem.message
+    run = table.runs[str(outcome.run_id)]
+    assert run.status == "rejected"
+    assert run.receipt_key is not None, "told like every rejection: record, receipt, event"
+    assert batch.submitted == []
+
+
+def test_batch_not_answering_for_the_job_definition_returns_the_message_for_a_retry(world) -> None:
+    submitter, table, batch, bucket = world
+    bucket.specs[EXPERIMENTS] = SWEEP_WITHOUT_COMMAND
+    batch.definitions_unavailable = True
+    with pytest.raises(BatchUnavailable):
+        submitter.submit(drop(EXPERIMENTS))
+    assert table.runs[Submitter.run_id(drop(EXPERIMENTS).source)].status == "submitting", "claimed, not decided"
+    assert batch.submitted == []
+
+    batch.definitions_unavailable = False
+    batch.definitions[TRAINER] = DefinitionCommand(("python", "train.py"))
+    outcome = submitter.submit(drop(EXPERIMENTS))  # the same message, redelivered: it resumes
+    assert outcome.kind == "submitted"
+    assert len(batch.submitted) == 1

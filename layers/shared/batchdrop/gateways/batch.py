@@ -1,4 +1,5 @@
-"""AWS Batch, as batchdrop uses it: submit without ever submitting twice, find, describe, cancel.
+"""AWS Batch, as batchdrop uses it: submit without ever submitting twice, find, describe, cancel, and
+read a job definition's command (what a sweep without `command` wraps, docs/sweeps.md).
 
 SubmitJob has no idempotency token. botocore's own retries would resend a
 request whose first copy may have created a job, so the Batch client is built
@@ -11,12 +12,17 @@ retried by the gateway too, on throttles, 5xx and lost connections alike, so one
 client configuration (one attempt per call) serves every call: ListJobs and
 TerminateJob get one retry (what botocore gave them before), which keeps an
 uncertain submit's look-up short, DescribeJobs the gateway's `max_attempts`.
+DescribeJobDefinitions is retried like DescribeJobs, and its answers are kept
+for the life of the process (a revision never changes; the latest revision of
+a name is asked again after `definition_ttl` seconds), so a burst of drops
+makes one call per job definition.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +32,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from batchdrop.errors import BatchdropError
+from batchdrop.platform.definition_commands import DefinitionCommand
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -44,6 +51,8 @@ THROTTLE_CODES = frozenset(
 MAX_REASON = 250
 """Batch keeps a cancel or terminate reason as the job's status reason; a short one reads well there."""
 _UNCERTAIN = (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
+_REVISION = re.compile(r":[0-9]+$")
+"""A job definition reference that names its revision (`name:3`, `arn:…:job-definition/name:3`)."""
 _T = TypeVar("_T")
 
 
@@ -85,12 +94,18 @@ class BatchGateway:
         base_delay: float = 0.2,
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        definition_ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.sleep = sleep
+        self.definition_ttl = definition_ttl
+        self.clock = clock
+        self._definitions: dict[str, tuple[float | None, DefinitionCommand]] = {}
+        """Job definition reference -> (when the answer is stale, None for never; the answer)."""
 
     def _backoff(self, attempt: int) -> None:
         """Full jitter: a random wait up to base × 2^attempt, capped."""
@@ -182,6 +197,43 @@ class BatchGateway:
         """Stop a job whatever its state: a running one is killed, a queued one cancelled."""
         self._repeatable(self.client.terminate_job, attempts=2, jobId=job_id, reason=reason[:MAX_REASON])
 
+    def definition_command(self, definition: str) -> DefinitionCommand:
+        """A job definition's own command (`containerProperties.command`), or why it has none to wrap.
+
+        `definition` is a name or an ARN, with a revision or without (then the latest ACTIVE revision,
+        the one SubmitJob would use). Raises `BatchUnavailable` when Batch keeps failing to answer.
+        """
+        now = self.clock()
+        cached = self._definitions.get(definition)
+        if cached is not None and (cached[0] is None or now < cached[0]):
+            return cached[1]
+        try:
+            found = _command_of(self._newest_definition(definition))
+        except ClientError as exc:
+            if not (is_throttle(exc) or _status(exc) >= 500):
+                raise
+            raise BatchUnavailable(f"cannot read job definition {definition}: {exc}") from exc
+        except _UNCERTAIN as exc:
+            raise BatchUnavailable(f"cannot read job definition {definition}: {exc}") from exc
+        fixed = _REVISION.search(definition) is not None and found.command is not None
+        self._definitions[definition] = (None if fixed else now + self.definition_ttl, found)
+        return found
+
+    def _newest_definition(self, definition: str) -> dict[str, Any] | None:
+        """The job definition this reference names, as DescribeJobDefinitions tells it, or None."""
+        revisions: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = (
+            {"jobDefinitions": [definition]}
+            if _REVISION.search(definition)
+            else {"jobDefinitionName": definition.rsplit("/", 1)[-1], "status": "ACTIVE"}
+        )
+        while True:
+            page = self._repeatable(self.client.describe_job_definitions, **arguments)
+            revisions += [dict(revision) for revision in page.get("jobDefinitions", [])]
+            if not page.get("nextToken"):
+                return max(revisions, key=lambda revision: int(revision.get("revision", 0)), default=None)
+            arguments["nextToken"] = page["nextToken"]
+
     def _repeatable(self, call: Callable[..., _T], *, attempts: int | None = None, **arguments: Any) -> _T:
         """A call that may be sent again (a read, or a terminate), made up to `attempts` times (the
         gateway's `max_attempts` by default): retried on throttles, 5xx and lost connections with the
@@ -196,3 +248,19 @@ class BatchGateway:
                 pass
             self._backoff(attempt)
         return call(**arguments)
+
+
+def _command_of(definition: dict[str, Any] | None) -> DefinitionCommand:
+    """What a sweep can wrap of a job definition: its container's command, or why there is none."""
+    if definition is None:
+        return DefinitionCommand(None, "is not in Batch (no ACTIVE revision of that name)")
+    if definition.get("nodeProperties") or definition.get("type") == "multinode":
+        return DefinitionCommand(None, "is a multi-node parallel definition, whose commands are set per node")
+    if definition.get("ecsProperties"):
+        return DefinitionCommand(None, "runs ECS task properties, not a single container's command")
+    if definition.get("eksProperties"):
+        return DefinitionCommand(None, "runs an EKS pod, not a single container's command")
+    command = (definition.get("containerProperties") or {}).get("command") or []
+    if not command:
+        return DefinitionCommand(None, "has no command (its image's own CMD would run, which batchdrop cannot wrap)")
+    return DefinitionCommand(tuple(str(argument) for argument in command))

@@ -10,13 +10,14 @@ Batch's own limits are checked here too, before any call is made.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import SpecRejected, cut
 from batchdrop.platform.config import PlatformConfig, QueueConfig, TeamConfig
+from batchdrop.platform.definition_commands import DefinitionCommand, definition_command
 from batchdrop.platform.identity import job_name
 from batchdrop.spec import sweep as sweeps
 from batchdrop.spec.documents import Document
@@ -83,13 +84,36 @@ class Plan(BaseModel):
     warnings: list[str]
 
 
-def check_and_plan(raw: bytes, filename: str, *, team: str, config: PlatformConfig, run_id: str) -> Plan:
+def check_and_plan(
+    raw: bytes,
+    filename: str,
+    *,
+    team: str,
+    config: PlatformConfig,
+    run_id: str,
+    definition_commands: Mapping[str, DefinitionCommand] | None = None,
+) -> Plan:
     """Validate a spec file and plan it; `SpecRejected` lists every problem, with lines."""
-    return plan_run(parse_spec(raw, filename), team=team, config=config, run_id=run_id)
+    return plan_run(
+        parse_spec(raw, filename), team=team, config=config, run_id=run_id, definition_commands=definition_commands
+    )
 
 
-def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: str) -> Plan:
-    """Route every job of a valid spec and build its SubmitJob request."""
+def plan_run(
+    parsed: ParsedSpec,
+    *,
+    team: str,
+    config: PlatformConfig,
+    run_id: str,
+    definition_commands: Mapping[str, DefinitionCommand] | None = None,
+) -> Plan:
+    """Route every job of a valid spec and build its SubmitJob request.
+
+    `definition_commands` holds the command of every job definition in
+    `definition_commands.definitions_to_read` (the submit function reads them from Batch). Without it
+    (offline: `plan`, `validate`), a sweep without `command` wraps a placeholder and the plan's warnings
+    say so.
+    """
     spec, document = parsed.spec, parsed.document
     findings: list[Finding] = []
     if spec.team is not None and spec.team != team:
@@ -130,6 +154,7 @@ def plan_run(parsed: ParsedSpec, *, team: str, config: PlatformConfig, run_id: s
             team_config=team_config,
             config=config,
             run_id=run_id,
+            definition_commands=definition_commands,
         )
         findings.extend(job_findings)
         warnings.extend(job_warnings)
@@ -169,6 +194,7 @@ def _plan_job(
     team_config: TeamConfig,
     config: PlatformConfig,
     run_id: str,
+    definition_commands: Mapping[str, DefinitionCommand] | None,
 ) -> tuple[list[Finding], list[str], PlannedJob | None]:
     findings: list[Finding] = []
     warnings: list[str] = []
@@ -210,6 +236,11 @@ def _plan_job(
         warnings.append(f"{label}: `priority` is ignored: queue `{queue_name}` is not fair-share")
     if findings or definition_arn is None:
         return findings, warnings, None
+    wrapped: Sequence[str] | None = None
+    if settings.sweep and settings.command is None:
+        wrapped, problem = definition_command(draft, definition_arn, definition_commands, label, warnings)
+        if problem is not None:
+            return [problem], warnings, None
     name = job_name(spec_name, draft.step, run_id)
     request = build_request(
         draft,
@@ -225,6 +256,7 @@ def _plan_job(
         },
         environment={"BATCHDROP_RUN_ID": run_id, "BATCHDROP_STEP": draft.step, "BATCHDROP_TEAM": team},
         share=(team_config.share_identifier, team_config.default_priority) if fair_share else None,
+        definition_command=wrapped,
     )
     measured = {**request, "dependsOn": [{"jobId": _PLACEHOLDER_JOB_ID}] * len(draft.depends_on)}
     for message in batch_limit_violations(measured):
@@ -309,11 +341,14 @@ def build_request(
     tags: dict[str, str],
     environment: dict[str, str],
     share: tuple[str | None, int] | None,
+    definition_command: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """SubmitJob's arguments for one job, all but `dependsOn`."""
+    """SubmitJob's arguments for one job, all but `dependsOn`. A sweep wraps the spec's command or, when
+    it has none, `definition_command` (the job definition's own)."""
     settings, resources = draft.settings, draft.resources
     overrides: dict[str, Any] = {}
-    command = list(settings.command) if settings.command else None
+    own = settings.command or definition_command
+    command = list(own) if own else None
     if command is not None and settings.sweep:
         command = sweeps.wrap_command(command, settings.sweep)
     if command is not None:

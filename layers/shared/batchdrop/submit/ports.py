@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from batchdrop.gateways.batch import SubmittedJob
+from batchdrop.platform.definition_commands import DefinitionCommand
 from batchdrop.store.items import Claim
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource
 
@@ -22,6 +23,10 @@ class ClaimStore(Protocol):
 class JobSubmitter(Protocol):
     def submit(self, request: Mapping[str, Any], *, look_first: bool = False) -> SubmittedJob: ...
     def terminate(self, job_id: str, reason: str) -> None: ...
+    def definition_command(self, definition: str) -> DefinitionCommand:
+        """A job definition's own command, which a sweep without `command` wraps (raises when Batch is
+        unavailable: the drop is retried)."""
+        ...
 
 
 class SpecReader(Protocol):

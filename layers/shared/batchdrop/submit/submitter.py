@@ -9,9 +9,10 @@ and maybe concurrently. The run record is the lock and the journal:
    submitted. A redelivery of the owner's own message (its Lambda crashed or
    timed out) resumes; so does anyone once the claim is older than
    `stale_claim_after` (longer than a Lambda can live).
-2. **Read, validate, route and plan** the file. A bad file is *rejected*:
-   its record, receipt and `run.rejected` event say why, and the message is
-   acknowledged, because retrying cannot fix it.
+2. **Read, validate, route and plan** the file. A sweep without `command`
+   wraps its job definition's own command, read from Batch (docs/sweeps.md).
+   A bad file is *rejected*: its record, receipt and `run.rejected` event say
+   why, and the message is acknowledged, because retrying cannot fix it.
 3. **Submit** the jobs in dependency order. A resumed run first looks each
    deterministic job name up in Batch and adopts what an earlier attempt
    created. If Batch refuses a job for good, the jobs already submitted for
@@ -46,6 +47,7 @@ from typing import Literal
 from batchdrop.errors import Problem, SpecRejected, cut
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
 from batchdrop.gateways.bucket import NO_TEAM, SpecUnreadable, locate_drop
+from batchdrop.platform.definition_commands import definitions_to_read
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob, plan_run
 from batchdrop.platform.source import ConfigSource
@@ -262,8 +264,14 @@ class Submitter:
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         run = run.model_copy(update={"spec_name": parsed.spec.name, "environment": parsed.spec.environment})
+        config = self.config.get()
+        # Batch unavailable raises here: the message is retried, as for any transient failure.
+        commands = {
+            definition: self.batch.definition_command(definition)
+            for definition in definitions_to_read(parsed, team=run.team, config=config)
+        }
         try:
-            plan = plan_run(parsed, team=run.team, config=self.config.get(), run_id=run.run_id)
+            plan = plan_run(parsed, team=run.team, config=config, run_id=run.run_id, definition_commands=commands)
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         try:
