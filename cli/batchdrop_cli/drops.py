@@ -69,8 +69,9 @@ def no_receipt_advice(upload: Upload, resources: StackResources, *, waited: floa
             f"no receipt for {source} after {waited:.0f} s: the stack has not decided {run} (yet).",
             "Check:",
             f"  - the file is under incoming/<team>/ with an extension the stack reads (.yaml, .yml, .json): {source}",
-            f"  - the bucket {resources.bucket} notifies incoming/ to the intake queue, and something receives it: "
-            f"{intake} (messages piling up there: the submit function is not running)",
+            f"  - the bucket's event notification sends incoming/ to the intake queue "
+            f"(aws s3api get-bucket-notification-configuration --bucket {resources.bucket})",
+            f"  - the intake queue: {intake} (messages piling up there: the submit function is not receiving them)",
             f"  - the intake dead-letter queue: {dead_letters} (a message there: the upload failed five times)",
             f"  - the submit function's logs: {function_log_group(resources, 'submit')} (search for "
             f"{upload.run_id if upload.source.version_id else upload.source.key}); the receipt is written by "

@@ -29,6 +29,7 @@ SCENARIO = Scenario(
         JobFate(spec="cli-fails", step="main", outcome="fail", exit_code=2),
         JobFate(spec="cli-pipeline", step="prep", runs_for=120),  # running until it is cancelled
         JobFate(spec="cli-sweep", step="train", outcome="fail", exit_code=3),  # every child fails
+        JobFate(spec="cli-spot", step="main", outcome="spot_reclaim"),  # attempt 1 reclaimed, attempt 2 succeeds
     ],
     seconds={"queued": 0.3, "starting": 0.3, "running": 2.0, "child": 0.5},
 )
@@ -374,3 +375,113 @@ def test_list_says_a_team_is_not_in_the_platform_config_and_still_lists_its_reje
     assert "team strangers is not in the platform config (its teams: " in err
     assert run_id in out
     assert "rejected" in out
+
+
+# ---------------------------------------------------------------------- submit: refused, unanswered (issue 12)
+
+IDLE_STACK = "batchdrop-idle"
+"""A stand-in stack whose bucket nothing watches: an upload there is never decided."""
+
+
+@pytest.fixture(scope="module")
+def idle_stack(plane: ControlPlane) -> dict[str, str]:
+    """Made before the `cli` fixture records calls (a wider-scoped fixture comes first): its setup is not
+    the command's. The stack has the real stack's queues and a `Stage`, as a deployed one has."""
+    s3 = plane.aws.client("s3")
+    bucket = "batchdrop-idle-jobs"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    outputs = {
+        "JobsBucketName": bucket,
+        "RecordsTableName": plane.stack.outputs["RecordsTableName"],
+        "IntakeQueueUrl": plane.stack.outputs["IntakeQueueUrl"],
+        "IntakeDeadLetterQueueUrl": plane.stack.outputs["IntakeDeadLetterQueueUrl"],
+    }
+    template = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Resources": {
+            "StandIn": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": f"/{IDLE_STACK}/stand-in", "Type": "String", "Value": "outputs only"},
+            }
+        },
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    plane.aws.client("cloudformation").create_stack(
+        StackName=IDLE_STACK,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": "Stage", "ParameterValue": "idle"}],
+    )
+    return outputs
+
+
+def test_submit_refuses_a_file_the_stack_would_not_run_and_uploads_nothing(
+    cli: Cli, plane: ControlPlane, tmp_path: Path
+) -> None:
+    notes = tmp_path / "cli-notes.txt"
+    notes.write_text(CPU_SPEC.format(name="cli-notes"))
+
+    code, out, err = cli("submit", str(notes))
+
+    assert code == 1, err
+    assert "not uploaded" in out
+    assert "reads only files ending in .yaml, .yml or .json (in any case)" in out
+    assert cli.calls == set()  # refused before asking AWS anything
+
+    shouting = tmp_path / "CLI-SHOUTS.YAML"  # any case is the stack's too: it runs
+    shouting.write_text(CPU_SPEC.format(name="cli-shouts"))
+    code, out, err = cli("submit", str(shouting))
+    assert code == 0, err
+    assert "cli-shouts submitted for team vision" in out
+    listed = plane.aws.client("s3").list_objects_v2(Bucket=plane.bucket, Prefix="incoming/vision/cli-notes")
+    assert listed.get("KeyCount", 0) == 0  # (after the last command: the test's own calls are not the command's)
+
+
+def test_submit_without_a_receipt_in_time_says_what_to_check_and_how_to_look_later(
+    idle_stack: dict[str, str], cli: Cli, plane: ControlPlane, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, "cli-unanswered", CPU_SPEC.format(name="cli-unanswered"))
+
+    code, out, err = cli("submit", spec, "--stack", IDLE_STACK, "--timeout", "1")
+
+    assert code == 2
+    assert "Traceback" not in err
+    run_id = err.split("(run ")[1].split(")")[0]  # said when it was uploaded
+    assert f"no receipt for s3://{idle_stack['JobsBucketName']}/incoming/vision/cli-unanswered.yaml after 1 s" in err
+    assert f"the stack has not decided run {run_id}" in err
+    assert "under incoming/<team>/ with an extension the stack reads" in err
+    assert idle_stack["IntakeQueueUrl"] in err
+    assert idle_stack["IntakeDeadLetterQueueUrl"] in err
+    assert "/aws/lambda/batchdrop-idle-submit" in err
+    assert f"batchdrop status {run_id}" in err
+    assert "batchdrop list --team vision" in err
+    assert out == ""
+
+    code, out, err = cli("submit", spec, "--stack", IDLE_STACK, "--timeout", "1", "--json")
+    assert code == 2
+    document = json.loads(out)
+    assert document["receipt"] is None
+    assert document["source"]["key"] == "incoming/vision/cli-unanswered.yaml"
+
+
+def test_status_shows_who_dropped_the_run_and_each_attempt_of_a_retried_job(cli: Cli, tmp_path: Path) -> None:
+    spot = CPU_SPEC.format(name="cli-spot") + "retries: {attempts: 2, on_spot_interruption: true}\n"
+    code, out, err = cli("submit", _spec(tmp_path, "cli-spot", spot), "--wait")
+    assert code == 0, err
+    run_id = out.split("✓ run ")[1].split(":")[0]
+
+    code, out, err = cli("status", run_id)
+
+    assert code == 0, err
+    assert "dropped by AWS:" in out  # the S3 notification's principal
+    assert "attempt 1: the instance was reclaimed (spot interruption) (Host EC2 (instance i-0" in out
+    assert "attempt 2: succeeded, exit 0" in out
+    status = cli.json("status", run_id)
+    assert status["run"]["dropped_by"].startswith("AWS:")
+    [job] = status["jobs"]
+    assert [(end["attempt"], end["failure_class"], end["exit_code"]) for end in job["attempt_ends"]] == [
+        (1, "spot_reclaim", None),
+        (2, None, 0),
+    ]
+    listed = cli.json("list", "--team", "vision", "--since", "10m")
+    assert next(run for run in listed["runs"] if run["run_id"] == run_id)["dropped_by"] == status["run"]["dropped_by"]

@@ -124,6 +124,7 @@ def test_no_receipt_says_what_to_check_by_the_stacks_own_names_and_how_to_look_l
     assert "no receipt for s3://jobs/incoming/vision/train.yaml after 120 s" in advice
     assert "run r123" in advice
     assert "under incoming/<team>/ with an extension the stack reads" in advice
+    assert "get-bucket-notification-configuration --bucket jobs" in advice
     assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake " in advice
     assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake-dlq" in advice
     assert "/aws/lambda/batchdrop-prod-submit" in advice
