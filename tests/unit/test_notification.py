@@ -225,6 +225,8 @@ def channel_world() -> Iterator[World]:
         (job_failed(status="succeeded", step="prep", notify_on=["succeeded"]), False),
         (job_failed(status="succeeded", step="prep", array_size=10, notify_on=["succeeded"]), False),
         (job_failed(status="failed", step="prep", notify_on=[]), True),
+        (job_failed(status="failed", step="evaluate", failure_class="dependency", notify_on=[]), False),
+        (job_failed(status="failed", step="main", failure_class="dependency", notify_on=[]), True),
         # one summary for a pipeline: failures always, success when asked; never for a single job
         (run_ended("succeeded", ["prep", "train"], ["succeeded"]), True),
         (run_ended("succeeded", ["prep", "train"], ["failed"]), False),

@@ -8,8 +8,10 @@
    carried in the event's `notify_on`). A pipeline (a spec with `steps`) ends
    in one summary (`run.ended`): always when it failed or was cancelled, when
    it succeeded if the spec asked for `succeeded`; so its steps' own
-   `succeeded` is not posted. A single job's messages say all there is: its
-   `run.ended` is not posted.
+   `succeeded` is not posted, nor the failure of a step that never ran
+   because a step it waits for failed (that step's failure is posted, with
+   its logs). A single job's messages say all there is: its `run.ended` is
+   not posted.
 2. **Find the webhook** of the team (by team, else by its Slack channel). A
    team without one is skipped with a log line: not every team uses Slack.
 3. **Claim** the event in the notification log, so the same event (the same
@@ -77,8 +79,10 @@ def is_wanted(event: NotifiableEvent) -> bool:
     if isinstance(event, RunEnded):  # a pipeline's one summary; a single job's own messages told it all
         pipeline = event.step_count > 1 or any(step.step != SINGLE_STEP for step in event.steps)
         return pipeline and (event.status != "succeeded" or "succeeded" in asked)
-    if event.status == "succeeded" and event.step != SINGLE_STEP:
-        return False  # a pipeline's step: the run's summary tells it
+    if event.step != SINGLE_STEP and (event.status == "succeeded" or event.failure_class == "dependency"):
+        return (
+            False  # a pipeline's step that succeeded, or never ran because one before it failed: the summary tells it
+        )
     return event.status in ALWAYS_TOLD or event.status in asked
 
 
