@@ -119,6 +119,7 @@ def nested_model(annotation: Any) -> tuple[type[BaseModel] | None, str]:
     return None, ""
 
 
+_DOC_NAME = re.compile(r"\bdocs/([a-z_-]+\.md)\b")
 _SINGULAR = {"characters": "character", "entries": "entry", "items": "item"}
 _SIMPLE_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
 
@@ -235,8 +236,9 @@ def table(rows: Sequence[Row]) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        cells = (f"`{row.path}`", row.type, row.default, row.bounds, row.description, row.example)
-        lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+        cells = [_cell(cell) for cell in (f"`{row.path}`", row.type, row.default, row.bounds, row.description)]
+        cells[-1] = _DOC_NAME.sub(r"[docs/\1](\1)", cells[-1])  # a guide a description names, linked from docs/
+        lines.append("| " + " | ".join([*cells, _cell(row.example)]) + " |")
     return "\n".join(lines)
 
 
