@@ -2,73 +2,31 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from types import ModuleType
 from typing import Any
 
 from batchdrop_local import bridges
+from batchdrop_local.sandbox import Sandbox, invoke, load_handler
 from batchdrop_local.stack_model import ACCOUNT_ID, REGION, LocalFunction
 from batchdrop_local.streams import StreamReader, matches
+
+__all__ = ["LocalLambda", "invoke", "load_handler"]  # the tests import a function's module and invoke it here
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FakeLambdaContext:
-    """The parts of Lambda's context object that Powertools reads."""
-
-    function_name: str
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = ""
-    aws_request_id: str = "local"
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
-
-
-def load_handler(function: LocalFunction) -> ModuleType:
-    """Import the function's module with its environment set, as a cold start does."""
-    os.environ.update(function.environment)
-    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", function.logical_id)
-    os.environ.setdefault("AWS_REGION", REGION)
-    module_file, _, _ = function.handler.rpartition(".")
-    path = function.code_dir / f"{module_file}.py"
-    name = f"batchdrop_function_{function.logical_id}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def invoke(function: LocalFunction, module: ModuleType, event: dict[str, Any]) -> Any:
-    handler_name = function.handler.rpartition(".")[2]
-    context = FakeLambdaContext(
-        function_name=function.logical_id,
-        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}",
-    )
-    return getattr(module, handler_name)(event, context)
-
-
 class LocalLambda:
     """LAMBDA EXECUTION. moto runs no function code without Docker, so this plays Lambda's part for
-    the template's functions, in this process: each function's module is imported with its
-    environment (its cold start), and its event sources, as the template declares them, invoke it:
+    the template's functions: each function gets a process of its own (`sandbox.Sandbox`, as Lambda
+    gives each its own execution environment) where its module is imported with its environment
+    (its cold start), and its event sources, polled here as the template declares them, invoke it:
 
     - **SQS** (event source mappings): the queue is polled, up to `BatchSize` messages are gathered
       within `MaximumBatchingWindowInSeconds`, and the handler gets the SQS event Lambda would give.
@@ -95,7 +53,14 @@ class LocalLambda:
         self.batching_window_scale = batching_window_scale
         """BATCHING WINDOWS: Lambda waits up to MaximumBatchingWindowInSeconds to fill a batch; a
         demo may shorten that wait (0.1 gives a tenth of it) to show more, sooner."""
-        self.modules = {logical_id: load_handler(function) for logical_id, function in stack.functions.items()}
+        self.sandboxes = {logical_id: Sandbox(function).start() for logical_id, function in stack.functions.items()}
+        try:
+            for sandbox in self.sandboxes.values():  # the cold starts, side by side
+                sandbox.ready()
+        except Exception:
+            for sandbox in self.sandboxes.values():
+                sandbox.stop()
+            raise
         self.invocations: dict[str, int] = dict.fromkeys(stack.functions, 0)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,10 +92,12 @@ class LocalLambda:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         self.invocations[logical_id] += 1
-        return invoke(self.stack.functions[logical_id], self.modules[logical_id], event)
+        return self.sandboxes[logical_id].invoke(event)
 
     # ------------------------------------------------------------------ SQS event source mappings
 

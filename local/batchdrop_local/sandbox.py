@@ -1,0 +1,168 @@
+"""A function's execution environment: its module imported with its environment, in a process of its own.
+
+Lambda gives every function its own process, and the functions rely on it: Powertools keeps the
+Lambda context's keys (`function_name`, the request id, the correlation id) in one formatter per
+service, its metric set in class attributes, and `load_handler` sets the function's environment
+in `os.environ`. Five functions sharing one process share all of that, and a line one function
+logs comes out labelled with whichever function was invoked last. So each function runs in a
+`Sandbox`: a process started for it (its cold start), invoked over a pipe, one invocation at a
+time, as one Lambda instance is. Its standard output and error are the process's own: whatever
+file descriptors 1 and 2 are when it starts (the demo points them at its log).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from multiprocessing.connection import Connection
+from types import ModuleType
+from typing import Any
+
+from batchdrop_local.stack_model import ACCOUNT_ID, REGION, LocalFunction
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = ""
+    aws_request_id: str = "local"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_handler(function: LocalFunction) -> ModuleType:
+    """Import the function's module with its environment set, as a cold start does."""
+    os.environ.update(function.environment)
+    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", function.logical_id)
+    os.environ.setdefault("AWS_REGION", REGION)
+    module_file, _, _ = function.handler.rpartition(".")
+    path = function.code_dir / f"{module_file}.py"
+    name = f"batchdrop_function_{function.logical_id}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def invoke(function: LocalFunction, module: ModuleType, event: dict[str, Any]) -> Any:
+    handler_name = function.handler.rpartition(".")[2]
+    context = FakeLambdaContext(
+        function_name=function.logical_id,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}",
+    )
+    return getattr(module, handler_name)(event, context)
+
+
+class FunctionError(Exception):
+    """The function raised (or could not be imported): Lambda's `errorType` and `errorMessage`."""
+
+    def __init__(self, function: str, error_type: str, message: str) -> None:
+        super().__init__(f"{function}: {error_type}: {message}")
+        self.error_type = error_type
+
+
+class Sandbox:
+    """One function's process. `start()` it, wait for `ready()`, `invoke()` it, `stop()` it."""
+
+    def __init__(self, function: LocalFunction) -> None:
+        self.function = function
+        # spawn, not fork: a fresh interpreter, never a copy of this one's threads and sockets
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(function, child), name=f"lambda-{function.logical_id}", daemon=True
+        )
+        self._child = child
+        self._lock = threading.Lock()  # one invocation at a time, as one Lambda instance
+
+    def start(self) -> Sandbox:
+        self._process.start()
+        self._child.close()
+        return self
+
+    def ready(self) -> Sandbox:
+        """Wait for the cold start: the module imported, or the error that stopped it."""
+        self._reply()
+        return self
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            self._connection.send_bytes(json.dumps(event, default=_json_value).encode())
+            return self._reply()
+
+    def stop(self) -> None:
+        self._connection.close()  # the process ends when its pipe closes
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+
+    def _reply(self) -> Any:
+        try:
+            reply = json.loads(self._connection.recv_bytes())
+        except EOFError as exc:
+            raise FunctionError(self.function.logical_id, "Runtime.ExitError", "the function's process ended") from exc
+        if "errorType" in reply:
+            raise FunctionError(self.function.logical_id, reply["errorType"], reply["errorMessage"])
+        return reply.get("result")
+
+
+def _serve(function: LocalFunction, connection: Connection) -> None:
+    """The function's process: import it, then answer invocations until the pipe closes."""
+    # Many processes write to the same file: each line in one write, even under PYTHONUNBUFFERED (which
+    # writes `print`'s text and its newline apart, and another process's line can land between them).
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True, write_through=False)
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function.logical_id  # its own, whatever its parent's says
+    try:
+        module = load_handler(function)
+    except Exception as exc:
+        traceback.print_exc()  # as Lambda logs an Init error
+        connection.send_bytes(_error(exc))
+        return
+    connection.send_bytes(b"{}")
+    while True:
+        try:
+            event = json.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            reply = json.dumps({"result": invoke(function, module, event)}, default=_json_value).encode()
+        except Exception as exc:
+            traceback.print_exc()  # as Lambda logs an unhandled error
+            reply = _error(exc)
+        connection.send_bytes(reply)
+
+
+def _error(exc: Exception) -> bytes:
+    return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}).encode()
+
+
+def _json_value(value: Any) -> Any:
+    """What Lambda's JSON has where boto3 gives Python values (binary attributes, times, numbers)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
