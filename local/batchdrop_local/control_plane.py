@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from batchdrop.platform.config import parse_platform_config
@@ -25,11 +26,13 @@ from batchdrop_local.stack_model import STACK_NAME, Stack
 class ControlPlane:
     """Started with `running()`; everything it started is stopped when that ends."""
 
-    def __init__(self, aws: EmbeddedAws, *, scenario: Scenario, speed: float = 1.0) -> None:
+    def __init__(
+        self, aws: EmbeddedAws, *, scenario: Scenario, speed: float = 1.0, slack_journal: Path | None = None
+    ) -> None:
         self.aws = aws
         self.scenario = scenario
         self.speed = speed
-        self.slack = SlackReceiver()
+        self.slack = SlackReceiver(slack_journal)
 
     @contextmanager
     def running(self) -> Iterator[ControlPlane]:

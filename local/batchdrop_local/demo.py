@@ -7,6 +7,9 @@ one bad one) under `incoming/<team>/` as a user would, and shows runs, jobs
 and Slack messages as they happen. It exits 0 when every run ends as the
 scenario expects, 1 otherwise. With `--keep` it stays up and prints what the
 `batchdrop` command line needs to use it.
+
+What the functions print goes to `.batchdrop/demo.log`, never to the live view;
+every Slack message to `.batchdrop/slack.jsonl` (`batchdrop-local slack`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,14 @@ from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import SeparateEmbeddedAws
+from batchdrop_local.sandbox import FunctionError
+from batchdrop_local.slack_journal import SLACK_JOURNAL, readable
 from batchdrop_local.stack_model import STACK_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_LOG = ROOT / ".batchdrop" / "demo.log"
+SLACK_SHOWN = 8
+"""The live view shows the newest messages; `batchdrop-local slack` every one."""
 SCENARIO = ROOT / "examples" / "demo" / "scenario.yaml"
 DROPS = [*sorted((ROOT / "examples" / "specs").iterdir()), ROOT / "examples" / "demo" / "typo-in-gpus.yaml"]
 STATUS_STYLE = {
@@ -80,9 +88,21 @@ class Snapshot:
         )
 
 
-def plan_drops(scenario: Scenario) -> list[Drop]:
+class UnknownDrop(ValueError):
+    def __init__(self, names: set[str]) -> None:
+        known = ", ".join(file.name for file in DROPS)
+        super().__init__(f"no such demo spec: {', '.join(sorted(names))} (the demo's specs: {known})")
+
+
+def plan_drops(scenario: Scenario, only: Sequence[str] = ()) -> list[Drop]:
+    """Every demo spec, or only those named (by file name)."""
+    unknown = set(only) - {file.name for file in DROPS}
+    if unknown:
+        raise UnknownDrop(unknown)
     drops = []
     for file in DROPS:
+        if only and file.name not in only:
+            continue
         team, name = "vision", file.name
         with contextlib.suppress(Exception):  # a bad spec still goes to its team's folder
             parsed = parse_spec(file.read_bytes(), file.name)
@@ -95,11 +115,13 @@ def plan_drops(scenario: Scenario) -> list[Drop]:
 
 
 class Demo:
-    def __init__(self, *, speed: float, scenario: Scenario) -> None:
+    def __init__(
+        self, *, speed: float, scenario: Scenario, only: Sequence[str] = (), slack_journal: Path | None = None
+    ) -> None:
         self.speed = speed
-        self.drops = plan_drops(scenario)
-        self.aws = SeparateEmbeddedAws()  # moto in its own process: the view and the functions keep this one
-        self.plane = ControlPlane(self.aws, scenario=scenario, speed=speed)
+        self.drops = plan_drops(scenario, only)
+        self.aws = SeparateEmbeddedAws()  # moto in its own process: the view keeps this one
+        self.plane = ControlPlane(self.aws, scenario=scenario, speed=speed, slack_journal=slack_journal)
         self.slack = self.plane.slack
         self.started = 0.0
 
@@ -179,11 +201,12 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
                 children,
                 record.failure or "",
             )
-    # The message's fallback text ends with its log links: long, and in the messages' blocks anyway.
-    messages = [f"[{item.channel}] {item.text.split(' Logs: ')[0]}" for item in demo.slack.received[-8:]]
+    received = demo.slack.received
+    messages = [readable(item.entry(), links=False) for item in received[-SLACK_SHOWN:]]
+    shown = f", the newest {SLACK_SHOWN}; all: batchdrop-local slack" if len(received) > SLACK_SHOWN else ""
     slack = Panel(
         Text("\n".join(messages) or "(nothing yet)"),
-        title=f"Slack ({len(demo.slack.received)} messages)",
+        title=f"Slack ({len(received)} messages{shown})",
         title_align="left",
     )
     invoked = ", ".join(f"{name.removesuffix('Function')} {count}" for name, count in demo.runtime.invocations.items())
@@ -197,13 +220,15 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
 
 @contextlib.contextmanager
 def _quiet_process_output(log: Path) -> Iterator[TextIO]:
-    """The functions log JSON and EMF to standard output, as in Lambda: send that to a file, and
-    give the live view the terminal."""
+    """The functions log JSON and EMF to standard output, as in Lambda: this process's standard
+    output and error (file descriptors 1 and 2, which the functions' processes inherit) become the
+    log, and the live view gets the terminal, alone."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
     sys.stdout.flush()
     terminal = os.fdopen(os.dup(1), "w", buffering=1)
     saved_err = os.dup(2)
-    with log.open("w") as sink:
+    with log.open("a") as sink:  # appended: the processes writing to it never write over each other
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:
@@ -223,14 +248,25 @@ def run_demo(
     keep: bool = False,
     console: Console | None = None,
     inspect: Callable[[Demo], None] | None = None,
+    only: Sequence[str] = (),
+    slack_journal: Path | None = None,
 ) -> tuple[bool, Snapshot, Demo]:
     """Run the demo; `inspect` is called with it at the end, while the stack is still up (for tests)."""
-    demo = Demo(speed=speed, scenario=scenario or Scenario.load(SCENARIO))
+    demo = Demo(speed=speed, scenario=scenario or Scenario.load(SCENARIO), only=only, slack_journal=slack_journal)
     console = console or Console()
     with demo.running():
         demo.drop_all()
         snapshot = Snapshot()
-        with Live(render(demo, snapshot), console=console, refresh_per_second=4, transient=False) as live:
+        # Not Live's default of printing what is written to sys.stdout and sys.stderr above the view:
+        # that is the functions' output (EMF, warnings), and it belongs in the log.
+        with Live(
+            render(demo, snapshot),
+            console=console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as live:
             while demo.elapsed() < timeout:
                 snapshot = demo.snapshot()
                 live.update(render(demo, snapshot))
@@ -259,6 +295,13 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
         ended = run.status if run else "never seen"
         table.add_row(drop.file.name, drop.expected, ended, "✓" if ended == drop.expected else "✗")
     console.print(table)
+    journal = demo.slack.journal
+    console.print(
+        f"\nSlack: {len(demo.slack.received)} messages"
+        + (f" (kept in {_shown(journal)}; `batchdrop-local slack` prints them)" if journal else "")
+    )
+    for message in demo.slack.received:
+        console.print(Text(readable(message.entry(), links=False)))
     verdict = "every run ended as expected" if ok else "some runs did not end as expected"
     console.print(
         Text(
@@ -274,32 +317,55 @@ def hold(console: Console, demo: Demo) -> None:
         f"  export AWS_ENDPOINT_URL={demo.aws.endpoint} AWS_DEFAULT_REGION=us-east-1 "
         f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
         f"  .venv/bin/batchdrop --stack {STACK_NAME} list --team vision\n"
-        f"  .venv/bin/batchdrop --stack {STACK_NAME} submit examples/specs/gpu-finetune.yaml --follow"
+        f"  .venv/bin/batchdrop --stack {STACK_NAME} submit examples/specs/gpu-finetune.yaml --follow\n"
+        f"New Slack messages: .venv/bin/batchdrop-local slack --follow"
+        + ("" if demo.slack.journal in {None, SLACK_JOURNAL} else f" --file {demo.slack.journal}")
     )
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(1)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m batchdrop_local.demo", description=__doc__.split("\n\n")[0])
+def _shown(path: Path) -> str:
+    """A path as short as it can be said: from the repository when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_local.demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", type=float, default=1.0, help="faster (2) or slower (0.5) than the scenario")
     parser.add_argument("--scenario", type=Path, default=SCENARIO)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every run to end")
     parser.add_argument("--keep", action="store_true", help="stay up afterwards for the command line")
     parser.add_argument(
-        "--log", type=Path, default=ROOT / ".batchdrop" / "demo.log", help="where the functions' own output goes"
+        "--only",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="drop only this spec (a file name of examples/specs, or typo-in-gpus.yaml); repeatable",
     )
+    parser.add_argument("--log", type=Path, default=DEMO_LOG, help="where the functions' own output goes")
+    parser.add_argument("--slack-journal", type=Path, default=SLACK_JOURNAL, help="where the Slack messages are kept")
     args = parser.parse_args(argv)
+    try:
+        plan_drops(Scenario.load(SCENARIO), args.only)
+    except UnknownDrop as exc:
+        parser.error(str(exc))
     with _quiet_process_output(args.log) as terminal:
         console = Console(file=terminal, force_terminal=terminal.isatty())
-        ok, _, _ = run_demo(
-            speed=args.speed,
-            scenario=Scenario.load(args.scenario),
-            timeout=args.timeout,
-            keep=args.keep,
-            console=console,
-        )
+        try:
+            ok, _, _ = run_demo(
+                speed=args.speed,
+                scenario=Scenario.load(args.scenario),
+                timeout=args.timeout,
+                keep=args.keep,
+                console=console,
+                only=args.only,
+                slack_journal=args.slack_journal,
+            )
+        except FunctionError as exc:
+            console.print(Text(f"✗ a function could not run: {exc}\n  its traceback is in {_shown(args.log)}", "red"))
+            return 1
     return 0 if ok else 1
 
 
