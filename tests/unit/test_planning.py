@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from batchdrop.errors import SpecRejected
@@ -11,7 +13,7 @@ from batchdrop.platform.identity import job_name, run_id_for_object
 from batchdrop.platform.planning import Plan, batch_limit_violations, check_and_plan, plan_run
 from batchdrop.spec import sweep
 from batchdrop.spec.parse import parse_spec
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, ROOT
 
 RUN_ID = "abcdefghijklmnopqrst"
 
@@ -300,3 +302,15 @@ def test_a_swept_parameter_fills_the_specs_own_command_per_child(platform_config
     command = plan_of(text, "vision", platform_config).jobs[0].request["containerOverrides"]["command"]
     assert command[4:] == ["python", "train.py", f"--experiment={sweep.marker('experiment_file')}"]
     assert "SWEEP_EXPERIMENT_FILE" in command[2]
+
+
+def test_the_specs_of_docs_sweeps_md_plan_as_the_page_says(platform_config: PlatformConfig) -> None:
+    page = (ROOT / "docs" / "sweeps.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", page, flags=re.DOTALL)
+    plans = [plan_of(block, "vision", platform_config) for block in blocks]
+    assert [plan.jobs[0].array_size for plan in plans] == [4, 6, 2]
+    without_command = plans[2]
+    (warning,) = without_command.warnings
+    assert f"warning: {warning}" in page, "the page shows the warning `plan` prints"
+    values = sweep.child_values(plans[1].jobs[0].sweep or {}, 4)
+    assert values == {"experiment_file": "s3://ml-data/experiments/b.yaml", "seed": "2"}, "the page's child 4"
