@@ -41,7 +41,7 @@ def definitions_to_read(parsed: ParsedSpec, *, team: str, config: PlatformConfig
     return list(dict.fromkeys(arn for arn in wanted if arn is not None))
 
 
-def definition_command(
+def command_to_wrap(
     draft: JobDraft,
     definition_arn: str,
     known: Mapping[str, DefinitionCommand] | None,

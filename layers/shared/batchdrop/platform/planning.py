@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import SpecRejected, cut
 from batchdrop.platform.config import PlatformConfig, QueueConfig, TeamConfig
-from batchdrop.platform.definition_commands import DefinitionCommand, definition_command
+from batchdrop.platform.definition_commands import DefinitionCommand, command_to_wrap
 from batchdrop.platform.identity import job_name
 from batchdrop.spec import sweep as sweeps
 from batchdrop.spec.documents import Document
@@ -238,7 +238,7 @@ def _plan_job(
         return findings, warnings, None
     wrapped: Sequence[str] | None = None
     if settings.sweep and settings.command is None:
-        wrapped, problem = definition_command(draft, definition_arn, definition_commands, label, warnings)
+        wrapped, problem = command_to_wrap(draft, definition_arn, definition_commands, label, warnings)
         if problem is not None:
             return [problem], warnings, None
     name = job_name(spec_name, draft.step, run_id)
