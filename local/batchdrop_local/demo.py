@@ -297,7 +297,7 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     console.print(table)
     journal = demo.slack.journal
     console.print(
-        f"\nSlack: {len(demo.slack.received)} messages"
+        f"\nSlack: {_count(len(demo.slack.received), 'message')}"
         + (f" (kept in {_shown(journal)}; `batchdrop-local slack` prints them)" if journal else "")
     )
     for message in demo.slack.received:
@@ -305,7 +305,8 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     verdict = "every run ended as expected" if ok else "some runs did not end as expected"
     console.print(
         Text(
-            f"{'✓' if ok else '✗'} {verdict} in {demo.elapsed():.1f} s; {len(demo.slack.received)} Slack messages",
+            f"{'✓' if ok else '✗'} {verdict} in {demo.elapsed():.1f} s; "
+            f"{_count(len(demo.slack.received), 'Slack message')}",
             style="green" if ok else "red",
         )
     )
@@ -326,6 +327,10 @@ def hold(console: Console, demo: Demo) -> None:
             time.sleep(1)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _shown(path: Path) -> str:
     """A path as short as it can be said: from the repository when it is inside it."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
@@ -334,7 +339,9 @@ def _shown(path: Path) -> str:
 def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_local.demo") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--speed", type=float, default=1.0, help="faster (2) or slower (0.5) than the scenario")
-    parser.add_argument("--scenario", type=Path, default=SCENARIO)
+    parser.add_argument(
+        "--scenario", type=Path, default=SCENARIO, help="what Batch does with each job (examples/demo/scenario.yaml)"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for every run to end")
     parser.add_argument("--keep", action="store_true", help="stay up afterwards for the command line")
     parser.add_argument(

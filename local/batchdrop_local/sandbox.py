@@ -17,6 +17,7 @@ import importlib.util
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -133,6 +134,9 @@ def _serve(function: LocalFunction, connection: Connection) -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(line_buffering=True, write_through=False)
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = function.logical_id  # its own, whatever its parent's says
+    # Ctrl-C on the demo's terminal reaches every process of it: the parent ends this one (by closing
+    # its pipe), never in the middle of an invocation.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         module = load_handler(function)
     except Exception as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from rich.console import Console
 pytestmark = pytest.mark.integration
 
 
-def test_the_demo_ends_every_run_as_its_scenario_expects() -> None:
+def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
     def inspect(demo: Demo) -> None:
@@ -24,7 +25,10 @@ def test_the_demo_ends_every_run_as_its_scenario_expects() -> None:
             seen[drop.file.name] = json.loads(s3.get_object(Bucket=demo.plane.bucket, Key=key)["Body"].read())
 
     screen = io.StringIO()
-    ok, snapshot, demo = run_demo(timeout=90, console=Console(file=screen, width=160), inspect=inspect)
+    journal = tmp_path / "slack.jsonl"
+    ok, snapshot, demo = run_demo(
+        timeout=90, console=Console(file=screen, width=160), inspect=inspect, slack_journal=journal
+    )
 
     assert ok, screen.getvalue()
     assert "✓ every run ended as expected" in screen.getvalue()
@@ -70,3 +74,11 @@ def test_the_demo_ends_every_run_as_its_scenario_expects() -> None:
     assert "out of memory" in vision.lower()
     assert "detector-finetune" in vision
     assert any("exit code 3" in text or "code 3" in text for text in texts["forecasting"])
+
+    # every message kept, in the order received, at least one per run; and all shown at the end
+    kept = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert [(entry["channel"], entry["text"]) for entry in kept] == [
+        (message.channel, message.text) for message in demo.slack.received
+    ]
+    assert len(kept) >= len(demo.drops)
+    assert f"Slack: {len(kept)} messages" in screen.getvalue()

@@ -114,7 +114,7 @@ def test_every_slack_message_is_kept_and_batchdrop_local_slack_prints_them(
     assert {entry["channel"] for entry in kept} == {"vision", "forecasting"}
     assert all(entry["text"] and entry["time"] and isinstance(entry["blocks"], list) for entry in kept)
     assert any("typo-in-gpus.yaml" in entry["text"] for entry in kept)
-    assert f"Slack: {len(kept)} messages" in demo_run.screen, "the demo's end shows them all"
+    assert f"Slack: {len(kept)} message" in demo_run.screen, "the demo's end shows them all"
 
     assert main(["slack", "--file", str(demo_run.journal)]) == 0
     printed = capsys.readouterr().out
