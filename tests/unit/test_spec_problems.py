@@ -233,12 +233,12 @@ SHAPE_CASES = [
         7,
     ),
     (
-        "sweep-without-command",
-        spec('sweep: {lr: ["0.1", "0.2"]}\n'),
-        "sweep",
-        "sweep_needs_command",
-        "needs `command`",
-        5,
+        "sweep-parameter-clash",
+        spec('command: [run, Ref::lr]\nparameters: {lr: "1"}\nsweep: {lr: ["0.1", "0.2"]}\n'),
+        "sweep.lr",
+        "sweep_parameter_clash",
+        "both swept and set in `parameters`",
+        7,
     ),
     (
         "sweep-env-clash",

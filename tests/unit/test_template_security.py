@@ -26,6 +26,7 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 STAR_RESOURCE_ALLOWED = {
     "batch:ListJobs": "ListJobs takes no resource: finding a job by its deterministic name",
     "batch:DescribeJobs": "DescribeJobs takes no resource: the reconcile sweep",
+    "batch:DescribeJobDefinitions": "DescribeJobDefinitions takes no resource: a sweep wraps its definition's command",
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions: Lambda's active tracing",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions: Lambda's active tracing",
 }
