@@ -138,7 +138,6 @@ def run_ended(event: RunEnded) -> SlackMessage:
                 ("Team", escape(event.team)),
                 ("Run", code(event.run_id)),
                 ("Environment", escape(event.environment)) if event.environment else None,
-                ("Took", human_duration(event.duration_seconds)) if event.duration_seconds else None,
             ]
         ),
     ]
