@@ -42,6 +42,7 @@ def attempt_ends(detail: JobDetail, node: int | None = None) -> list[AttemptEnd]
             AttemptEnd(
                 attempt=attempt.number,
                 node=node,
+                started_at=epoch_ms(attempt.started_at),
                 stopped_at=epoch_ms(attempt.stopped_at),
                 status_reason=attempt.status_reason,
                 exit_code=attempt.exit_code,
