@@ -5,7 +5,7 @@ Lambda context's keys (`function_name`, the request id, the correlation id) in o
 service, its metric set in class attributes, and `load_handler` sets the function's environment
 in `os.environ`. Five functions sharing one process share all of that, and a line one function
 logs comes out labelled with whichever function was invoked last. So each function runs in a
-`Sandbox`: a process started for it (its cold start), invoked over a pipe, one invocation at a
+`Sandbox`: a process started for it (its cold start), invoked over a socket, one invocation at a
 time, as one Lambda instance is. Its standard output and error are the process's own: whatever
 file descriptors 1 and 2 are when it starts (the demo points them at its log).
 """
@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
-import multiprocessing
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import traceback
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -85,18 +87,20 @@ class Sandbox:
 
     def __init__(self, function: LocalFunction) -> None:
         self.function = function
-        # spawn, not fork: a fresh interpreter, never a copy of this one's threads and sockets
-        context = multiprocessing.get_context("spawn")
-        self._connection, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(function, child), name=f"lambda-{function.logical_id}", daemon=True
-        )
-        self._child = child
         self._lock = threading.Lock()  # one invocation at a time, as one Lambda instance
 
     def start(self) -> Sandbox:
-        self._process.start()
-        self._child.close()
+        # A fresh interpreter (never a fork of this one's threads and sockets) that imports no more
+        # than the function needs: not multiprocessing's spawn, which imports this program's main module.
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self._process = subprocess.Popen(  # noqa: S603  # our own module, this interpreter, a descriptor
+                [sys.executable, "-m", "batchdrop_local.sandbox", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        self._connection = Connection(ours.detach())
+        self._connection.send_bytes(json.dumps(_described(self.function)).encode())
         return self
 
     def ready(self) -> Sandbox:
@@ -110,11 +114,12 @@ class Sandbox:
             return self._reply()
 
     def stop(self) -> None:
-        self._connection.close()  # the process ends when its pipe closes
-        self._process.join(timeout=10)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout=5)
+        self._connection.close()  # the process ends when its connection closes
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=5)
 
     def _reply(self) -> Any:
         try:
@@ -126,8 +131,20 @@ class Sandbox:
         return reply.get("result")
 
 
-def _serve(function: LocalFunction, connection: Connection) -> None:
-    """The function's process: import it, then answer invocations until the pipe closes."""
+def _described(function: LocalFunction) -> dict[str, Any]:
+    return {
+        "logical_id": function.logical_id,
+        "code_dir": str(function.code_dir),
+        "handler": function.handler,
+        "timeout": function.timeout,
+        "environment": function.environment,
+    }
+
+
+def _serve(connection: Connection) -> None:
+    """The function's process: import it, then answer invocations until its connection closes."""
+    described = json.loads(connection.recv_bytes())
+    function = LocalFunction(**{**described, "code_dir": Path(described["code_dir"])}, events={})
     # Many processes write to the same file: each line in one write, even under PYTHONUNBUFFERED (which
     # writes `print`'s text and its newline apart, and another process's line can land between them).
     for stream in (sys.stdout, sys.stderr):
@@ -170,3 +187,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+if __name__ == "__main__":  # a Sandbox's process: its argument is the file descriptor of its connection
+    _serve(Connection(int(sys.argv[1])))
