@@ -227,6 +227,10 @@ def channel_world() -> Iterator[World]:
         (job_failed(status="failed", step="prep", notify_on=[]), True),
         (job_failed(status="failed", step="evaluate", failure_class="dependency", notify_on=[]), False),
         (job_failed(status="failed", step="main", failure_class="dependency", notify_on=[]), True),
+        # the run's step count, where the job's record keeps it, decides; the step's name is for older records
+        (job_failed(status="succeeded", step="train", step_count=1, notify_on=["succeeded"]), True),
+        (job_failed(status="succeeded", step="main", step_count=3, notify_on=["succeeded"]), False),
+        (run_ended("succeeded", ["train"], ["succeeded"]), False),
         # one summary for a pipeline: failures always, success when asked; never for a single job
         (run_ended("succeeded", ["prep", "train"], ["succeeded"]), True),
         (run_ended("succeeded", ["prep", "train"], ["failed"]), False),

@@ -183,6 +183,9 @@ class _JobEvent(_Event):
     notify_on: list[str] = Field(
         default=[], description="The statuses the spec asked to hear about (lower case); failures are always told."
     )
+    step_count: int | None = Field(
+        default=None, description="How many steps the job's run has: more than one makes it a pipeline."
+    )
 
 
 class JobStatusChanged(_JobEvent):

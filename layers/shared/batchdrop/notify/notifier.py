@@ -33,7 +33,7 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 
 from batchdrop.errors import BatchdropError
-from batchdrop.events.contract import EVENT_ADAPTER, JobStuck, RunEnded, RunRejected, RunSubmitted
+from batchdrop.events.contract import EVENT_ADAPTER, JobStatusChanged, JobStuck, RunEnded, RunRejected, RunSubmitted
 from batchdrop.notify.block_kit import SlackMessage
 from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
 from batchdrop.notify.slack_blocks import NotifiableEvent, render
@@ -77,13 +77,20 @@ def is_wanted(event: NotifiableEvent) -> bool:
     if isinstance(event, RunSubmitted):
         return "submitted" in asked
     if isinstance(event, RunEnded):  # a pipeline's one summary; a single job's own messages told it all
-        pipeline = event.step_count > 1 or any(step.step != SINGLE_STEP for step in event.steps)
-        return pipeline and (event.status != "succeeded" or "succeeded" in asked)
-    if event.step != SINGLE_STEP and (event.status == "succeeded" or event.failure_class == "dependency"):
+        return event.step_count > 1 and (event.status != "succeeded" or "succeeded" in asked)
+    if in_pipeline(event) and (event.status == "succeeded" or event.failure_class == "dependency"):
         return (
             False  # a pipeline's step that succeeded, or never ran because one before it failed: the summary tells it
         )
     return event.status in ALWAYS_TOLD or event.status in asked
+
+
+def in_pipeline(event: JobStatusChanged) -> bool:
+    """Whether the job is one step of several. An event from before jobs kept their run's step count
+    goes by the step's name: a spec without `steps` has one step, `main`."""
+    if event.step_count is not None:
+        return event.step_count > 1
+    return event.step != SINGLE_STEP
 
 
 def read_event(message: str) -> NotifiableEvent | None:

@@ -307,6 +307,7 @@ class Teller:
             "array_size": record.array_size,
             "receipt_uri": f"s3://{record.source.bucket}/{location.receipt_key}" if location else None,
             "notify_on": record.notify_on,
+            "step_count": record.step_count,
         }
 
 

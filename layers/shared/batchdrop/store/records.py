@@ -199,6 +199,9 @@ class JobRecord(_Record):
     spec_digest: str
     source: SpecSource
     notify_on: list[str] = []
+    step_count: int | None = None
+    """How many steps its run has (None in records written before it was kept): a pipeline's steps
+    are summed up in one message when the run ends, a single job speaks for itself."""
     exit_code: int | None = None
     failure_class: str | None = None
     failure: str | None = None

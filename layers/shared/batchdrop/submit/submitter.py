@@ -185,6 +185,7 @@ def submitted_job_record(
         spec_digest=spec_digest,
         source=source,
         notify_on=plan.notify_on,
+        step_count=len(plan.jobs),
     )
 
 
