@@ -319,12 +319,17 @@ def hold(console: Console, demo: Demo) -> None:
         f"AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing\n"
         f"  .venv/bin/batchdrop --stack {STACK_NAME} list --team vision\n"
         f"  .venv/bin/batchdrop --stack {STACK_NAME} submit examples/specs/gpu-finetune.yaml --follow\n"
-        f"New Slack messages: .venv/bin/batchdrop-local slack --follow"
+        f"  .venv/bin/batchdrop-local slack --follow"
         + ("" if demo.slack.journal in {None, SLACK_JOURNAL} else f" --file {demo.slack.journal}")
+        + "\nNew Slack messages appear here too:"
     )
+    shown = len(demo.slack.received)
     with contextlib.suppress(KeyboardInterrupt):
         while True:
             time.sleep(1)
+            for message in demo.slack.received[shown:]:
+                console.print(Text(readable(message.entry(), links=False)))
+                shown += 1
 
 
 def _count(number: int, noun: str) -> str:

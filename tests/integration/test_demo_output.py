@@ -1,7 +1,7 @@
 """`make demo` on a terminal: the live view shows the demo and nothing the functions print; that
 (their JSON logs, EMF metrics, warnings) is in `.batchdrop/demo.log`, each line labelled with the
 function that wrote it; every Slack message is in `.batchdrop/slack.jsonl`, which
-`batchdrop-local slack` prints."""
+`batchdrop-local slack` prints; with `--keep`, new messages show as they come, until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from batchdrop_local.main import main
+
+from batchdrop_cli.main import main as batchdrop
 
 pytestmark = pytest.mark.integration
 
@@ -35,34 +38,61 @@ class DemoRun:
     journal: Path
 
 
-def run_on_a_terminal(arguments: list[str], *, cwd: Path) -> tuple[int, str]:
-    """Run a command with a pseudo-terminal as its standard input, output and error: what it shows."""
-    controller, terminal = os.openpty()
-    process = subprocess.Popen(
-        arguments, stdin=terminal, stdout=terminal, stderr=terminal, cwd=cwd, env={**os.environ, "TERM": "xterm"}
-    )
-    os.close(terminal)
-    shown = bytearray()
-    deadline = time.monotonic() + NO_END
-    try:
-        while time.monotonic() < deadline:
-            readable, _, _ = select.select([controller], [], [], 1.0)
+class Terminal:
+    """A command run with a pseudo-terminal as its standard input, output and error, as `make demo`
+    on a terminal; `interrupt()` is Ctrl-C (SIGINT to its process group, as the terminal sends it)."""
+
+    def __init__(self, arguments: list[str]) -> None:
+        self._controller, terminal = os.openpty()
+        self.process = subprocess.Popen(
+            arguments,
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            cwd=ROOT,
+            env={**os.environ, "TERM": "xterm"},
+            start_new_session=True,
+        )
+        os.close(terminal)
+        self._shown = bytearray()
+        self._open = True
+
+    @property
+    def screen(self) -> str:
+        """What it showed, without the terminal's colours and cursor moves."""
+        return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", self._shown.decode("utf-8", "replace"))
+
+    def read_until(self, pattern: str | None = None) -> bool:
+        """Read what it shows until `pattern` is on the screen (True) or the terminal closes."""
+        deadline = time.monotonic() + NO_END
+        while self._open and time.monotonic() < deadline:
+            if pattern is not None and re.search(pattern, self.screen):
+                return True
+            readable, _, _ = select.select([self._controller], [], [], 1.0)
             if not readable:
-                if process.poll() is not None:
-                    break
                 continue
             try:
-                chunk = os.read(controller, 65536)
+                chunk = os.read(self._controller, 65536)
             except OSError:  # the terminal closed: every process that had it ended
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
-    return process.wait(timeout=30), shown.decode("utf-8", "replace")
+                chunk = b""
+            self._shown += chunk
+            self._open = bool(chunk)
+        return pattern is not None and re.search(pattern, self.screen) is not None
+
+    def interrupt(self) -> None:
+        os.killpg(self.process.pid, signal.SIGINT)
+
+    def wait(self) -> int:
+        """Its exit code, once it has ended and shown everything."""
+        self.read_until()
+        os.close(self._controller)
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait(timeout=30)
+
+
+def demo(*arguments: str) -> Terminal:
+    return Terminal([sys.executable, "-m", "batchdrop_local.demo", *arguments])
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +100,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     where = tmp_path_factory.mktemp("demo")
     only = [argument for spec in SPECS for argument in ("--only", spec)]
     log, journal = where / "demo.log", where / "slack.jsonl"
-    code, screen = run_on_a_terminal(
-        [sys.executable, "-m", "batchdrop_local.demo", *only, "--log", str(log), "--slack-journal", str(journal)],
-        cwd=ROOT,
-    )
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # the terminal's colours and cursor moves
-    return DemoRun(code=code, screen=plain, log=log.read_text(), journal=journal)
+    terminal = demo(*only, "--log", str(log), "--slack-journal", str(journal))
+    code = terminal.wait()
+    return DemoRun(code=code, screen=terminal.screen, log=log.read_text(), journal=journal)
 
 
 def test_the_live_view_shows_the_demo_and_none_of_the_functions_output(demo_run: DemoRun) -> None:
@@ -124,3 +151,30 @@ def test_every_slack_message_is_kept_and_batchdrop_local_slack_prints_them(
 
     assert main(["slack", "--json", "--file", str(demo_run.journal)]) == 0
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == kept
+
+
+def test_with_keep_new_slack_messages_show_as_they_come_and_ctrl_c_ends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journal = tmp_path / "slack.jsonl"
+    terminal = demo(
+        "--only", "typo-in-gpus.yaml", "--keep", "--log", str(tmp_path / "demo.log"), "--slack-journal", str(journal)
+    )
+    try:
+        assert terminal.read_until(r"appear here too:"), terminal.screen
+        endpoint = re.search(r"AWS_ENDPOINT_URL=(http://127\.0\.0\.1:\d+)", terminal.screen)
+        assert endpoint, terminal.screen
+        assert "batchdrop-local slack --follow --file" in " ".join(terminal.screen.split()), "how to follow them"
+
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # what the demo tells one to export
+            monkeypatch.setenv(name, "testing")
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        spec = str(ROOT / "examples" / "specs" / "cpu-report.yaml")
+        code = batchdrop(["--stack", "batchdrop-local", "--endpoint-url", endpoint[1], "submit", spec])
+        assert code == 0
+        assert terminal.read_until(r"appear here too:\s*\d\d:\d\d:\d\d  #forecasting  "), "the new run's message"
+    finally:
+        terminal.interrupt()
+    assert terminal.wait() == 0
+    assert "Traceback" not in terminal.screen
+    assert len(journal.read_text().splitlines()) >= 2
