@@ -1,4 +1,4 @@
-"""Running the template's functions in this process, as Lambda would run them."""
+"""Running the template's functions as Lambda would: each in a process of its own (`sandbox`)."""
 
 from __future__ import annotations
 
