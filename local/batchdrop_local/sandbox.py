@@ -110,6 +110,9 @@ class Sandbox:
 
     def invoke(self, event: dict[str, Any]) -> Any:
         with self._lock:
+            if self._process.poll() is not None:  # it died: Lambda starts another (a cold start)
+                self._connection.close()
+                self.start().ready()
             self._connection.send_bytes(json.dumps(event, default=_json_value).encode())
             return self._reply()
 

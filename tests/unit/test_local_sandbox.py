@@ -35,6 +35,8 @@ HANDLER = textwrap.dedent(
             layer_logger.info("layer line")
         if event.get("fail"):
             raise ValueError("asked to fail")
+        if event.get("die"):
+            os._exit(1)
         return {"who": os.environ["WHO"], "got": event}
     """
 )
@@ -87,6 +89,16 @@ def test_a_function_that_raises_is_an_error_of_its_type_and_the_process_goes_on(
             sandbox.invoke({"fail": True})
         assert raised.value.error_type == "ValueError"
         assert sandbox.invoke({"n": 1})["got"] == {"n": 1}
+    finally:
+        sandbox.stop()
+
+
+def test_a_function_whose_process_dies_fails_that_invocation_and_the_next_gets_a_new_process(tmp_path: Path) -> None:
+    sandbox = Sandbox(function(tmp_path, "AlphaFunction")).start().ready()
+    try:
+        with pytest.raises(FunctionError, match=r"AlphaFunction: Runtime\.ExitError"):
+            sandbox.invoke({"die": True})
+        assert sandbox.invoke({"n": 2})["got"] == {"n": 2}
     finally:
         sandbox.stop()
 
