@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return demo.main(rest, prog="batchdrop-local demo")
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    return slack(args.file, follow=args.follow, raw=args.json)
+    try:
+        return slack(args.file, follow=args.follow, raw=args.json)
+    except BrokenPipeError:  # its reader stopped reading (`| head`): what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's flush goes nowhere
+        return 0
 
 
 if __name__ == "__main__":

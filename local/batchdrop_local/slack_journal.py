@@ -42,10 +42,11 @@ def readable(entry: dict[str, Any], *, links: bool = True) -> str:
 
 
 def read_lines(journal: Path) -> Iterator[tuple[int, str]]:
-    """The journal's complete lines, numbered from 1."""
+    """The journal's complete lines, numbered from 1 (a last line without its newline is still
+    being written)."""
     with journal.open(encoding="utf-8") as file:
         for number, line in enumerate(file, start=1):
-            if line.strip():
+            if line.strip() and line.endswith("\n"):
                 yield number, line
 
 

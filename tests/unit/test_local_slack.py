@@ -15,8 +15,8 @@ def entry(text: str, channel: str = "vision", time: str = "2026-11-30T01:32:34.1
     return {"time": time, "channel": channel, "text": text, "blocks": [{"type": "section"}]}
 
 
-def write(journal: Path, *entries: dict[str, object], extra: str = "") -> None:
-    journal.write_text("".join(json.dumps(item) + "\n" for item in entries) + extra, encoding="utf-8")
+def write(journal: Path, *entries: dict[str, object]) -> None:
+    journal.write_text("".join(json.dumps(item) + "\n" for item in entries), encoding="utf-8")
 
 
 def test_a_message_reads_as_its_time_channel_and_text() -> None:
@@ -55,7 +55,13 @@ def test_no_journal_yet_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureF
 def test_an_unreadable_line_is_named_and_the_others_printed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     journal = tmp_path / "slack.jsonl"
     journal.write_text(
-        json.dumps(entry("one")) + "\nnot json\n" + json.dumps({"x": 1}) + "\n" + json.dumps(entry("two"))
+        json.dumps(entry("one"))
+        + "\nnot json\n"
+        + json.dumps({"x": 1})
+        + "\n"
+        + json.dumps(entry("two"))
+        + "\n"
+        + json.dumps(entry("three"))[:30]  # the last line still being written: not yet a message
     )
     assert main(["slack", "--file", str(journal)]) == 0
     captured = capsys.readouterr()
