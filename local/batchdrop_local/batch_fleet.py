@@ -1,5 +1,7 @@
 """The Batch side a platform team owns, made in the emulator: the queues and job definitions
-the platform config names, with the same ARNs.
+the platform config names, with the same ARNs, each queue on a compute environment of the
+capacity the config says (`capacity: spot` a SPOT one, else on-demand EC2): the local Batch
+reclaims jobs only on spot capacity.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop_local.emulator import EmbeddedAws
 
 SERVICE_ROLE = "batchdrop-local-batch-service"
+INSTANCE_PROFILE = "batchdrop-local-batch-instance"
 
 
 def job_definition_arns(config: PlatformConfig) -> list[str]:
@@ -19,20 +22,36 @@ def queue_arns(config: PlatformConfig) -> list[str]:
 
 
 def provision_batch(aws: EmbeddedAws, config: PlatformConfig) -> None:
-    """Create a compute environment, every queue, and every job definition at its revision."""
+    """Create each queue on its own compute environment, and every job definition at its revision."""
     iam = aws.client("iam")
     role = iam.create_role(
         RoleName=SERVICE_ROLE,
         AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
         '"Principal":{"Service":"batch.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
     )["Role"]["Arn"]
+    instance_role = iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
+    ec2 = aws.client("ec2")
+    subnets = [subnet["SubnetId"] for subnet in ec2.describe_subnets()["Subnets"]][:1]
+    groups = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
     batch = aws.client("batch")
-    environment = batch.create_compute_environment(
-        computeEnvironmentName="batchdrop-local", type="UNMANAGED", state="ENABLED", serviceRole=role
-    )["computeEnvironmentArn"]
-    for arn in queue_arns(config):
+    for name, queue in sorted(config.queues.items()):
+        environment = batch.create_compute_environment(
+            computeEnvironmentName=f"batchdrop-local-{name}",
+            type="MANAGED",
+            state="ENABLED",
+            serviceRole=role,
+            computeResources={
+                "type": "SPOT" if queue.capacity == "spot" else "EC2",
+                "minvCpus": 0,  # no instance is started
+                "maxvCpus": int(queue.max_vcpus),
+                "instanceTypes": ["optimal"],
+                "instanceRole": instance_role,
+                "subnets": subnets,
+                "securityGroupIds": [groups[0]["GroupId"]],
+            },
+        )["computeEnvironmentArn"]
         batch.create_job_queue(
-            jobQueueName=arn.rsplit("/", 1)[1],
+            jobQueueName=queue.arn.rsplit("/", 1)[1],
             state="ENABLED",
             priority=1,
             computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],

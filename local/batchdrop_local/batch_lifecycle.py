@@ -19,56 +19,30 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
-
-import yaml
+from typing import Any
 
 from batchdrop.store.items import ACTIVE_SHARDS
 from batchdrop_local import bridges
+from batchdrop_local.batch_fates import (
+    JobFate,
+    Scenario,
+    keep_submitted_retry_strategies,
+    memory_mib,
+    original_index,
+    retried,
+    spec_and_step,
+)
 from batchdrop_local.state_changes import as_batch_shows_it, epoch_ms, log_stream, state_change
 
 logger = logging.getLogger(__name__)
 
-Outcome = Literal["succeed", "fail", "out_of_memory", "spot_reclaim"]
 LOG_GROUP = "/aws/batch/job"
 ECS = "arn:aws:ecs:us-east-1:123456789012"
+RECLAIMED = "Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated."
+OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
+SPOT_TYPES = {"SPOT", "FARGATE_SPOT"}
 
-
-@dataclass(frozen=True)
-class JobFate:
-    """What happens to one job (a step of a spec) in the scenario."""
-
-    spec: str
-    step: str = "main"
-    outcome: Outcome = "succeed"
-    exit_code: int = 1
-    runs_for: float | None = None
-    """Seconds it runs (at speed 1), where it is not the scenario's `running` time."""
-
-
-@dataclass
-class Scenario:
-    fates: list[JobFate] = field(default_factory=list)
-    expected: dict[str, str] = field(default_factory=dict)
-    """Spec name (or file name, for a spec that cannot be read) -> the run status it must end in."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """How long each phase takes at speed 1: queued, starting, running, child."""
-
-    @classmethod
-    def load(cls, path: Path) -> Scenario:
-        raw = yaml.safe_load(path.read_text())
-        return cls(
-            fates=[JobFate(**fate) for fate in raw.get("fates", [])],
-            expected=dict(raw.get("expected", {})),
-            seconds=dict(raw.get("seconds", {})),
-        )
-
-    def fate(self, spec: str, step: str) -> JobFate:
-        for fate in self.fates:
-            if fate.spec == spec and fate.step == step:
-                return fate
-        return JobFate(spec=spec, step=step)
+__all__ = ["JobFate", "LocalBatch", "Scenario"]
 
 
 @dataclass
@@ -83,7 +57,10 @@ class _Job:
     next_at: float = 0.0
     started_at: datetime | None = None
     children: list[_Job] = field(default_factory=list)
-    retries_left: int = 0
+    retry_strategy: dict[str, Any] = field(default_factory=dict)
+    """As submitted (`attempts`, `evaluateOnExit`): how Batch retries a failed attempt."""
+    child_index: int | None = None
+    """For an array child: its original index (the index it had before any resubmission)."""
 
     @property
     def ended(self) -> bool:
@@ -114,6 +91,10 @@ class LocalBatch:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._outbox: list[dict[str, Any]] = []
+        self._reclaimed: dict[tuple[str, str, int | None], int] = {}
+        """Attempts reclaimed so far, by spec, step and original child index (over every job of them)."""
+        self._spot_queues: dict[str, bool] = {}
+        keep_submitted_retry_strategies()
         aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
 
     def start(self) -> LocalBatch:
@@ -177,7 +158,7 @@ class LocalBatch:
             return  # not recorded yet (its run is being submitted): seen again on the next tick
         resources, max_attempts = asked
         view = as_batch_shows_it(described, resources)
-        spec, step = _spec_and_step(described)
+        spec, step = spec_and_step(described)
         size = described.get("arrayProperties", {}).get("size")
         if size:
             view["arrayProperties"] = {"size": size, "statusSummary": {}}
@@ -187,7 +168,7 @@ class LocalBatch:
             depends_on=[dependency["jobId"] for dependency in described.get("dependsOn", [])],
             array_size=size,
             next_at=time.monotonic(),
-            retries_left=max_attempts - 1,
+            retry_strategy=described.get("retryStrategy") or {"attempts": max_attempts},
         )
         self.jobs[described["jobId"]] = job
 
@@ -220,26 +201,57 @@ class LocalBatch:
             self._finish_attempt(job)
 
     def _finish_attempt(self, job: _Job) -> None:
-        fate = job.fate
         number = len(job.attempts) + 1
-        if fate.outcome == "spot_reclaim" and number == 1 and job.retries_left > 0:
-            job.attempts.append(
-                self._attempt(job, exit_code=None, status_reason="Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.")
-            )
-            job.retries_left -= 1
+        outcome = self._outcome(job)
+        if outcome == "spot_reclaim":
+            job.attempts.append(self._attempt(job, exit_code=None, status_reason=RECLAIMED))
             self._write_logs(job, "the instance was reclaimed", attempt=number)
-            self._move(job, "RUNNABLE", after=self._seconds("queued"))
-            return
-        if fate.outcome in {"fail", "out_of_memory"}:
-            code = 137 if fate.outcome == "out_of_memory" else fate.exit_code
-            reason = "OutOfMemoryError: Container killed due to memory usage" if code == 137 else None
+        elif outcome in {"fail", "out_of_memory"}:
+            code = 137 if outcome == "out_of_memory" else job.fate.exit_code
+            reason = OUT_OF_MEMORY if code == 137 else None
             job.attempts.append(self._attempt(job, exit_code=code, container_reason=reason))
             self._write_logs(job, f"exited with code {code}", attempt=number)
-            self._move(job, "FAILED", reason="Essential container in task exited", exit_code=code)
+        else:
+            job.attempts.append(self._attempt(job, exit_code=0))
+            self._write_logs(job, "done", attempt=number)
+            self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
             return
-        job.attempts.append(self._attempt(job, exit_code=0))
-        self._write_logs(job, "done", attempt=number)
-        self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
+        last = job.attempts[-1]
+        if retried(job.retry_strategy, len(job.attempts), last):
+            if job.child_index is not None:  # a child tells only how it ends
+                job.status, job.next_at = "PENDING", time.monotonic() + self._seconds("queued")
+            else:
+                self._move(job, "RUNNABLE", after=self._seconds("queued"))
+            return
+        self._move(job, "FAILED", reason=last["statusReason"], exit_code=last["container"].get("exitCode"))
+
+    def _outcome(self, job: _Job) -> str:
+        """This attempt's outcome: the fate's, where what the job asked for and where it runs let it be."""
+        fate = job.fate
+        outcome = fate.outcome_of(job.child_index)
+        if outcome == "out_of_memory" and fate.below_memory_mib is not None:
+            asked = memory_mib(job.view)
+            if asked is not None and asked >= fate.below_memory_mib:
+                return "succeed"
+        if outcome == "spot_reclaim":
+            key = (fate.spec, fate.step, job.child_index)
+            if not self._on_spot(job.view["jobQueue"]) or self._reclaimed.get(key, 0) >= fate.times:
+                return "succeed"
+            self._reclaimed[key] = self._reclaimed.get(key, 0) + 1
+        return outcome
+
+    def _on_spot(self, queue: str) -> bool:
+        """Whether the queue's (first) compute environment is spot capacity, as Batch describes it."""
+        if queue not in self._spot_queues:
+            batch = self.aws.client("batch")
+            [described] = batch.describe_job_queues(jobQueues=[queue])["jobQueues"] or [{}]
+            order = sorted(described.get("computeEnvironmentOrder", []), key=lambda each: each["order"])
+            environments = [each["computeEnvironment"] for each in order[:1]]
+            found = batch.describe_compute_environments(computeEnvironments=environments)["computeEnvironments"]
+            self._spot_queues[queue] = any(
+                each.get("computeResources", {}).get("type") in SPOT_TYPES for each in found if environments
+            )
+        return self._spot_queues[queue]
 
     def _attempt(
         self, job: _Job, *, exit_code: int | None, status_reason: str | None = None, container_reason: str | None = None
@@ -313,6 +325,8 @@ class LocalBatch:
                 depends_on=[],
                 array_size=None,
                 status="PENDING",
+                retry_strategy=parent.retry_strategy,
+                child_index=original_index(parent.view, index),
             )
             for index in range(parent.array_size)
         ]
@@ -384,16 +398,6 @@ class LocalBatch:
             logStreamName=stream,
             logEvents=[{"timestamp": now + index, "message": line} for index, line in enumerate(lines)],
         )
-
-
-def _spec_and_step(described: dict[str, Any]) -> tuple[str, str]:
-    """From the job's tags (and name): the spec it came from and its step."""
-    tags = described.get("tags", {})
-    step = tags.get("batchdrop:step", "main")
-    name = described["jobName"]
-    run_id = tags.get("batchdrop:run-id", "")
-    spec = name.removesuffix(f"-{run_id}").removesuffix(f"-{step}")
-    return spec, step
 
 
 def _story(job: _Job, what: str) -> Iterator[str]:
