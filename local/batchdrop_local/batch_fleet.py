@@ -24,12 +24,16 @@ def queue_arns(config: PlatformConfig) -> list[str]:
 def provision_batch(aws: EmbeddedAws, config: PlatformConfig) -> None:
     """Create each queue on its own compute environment, and every job definition at its revision."""
     iam = aws.client("iam")
-    role = iam.create_role(
-        RoleName=SERVICE_ROLE,
-        AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
-        '"Principal":{"Service":"batch.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
-    )["Role"]["Arn"]
-    instance_role = iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
+    try:
+        role = iam.create_role(
+            RoleName=SERVICE_ROLE,
+            AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"Service":"batch.amazonaws.com"},"Action":"sts:AssumeRole"}]}',
+        )["Role"]["Arn"]
+        instance_role = iam.create_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:  # provisioned before: more queues are added
+        role = iam.get_role(RoleName=SERVICE_ROLE)["Role"]["Arn"]
+        instance_role = iam.get_instance_profile(InstanceProfileName=INSTANCE_PROFILE)["InstanceProfile"]["Arn"]
     ec2 = aws.client("ec2")
     subnets = [subnet["SubnetId"] for subnet in ec2.describe_subnets()["Subnets"]][:1]
     groups = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
