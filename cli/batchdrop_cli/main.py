@@ -263,6 +263,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     document = plan.model_dump(mode="json")
     for shown, job in zip(document["jobs"], plan.jobs, strict=True):
         shown["request"] = job.submit_request({step: f"<job id of {step}>" for step in job.depends_on})
+        if job.recovery is None:  # shown only where the spec's retries ask batchdrop to resubmit
+            del shown["recovery"]
     return document
 
 

@@ -314,3 +314,36 @@ def test_the_specs_of_docs_sweeps_md_plan_as_the_page_says(platform_config: Plat
     assert f"warning: {warning}" in page, "the page shows the warning `plan` prints"
     values = sweep.child_values(plans[1].jobs[0].sweep or {}, 4)
     assert values == {"experiment_file": "s3://ml-data/experiments/b.yaml", "seed": "2"}, "the page's child 4"
+
+
+RECOVERING = """
+version: 1
+name: detector
+job_definition: trainer
+command: [python, train.py]
+resources: {{vcpus: 8, memory_mib: 16384, gpus: {gpus}}}
+retries:
+  attempts: 3
+  on_spot_interruption: true
+  out_of_memory: {{times: 2, grow: 2.0}}
+  spot_fallback: {{after: 2}}
+"""
+
+
+def test_a_recovering_job_carries_its_policy_with_its_queue_and_its_routes_fallback(
+    platform_config: PlatformConfig,
+) -> None:
+    job = plan_of(RECOVERING.format(gpus=1), "vision", platform_config).jobs[0]
+    assert job.queue == "gpu-shared"
+    assert job.recovery is not None
+    assert (job.recovery.out_of_memory_times, job.recovery.grow, job.recovery.max_memory_mib) == (2, 2.0, 249856)
+    assert (job.recovery.spot_fallback_after, job.recovery.fallback_queue) == (2, "gpu-on-demand")
+    assert job.request["retryStrategy"]["attempts"] == 2, "at most `after` attempts on spot"
+    assert job.request["retryStrategy"]["evaluateOnExit"][0] == {"onReason": "OutOfMemoryError*", "action": "EXIT"}
+
+
+def test_spot_fallback_on_a_route_without_a_fallback_is_refused(platform_config: PlatformConfig) -> None:
+    with pytest.raises(SpecRejected) as caught:
+        plan_of(RECOVERING.format(gpus=0), "vision", platform_config)
+    [problem] = caught.value.problems
+    assert (problem.code, problem.path) == ("no_fallback_queue", "retries.spot_fallback")

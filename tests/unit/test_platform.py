@@ -56,7 +56,7 @@ def problems(raw: bytes) -> list[tuple[str, str, str]]:
 
 def test_example_config_loads() -> None:
     config = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())
-    assert set(config.queues) == {"cpu-shared", "gpu-shared", "gpu-vision-prod"}
+    assert set(config.queues) == {"cpu-shared", "gpu-shared", "gpu-on-demand", "gpu-vision-prod"}
     assert config.teams["vision"].job_definitions["trainer"].endswith("vision-trainer:3")
 
 
@@ -181,3 +181,15 @@ def test_a_broken_config_with_no_good_copy_raises(tmp_path: Path) -> None:
     path.write_bytes(b"version: 1\nqueues: {}\n")
     with pytest.raises(ConfigInvalid):
         PlatformConfigSource(str(path)).get()
+
+
+def test_a_fallback_keeps_its_routes_hardware_and_is_on_demand() -> None:
+    raw = (EXAMPLES / "platform.yaml").read_text()
+    wrong_hardware = raw.replace("fallback: gpu-on-demand", "fallback: cpu-shared")
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_platform_config(wrong_hardware.encode())
+    assert [(p.code, p.path) for p in caught.value.problems] == [("hardware_mismatch", "routes[1].fallback")]
+    on_spot = raw.replace("    capacity: on_demand\n  gpu-vision-prod:", "    capacity: spot\n  gpu-vision-prod:")
+    with pytest.raises(ConfigInvalid) as caught:
+        parse_platform_config(on_spot.encode())
+    assert [p.code for p in caught.value.problems] == ["fallback_not_on_demand"]

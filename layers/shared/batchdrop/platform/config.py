@@ -7,7 +7,7 @@ sending a GPU job to a CPU queue; `planning` checks them again on every route.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -88,6 +88,12 @@ class QueueConfig(_Strict):
         "`share_identifier` and a scheduling priority. Default false.",
         examples=[True],
     )
+    capacity: Literal["spot", "on_demand"] | None = Field(
+        default=None,
+        description="spot or on_demand: the capacity of the queue's compute environments. A route's `fallback` "
+        "must be on_demand. Default: not said.",
+        examples=["spot"],
+    )
 
 
 class TeamConfig(_Strict):
@@ -162,6 +168,12 @@ class Route(_Strict):
         examples=[{"team": "vision", "environment": "production", "hardware": "gpu"}],
     )
     queue: Name = Field(description="The queue, by its name under `queues`. Required.", examples=["gpu-vision-prod"])
+    fallback: Name | None = Field(
+        default=None,
+        description="An on-demand queue of the same hardware where a job reclaimed too often on `queue` is "
+        "resubmitted (a spec's `retries.spot_fallback`). Default: none.",
+        examples=["gpu-on-demand"],
+    )
 
 
 class PlatformConfig(_Strict):
@@ -247,6 +259,8 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
                     f"this route takes {wanted} jobs but `{route.queue}` is a {queue.hardware} queue",
                 )
             )
+        if route.fallback is not None:
+            findings.extend(_fallback_findings(config, index, route.fallback, queue))
     for team_name, team in config.teams.items():
         if team.share_identifier is None:
             fair = [q for q in config.reachable_queues(team_name) if q in config.queues and config.queues[q].fair_share]
@@ -259,6 +273,26 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
                     )
                 )
     return findings
+
+
+def _fallback_findings(config: PlatformConfig, index: int, name: str, queue: QueueConfig) -> list[Finding]:
+    """A fallback keeps the route's hardware (a GPU job never lands on a CPU queue by falling back) and is
+    on-demand capacity (falling back to spot would be reclaimed again)."""
+    where = ("routes", index, "fallback")
+    fallback = config.queues.get(name)
+    if fallback is None:
+        return [(where, "unknown_queue", f"there is no queue `{name}` (queues: {', '.join(config.queues)})")]
+    if fallback.hardware != queue.hardware:
+        return [
+            (
+                where,
+                "hardware_mismatch",
+                f"fallback `{name}` is a {fallback.hardware} queue but the route's queue is a {queue.hardware} one",
+            )
+        ]
+    if fallback.capacity != "on_demand":
+        return [(where, "fallback_not_on_demand", f"fallback `{name}` must say `capacity: on_demand`")]
+    return []
 
 
 def parse_platform_config(raw: bytes, name: str = "platform.yaml") -> PlatformConfig:

@@ -16,9 +16,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import SpecRejected, cut
-from batchdrop.platform.config import PlatformConfig, QueueConfig, TeamConfig
+from batchdrop.platform.config import PlatformConfig, QueueConfig, Route, TeamConfig
 from batchdrop.platform.definition_commands import DefinitionCommand, command_to_wrap
 from batchdrop.platform.identity import job_name
+from batchdrop.platform.recovery import RecoveryPolicy, policy_for, retry_strategy
 from batchdrop.spec import sweep as sweeps
 from batchdrop.spec.documents import Document
 from batchdrop.spec.model import (
@@ -62,6 +63,8 @@ class PlannedJob(BaseModel):
     """Axes of the sweep; child i runs with `batchdrop.spec.sweep.child_values(sweep, i)`."""
     request: dict[str, Any]
     """SubmitJob's arguments, all but `dependsOn`."""
+    recovery: RecoveryPolicy | None = None
+    """What batchdrop may resubmit it as, when its spec's `retries` asks (platform.recovery)."""
 
     def submit_request(self, job_ids: Mapping[str, str]) -> dict[str, Any]:
         """The complete SubmitJob request, given the job ids of the steps this one depends on."""
@@ -177,11 +180,11 @@ def _rejected(document: Document, findings: list[Finding]) -> SpecRejected:
     return SpecRejected(document.problems(findings))
 
 
-def route(config: PlatformConfig, team: str, environment: str, hardware: Hardware) -> str | None:
-    """The queue the first matching route names, or None."""
+def matching_route(config: PlatformConfig, team: str, environment: str, hardware: Hardware) -> Route | None:
+    """The first route that takes the job, or None."""
     for candidate in config.routes:
         if candidate.when.matches(team, environment, hardware):
-            return candidate.queue
+            return candidate
     return None
 
 
@@ -210,7 +213,8 @@ def _plan_job(
                 f"(it has: {', '.join(team_config.job_definitions)})",
             )
         )
-    queue_name = route(config, team, environment, resources.hardware)
+    matched = matching_route(config, team, environment, resources.hardware)
+    queue_name = matched.queue if matched else None
     queue = config.queues.get(queue_name) if queue_name else None
     if queue_name is None or queue is None:
         findings.append(
@@ -234,6 +238,8 @@ def _plan_job(
         )
     if settings.priority is not None and not fair_share:
         warnings.append(f"{label}: `priority` is ignored: queue `{queue_name}` is not fair-share")
+    recovery, recovery_findings = _recovery_policy(draft, queue, matched.fallback if matched else None, config)
+    findings.extend(recovery_findings)
     if findings or definition_arn is None:
         return findings, warnings, None
     wrapped: Sequence[str] | None = None
@@ -279,8 +285,37 @@ def _plan_job(
             array_size=draft.array_size,
             sweep={axis: list(values) for axis, values in settings.sweep.items()} if settings.sweep else None,
             request=request,
+            recovery=recovery,
         ),
     )
+
+
+def _recovery_policy(
+    draft: JobDraft, queue: QueueConfig, fallback_name: str | None, config: PlatformConfig
+) -> tuple[RecoveryPolicy | None, list[Finding]]:
+    """The job's recovery policy, or why the spec asks for one its route cannot give."""
+    retries = draft.settings.retries
+    if retries is None or (retries.out_of_memory is None and retries.spot_fallback is None):
+        return None, []
+    fallback = config.queues.get(fallback_name) if fallback_name else None
+    if retries.spot_fallback is not None:
+        where = (*draft.where("retries"), "spot_fallback")
+        if fallback_name is None or fallback is None:
+            return None, [
+                (
+                    where,
+                    "no_fallback_queue",
+                    "the route of this job has no `fallback` queue to fall back to; "
+                    "ask the platform team to add one, or leave out spot_fallback",
+                )
+            ]
+        findings = [
+            (where, code, f"on fallback queue `{fallback_name}`: {message}")
+            for _, code, message in _fit_findings(draft, fallback_name, fallback)
+        ]
+        if findings:
+            return None, findings
+    return policy_for(retries, queue, fallback_name if retries.spot_fallback else None, fallback), []
 
 
 def _fit_findings(draft: JobDraft, queue_name: str, queue: QueueConfig) -> list[Finding]:
@@ -372,14 +407,7 @@ def build_request(
         request["parameters"] = dict(settings.parameters)
     if draft.array_size is not None:
         request["arrayProperties"] = {"size": draft.array_size}
-    retries = settings.retries
-    if retries is not None and retries.attempts > 1:
-        strategy: dict[str, Any] = {"attempts": retries.attempts}
-        if retries.on_spot_interruption:
-            strategy["evaluateOnExit"] = [
-                {"onStatusReason": "Host EC2*", "action": "RETRY"},
-                {"onReason": "*", "action": "EXIT"},
-            ]
+    if settings.retries is not None and (strategy := retry_strategy(settings.retries)) is not None:
         request["retryStrategy"] = strategy
     if settings.timeout_minutes is not None:
         request["timeout"] = {"attemptDurationSeconds": settings.timeout_minutes * 60}

@@ -127,8 +127,54 @@ class Resources(_Strict):
         return "gpu" if self.gpus > 0 else "cpu"
 
 
+MAX_RETRY_EXIT_CODES = 2
+"""Batch takes 5 retry conditions (`evaluateOnExit`); batchdrop uses the other 3 (out of memory, spot
+reclaims, everything else)."""
+
+
+class OutOfMemoryRecovery(_Strict):
+    """A job that ran out of memory is resubmitted by batchdrop with more (Batch would retry it as it was)."""
+
+    times: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=5,
+            description="How many times, 1 to 5, a job of this step that ran out of memory is resubmitted with "
+            "more memory. Required.",
+            examples=[2],
+        ),
+    ]
+    grow: Annotated[
+        float,
+        Field(
+            gt=1.0,
+            le=8.0,
+            description="Each resubmission asks for the memory of the last × grow, more than 1 and at most 8 "
+            "(default 2.0), never more than the queue's largest instance: past it the failure is final.",
+            examples=[2.0],
+        ),
+    ] = 2.0
+
+
+class SpotFallback(_Strict):
+    """A job reclaimed too often on spot capacity is resubmitted on the route's on-demand queue."""
+
+    after: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=10,
+            description="After this many spot reclaims (1 to 10) the job is resubmitted on the `fallback` queue "
+            "of its route, with the attempts it has left; it gets at most this many attempts on spot. Required.",
+            examples=[2],
+        ),
+    ]
+
+
 class Retries(_Strict):
-    """How Batch retries a failed job."""
+    """How a failed job is retried: by Batch within one job (`attempts`), or resubmitted by batchdrop with
+    more memory (`out_of_memory`) or on on-demand capacity (`spot_fallback`)."""
 
     attempts: Annotated[
         int,
@@ -146,6 +192,28 @@ class Retries(_Strict):
         "`attempts` (which must then be 2 or more); any other failure ends the job. Default false.",
         examples=[True],
     )
+    out_of_memory: OutOfMemoryRecovery | None = Field(
+        default=None,
+        description="Resubmit a job that ran out of memory with more memory: `{times, grow}` (docs/recovery.md). "
+        "Default: none, the failure is final.",
+        examples=[{"times": 2, "grow": 2.0}],
+    )
+    spot_fallback: SpotFallback | None = Field(
+        default=None,
+        description="Resubmit a job reclaimed `after` times on spot capacity on its route's on-demand `fallback` "
+        "queue: `{after}` (docs/recovery.md). Default: none.",
+        examples=[{"after": 2}],
+    )
+    on_exit_codes: Annotated[
+        list[Annotated[int, Field(ge=1, le=255)]],
+        Field(
+            max_length=MAX_RETRY_EXIT_CODES,
+            description='Exit codes (1 to 255, at most 2) that mean "transient, try again": Batch retries them '
+            "within `attempts`, and spot reclaims too; any other non-zero exit is a bug and is not retried. "
+            "Default: none (without `on_spot_interruption`, every failure is retried).",
+            examples=[[75]],
+        ),
+    ] = []
 
 
 class Notify(_Strict):

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, RunStep, Usage
 from batchdrop.limits import RECORD_BYTES
+from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.spec.model import Resources
 
 RunStatus = Literal["submitting", "submitted", "rejected", "running", "succeeded", "failed", "cancelled"]
@@ -213,6 +214,19 @@ class JobRecord(_Record):
     child_vcpu_hours: float = 0.0
     child_gpu_hours: float = 0.0
     child_memory_gib_hours: float = 0.0
+    recovery_policy: RecoveryPolicy | None = None
+    """What batchdrop may resubmit this job as (its spec's `retries`; platform.recovery)."""
+    recovery_counts: RecoveryCounts = RecoveryCounts()
+    """Its step's recoveries and spot reclaims before this job."""
+    recovers: str | None = None
+    """The job this one replaces: its step's failed job, or for a step after it, the step's earlier job."""
+    recovery: RecoveryDue | None = None
+    """Tracking's decision, written with the FAILED status: this job is to be replaced (the submit function
+    submits the new job)."""
+    recovery_final: str | None = None
+    """Why a failure its spec asked to recover was not (in numbers)."""
+    recovered_by: str | None = None
+    """The job that replaced it, once submitted."""
     stuck_reported: str | None = None
     """The reason of the last `job.stuck` event, so the same one is not sent twice."""
     stuck_advice: str | None = None

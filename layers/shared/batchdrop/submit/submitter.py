@@ -186,6 +186,7 @@ def submitted_job_record(
         source=source,
         notify_on=plan.notify_on,
         step_count=len(plan.jobs),
+        recovery_policy=job.recovery,
     )
 
 
