@@ -227,6 +227,9 @@ class JobRecord(_Record):
     """Why a failure its spec asked to recover was not (in numbers)."""
     recovered_by: str | None = None
     """The job that replaced it, once submitted."""
+    recovery_story: list[str] = []
+    """The recoveries of its step's chain before this job, in words, oldest first (each a `RecoveryDue`'s
+    `words`): the newest job of a chain carries the whole story."""
     stuck_reported: str | None = None
     """The reason of the last `job.stuck` event, so the same one is not sent twice."""
     stuck_advice: str | None = None
