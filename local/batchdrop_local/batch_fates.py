@@ -67,7 +67,12 @@ class Scenario:
 
     @classmethod
     def load(cls, path: Path) -> Scenario:
-        raw = yaml.safe_load(path.read_text()) or {}
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ScenarioError(f"{path}: cannot be read as a scenario: {error}") from error
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{path}: a scenario is a mapping of fates, expected and seconds")
         known = {each.name for each in fields(JobFate)}
         fates = []
         for fate in raw.get("fates", []):
@@ -190,7 +195,9 @@ def memory_mib(job: Mapping[str, Any]) -> int | None:
 def keep_submitted_retry_strategies() -> None:
     """BATCH RETRY STRATEGY. moto's SubmitJob drops the request's `retryStrategy` and its DescribeJobs
     shows none; Batch shows the request's (else the job definition's), and retries by it. In the
-    emulator's process, moto keeps it on the job and shows it. Called again, it changes nothing.
+    emulator's process, moto keeps it on the job and shows it, and shows the `resourceRequirements`
+    the request's `containerOverrides` gave (over the job definition's), as Batch does. Called again,
+    it changes nothing.
     """
     from moto.batch.models import Job  # noqa: PLC0415  # only the emulator's process loads moto
     from moto.batch.responses import BatchResponse  # noqa: PLC0415
@@ -212,6 +219,11 @@ def keep_submitted_retry_strategies() -> None:
         strategy = getattr(self, "submitted_retry_strategy", None) or self.job_definition.retry_strategy
         if strategy:
             result["retryStrategy"] = strategy
+        container, properties = result.get("container"), self.job_definition.container_properties
+        if container is not None and properties is not None:
+            asked = {each["type"]: each for each in properties.get("resourceRequirements", [])}
+            asked |= {each["type"]: each for each in self.container_overrides.get("resourceRequirements", [])}
+            container["resourceRequirements"] = list(asked.values())
         return result
 
     submitjob.keeps_retry_strategy = True  # type: ignore[attr-defined]

@@ -61,6 +61,8 @@ class _Job:
     """As submitted (`attempts`, `evaluateOnExit`): how Batch retries a failed attempt."""
     child_index: int | None = None
     """For an array child: its original index (the index it had before any resubmission)."""
+    memory_mib: int | None = None
+    """The memory it asked for (its request's override, else its job definition's)."""
 
     @property
     def ended(self) -> bool:
@@ -169,6 +171,7 @@ class LocalBatch:
             array_size=size,
             next_at=time.monotonic(),
             retry_strategy=described.get("retryStrategy") or {"attempts": max_attempts},
+            memory_mib=memory_mib(described) or memory_mib(view),
         )
         self.jobs[described["jobId"]] = job
 
@@ -229,10 +232,9 @@ class LocalBatch:
         """This attempt's outcome: the fate's, where what the job asked for and where it runs let it be."""
         fate = job.fate
         outcome = fate.outcome_of(job.child_index)
-        if outcome == "out_of_memory" and fate.below_memory_mib is not None:
-            asked = memory_mib(job.view)
-            if asked is not None and asked >= fate.below_memory_mib:
-                return "succeed"
+        enough = fate.below_memory_mib is not None and (job.memory_mib or 0) >= fate.below_memory_mib
+        if outcome == "out_of_memory" and enough:
+            return "succeed"
         if outcome == "spot_reclaim":
             key = (fate.spec, fate.step, job.child_index)
             if not self._on_spot(job.view["jobQueue"]) or self._reclaimed.get(key, 0) >= fate.times:
@@ -326,6 +328,7 @@ class LocalBatch:
                 array_size=None,
                 status="PENDING",
                 retry_strategy=parent.retry_strategy,
+                memory_mib=parent.memory_mib,
                 child_index=original_index(parent.view, index),
             )
             for index in range(parent.array_size)

@@ -157,6 +157,9 @@ def test_each_queue_runs_on_the_capacity_its_config_says(local_stack: LocalStack
 
 def test_out_of_memory_below_the_threshold_then_success_with_more_memory(fates: Fates) -> None:
     small = fates.submit("oom-main", memory_mib=4096, retry={"attempts": 3, **BATCHDROP_RULES})
+    [described] = fates.stack.client("batch").describe_jobs(jobs=[small])["jobs"]  # as Batch shows the request
+    assert described["retryStrategy"] == {"attempts": 3, **BATCHDROP_RULES}
+    assert {"type": "MEMORY", "value": "4096"} in described["container"]["resourceRequirements"]
     ended = fates.ended(small)
     assert ended["status"] == "FAILED"
     assert ended["container"]["exitCode"] == 137

@@ -112,6 +112,9 @@ def test_a_scenario_with_an_unknown_field_is_refused_in_words(tmp_path: Path) ->
     path.write_text("fates:\n  - {spec: a, outcome: out_of_memory, below_memory: 4096}\n")
     with pytest.raises(ScenarioError, match="below_memory"):
         Scenario.load(path)
+    path.write_text("fates: [{spec: a\n")
+    with pytest.raises(ScenarioError, match="cannot be read"):
+        Scenario.load(path)
     path.write_text("fates:\n  - {spec: a, outcome: explode}\n")
     with pytest.raises(ScenarioError, match="explode"):
         Scenario.load(path)
