@@ -100,6 +100,7 @@ class Sandbox:
                 stdin=subprocess.DEVNULL,
             )
         self._connection = Connection(ours.detach())
+        self._ended = False
         self._connection.send_bytes(json.dumps(_described(self.function)).encode())
         return self
 
@@ -109,17 +110,29 @@ class Sandbox:
         return self
 
     def invoke(self, event: dict[str, Any]) -> Any:
+        payload = json.dumps(event, default=_json_value).encode()
         with self._lock:
-            if self._process.poll() is not None:  # it died: Lambda starts another (a cold start)
-                self._connection.close()
-                self.start().ready()
-            self._connection.send_bytes(json.dumps(event, default=_json_value).encode())
+            if self._ended or self._process.poll() is not None:  # it died: Lambda starts another (a cold start)
+                self._restart()
+            try:
+                self._connection.send_bytes(payload)
+            except OSError:  # it died since its last reply, unseen until now: a cold start, then this event
+                self._restart()
+                self._connection.send_bytes(payload)
             return self._reply()
 
     def stop(self) -> None:
         self._connection.close()  # the process ends when its connection closes
+        self._reap(timeout=10)
+
+    def _restart(self) -> None:
+        self._connection.close()
+        self._reap(timeout=5)
+        self.start().ready()
+
+    def _reap(self, timeout: float) -> None:
         try:
-            self._process.wait(timeout=10)
+            self._process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=5)
@@ -128,6 +141,10 @@ class Sandbox:
         try:
             reply = json.loads(self._connection.recv_bytes())
         except EOFError as exc:
+            # Its socket closes a moment before the process can be reaped: remember it ended, so the
+            # next invocation starts another rather than writing to a closed socket.
+            self._ended = True
+            self._reap(timeout=5)
             raise FunctionError(self.function.logical_id, "Runtime.ExitError", "the function's process ended") from exc
         if "errorType" in reply:
             raise FunctionError(self.function.logical_id, reply["errorType"], reply["errorMessage"])
