@@ -48,7 +48,10 @@ class JobFate:
         if self.outcome not in OUTCOMES:
             raise ScenarioError(f"{self.spec}/{self.step}: outcome {self.outcome!r} is not one of {OUTCOMES}")
         if self.fail_children is not None:
-            object.__setattr__(self, "fail_children", tuple(int(index) for index in self.fail_children))
+            try:
+                object.__setattr__(self, "fail_children", tuple(int(index) for index in self.fail_children))
+            except (TypeError, ValueError) as error:
+                raise ScenarioError(f"{self.spec}/{self.step}: fail_children is a list of indices") from error
 
     def outcome_of(self, child_index: int | None) -> Outcome:
         """The outcome for the job, or for its child at this original index."""
@@ -174,14 +177,17 @@ def child_indices(text: str) -> list[int]:
     return indices
 
 
-def original_index(job: Mapping[str, Any], index: int) -> int:
-    """The original index of this job's child `index`: from `BATCHDROP_CHILD_INDICES` in its
-    environment when the array is a resubmission of some children, else the index itself."""
+def original_indices(job: Mapping[str, Any], size: int) -> list[int]:
+    """The original index of each of this array job's children, by new index: from
+    `BATCHDROP_CHILD_INDICES` in its environment when the array is a resubmission of some children,
+    else each child's own index."""
     environment = {each["name"]: each["value"] for each in job.get("container", {}).get("environment", [])}
     if CHILD_INDICES not in environment:
-        return index
+        return list(range(size))
     mapped = child_indices(environment[CHILD_INDICES])
-    return mapped[index] if index < len(mapped) else index
+    if len(mapped) != size:
+        raise ScenarioError(f"{CHILD_INDICES}={environment[CHILD_INDICES]!r} names {len(mapped)} children, not {size}")
+    return mapped
 
 
 def memory_mib(job: Mapping[str, Any]) -> int | None:

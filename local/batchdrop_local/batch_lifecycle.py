@@ -5,7 +5,10 @@ end here: the emulator moves some hundred events a second). `LocalBatch` follows
 to the emulator and plays that lifecycle: it publishes real-shaped "Batch Job State Change"
 events with `PutEvents` (the template's rules route them into the tracking queue), with attempts,
 log streams (and log lines in CloudWatch Logs), exit codes, dependencies, array children and
-retries; which job fails or is reclaimed is said by a scenario, never by the specs.
+retries (by the job's own retryStrategy, as Batch decides them: `batch_fates`); which job fails,
+runs out of memory (below a memory it asks for) or is reclaimed (on spot capacity only, so many
+times per spec and step), and which children of an array fail, is said by a scenario, never by
+the specs.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from batchdrop_local import bridges
 from batchdrop_local.batch_fates import (
     JobFate,
     Scenario,
+    ScenarioError,
     keep_submitted_retry_strategies,
     memory_mib,
-    original_index,
+    original_indices,
     retried,
     spec_and_step,
 )
@@ -248,11 +252,14 @@ class LocalBatch:
             batch = self.aws.client("batch")
             [described] = batch.describe_job_queues(jobQueues=[queue])["jobQueues"] or [{}]
             order = sorted(described.get("computeEnvironmentOrder", []), key=lambda each: each["order"])
-            environments = [each["computeEnvironment"] for each in order[:1]]
-            found = batch.describe_compute_environments(computeEnvironments=environments)["computeEnvironments"]
-            self._spot_queues[queue] = any(
-                each.get("computeResources", {}).get("type") in SPOT_TYPES for each in found if environments
+            found = (
+                batch.describe_compute_environments(computeEnvironments=[order[0]["computeEnvironment"]])[
+                    "computeEnvironments"
+                ]
+                if order
+                else []
             )
+            self._spot_queues[queue] = any(each.get("computeResources", {}).get("type") in SPOT_TYPES for each in found)
         return self._spot_queues[queue]
 
     def _attempt(
@@ -315,6 +322,11 @@ class LocalBatch:
 
     def _start_children(self, parent: _Job) -> None:
         assert parent.array_size is not None
+        try:
+            indices = original_indices(parent.view, parent.array_size)
+        except ScenarioError as error:
+            logger.warning("job %s: %s; its children are taken as the originals", parent.view["jobId"], error)
+            indices = list(range(parent.array_size))
         parent.children = [
             _Job(
                 view={
@@ -329,7 +341,7 @@ class LocalBatch:
                 status="PENDING",
                 retry_strategy=parent.retry_strategy,
                 memory_mib=parent.memory_mib,
-                child_index=original_index(parent.view, index),
+                child_index=indices[index],
             )
             for index in range(parent.array_size)
         ]

@@ -12,7 +12,7 @@ from batchdrop_local.batch_fates import (
     Scenario,
     ScenarioError,
     child_indices,
-    original_index,
+    original_indices,
     retried,
     retry_action,
     spec_and_step,
@@ -83,8 +83,10 @@ def test_bad_child_indices_are_told_in_words() -> None:
 
 def test_a_childs_original_index_comes_from_its_arrays_environment() -> None:
     job = {"container": {"environment": [{"name": "BATCHDROP_CHILD_INDICES", "value": "3,7,10-14"}]}}
-    assert [original_index(job, index) for index in range(7)] == [3, 7, 10, 11, 12, 13, 14]
-    assert original_index({"container": {"environment": []}}, 4) == 4
+    assert original_indices(job, 7) == [3, 7, 10, 11, 12, 13, 14]
+    assert original_indices({"container": {"environment": []}}, 3) == [0, 1, 2]
+    with pytest.raises(ScenarioError, match="names 7 children, not 5"):
+        original_indices(job, 5)
 
 
 def test_fail_children_fail_only_those() -> None:
