@@ -143,6 +143,34 @@ class AttemptTold(BaseModel):
     duration_seconds: float | None = None
 
 
+RecoveryKind = Literal["out_of_memory", "spot_fallback"]
+
+
+class RecoveryTold(BaseModel):
+    """A new job batchdrop submitted (or is submitting) in place of a failed one (docs/recovery.md)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    number: int = Field(description="The step's recovery number: 1 for its first new job (its name ends `-r1`).")
+    kind: RecoveryKind = Field(
+        description="out_of_memory: the same queue with more memory; spot_fallback: the route's on-demand queue."
+    )
+    words: str = Field(
+        description="In plain words, with its numbers: 'ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)'."
+    )
+    job_id: str = Field(description="The job that failed and is replaced.")
+    memory_mib: int = Field(description="Memory the new job asks for.")
+    queue: str = Field(description="The queue the new job is submitted to.")
+
+
+def failure_told(failure: str | None, recovery_final: str | None) -> str | None:
+    """A failure's words as events tell them: with why it was not recovered (in numbers), when its spec
+    asked for a recovery that could not be made."""
+    if recovery_final is None:
+        return failure
+    return f"{failure} — {recovery_final}" if failure else recovery_final
+
+
 class RunStep(BaseModel):
     """One step of a run as it ended: what `run.ended` tells, and what the run record keeps for it."""
 
@@ -162,6 +190,11 @@ class RunStep(BaseModel):
     exit_code: int | None = None
     failure_class: FailureClass | None = None
     failure: str | None = Field(default=None, description="For a step that failed: why, in plain words.")
+    recoveries: list[RecoveryTold] | None = Field(
+        default=None,
+        description="The new jobs batchdrop submitted for this step after failures, oldest first; `job_id` is "
+        "the step's last job.",
+    )
 
 
 class _JobEvent(_Event):
@@ -204,6 +237,29 @@ class JobStatusChanged(_JobEvent):
     )
     duration_seconds: float | None = Field(default=None, description="Once the job has ended: time spent running.")
     usage: Usage | None = None
+    recovering: bool | None = Field(
+        default=None,
+        description="On a failure: true when batchdrop is replacing the job with a new one (a `job.recovering` "
+        "event tells how).",
+    )
+
+
+class JobRecovering(_JobEvent):
+    """A job failed in a way its spec asked batchdrop to recover from: a new job is being submitted in its
+    place (more memory, or the route's on-demand queue). Told once per recovery."""
+
+    type: Literal["job.recovering"] = "job.recovering"
+    status: Literal["recovering"] = "recovering"
+    exit_code: int | None = None
+    failure_class: FailureClass | None = Field(default=None, description="Why the job failed.")
+    failure: str | None = None
+    attempt_history: list[AttemptTold] | None = Field(default=None, description="Every attempt of the failed job.")
+    log_links: list[LogLink] = []
+    memory_mib: int = Field(description="Memory the failed job asked for.")
+    recovery: RecoveryTold
+    number_of: int = Field(
+        description="How many recoveries of this kind the spec allows (`retries.out_of_memory.times`; one fallback)."
+    )
 
 
 class JobStuck(_JobEvent):
@@ -230,7 +286,7 @@ class RunEnded(_Event):
 
 
 BatchdropEvent = Annotated[
-    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobStuck, Field(discriminator="type")
+    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck, Field(discriminator="type")
 ]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)
 

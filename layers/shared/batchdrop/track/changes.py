@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from batchdrop.events.contract import LogLink
+from batchdrop.platform.recovery import decide
 from batchdrop.store.items import JobChange
-from batchdrop.store.records import TERMINAL, JobRecord, Transition, order_key, timestamp, utc_now
+from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Transition, order_key, timestamp, utc_now
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
 from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore
@@ -33,9 +34,13 @@ class StateChanges:
         passed: list[Transition],
         status: str | None = None,
         reason: str | None = None,
+        stored: JobRecord | None = None,
     ) -> JobChange:
         """The job's new state, and the statuses it passed through to get there: the outbox entry
-        (`JobRecord.passed`) written with it, from which the publish function tells what the spec asked."""
+        (`JobRecord.passed`) written with it, from which the publish function tells what the spec asked.
+        A job that FAILED by Batch's word carries tracking's recovery decision, made from its `stored`
+        record (its policy, memory, queue and chain's counts): written with the FAILED status, in the same
+        conditional update, a decision is never lost nor made twice."""
         status = status or detail.status
         attempts = detail.attempt_count
         said = detail.statusReason or (detail.last_attempt_reason if status in TERMINAL else None)
@@ -46,7 +51,8 @@ class StateChanges:
         }
         if detail.exit_code is not None:
             fields["exit_code"] = detail.exit_code
-        if ends := attempt_ends(detail):
+        ends = attempt_ends(detail)
+        if ends:
             fields["attempt_ends"] = [end.model_dump(mode="json", exclude_none=True) for end in ends]
         if status in TERMINAL:
             fields["finished_at"] = timestamp(at)
@@ -62,6 +68,8 @@ class StateChanges:
         if status == "FAILED" and reason is None:
             failure = classify(detail)
             fields["failure_class"], fields["failure"] = failure.kind, failure.words
+            if stored is not None:
+                fields.update(recovery_fields(stored, failure.kind, ends))
         elif status in {"FAILED", "LOST"}:  # batchdrop's own verdict: an upstream failure, a lost job
             fields["failure_class"] = "lost" if status == "LOST" else "dependency"
             fields["failure"] = reason
@@ -105,3 +113,25 @@ class StateChanges:
         if not applied.changed or applied.before is None:
             return None
         return applied.before
+
+
+def recovery_fields(stored: JobRecord, failure_class: str, ends: list[AttemptEnd]) -> dict[str, Any]:
+    """What a failed job's record says of its recovery: `recovery` (the new job batchdrop is to submit),
+    `recovery_final` (why a failure its spec asked to recover is final, in numbers), or nothing. An array
+    job recovers its failed children, not itself (not decided here yet)."""
+    if stored.array_size:
+        return {}
+    decision = decide(
+        stored.recovery_policy,
+        failure_class=failure_class,
+        memory_mib=stored.resources.memory_mib,
+        queue=stored.queue,
+        queue_arn=stored.queue_arn,
+        counts=stored.recovery_counts,
+        reclaims=sum(end.failure_class == "spot_reclaim" for end in ends if end.node is None),
+    )
+    if decision.due is not None:
+        return {"recovery": decision.due.model_dump(mode="json")}
+    if decision.final is not None:
+        return {"recovery_final": decision.final}
+    return {}

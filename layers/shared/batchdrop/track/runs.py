@@ -1,13 +1,15 @@
 """Runs follow their jobs: `running` when one first leaves SUBMITTED, `succeeded`, `failed` or
 `cancelled` once all have ended; when a step fails, the steps that wait for it are failed with that
-reason."""
+reason. A failed job that batchdrop is replacing (`JobRecord.recovery`) has not ended its step: its run
+waits for the new job (the submit function rewires the run's jobs to it), and the steps after it are not
+failed by batchdrop (Batch fails them, and the submit function submits them again)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from batchdrop.events.contract import RunStep, Usage
+from batchdrop.events.contract import RecoveryTold, RunStep, Usage, failure_told
 from batchdrop.limits import PROBLEM_MESSAGE_CHARS
 from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SubmittedJobRef, timestamp, utc_now
 from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
@@ -16,6 +18,8 @@ from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import add_usage
 
 FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled", "rejected"})
+MAX_RECOVERY_CHAIN = 20
+"""Replaced jobs followed back from a step's last job to tell its recoveries (a spec allows a few)."""
 
 
 class RunSettler:
@@ -37,7 +41,8 @@ class RunSettler:
             if record.status not in TERMINAL:
                 with returned_on_failure(result, deliveries.get(record.job_id, [])):
                     self.table.set_run_status(record.run_id, record.team, "running", expected={"submitted"})
-        ended = [record for record in records if record.status in TERMINAL]
+        # A replaced job's late event says nothing of its run: its replacement speaks for its step.
+        ended = [record for record in records if record.status in TERMINAL and record.recovered_by is None]
         if not ended:
             return
         runs: dict[str, RunRecord] = {}
@@ -54,18 +59,24 @@ class RunSettler:
                     )
 
     def _settle_run(self, run: RunRecord, records: dict[str, JobRecord], result: TrackResult) -> None:
-        failed = [record for record in records.values() if record.status in {"FAILED", "LOST"}]
+        waits = run.cancel_requested_at is None  # a cancelled run's failed jobs are not replaced
+        failed = [
+            record
+            for record in records.values()
+            if record.status in {"FAILED", "LOST"} and not (waits and being_replaced(record))
+        ]
         written = 0
         for record in failed:
             written += self._fail_downstream(run, record, records, result)
         if written:  # steps downstream were failed just now: read their records again
             records = self.table.get_jobs(ref.job_id for ref in run.jobs)
-        statuses = [records[ref.job_id].status if ref.job_id in records else "SUBMITTED" for ref in run.jobs]
+        statuses = [_standing(records.get(ref.job_id), waits) for ref in run.jobs]
         if all(status in TERMINAL for status in statuses):
+            chain = self._replaced_jobs(records.values())
             outcome = _run_outcome(statuses, records.values())
             first = next((records[ref.job_id] for ref in run.jobs if records[ref.job_id].status != "SUCCEEDED"), None)
             total = Usage()
-            for record in records.values():
+            for record in [*records.values(), *chain.values()]:  # replaced jobs ran too
                 total = add_usage(add_usage(total, record.usage or Usage()), record.child_usage)
             if self.table.set_run_status(
                 run.run_id,
@@ -74,16 +85,30 @@ class RunSettler:
                 expected={"submitted", "running"},
                 finished_at=timestamp(self.clock()),
                 expires_at=self.table.history_expiry(self.clock()),
-                reason=f"step {first.step}: {first.failure or first.status_reason}" if first else None,
+                reason=f"step {first.step}: {failure_told(first.failure or first.status_reason, first.recovery_final)}"
+                if first
+                else None,
                 usage=total.model_dump(mode="json"),
                 steps=[
-                    step_summary(ref, records[ref.job_id]).model_dump(mode="json", exclude_none=True)
+                    step_summary(ref, records[ref.job_id], chain).model_dump(mode="json", exclude_none=True)
                     for ref in run.jobs
                 ],
             ):
                 result.counts[f"Runs{outcome.capitalize()}"] += 1
         elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
             self.table.set_run_status(run.run_id, run.team, "running", expected={"submitted"})
+
+    def _replaced_jobs(self, records: Iterable[JobRecord]) -> dict[str, JobRecord]:
+        """The jobs the run's jobs replaced, and those they replaced, by id: one batch read per link."""
+        found: dict[str, JobRecord] = {}
+        wanted = {record.recovers for record in records if record.recovers}
+        for _ in range(MAX_RECOVERY_CHAIN):
+            if not wanted:
+                break
+            read = self.table.get_jobs(wanted)
+            found.update(read)
+            wanted = {job.recovers for job in read.values() if job.recovers and job.recovers not in found}
+        return found
 
     def _fail_downstream(
         self, run: RunRecord, failed: JobRecord, records: dict[str, JobRecord], result: TrackResult
@@ -117,11 +142,51 @@ def to_settle(settle: dict[str, JobRecord], record: JobRecord) -> None:
         settle[record.run_id] = record
 
 
-def step_summary(ref: SubmittedJobRef, record: JobRecord) -> RunStep:
+def _standing(record: JobRecord | None, waits: bool) -> str:
+    """A job's status as its run counts it: one not recorded yet has been submitted; one being replaced
+    (unless its run was cancelled) is recovering, not ended."""
+    if record is None:
+        return "SUBMITTED"
+    return "RECOVERING" if waits and being_replaced(record) else record.status
+
+
+def being_replaced(record: JobRecord) -> bool:
+    """A failed job batchdrop decided to replace with a new one: its step has not ended."""
+    return record.status == "FAILED" and record.recovery is not None
+
+
+def recoveries(record: JobRecord, replaced: Mapping[str, JobRecord]) -> list[RecoveryTold]:
+    """The recoveries of a step whose last job is `record`, oldest first: its chain of replaced jobs
+    (`recovers`), each that failed with a recovery decided (a later step's job submitted again only
+    because an earlier step recovered is not one of its own)."""
+    told: list[RecoveryTold] = []
+    seen: set[str] = set()
+    current = record.recovers
+    while current is not None and current in replaced and current not in seen:
+        seen.add(current)
+        job = replaced[current]
+        if job.recovery is not None:
+            due = job.recovery
+            told.append(
+                RecoveryTold(
+                    number=due.number,
+                    kind=due.kind,
+                    words=due.words,
+                    job_id=job.job_id,
+                    memory_mib=due.memory_mib,
+                    queue=due.queue,
+                )
+            )
+        current = job.recovers
+    return told[::-1]
+
+
+def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str, JobRecord] | None = None) -> RunStep:
     """How one ended step went, compactly: what the run keeps of it (and `run.ended` tells)."""
     array = bool(record.array_size)
     failed = record.status in {"FAILED", "LOST"}
-    failure = record.failure or record.status_reason
+    failure = failure_told(record.failure or record.status_reason, record.recovery_final)
+    chain = recoveries(record, replaced or {})
     return RunStep(
         step=ref.step,
         job_id=record.job_id,
@@ -137,6 +202,7 @@ def step_summary(ref: SubmittedJobRef, record: JobRecord) -> RunStep:
         exit_code=record.exit_code if failed else None,
         failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
         failure=failure[:PROBLEM_MESSAGE_CHARS] if failed and failure else None,
+        recoveries=chain or None,
     )
 
 

@@ -134,8 +134,13 @@ class Tracker:
             result.counts["StaleEvents"] += len(group)
             self._remember(job_id, events, group)
             return
+        # A failure may be recovered: its decision needs the job's record (its policy), read first.
+        stored = self.table.get_job(job_id) if newest.detail.status == "FAILED" else None
         change = self.changes.change(
-            newest.detail, newest.time, passed=[_transition(event) for event in _one_per_status(events)]
+            newest.detail,
+            newest.time,
+            passed=[_transition(event) for event in _one_per_status(events)],
+            stored=stored,
         )
         applied = self.table.apply_job_state(change)
         before = applied.before
