@@ -20,11 +20,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from batchdrop.events.contract import EVENT_SCHEMA, JobStatusChanged, JobStuck, RunEnded, RunRejected, RunSubmitted
+from batchdrop.events.contract import (
+    EVENT_SCHEMA,
+    JobRecovering,
+    JobStatusChanged,
+    JobStuck,
+    RunEnded,
+    RunRejected,
+    RunSubmitted,
+)
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     str(model.model_fields["type"].default): model
-    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobStuck)
+    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobRecovering, JobStuck)
 }
 DEFAULT_DIRECTORY = Path("docs/events")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from batchdrop.events.contract import RunEnded, RunStep, Usage, _Event
+from batchdrop.events.contract import JobRecovering, RunEnded, RunStep, Usage, _Event
+from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.publish.teller import RecordChange, Teller
 from batchdrop.spec.model import Resources
 from batchdrop.store.items import deserialize, job_item, run_item
@@ -316,3 +317,57 @@ def test_a_run_end_with_more_steps_than_an_event_holds_is_shortened_with_its_cou
     (event,) = publisher.published
     assert len(event.body().encode()) <= 64 * 1024
     assert event.step_count == 50  # type: ignore[attr-defined]
+
+
+def oom_recovery(number: int = 1) -> dict[str, Any]:
+    """What the tracker writes with the FAILED status of a job that ran out of memory and is to grow."""
+    due = RecoveryDue(
+        number=number,
+        kind="out_of_memory",
+        memory_mib=122880,
+        queue="gpu-shared",
+        queue_arn="arn:aws:batch:us-east-1:123456789012:job-queue/gpu-shared",
+        attempts=1,
+        counts=RecoveryCounts(out_of_memory=number),
+        words=f"ran out of memory with 60 GiB; retrying with 120 GiB ({number} of 2)",
+    )
+    return {
+        "recovery": due,
+        "recovery_policy": RecoveryPolicy(out_of_memory_times=2, max_memory_mib=245760),
+        "failure_class": "out_of_memory",
+        "failure": "out of memory (exit code 137)",
+        "exit_code": 137,
+    }
+
+
+def test_a_recovery_is_told_once_and_the_failure_it_answers_says_it_is_recovering() -> None:
+    before, after = moved(job(notify_on=[]), "RUNNING", "FAILED", attempt=1, **oom_recovery())
+    failed, recovering = tell_jobs(teller(), before, after)
+    assert (failed.type, failed.status, failed.recovering) == ("job.status", "failed", True)  # type: ignore[attr-defined]
+    assert isinstance(recovering, JobRecovering)
+    assert (recovering.status, recovering.previous_status, recovering.job_id) == ("recovering", "failed", "j1")
+    assert (recovering.failure_class, recovering.exit_code, recovering.memory_mib) == ("out_of_memory", 137, 61440)
+    told = recovering.recovery
+    assert (told.number, told.kind, told.memory_mib, told.queue, told.job_id) == (
+        1,
+        "out_of_memory",
+        122880,
+        "gpu-shared",
+        "j1",
+    )
+    assert told.words == "ran out of memory with 60 GiB; retrying with 120 GiB (1 of 2)"
+    assert recovering.number_of == 2
+    again = tell_jobs(teller(), before, after)  # the stream hands the same change over again
+    assert [event.event_id for event in again] == [failed.event_id, recovering.event_id], "the same ids: told once"
+    later = after.model_copy(update={"recovered_by": "j2"})
+    assert tell_jobs(teller(), after, later) == [], "the hand-over's own write tells nothing"
+
+
+def test_a_failure_not_recovered_says_why_in_numbers() -> None:
+    final = "ran out of memory with 240 GiB, all the largest instance of queue `gpu-shared` has: not resubmitted"
+    before, after = moved(
+        job(), "FAILED", attempt=1, failure_class="out_of_memory", failure="out of memory", recovery_final=final
+    )
+    (failed,) = tell_jobs(teller(), before, after)
+    assert failed.failure == f"out of memory — {final}"  # type: ignore[attr-defined]
+    assert failed.recovering is None  # type: ignore[attr-defined]

@@ -15,6 +15,8 @@ that change alone this module decides what to tell:
 - a job's **state change**: a `job.status` event for each status it passed
   through (`JobRecord.passed`) that the spec asked to hear of (failures
   always; an array only when it ends);
+- a job **being recovered** (`recovery` written with its FAILED status): a `job.recovering` event,
+  once per recovery, and its `job.status` failure says `recovering`;
 - a job **reported stuck** (`stuck_reported` changed): a `job.stuck` event
   with the advice written beside it.
 
@@ -40,18 +42,22 @@ from batchdrop.events.contract import (
     MAX_EVENT_PROBLEMS,
     AttemptTold,
     EventJob,
+    JobRecovering,
     JobStatusChanged,
     JobStuck,
+    RecoveryTold,
     RunEnded,
     RunRejected,
     RunSubmitted,
     _Event,
     event_id,
+    failure_told,
     fit,
 )
 from batchdrop.gateways.batch import console_url
 from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
+from batchdrop.platform.recovery import RecoveryDue
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, order_key
 
 logger = logging.getLogger(__name__)
@@ -230,6 +236,10 @@ class Teller:
             events += self._status_events(
                 JobRecord.model_validate(new), str(old.get("status", "SUBMITTED")), old.get("status_order")
             )
+        if new.get("recovery") and not old.get("recovery"):
+            failed = JobRecord.model_validate(new)
+            if failed.recovery is not None:
+                events.append(self._recovering_event(failed, failed.recovery))
         if new.get("stuck_reported") and new.get("stuck_reported") != old.get("stuck_reported"):
             events.append(self._stuck_event(JobRecord.model_validate(new)))
         return events
@@ -269,7 +279,8 @@ class Teller:
                     or None,
                     exit_code=record.exit_code if ended else None,
                     failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
-                    failure=record.failure if failed else None,
+                    failure=failure_told(record.failure, record.recovery_final) if failed else None,
+                    recovering=True if failed and record.recovery is not None else None,
                     log_links=record.log_links,
                     duration_seconds=record.duration_seconds if ended else None,
                     usage=(record.child_usage if record.array_size else record.usage) if ended else None,
@@ -277,6 +288,27 @@ class Teller:
                 )
             )
         return events
+
+    def _recovering_event(self, record: JobRecord, due: RecoveryDue) -> JobRecovering:
+        """The recovery tracking decided with the job's failure: told once (its id is the failed job's and
+        the recovery's number, however often the stream hands the change over)."""
+        policy = record.recovery_policy
+        return JobRecovering(
+            **self._job_fields(record),
+            time=record.finished_at or record.status_since or record.last_event_at,
+            event_id=event_id(record.job_id, "recovery", due.number),
+            previous_status=record.status.lower(),
+            reason=record.status_reason,
+            attempts=record.attempts,
+            exit_code=record.exit_code,
+            failure_class=record.failure_class,  # type: ignore[arg-type]  # classify's
+            failure=record.failure,
+            attempt_history=[told_attempt(end) for end in record.attempt_ends] or None,
+            log_links=record.log_links,
+            memory_mib=record.resources.memory_mib,
+            recovery=RecoveryTold.model_validate({**due.model_dump(), "job_id": record.job_id}),
+            number_of=policy.out_of_memory_times if policy and due.kind == "out_of_memory" else 1,
+        )
 
     def _stuck_event(self, record: JobRecord) -> JobStuck:
         reason = record.stuck_reported

@@ -166,17 +166,7 @@ def recoveries(record: JobRecord, replaced: Mapping[str, JobRecord]) -> list[Rec
         seen.add(current)
         job = replaced[current]
         if job.recovery is not None:
-            due = job.recovery
-            told.append(
-                RecoveryTold(
-                    number=due.number,
-                    kind=due.kind,
-                    words=due.words,
-                    job_id=job.job_id,
-                    memory_mib=due.memory_mib,
-                    queue=due.queue,
-                )
-            )
+            told.append(RecoveryTold.model_validate({**job.recovery.model_dump(), "job_id": job.job_id}))
         current = job.recovers
     return told[::-1]
 
