@@ -1,13 +1,19 @@
-"""submit: S3 drops, delivered through the intake SQS queue, become AWS Batch jobs.
+"""submit: S3 drops, delivered through the intake SQS queue, become AWS Batch jobs; and failed jobs whose
+recovery tracking decided, delivered by the records table's stream, are replaced (docs/recovery.md).
 
-Thin on purpose: parse each SQS record (an S3 notification, or S3's test
-event), hand every object created to the domain's `Submitter`, count what
-happened. Anything else S3 may send (a delete, a delete marker, the test
+Thin on purpose: an SQS batch (intake) or a stream batch (records with
+`eventSource` `aws:dynamodb`, filtered by the event source to jobs that
+`recovery` was just set on) goes to its domain service. For intake: parse
+each SQS record (an S3 notification, or S3's test event), hand every object
+created to the domain's `Submitter`, count what happened. Anything else S3 may send (a delete, a delete marker, the test
 event, a restore, a tagging change: whatever the bucket's notification
 configuration is widened to) is acknowledged and counted
 (`IgnoredNotifications` by event name), never made a run.
 A record whose work failed is reported back to SQS (partial batch response)
-and retried; the Submitter makes the retry safe. Receipts and events are not
+and retried; the Submitter makes the retry safe. For the stream: each
+record's new image is the failed job's record, handed to the `Recoverer`;
+the first that fails is reported, and the stream hands it (and those after
+it) over again; the Recoverer makes that safe. Receipts and events are not
 written here: the publish function tells each decided run from the table's
 stream.
 """
@@ -24,18 +30,22 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel, SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Json
+from pydantic import BaseModel, Json, ValidationError
 
-from batchdrop.store.records import SpecSource
+from batchdrop.store.items import deserialize
+from batchdrop.store.records import JobRecord, SpecSource
+from batchdrop.submit.recovery import Recovered
 from batchdrop.submit.submitter import Drop, Outcome, Submitter, is_object_creation
-from batchdrop.wiring.build import build_submitter
+from batchdrop.wiring.build import build_recoverer, build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
-submitter = build_submitter(load_settings(SubmitSettings))
+settings = load_settings(SubmitSettings)
+submitter = build_submitter(settings)
+recoverer = build_recoverer(submitter, settings)
 
 
 class S3TestEvent(BaseModel):
@@ -113,9 +123,44 @@ def count(outcome: Outcome) -> None:
         dimension_metric("DropToSubmitSeconds", outcome.seconds_since_drop, unit=MetricUnit.Seconds, team=team)
 
 
+def recover(records: list[dict[str, Any]]) -> PartialItemFailureResponse:
+    """A stream batch: each record's new image is a failed job to replace. The first record whose
+    recovery fails is reported: the stream hands it over again, with every record after it."""
+    metrics.add_metric(name="RecoveryRecords", unit=MetricUnit.Count, value=len(records))
+    for record in records:
+        images = record.get("dynamodb", {})
+        try:
+            failed = JobRecord.model_validate(deserialize(images.get("NewImage", {})))
+        except ValidationError:
+            logger.exception(
+                "a stream record that is not a job's record: skipped", extra={"event_id": record.get("eventID")}
+            )
+            metrics.add_metric(name="UnreadableRecoveries", unit=MetricUnit.Count, value=1)
+            continue
+        logger.set_correlation_id(failed.run_id)
+        try:
+            recovered = recoverer.recover(failed)
+        except Exception:
+            logger.exception("recovery failed; the stream hands it over again", extra={"job_id": failed.job_id})
+            return {"batchItemFailures": [{"itemIdentifier": str(images.get("SequenceNumber", ""))}]}
+        logger.info("recovery handled", extra={"job_id": failed.job_id, "outcome": recovered.kind})
+        count_recovery(failed, recovered)
+    return {"batchItemFailures": []}
+
+
+def count_recovery(failed: JobRecord, recovered: Recovered) -> None:
+    """Recoveries by team and outcome (recovered, done_before, not_due, run_ended, impossible)."""
+    dimension_metric("Recoveries", 1, team=failed.team, outcome=recovered.kind)
+    if recovered.kind == "recovered":
+        dimension_metric("RecoveryJobsSubmitted", len(recovered.job_ids) - recovered.adopted, team=failed.team)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = event.get("Records", [])
+    if records and records[0].get("eventSource") == "aws:dynamodb":
+        return recover(records)
     metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     response = process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
     unrecorded = submitter.flush()  # the batch's records, written together; only a drop that failed returns

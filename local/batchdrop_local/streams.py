@@ -4,7 +4,7 @@ moto keeps a table's stream and serves it (DescribeStream, GetShardIterator,
 GetRecords) but invokes nothing. `StreamReader` reads every shard from its
 start, hands out the new records in the shape Lambda gives a function
 (`aws:dynamodb` records), and keeps its place; `matches` applies the event
-source's filter patterns (the exact-value form the template uses).
+source's filter patterns (the forms the template uses: exact values, and `exists` on a leaf).
 """
 
 from __future__ import annotations
@@ -64,8 +64,16 @@ def matches(record: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
 
 
 def _matches(value: Any, pattern: Any) -> bool:
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(_matches(value.get(key), inner) for key, inner in pattern.items())
-    if isinstance(pattern, list):  # a list of allowed values
-        return value in pattern
+    if isinstance(pattern, dict):  # a field absent is as good as an empty object: `exists: false` below it holds
+        fields = value if isinstance(value, dict) else {}
+        return all(_matches(fields.get(key), inner) for key, inner in pattern.items())
+    if isinstance(pattern, list):  # allowed values, or `{"exists": bool}`: whether a leaf (not an object) is there
+        return any(_allows(value, allowed) for allowed in pattern)
     return bool(value == pattern)
+
+
+def _allows(value: Any, allowed: Any) -> bool:
+    if isinstance(allowed, dict) and set(allowed) == {"exists"}:
+        present = value is not None and not isinstance(value, dict | list)
+        return present is bool(allowed["exists"])
+    return bool(value == allowed)

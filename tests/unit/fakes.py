@@ -16,7 +16,7 @@ from batchdrop.gateways.bucket import SpecUnreadable
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.definition_commands import DefinitionCommand
 from batchdrop.store.items import Applied, Children, Claim, JobChange, RecordConflict, RecordsUnavailable
-from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SpecSource, Transition
+from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
 
 
 @dataclass
@@ -146,6 +146,43 @@ class MemoryTable:
 
     def get_runs(self, run_ids: Iterable[str]) -> dict[str, RunRecord]:
         return {run_id: self.runs[run_id] for run_id in run_ids if run_id in self.runs}
+
+    # ------------------------------------------------------------------ recoveries (submit, the stream)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id)
+
+    def write_recovered(self, jobs: Iterable[JobRecord]) -> None:
+        for job in jobs:
+            if job.job_id not in self.jobs:  # only where none is yet
+                self.jobs[job.job_id] = job
+            self.histories.setdefault(job.job_id, {}).update(job.history)
+
+    def rewire_run(self, run_id: str, moves: Mapping[int, tuple[str, SubmittedJobRef]]) -> bool:
+        run = self.runs.get(run_id)
+        if run is None or run.status not in {"submitted", "running"} or run.cancel_requested_at is not None:
+            return False
+        jobs = list(run.jobs)
+        for index, (old, ref) in moves.items():
+            if jobs[index].job_id not in {old, ref.job_id}:
+                return False
+            jobs[index] = ref
+        self.runs[run_id] = run.model_copy(update={"jobs": jobs})
+        return True
+
+    def mark_recovered(self, job_id: str, by: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.recovered_by not in {None, by}:
+            return False
+        self.jobs[job_id] = job.model_copy(update={"recovered_by": by})
+        return True
+
+    def mark_recovery_final(self, job_id: str, reason: str) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.recovered_by is not None:
+            return False
+        self.jobs[job_id] = job.model_copy(update={"recovery_final": reason})
+        return True
 
 
 @dataclass

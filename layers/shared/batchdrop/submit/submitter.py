@@ -47,9 +47,8 @@ from typing import Literal
 from batchdrop.errors import Problem, SpecRejected, cut
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
 from batchdrop.gateways.bucket import NO_TEAM, SpecUnreadable, locate_drop
-from batchdrop.platform.definition_commands import definitions_to_read
 from batchdrop.platform.identity import run_id_for_object
-from batchdrop.platform.planning import Plan, PlannedJob, plan_run
+from batchdrop.platform.planning import Plan, PlannedJob
 from batchdrop.platform.source import ConfigSource
 from batchdrop.spec.documents import format_for
 from batchdrop.spec.parse import parse_spec
@@ -64,6 +63,7 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
+from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
 
 logger = logging.getLogger(__name__)
@@ -266,14 +266,10 @@ class Submitter:
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         run = run.model_copy(update={"spec_name": parsed.spec.name, "environment": parsed.spec.environment})
-        config = self.config.get()
-        # Batch unavailable raises here: the message is retried, as for any transient failure.
-        commands = {
-            definition: self.batch.definition_command(definition)
-            for definition in definitions_to_read(parsed, team=run.team, config=config)
-        }
-        try:
-            plan = plan_run(parsed, team=run.team, config=config, run_id=run.run_id, definition_commands=commands)
+        try:  # Batch unavailable raises through: the message is retried, as for any transient failure
+            plan = plan_for_submission(
+                parsed, team=run.team, run_id=run.run_id, config=self.config.get(), batch=self.batch
+            )
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         try:

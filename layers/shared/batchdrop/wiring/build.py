@@ -12,7 +12,9 @@ from batchdrop.gateways.bucket import JobsBucket
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.publish.teller import Teller
 from batchdrop.store.claims import RunClaims
+from batchdrop.store.recoveries import Recoveries
 from batchdrop.store.job_states import JobStates
+from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Submitter
 from batchdrop.track.early_retry import EarlyRetry
 from batchdrop.track.reconcile import Reconciler
@@ -33,6 +35,20 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
         config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
         retention=timedelta(days=settings.retention_days),
+    )
+
+
+def build_recoverer(submitter: Submitter, settings: SubmitSettings, session: boto3.Session | None = None) -> Recoverer:
+    """The submit function's second service (the records table's stream): on the submitter's own Batch
+    gateway, bucket and platform config, so both share their caches and clients."""
+    session = session or boto3.Session()
+    return Recoverer(
+        table=Recoveries(
+            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
+        ),
+        batch=submitter.batch,
+        bucket=submitter.bucket,
+        config=submitter.config,
     )
 
 

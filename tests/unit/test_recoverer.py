@@ -1,0 +1,218 @@
+"""Recoverer against in-memory fakes: what a failed job whose recovery tracking decided becomes, and that a
+redelivery or a crash at any point never submits anything twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.recovery import decide
+from batchdrop.store.records import JobRecord, SpecSource
+from batchdrop.submit.recovery import Recoverer
+from batchdrop.submit.submitter import Drop, Submitter
+from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
+
+T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+KEY = "incoming/vision/oom-pipeline.yaml"
+SPEC = b"""version: 1
+name: oom-pipe
+team: vision
+environment: adhoc
+job_definition: trainer
+steps:
+  - name: prep
+    command: [python, prep.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+  - name: train
+    depends_on: [prep]
+    command: [python, train.py]
+    resources: {vcpus: 8, memory_mib: 16384, gpus: 1}
+    retries: {attempts: 2, on_spot_interruption: true, out_of_memory: {times: 2, grow: 2.0}, spot_fallback: {after: 2}}
+  - name: evaluate
+    depends_on: [train]
+    command: [python, evaluate.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+"""
+
+
+class World:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.table, self.batch, self.bucket = MemoryTable(), FakeBatch(), FakeBucket({KEY: SPEC})
+        parts = {"table": self.table, "batch": self.batch, "bucket": self.bucket, "config": FixedConfig(config)}
+        submitter = Submitter(**parts, clock=lambda: T0)  # type: ignore[arg-type]
+        outcome = submitter.submit(Drop(source=SpecSource(bucket="jobs", key=KEY, version_id="v1"), message_id="m1"))
+        submitter.flush()
+        assert outcome.run_id is not None
+        self.run_id = outcome.run_id
+        self.table.set_run_status(self.run_id, "vision", "running", expected={"submitted"})
+        self.recoverer = Recoverer(**parts, clock=lambda: T0)  # type: ignore[arg-type]
+
+    def job(self, step: str) -> JobRecord:
+        ref = next(ref for ref in self.table.runs[self.run_id].jobs if ref.step == step)
+        return self.table.jobs[ref.job_id]
+
+    def fail(self, step: str, failure_class: str, reclaims: int = 0) -> JobRecord:
+        """What tracking writes: the job FAILED, with the recovery it decided (the stream's new image)."""
+        job = self.job(step)
+        decision = decide(
+            job.recovery_policy,
+            failure_class=failure_class,
+            memory_mib=job.resources.memory_mib,
+            queue=job.queue,
+            queue_arn=job.queue_arn,
+            counts=job.recovery_counts,
+            reclaims=reclaims,
+        )
+        failed = job.model_copy(update={"status": "FAILED", "failure_class": failure_class, "recovery": decision.due})
+        self.table.jobs[job.job_id] = failed
+        return failed
+
+
+@pytest.fixture
+def world(platform_config: PlatformConfig) -> World:
+    return World(platform_config)
+
+
+def test_out_of_memory_resubmits_the_step_with_more_memory_and_the_step_after_it_onto_the_new_job(
+    world: World,
+) -> None:
+    prep, evaluate = world.job("prep"), world.job("evaluate")
+    failed = world.fail("train", "out_of_memory")
+
+    recovered = world.recoverer.recover(failed)
+
+    assert recovered.kind == "recovered"
+    new_train, new_evaluate = world.batch.submitted[3:]
+    assert len(world.batch.submitted) == 5, "the failed step and the one after it: prep is not run again"
+    assert new_train["jobName"] == f"oom-pipe-train-{world.run_id}-r1"
+    memory = [
+        item["value"] for item in new_train["containerOverrides"]["resourceRequirements"] if item["type"] == "MEMORY"
+    ]
+    assert memory == ["32768"]
+    assert new_train["dependsOn"] == [{"jobId": prep.job_id}], "on prep's job, which succeeded"
+    assert new_evaluate["dependsOn"] == [{"jobId": recovered.job_ids["train"]}], "on the new train job"
+    train, evaluate_again = world.job("train"), world.job("evaluate")
+    assert (train.job_id, evaluate_again.job_id) == (recovered.job_ids["train"], recovered.job_ids["evaluate"])
+    assert train.recovers == failed.job_id
+    assert train.resources.memory_mib == 32768
+    assert train.recovery_counts.out_of_memory == 1
+    assert train.recovery_story == ["ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"]
+    assert train.recovery_policy is not None
+    assert evaluate_again.recovers == evaluate.job_id
+    assert evaluate_again.depends_on == [train.job_id]
+    assert world.table.jobs[failed.job_id].recovered_by == train.job_id
+    assert world.table.jobs[evaluate.job_id].recovered_by == evaluate_again.job_id
+    assert [ref.step for ref in world.table.runs[world.run_id].jobs] == ["prep", "train", "evaluate"]
+
+
+def test_the_same_stream_record_again_submits_nothing(world: World) -> None:
+    failed = world.fail("train", "out_of_memory")
+    first = world.recoverer.recover(failed)
+
+    again = world.recoverer.recover(failed)  # the stream's image is as tracking wrote it: no recovered_by
+
+    assert again.kind == "done_before"
+    assert again.job_ids == {"train": first.job_ids["train"]}
+    assert len(world.batch.submitted) == 5
+
+
+@pytest.mark.parametrize("crash_at", ["write_recovered", "rewire_run", "mark_recovered"])
+def test_a_crash_at_any_write_is_finished_by_the_redelivery_without_a_second_submission(
+    world: World, crash_at: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = world.fail("train", "out_of_memory")
+    evaluate = world.job("evaluate")
+    real = getattr(world.table, crash_at)
+
+    def crash(*arguments: object, **keywords: object) -> object:
+        real(*arguments, **keywords)  # the write is made, then the function dies
+        raise RuntimeError("the function's process died")
+
+    monkeypatch.setattr(world.table, crash_at, crash)
+    with pytest.raises(RuntimeError):
+        world.recoverer.recover(failed)
+    monkeypatch.setattr(world.table, crash_at, real)
+
+    recovered = world.recoverer.recover(failed)
+
+    assert recovered.kind == "recovered"
+    assert recovered.adopted == 2, "both new jobs found by name"
+    assert len(world.batch.submitted) == 5
+    assert world.table.jobs[failed.job_id].recovered_by == recovered.job_ids["train"]
+    assert world.table.jobs[evaluate.job_id].recovered_by == recovered.job_ids["evaluate"]
+    assert world.job("evaluate").recovers == evaluate.job_id
+    assert world.job("train").recovers == failed.job_id
+
+
+def test_spot_reclaims_move_the_step_to_the_routes_on_demand_queue(world: World) -> None:
+    failed = world.fail("train", "spot_reclaim", reclaims=2)
+    assert failed.queue == "gpu-shared"
+
+    world.recoverer.recover(failed)
+
+    new_train = world.batch.submitted[3]
+    assert new_train["jobQueue"].endswith("job-queue/gpu-on-demand")
+    assert new_train["retryStrategy"]["attempts"] == 1, "the attempts the reclaims left"
+    train = world.job("train")
+    assert (train.queue, train.recovery_counts.spot_fallback, train.recovery_counts.spot_reclaims) == (
+        "gpu-on-demand",
+        1,
+        2,
+    )
+    assert train.recovery_story == [
+        "reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue `gpu-on-demand`"
+    ]
+
+
+def test_a_second_recovery_of_a_step_carries_the_whole_story_and_new_names(world: World) -> None:
+    world.recoverer.recover(world.fail("train", "out_of_memory"))
+    again = world.recoverer.recover(world.fail("train", "out_of_memory"))
+
+    assert again.kind == "recovered"
+    assert world.batch.submitted[5]["jobName"] == f"oom-pipe-train-{world.run_id}-r2"
+    train = world.job("train")
+    assert train.resources.memory_mib == 65536
+    assert train.recovery_story == [
+        "ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)",
+        "ran out of memory with 32 GiB; retrying with 64 GiB (2 of 2)",
+    ]
+    assert len({request["jobName"] for request in world.batch.submitted}) == 7
+
+
+def test_a_run_that_has_ended_gets_no_recovery(world: World) -> None:
+    failed = world.fail("train", "out_of_memory")
+    world.table.set_run_status(world.run_id, "vision", "cancelled", expected={"running"})
+
+    assert world.recoverer.recover(failed).kind == "run_ended"
+    assert len(world.batch.submitted) == 3
+
+
+def test_a_new_job_batch_refuses_makes_the_failure_final_and_stops_what_was_submitted(world: World) -> None:
+    failed = world.fail("train", "out_of_memory")
+    world.batch.refuse.add("evaluate")
+
+    recovered = world.recoverer.recover(failed)
+
+    assert recovered.kind == "impossible"
+    assert len(world.batch.submitted) == 4
+    assert world.batch.terminated == [world.batch.by_name[world.batch.submitted[3]["jobName"]]]
+    final = world.table.jobs[failed.job_id].recovery_final
+    assert final is not None
+    assert final.startswith("Batch refused its new job")
+    assert world.table.jobs[failed.job_id].recovered_by is None
+
+
+def test_a_spec_file_that_is_gone_makes_the_failure_final(world: World) -> None:
+    failed = world.fail("train", "out_of_memory")
+    del world.bucket.specs[KEY]
+
+    assert world.recoverer.recover(failed).kind == "impossible"
+    assert world.table.jobs[failed.job_id].recovery_final == "its spec file can no longer be read: the file was deleted"
+    assert len(world.batch.submitted) == 3
+
+
+def test_a_job_without_a_due_recovery_is_left_alone(world: World) -> None:
+    assert world.recoverer.recover(world.job("train")).kind == "not_due"
+    assert len(world.batch.submitted) == 3
