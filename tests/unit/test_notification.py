@@ -26,7 +26,16 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
-from batchdrop.events.contract import JobStatusChanged, JobStuck, RunEnded, RunRejected, RunStep, RunSubmitted
+from batchdrop.events.contract import (
+    JobRecovering,
+    JobStatusChanged,
+    JobStuck,
+    RecoveryTold,
+    RunEnded,
+    RunRejected,
+    RunStep,
+    RunSubmitted,
+)
 from batchdrop.notify.notifier import (
     Delivery,
     NotificationFailed,
@@ -63,6 +72,21 @@ def job_failed(**changes: Any) -> JobStatusChanged:
     event = read_event(sns_message("sns-job-failed.json"))
     assert isinstance(event, JobStatusChanged)
     return event.model_copy(update=changes)
+
+
+def job_recovering(**changes: Any) -> JobRecovering:
+    """The recovery started for the failed job of `sns-job-failed.json`."""
+    failed = job_failed()
+    recovery = RecoveryTold(
+        number=1,
+        kind="out_of_memory",
+        words="ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)",
+        job_id=failed.job_id,
+        memory_mib=32768,
+        queue=failed.queue,
+    )
+    fields = failed.model_dump(exclude={"type", "status", "usage", "duration_seconds", "recovering"})
+    return JobRecovering(**{**fields, "memory_mib": 16384, "recovery": recovery, "number_of": 2, **changes})
 
 
 def run_rejected(**changes: Any) -> RunRejected:
@@ -238,6 +262,11 @@ def channel_world() -> Iterator[World]:
         (run_ended("cancelled", ["prep", "train"], []), True),
         (run_ended("succeeded", ["main"], ["succeeded"]), False),
         (run_ended("failed", ["main"], []), False),
+        # a recovery started is always told, in place of the failure it answers
+        (job_recovering(notify_on=[]), True),
+        (job_recovering(step="prep", step_count=3, notify_on=[]), True),
+        (job_failed(recovering=True, notify_on=[]), False),
+        (job_failed(recovering=True, step="prep", step_count=3, notify_on=["failed"]), False),
     ],
     ids=lambda value: (
         value

@@ -19,9 +19,11 @@ from batchdrop.errors import Problem
 from batchdrop.events.contract import (
     AttemptTold,
     EventJob,
+    JobRecovering,
     JobStatusChanged,
     JobStuck,
     LogLink,
+    RecoveryTold,
     RunEnded,
     RunRejected,
     RunStep,
@@ -220,7 +222,80 @@ PIPELINE_TRAIN = step(
     usage=Usage(vcpu_hours=12.0, gpu_hours=3.2, memory_gib_hours=94.0),
 )
 
+OOM_RECOVERY = RecoveryTold(
+    number=1,
+    kind="out_of_memory",
+    words="ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)",
+    job_id=JOB_ID,
+    memory_mib=32768,
+    queue="gpu-shared",
+)
+SPOT_FALLBACK = RecoveryTold(
+    number=2,
+    kind="spot_fallback",
+    words="reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue `gpu-on-demand`",
+    job_id="7a1c2d3e-0000-4b7e-9a55-8d2f7c1e0b42",
+    memory_mib=32768,
+    queue="gpu-on-demand",
+)
+
+
+def recovering(recovery: RecoveryTold, **changes: Any) -> JobRecovering:
+    fields: dict[str, Any] = {
+        "previous_status": "failed",
+        "spec_name": "detector",
+        "job_id": recovery.job_id,
+        "exit_code": 137,
+        "failure_class": "out_of_memory",
+        "failure": "out of memory (exit code 137)",
+        "reason": "OutOfMemoryError: Container killed due to memory usage",
+        "attempt_history": [
+            AttemptTold(
+                attempt=1,
+                failure_class="out_of_memory",
+                failure="out of memory (exit code 137)",
+                exit_code=137,
+                reason="OutOfMemoryError: Container killed due to memory usage",
+                duration_seconds=1260.0,
+            )
+        ],
+        "log_links": [log_link(1)],
+        "memory_mib": 16384,
+        "recovery": recovery,
+        "number_of": 2,
+        "step_count": 3,
+    }
+    return JobRecovering(**job_fields(**{**fields, **changes}))
+
+
 EVENTS: dict[str, NotifiableEvent] = {
+    "recovering-out-of-memory": recovering(OOM_RECOVERY),
+    "recovering-spot-fallback": recovering(
+        SPOT_FALLBACK,
+        exit_code=None,
+        failure_class="spot_reclaim",
+        failure="the instance was reclaimed (spot interruption)",
+        reason="Host EC2 (instance i-0abc123) terminated.",
+        attempts=2,
+        attempt_history=[RECLAIMED, RECLAIMED.model_copy(update={"attempt": 2})],
+        log_links=[log_link(1), log_link(2)],
+        memory_mib=32768,
+        number_of=1,
+    ),
+    "run-ended-recovered": run_ended(
+        "succeeded",
+        [
+            step("prep"),
+            step(
+                "train",
+                queue="gpu-on-demand",
+                hardware="gpu",
+                duration_seconds=3600.0,
+                recoveries=[OOM_RECOVERY, SPOT_FALLBACK],
+            ),
+            step("evaluate"),
+        ],
+    ),
     "running-after-spot-reclaim": JobStatusChanged(
         **job_fields(
             status="running",
@@ -676,3 +751,29 @@ def test_the_documented_example_is_what_the_sample_event_renders() -> None:
     blocks = re.findall(r"```json\n(.*?)```", (ROOT / "docs" / "notifications.md").read_text(), flags=re.DOTALL)
     (documented,) = [json.loads(block) for block in blocks if '"blocks"' in block]
     assert documented == render(event).payload(), "docs/notifications.md shows an outdated message: paste it anew"
+
+
+def test_a_recovery_says_what_failed_and_what_the_new_job_asks_for_in_numbers() -> None:
+    message = render(EVENTS["recovering-out-of-memory"])
+    assert message.text.startswith(
+        "🔁 Recovering: detector / train — ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)."
+    )
+    blocks = all_text(message)
+    assert "A new job asks for *32 GiB* on queue `gpu-shared`" in blocks
+    assert "attempt 1 ran out of memory" in blocks
+    fallback = render(EVENTS["recovering-spot-fallback"]).text
+    assert "reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue `gpu-on-demand`" in fallback
+
+
+def test_a_runs_summary_tells_each_steps_recoveries_in_order() -> None:
+    blocks = all_text(render(EVENTS["run-ended-recovered"]))
+    first = blocks.index("🔁 ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)")
+    second = blocks.index("🔁 reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue")
+    assert blocks.index("`train`") < first < second < blocks.index("`evaluate`")
+
+
+def test_a_step_not_recovered_says_why_in_numbers() -> None:
+    final = "ran out of memory with 240 GiB, all the largest instance of queue `gpu-shared` has: not resubmitted"
+    train = step("train", "failed", exit_code=137, failure_class="out_of_memory", failure=f"out of memory — {final}")
+    blocks = all_text(render(run_ended("failed", [step("prep"), train], reason=f"step train: {final}")))
+    assert final in blocks

@@ -3,7 +3,10 @@
 `Notifier.notify(event)` for each event that arrives from the SNS topic:
 
 1. **Decide** (`is_wanted`, the one place of the rule). A rejected spec and a
-   stuck job are always told; so is a failed or lost job. A submitted run and
+   stuck job are always told; so is a failed or lost job, and a recovery
+   started (`job.recovering`: batchdrop replaces a job that ran out of memory
+   or lost its spot capacity), which tells that job's failure: its own
+   `job.status` failure (`recovering: true`) is not posted. A submitted run and
    any other job status only when the spec asked for it (`notify: {on: [...]}`,
    carried in the event's `notify_on`). A pipeline (a spec with `steps`) ends
    in one summary (`run.ended`): always when it failed or was cancelled, when
@@ -33,7 +36,15 @@ from typing import Any, Literal, cast
 from pydantic import ValidationError
 
 from batchdrop.errors import BatchdropError
-from batchdrop.events.contract import EVENT_ADAPTER, JobStatusChanged, JobStuck, RunEnded, RunRejected, RunSubmitted
+from batchdrop.events.contract import (
+    EVENT_ADAPTER,
+    JobRecovering,
+    JobStatusChanged,
+    JobStuck,
+    RunEnded,
+    RunRejected,
+    RunSubmitted,
+)
 from batchdrop.notify.block_kit import SlackMessage
 from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
 from batchdrop.notify.slack_blocks import NotifiableEvent, render
@@ -71,8 +82,10 @@ class Delivery:
 
 def is_wanted(event: NotifiableEvent) -> bool:
     """Whether the event is one people asked to hear about (or must hear about)."""
-    if isinstance(event, RunRejected | JobStuck):
+    if isinstance(event, RunRejected | JobStuck | JobRecovering):
         return True
+    if isinstance(event, JobStatusChanged) and event.recovering:
+        return False  # the failure of a job being replaced: its `job.recovering` message tells it
     asked = {status.lower() for status in event.notify_on}
     if isinstance(event, RunSubmitted):
         return "submitted" in asked

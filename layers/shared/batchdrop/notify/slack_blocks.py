@@ -3,7 +3,7 @@
 Pure functions, no I/O: `render(event)` returns the body of one incoming-webhook post.
 
 Every message opens with a header that says what happened to what, behind a
-marker a reader can scan for (❌ failed, ✅ succeeded, 🚧 stuck, ⛔ rejected…).
+marker a reader can scan for (❌ failed, ✅ succeeded, 🔁 recovering, 🚧 stuck, ⛔ rejected…).
 Then comes what the reader needs next: for a failure its class in plain words
 and what to do about it, Batch's reason and a link to every attempt's logs;
 for a rejected spec its first problems with their lines; for a stuck job the
@@ -18,7 +18,15 @@ break a link.
 
 from __future__ import annotations
 
-from batchdrop.events.contract import AttemptTold, JobStatusChanged, JobStuck, RunEnded, RunRejected, RunSubmitted
+from batchdrop.events.contract import (
+    AttemptTold,
+    JobRecovering,
+    JobStatusChanged,
+    JobStuck,
+    RunEnded,
+    RunRejected,
+    RunSubmitted,
+)
 from batchdrop.notify.block_kit import (
     MAX_REASON_CHARS,
     MAX_SECTION_CHARS,
@@ -53,10 +61,11 @@ from batchdrop.notify.slack_parts import (
     usage_text,
 )
 from batchdrop.notify.slack_runs import run_ended, run_rejected, run_submitted
+from batchdrop.units import gib
 
 __all__ = ["FAILURE_ADVICE", "FAILURE_TITLES", "NotifiableEvent", "failure_kind", "render"]
 
-NotifiableEvent = RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobStuck
+NotifiableEvent = RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck
 
 
 def render(event: NotifiableEvent) -> SlackMessage:
@@ -69,6 +78,8 @@ def render(event: NotifiableEvent) -> SlackMessage:
         return run_ended(event)
     if isinstance(event, JobStuck):
         return _job_stuck(event)
+    if isinstance(event, JobRecovering):
+        return _job_recovering(event)
     return _job_status(event)
 
 
@@ -143,6 +154,40 @@ def _job_stuck(event: JobStuck) -> SlackMessage:
     return message(text, blocks)
 
 
+def _job_recovering(event: JobRecovering) -> SlackMessage:
+    """`🔁 Recovering: detector / train — ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)`."""
+    marker = MARKERS["recovering"]
+    subject = job_subject(event.spec_name, event.step)
+    recovery = event.recovery
+    words = escape(clip(recovery.words, MAX_REASON_CHARS))
+    new_job = f"A new job asks for *{gib(recovery.memory_mib)}* on queue {code(recovery.queue)}"
+    blocks = [
+        header(f"{marker} Recovering: {subject}"),
+        section(f"*{words[:1].upper()}{words[1:]}*\n{new_job}: you will hear how it ends."),
+    ]
+    earlier = [attempt_fate(attempt) for attempt in event.attempt_history or [] if attempt.node is None]
+    if earlier:
+        blocks.append(section(pack([f"• {line}" for line in earlier], more=0, noun="attempt", head="*Attempts*")))
+    blocks.append(fields(_job_facts(event, duration_label="Ran for", seconds=None)))
+    if event.reason:
+        blocks.append(section(f"*Batch says*\n{quote_block(event.reason)}"))
+    blocks += _log_sections(event)
+    latest = max(event.log_links, key=lambda item: item.attempt) if event.log_links else None
+    blocks += actions(
+        logs_url=latest.url if latest else None,
+        logs_label=f"Logs (attempt {latest.attempt})" if latest else "",
+        console_url=event.console_url,
+        receipt_uri=event.receipt_uri,
+    )
+    blocks.append(context(event.time, f"job {code(event.job_id)} → recovery {recovery.number}",
+                          source_link(event.source_uri)))  # fmt: skip
+    text = (
+        f"{marker} Recovering: {escape(subject)} — {escape(clip(recovery.words, 600))}. "
+        f"Team {escape(event.team)}, queue {escape(event.queue)}, run {event.run_id}."
+    )
+    return message(text, blocks)
+
+
 # ---------------------------------------------------------------- the parts
 
 
@@ -164,9 +209,11 @@ def _failure_text(kind: str, event: JobStatusChanged) -> str:
     return "\n".join(lines)
 
 
-def _job_facts(event: JobStatusChanged | JobStuck, *, duration_label: str, seconds: float | None) -> list[Fact]:
+def _job_facts(
+    event: JobStatusChanged | JobRecovering | JobStuck, *, duration_label: str, seconds: float | None
+) -> list[Fact]:
     queue = f"{code(event.queue)} ({event.hardware.upper()})"
-    exit_code = event.exit_code if isinstance(event, JobStatusChanged) else None
+    exit_code = event.exit_code if isinstance(event, JobStatusChanged | JobRecovering) else None
     return [
         ("Team", escape(event.team)),
         ("Run", code(event.run_id)),
@@ -181,9 +228,9 @@ def _job_facts(event: JobStatusChanged | JobStuck, *, duration_label: str, secon
     ]
 
 
-def _attempts_label(event: JobStatusChanged | JobStuck) -> str:
+def _attempts_label(event: JobStatusChanged | JobRecovering | JobStuck) -> str:
     """A job that has ended made its attempts; one still going is in one of them."""
-    return "Attempts" if event.status in ENDED else "Attempt"
+    return "Attempts" if event.status in ENDED or isinstance(event, JobRecovering) else "Attempt"
 
 
 def _earlier_attempts(event: JobStatusChanged) -> list[AttemptTold]:
@@ -203,7 +250,7 @@ def _attempts_text(event: JobStatusChanged, earlier: list[str]) -> str:
     return pack([f"• {line}" for line in earlier], more=0, noun="attempt", head=head)
 
 
-def _log_sections(event: JobStatusChanged) -> list[Block]:
+def _log_sections(event: JobStatusChanged | JobRecovering) -> list[Block]:
     """Every attempt's log stream, never truncated: more links take more sections."""
     if not event.log_links:
         return []

@@ -21,6 +21,7 @@ MARKERS = {
     "lost": "❓",
     "stuck": "🚧",
     "cancelled": "🚫",
+    "recovering": "🔁",
 }
 STATUS_ORDER = ["submitted", "pending", "runnable", "starting", "running", "succeeded", "failed", "lost"]
 ENDED = frozenset({"succeeded", "failed", "lost"})

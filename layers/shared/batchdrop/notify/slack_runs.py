@@ -158,7 +158,8 @@ def run_ended(event: RunEnded) -> SlackMessage:
 
 
 def _step_line(step: RunStep) -> str:
-    """`• ✅ `prep` · 4 min 10 s · `cpu-shared` (CPU)`, then children, attempts, and a failure's words."""
+    """`• ✅ `prep` · 4 min 10 s · `cpu-shared` (CPU)`, then children, attempts, the recoveries that replaced
+    its earlier jobs, and a failure's words."""
     cancelled = step.failure_class == "cancelled"
     marker = MARKERS["cancelled"] if cancelled else MARKERS.get(step.status, "•")
     parts = [f"{marker} {code(step.step)}"]
@@ -175,6 +176,8 @@ def _step_line(step: RunStep) -> str:
         gpu = f", {step.usage.gpu_hours:,.1f} GPU-h" if step.usage.gpu_hours else ""
         parts.append(f"{step.usage.vcpu_hours:,.1f} vCPU-h{gpu}")
     line = "• " + " · ".join(parts)
+    for recovery in step.recoveries or []:  # oldest first: what became of its earlier jobs
+        line += f"\n    {MARKERS['recovering']} {escape(clip(recovery.words, 300))}"
     if step.status != "succeeded" and step.failure_class and not cancelled:
         title = failure_title(step.failure_class, step.exit_code)
         said = step.failure and step.failure.lower() not in title.lower()  # only words not said already
