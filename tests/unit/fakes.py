@@ -181,7 +181,7 @@ class MemoryTable:
         job = self.jobs.get(job_id)
         if job is None or job.recovered_by is not None:
             return False
-        self.jobs[job_id] = job.model_copy(update={"recovery_final": reason})
+        self.jobs[job_id] = job.model_copy(update={"recovery_final": reason, "recovery": None})
         return True
 
 

@@ -202,6 +202,7 @@ def test_a_new_job_batch_refuses_makes_the_failure_final_and_stops_what_was_subm
     assert final is not None
     assert final.startswith("Batch refused its new job")
     assert world.table.jobs[failed.job_id].recovered_by is None
+    assert world.table.jobs[failed.job_id].recovery is None, "no longer due: the run may end"
 
 
 def test_a_spec_file_that_is_gone_makes_the_failure_final(world: World) -> None:

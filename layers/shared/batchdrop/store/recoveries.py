@@ -106,12 +106,13 @@ class Recoveries:
         )
 
     def mark_recovery_final(self, job_id: str, reason: str) -> bool:
-        """Note on a failed job why its due recovery could not be made (unless it was made)."""
+        """Note on a failed job why its due recovery could not be made (unless it was made), and that it is
+        no longer due: its failure is final, and its run may end."""
         return conditionally(
             self.client.update_item,
             TableName=self.table_name,
             Key=job_key(job_id),
-            UpdateExpression="SET recovery_final = :reason",
+            UpdateExpression="SET recovery_final = :reason REMOVE recovery",
             ConditionExpression="attribute_exists(PK) AND attribute_not_exists(recovered_by)",
             ExpressionAttributeValues=serialize({":reason": reason}),
         )
