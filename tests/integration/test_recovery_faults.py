@@ -102,7 +102,7 @@ def test_a_recovery_whose_submit_is_applied_then_lost_and_whose_batch_fails_is_m
     assert len(created) == 1, "exactly one Batch job for the recovery"
     after = table_of(local_stack).get_run(run.run_id)
     assert after is not None
-    assert [ref.job_id for ref in after.jobs][0] == created[0]["jobId"]
+    assert after.jobs[0].job_id == created[0]["jobId"], "the run names the new job"
     new_prep = table_of(local_stack).get_job(created[0]["jobId"])
     assert new_prep is not None
     assert (new_prep.recovers, new_prep.resources.memory_mib) == (prep.job_id, 8192)
