@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -271,11 +271,16 @@ class JobStuck(_JobEvent):
     advice: str = Field(description="What to do about it, in plain words.")
 
 
+RunEndStatus = Literal["succeeded", "failed", "cancelled"]
+RUN_ENDED: frozenset[str] = frozenset(get_args(RunEndStatus))
+"""A run in one of these has ended (its jobs have): `run.ended` tells it."""
+
+
 class RunEnded(_Event):
     """A run ended: every step has, and this is how each went."""
 
     type: Literal["run.ended"] = "run.ended"
-    status: Literal["succeeded", "failed", "cancelled"]
+    status: RunEndStatus
     steps: list[RunStep] = Field(description="Each step in the spec's order (shortened only to fit the event).")
     step_count: int = Field(description="How many steps the run has (all of them, even if `steps` was shortened).")
     duration_seconds: float | None = Field(default=None, description="From submission to the end of the last step.")

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from batchdrop.events.contract import (
     MAX_EVENT_PROBLEMS,
+    RUN_ENDED,
     AttemptTold,
     EventJob,
     JobRecovering,
@@ -64,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 NOTIFY_ALWAYS = frozenset({"failed", "lost"})
 DECIDED = frozenset({"submitted", "rejected"})
-ENDED = frozenset({"succeeded", "failed", "cancelled"})
 RECEIPT_WRITERS = 8
 """Receipts written at once: a batch of 100 changes holds up to 100 decided runs, each two S3 PUTs."""
 ARRAY_SPEAKS_ON = frozenset({"succeeded", "failed", "lost"})
@@ -134,7 +134,7 @@ class Teller:
         new, old = change.new or {}, change.old or {}
         if change.change_id in decided:
             return self._run_told(decided[change.change_id], receipt_uri)
-        if new.get("kind") == "run" and new.get("status") in ENDED and old.get("status") != new.get("status"):
+        if new.get("kind") == "run" and new.get("status") in RUN_ENDED and old.get("status") != new.get("status"):
             return [self._run_ended(RunRecord.model_validate(new), old.get("status"))]
         if new.get("kind") == "job":
             return self._job_told(old, new)
@@ -205,7 +205,7 @@ class Teller:
             run_id=run.run_id,
             spec_name=run.spec_name,
             source_uri=run.source.uri,
-            status=run.status,  # type: ignore[arg-type]  # one of ENDED
+            status=run.status,  # type: ignore[arg-type]  # one of RUN_ENDED
             previous_status=previous,
             reason=run.reason,
             steps=run.steps,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from batchdrop.events.contract import RecoveryTold, RunStep, Usage, failure_told
+from batchdrop.events.contract import RUN_ENDED, RecoveryTold, RunStep, Usage, failure_told
 from batchdrop.limits import PROBLEM_MESSAGE_CHARS
 from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SubmittedJobRef, timestamp, utc_now
 from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
@@ -17,7 +17,8 @@ from batchdrop.track.changes import StateChanges
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import add_usage
 
-FINISHED_RUN = frozenset({"succeeded", "failed", "cancelled", "rejected"})
+FINISHED_RUN = RUN_ENDED | {"rejected"}
+"""A run past these is settled: it ended, or was rejected (it never had a job)."""
 MAX_RECOVERY_CHAIN = 20
 """Replaced jobs followed back from a step's last job to tell its recoveries (a spec allows a few)."""
 
