@@ -126,10 +126,12 @@ def run_ended(event: RunEnded) -> SlackMessage:
     marker = MARKERS[event.status]
     subject = spec_subject(event.spec_name, event.source_uri)
     steps = plural(event.step_count, "step")
-    took = f" in *{human_duration(event.duration_seconds)}*" if event.duration_seconds else ""
-    opening = f"*{steps}*{took}, from {source_link(event.source_uri)}{dropped_by(event.dropped_by)}."
-    if event.status != "succeeded" and event.reason:
-        opening += f"\n*Why:* {escape(clip(event.reason, MAX_REASON_CHARS))}"
+    took = human_duration(event.duration_seconds) if event.duration_seconds else None
+    why = event.reason if event.status != "succeeded" and event.reason else None
+    opening = f"*{steps}*{f' in *{took}*' if took else ''}, from {source_link(event.source_uri)}"
+    opening += f"{dropped_by(event.dropped_by)}."
+    if why:
+        opening += f"\n*Why:* {escape(clip(why, MAX_REASON_CHARS))}"
     blocks = [
         header(f"{marker} Run {event.status}: {subject}"),
         section(opening),
@@ -148,11 +150,9 @@ def run_ended(event: RunEnded) -> SlackMessage:
     blocks += actions(receipt_uri=event.receipt_uri)
     change = f"{escape(event.previous_status)} → {escape(event.status)}" if event.previous_status else None
     blocks.append(context(event.time, change, f"`batchdrop status {escape(event.run_id)}`"))
-    why = f" {escape(clip(event.reason, 300))}." if event.status != "succeeded" and event.reason else ""
     text = (
-        f"{marker} Run {event.status}: {escape(subject)} — {steps}"
-        f"{' in ' + human_duration(event.duration_seconds) if event.duration_seconds else ''}.{why} "
-        f"Team {escape(event.team)}, run {event.run_id}."
+        f"{marker} Run {event.status}: {escape(subject)} — {steps}{f' in {took}' if took else ''}."
+        f"{f' {escape(clip(why, 300))}.' if why else ''} Team {escape(event.team)}, run {event.run_id}."
     )
     return message(text, blocks)
 
