@@ -20,9 +20,17 @@ state; `arrays`: children; `runs`: settling):
   own reason, exit code and failure: `JobRecord.attempt_ends`), and each
   transition the end of the attempt before it (`Transition.attempt_end`):
   a spot reclaim of attempt 1 stays visible once attempt 2 runs.
+- **Recovery.** A job that FAILED is read first: its record's policy (its
+  spec's `retries`) may ask for a new job with more memory, or on the
+  route's on-demand queue (`batchdrop.platform.recovery.decide`). The
+  decision (`recovery`, or `recovery_final`: why not, in numbers) is written
+  with the FAILED status in the same conditional update, so it is made once
+  and never lost; the submit function reads it from the table's stream and
+  submits the new job. Tracking never calls SubmitJob.
 - **Runs** are settled when one of their jobs first leaves SUBMITTED
   (`running`) or finishes (`succeeded` or `failed` once all have); when a step
-  fails, the steps that wait for it are failed with that reason.
+  fails, the steps that wait for it are failed with that reason. A job being
+  replaced has not ended its step: its run waits for the new job.
 - **Telling** is not done here: each state change carries the statuses it
   passed through (`JobRecord.passed`), and a stuck report its advice, in the
   same conditional write; the publish function tells them from the table's
