@@ -162,6 +162,52 @@ def test_a_name_without_revision_reads_the_newest_active_revision(
     assert gateway.definition_command(f"{ARN}/vision-nothing").command is None
 
 
+def test_a_definition_named_without_revision_runs_the_revision_whose_command_was_wrapped(
+    local_stack: LocalStack, definitions: dict[str, str], submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    """The platform config may name a definition without its revision; Batch then runs the latest. A
+    revision registered while batchdrop keeps the older one's command must not run with that command."""
+    config = local_stack.client("s3").get_object(Bucket=local_stack.bucket, Key="config/platform.yaml")
+    text = config["Body"].read().decode().replace(definitions["sweeper"], f"{ARN}/vision-sweeper")
+    local_stack.client("s3").put_object(Bucket=local_stack.bucket, Key="config/platform.yaml", Body=text.encode())
+    module, submit = submit_function
+    sent = capture_submissions(module)
+    first = local_stack.upload("incoming/vision/first.yaml", SWEEP_WITHOUT_COMMAND)
+    assert submit(local_stack.s3_event(first)) == {"batchItemFailures": []}
+
+    register(local_stack, "vision-sweeper", ["python", "train_v2.py"])
+    second = local_stack.upload("incoming/vision/second.yaml", SWEEP_WITHOUT_COMMAND)
+    assert submit(local_stack.s3_event(second)) == {"batchItemFailures": []}
+
+    for request in sent:  # the second read its command from the gateway's cache, so revision 1 still
+        assert request["jobDefinition"] == definitions["sweeper"] == f"{ARN}/vision-sweeper:1"
+        assert request["containerOverrides"]["command"][4:6] == ["python", "train.py"]
+    assert len(sent) == 2
+
+
+def test_a_definition_given_a_command_is_wrapped_by_the_next_drop(
+    local_stack: LocalStack, definitions: dict[str, str], submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    module, submit = submit_function
+    sent = capture_submissions(module)
+    bare = SWEEP_WITHOUT_COMMAND.replace(b"job_definition: sweeper", b"job_definition: bare")
+    config = local_stack.client("s3").get_object(Bucket=local_stack.bucket, Key="config/platform.yaml")
+    text = config["Body"].read().decode().replace(definitions["bare"], f"{ARN}/vision-bare")
+    local_stack.client("s3").put_object(Bucket=local_stack.bucket, Key="config/platform.yaml", Body=text.encode())
+    refused = local_stack.upload("incoming/vision/bare.yaml", bare)
+    assert submit(local_stack.s3_event(refused)) == {"batchItemFailures": []}
+    assert run_of(local_stack, refused, module).status == "rejected"
+
+    fixed = register(local_stack, "vision-bare", ["python", "fixed.py"])
+    again = local_stack.upload("incoming/vision/bare-again.yaml", bare)
+    assert submit(local_stack.s3_event(again)) == {"batchItemFailures": []}
+
+    assert run_of(local_stack, again, module).status == "submitted", "no answer of 'no command' was kept"
+    (request,) = sent
+    assert request["jobDefinition"] == fixed
+    assert request["containerOverrides"]["command"][4:] == ["python", "fixed.py"]
+
+
 def test_describe_job_definitions_throttled_beneath_botocore_is_retried_by_the_gateway(
     faults: FaultProxy,
     local_stack: LocalStack,

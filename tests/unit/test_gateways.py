@@ -188,12 +188,40 @@ def test_reading_a_job_definition_is_retried_then_left_for_a_later_try(
         gateway.definition_command(f"{TRAINER}:4")
 
 
-def test_a_refused_job_definition_read_is_raised_at_once(batch: tuple[BatchGateway, Stubber, list[float]]):
+def test_a_refused_job_definition_read_is_raised_at_once_naming_the_permission(
+    batch: tuple[BatchGateway, Stubber, list[float]], caplog: pytest.LogCaptureFixture
+):
     gateway, stubber, waits = batch
-    stubber.add_client_error("describe_job_definitions", "AccessDeniedException", http_status_code=403)
-    with pytest.raises(ClientError, match="AccessDenied"):
+    stubber.add_client_error(
+        "describe_job_definitions", "AccessDeniedException", "not authorized to perform", http_status_code=403
+    )
+    with pytest.raises(BatchRefused, match=r"refused to describe job definition .*vision-trainer:3") as refused:
         gateway.definition_command(f"{TRAINER}:3")
+    assert "needs batch:DescribeJobDefinitions" in str(refused.value)
+    assert "needs batch:DescribeJobDefinitions" in caplog.text, "the log says what to grant"
     assert waits == []
+
+
+def test_a_command_read_under_a_name_comes_with_the_revision_it_was_read_from(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, _ = batch
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": [definition(4, ["train"])]})
+    found = gateway.definition_command(TRAINER)
+    assert (found.command, found.definition_arn) == (("train",), f"{TRAINER}:4")
+    assert gateway.definition_command(f"{TRAINER}:4") == found, "kept for good under the revision read"
+
+
+def test_a_job_definition_with_no_command_is_read_again_by_the_next_drop(
+    batch: tuple[BatchGateway, Stubber, list[float]],
+):
+    gateway, stubber, _ = batch
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": []})
+    assert "is not in Batch" in gateway.definition_command(TRAINER).why_none
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": [definition(1)]})
+    assert "has no command" in gateway.definition_command(TRAINER).why_none
+    stubber.add_response("describe_job_definitions", {"jobDefinitions": [definition(2, ["fixed"])]})
+    assert gateway.definition_command(TRAINER).command == ("fixed",), "the fixed definition, at once"
 
 
 def test_keys_outside_a_team_folder_are_not_drops() -> None:

@@ -347,3 +347,30 @@ def test_spot_fallback_on_a_route_without_a_fallback_is_refused(platform_config:
         plan_of(RECOVERING.format(gpus=0), "vision", platform_config)
     [problem] = caught.value.problems
     assert (problem.code, problem.path) == ("no_fallback_queue", "retries.spot_fallback")
+
+
+def test_a_wrapped_command_is_submitted_with_the_revision_it_was_read_from(platform_config: PlatformConfig) -> None:
+    """Batch runs the latest revision of a name; the command batchdrop read may be an older one's. Naming
+    the revision read keeps the command and the definition together."""
+    read = f"{TRAINER.rsplit(':', 1)[0]}:7"
+    plan = plan_run(
+        parse_spec(SWEEP_WITHOUT_COMMAND.encode(), "spec.yaml"),
+        team="vision",
+        config=platform_config,
+        run_id=RUN_ID,
+        definition_commands={TRAINER: DefinitionCommand(TRAINER_COMMAND, definition_arn=read)},
+    )
+    (job,) = plan.jobs
+    assert (job.request["jobDefinition"], job.job_definition_arn) == (read, read)
+    assert job.request["containerOverrides"]["command"][4:6] == ["python", "train.py"]
+
+
+def test_a_sweep_whose_definition_was_not_read_is_a_clear_error(platform_config: PlatformConfig) -> None:
+    with pytest.raises(ValueError, match="vision-trainer:3 was not read: plan with every one of definitions_to_read"):
+        plan_run(
+            parse_spec(SWEEP_WITHOUT_COMMAND.encode(), "spec.yaml"),
+            team="vision",
+            config=platform_config,
+            run_id=RUN_ID,
+            definition_commands={},
+        )

@@ -12,10 +12,11 @@ retried by the gateway too, on throttles, 5xx and lost connections alike, so one
 client configuration (one attempt per call) serves every call: ListJobs and
 TerminateJob get one retry (what botocore gave them before), which keeps an
 uncertain submit's look-up short, DescribeJobs the gateway's `max_attempts`.
-DescribeJobDefinitions is retried like DescribeJobs, and its answers are kept
-for the life of the process (a revision never changes; the latest revision of
-a name is asked again after `definition_ttl` seconds), so a burst of drops
-makes one call per job definition.
+DescribeJobDefinitions is retried like DescribeJobs, and a command it finds is
+kept for the life of the process (a revision never changes; the latest revision
+of a name is asked again after `definition_ttl` seconds), so a burst of drops
+makes one call per job definition. A definition with no command to wrap is
+asked again every time: once fixed, the next drop sees it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,7 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from batchdrop.errors import BatchdropError
-from batchdrop.platform.definition_commands import DefinitionCommand
+from batchdrop.platform.definition_commands import DefinitionCommand, command_of
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -78,6 +80,36 @@ def is_throttle(exc: ClientError) -> bool:
 
 def _status(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _transient(exc: ClientError) -> bool:
+    """Batch did not refuse: it throttled, or failed on its side (5xx); the same call may succeed later."""
+    return is_throttle(exc) or _status(exc) >= 500
+
+
+@contextmanager
+def _unavailable_as(message: str) -> Iterator[None]:
+    """Batch not answering (a throttle or 5xx left after the retries, a lost connection) as
+    `BatchUnavailable` with this message; a refusal (4xx) raised as it is."""
+    try:
+        yield
+    except ClientError as exc:
+        if not _transient(exc):
+            raise
+        raise BatchUnavailable(f"{message}: {exc}") from exc
+    except _UNCERTAIN as exc:
+        raise BatchUnavailable(f"{message}: {exc}") from exc
+
+
+def _refused_read(definition: str, exc: ClientError) -> str:
+    """Why Batch refused to describe a job definition, and what to do about it: most often this
+    function's role lacks the permission, which no retry can give."""
+    error = exc.response.get("Error", {})
+    message = f"Batch refused to describe job definition {definition}: {error.get('Message', str(exc))}"
+    if "AccessDenied" in str(error.get("Code")) or _status(exc) == 403:
+        message += "; the submit function's role needs batch:DescribeJobDefinitions"
+    logger.error(message)
+    return message
 
 
 def console_url(region: str, job_id: str) -> str:
@@ -148,14 +180,8 @@ class BatchGateway:
             extra={"job_name": name, "attempt": attempt, "error": str(error)},
         )
         self._backoff(attempt)
-        try:
+        with _unavailable_as(f"cannot tell whether job {name} was created"):
             existing = self.find(name, queue)
-        except ClientError as exc:
-            if is_throttle(exc) or _status(exc) >= 500:
-                raise BatchUnavailable(f"cannot tell whether job {name} was created: {exc}") from exc
-            raise
-        except _UNCERTAIN as exc:
-            raise BatchUnavailable(f"cannot tell whether job {name} was created: {exc}") from exc
         if existing is None:
             return None
         return SubmittedJob(job_id=existing, job_name=name, adopted=True)
@@ -198,29 +224,29 @@ class BatchGateway:
         self._repeatable(self.client.terminate_job, attempts=2, jobId=job_id, reason=reason[:MAX_REASON])
 
     def definition_command(self, definition: str) -> DefinitionCommand:
-        """A job definition's own command (`containerProperties.command`), or why it has none to wrap.
+        """A job definition's own command (`containerProperties.command`) and the revision it is of, or
+        why it has none to wrap (`command_of` decides; this gateway only describes).
 
         `definition` is a name or an ARN, with a revision or without (then the latest ACTIVE revision,
-        the one SubmitJob would use). Raises `BatchUnavailable` when Batch keeps failing to answer.
+        the one SubmitJob would use). A command found is kept: for good under the revision it was read
+        from and a reference naming a revision, for `definition_ttl` seconds under a name without one.
+        No command is never kept, so a definition fixed since is seen by the next drop. Raises
+        `BatchUnavailable` when Batch keeps failing to answer, `BatchRefused` when it refuses.
         """
         now = self.clock()
         cached = self._definitions.get(definition)
         if cached is not None and (cached[0] is None or now < cached[0]):
             return cached[1]
-        try:
-            found = _command_of(self._newest_definition(definition))
-        except ClientError as exc:
-            if not (is_throttle(exc) or _status(exc) >= 500):
-                raise
-            raise BatchUnavailable(f"cannot read job definition {definition}: {exc}") from exc
-        except _UNCERTAIN as exc:
-            raise BatchUnavailable(f"cannot read job definition {definition}: {exc}") from exc
-        fixed = _REVISION.search(definition) is not None and found.command is not None
-        self._definitions[definition] = (None if fixed else now + self.definition_ttl, found)
+        with _unavailable_as(f"cannot read job definition {definition}"):
+            found = command_of(self.job_definition(definition))
+        if found.command is not None and found.definition_arn is not None:
+            self._definitions[found.definition_arn] = (None, found)
+            self._definitions[definition] = (None if _REVISION.search(definition) else now + self.definition_ttl, found)
         return found
 
-    def _newest_definition(self, definition: str) -> dict[str, Any] | None:
-        """The job definition this reference names, as DescribeJobDefinitions tells it, or None."""
+    def job_definition(self, definition: str) -> dict[str, Any] | None:
+        """The job definition this reference names, as DescribeJobDefinitions tells it, or None. A name
+        without revision is its latest ACTIVE revision. A refusal (4xx) is `BatchRefused`."""
         revisions: list[dict[str, Any]] = []
         arguments: dict[str, Any] = (
             {"jobDefinitions": [definition]}
@@ -228,7 +254,12 @@ class BatchGateway:
             else {"jobDefinitionName": definition.rsplit("/", 1)[-1], "status": "ACTIVE"}
         )
         while True:
-            page = self._repeatable(self.client.describe_job_definitions, **arguments)
+            try:
+                page = self._repeatable(self.client.describe_job_definitions, **arguments)
+            except ClientError as exc:
+                if _transient(exc):
+                    raise
+                raise BatchRefused(_refused_read(definition, exc)) from exc
             revisions += [dict(revision) for revision in page.get("jobDefinitions", [])]
             if not page.get("nextToken"):
                 return max(revisions, key=lambda revision: int(revision.get("revision", 0)), default=None)
@@ -242,25 +273,9 @@ class BatchGateway:
             try:
                 return call(**arguments)
             except ClientError as exc:
-                if not (is_throttle(exc) or _status(exc) >= 500):
+                if not _transient(exc):
                     raise
             except _UNCERTAIN:
                 pass
             self._backoff(attempt)
         return call(**arguments)
-
-
-def _command_of(definition: dict[str, Any] | None) -> DefinitionCommand:
-    """What a sweep can wrap of a job definition: its container's command, or why there is none."""
-    if definition is None:
-        return DefinitionCommand(None, "is not in Batch (no ACTIVE revision of that name)")
-    if definition.get("nodeProperties") or definition.get("type") == "multinode":
-        return DefinitionCommand(None, "is a multi-node parallel definition, whose commands are set per node")
-    if definition.get("ecsProperties"):
-        return DefinitionCommand(None, "runs ECS task properties, not a single container's command")
-    if definition.get("eksProperties"):
-        return DefinitionCommand(None, "runs an EKS pod, not a single container's command")
-    command = (definition.get("containerProperties") or {}).get("command") or []
-    if not command:
-        return DefinitionCommand(None, "has no command (its image's own CMD would run, which batchdrop cannot wrap)")
-    return DefinitionCommand(tuple(str(argument) for argument in command))

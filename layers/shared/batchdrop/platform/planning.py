@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from batchdrop.errors import SpecRejected, cut
 from batchdrop.platform.config import PlatformConfig, QueueConfig, Route, TeamConfig
-from batchdrop.platform.definition_commands import DefinitionCommand, command_to_wrap
+from batchdrop.platform.definition_commands import DefinitionCommand, definition_to_submit
 from batchdrop.platform.identity import job_name
 from batchdrop.platform.recovery import RecoveryPolicy, policy_for, retry_strategy
 from batchdrop.spec import sweep as sweeps
@@ -242,17 +242,16 @@ def _plan_job(
     findings.extend(recovery_findings)
     if findings or definition_arn is None:
         return findings, warnings, None
-    wrapped: Sequence[str] | None = None
-    if settings.sweep and settings.command is None:
-        wrapped, problem = command_to_wrap(draft, definition_arn, definition_commands, label, warnings)
-        if problem is not None:
-            return [problem], warnings, None
+    submitted = definition_to_submit(draft, definition_arn, definition_commands, label)  # and a wrapped command, pinned
+    warnings += [submitted.warning] if submitted.warning else []
+    if submitted.problem is not None:
+        return [submitted.problem], warnings, None
     name = job_name(spec_name, draft.step, run_id)
     request = build_request(
         draft,
         name=name,
         queue=queue,
-        definition_arn=definition_arn,
+        definition_arn=submitted.definition_arn,
         tags={
             "batchdrop:team": team,
             "batchdrop:run-id": run_id,
@@ -262,7 +261,7 @@ def _plan_job(
         },
         environment={"BATCHDROP_RUN_ID": run_id, "BATCHDROP_STEP": draft.step, "BATCHDROP_TEAM": team},
         share=(team_config.share_identifier, team_config.default_priority) if fair_share else None,
-        definition_command=wrapped,
+        definition_command=submitted.command,
     )
     measured = {**request, "dependsOn": [{"jobId": _PLACEHOLDER_JOB_ID}] * len(draft.depends_on)}
     for message in batch_limit_violations(measured):
@@ -279,7 +278,7 @@ def _plan_job(
             queue_arn=queue.arn,
             hardware=queue.hardware,
             job_definition=draft.job_definition,
-            job_definition_arn=definition_arn,
+            job_definition_arn=submitted.definition_arn,
             resources=resources,
             depends_on=list(draft.depends_on),
             array_size=draft.array_size,
