@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import shutil
 import subprocess
 
@@ -119,8 +120,49 @@ def test_axes_that_fill_arguments_are_still_in_the_environment(index: int) -> No
 
 
 def test_the_prelude_leaves_no_variables_of_its_own_to_the_command() -> None:
-    command = sweep.wrap_command(["sh", "-c", 'printf "%s" "${_bd_out-unset}${_bd_arg-unset}"', "-", "Ref::lr"], TRICKY)
-    assert run(command, 0).stdout == "unsetunset"
+    shown = 'printf "%s" "${_bd_out-unset}${_bd_arg-unset}${_bd_i-unset}"'
+    assert run(sweep.wrap_command(["sh", "-c", shown, "-", "Ref::lr"], TRICKY), 0).stdout == "unset" * 3
+    assert run(sweep.wrap_command(["sh", "-c", shown], TRICKY), 0).stdout == "unset" * 3
+
+
+def test_the_containers_own_variables_reach_the_command_as_they_were() -> None:
+    command = sweep.wrap_command(["sh", "-c", 'printf "%s" "$i"', "-", "Ref::lr"], TRICKY)
+    environment = {"PATH": os.environ["PATH"], "AWS_BATCH_JOB_ARRAY_INDEX": "3", "i": "the image's own"}
+    seen = subprocess.run(["/bin/sh", *command[1:]], env=environment, capture_output=True, text=True, check=True)
+    assert seen.stdout == "the image's own"
+
+
+def as_batch_substitutes(command: list[str], parameters: dict[str, str]) -> list[str]:
+    """What Batch does to a command before running it: every `Ref::<parameter>`, in every element (the
+    prelude's text too), becomes the parameter's value."""
+    pattern = re.compile(r"Ref::([A-Za-z0-9_]+)")
+    return [pattern.sub(lambda found: parameters.get(found.group(1), found.group(0)), element) for element in command]
+
+
+REF_VALUES = {
+    "value": [
+        "Ref::output_path",
+        "--x=Ref::output_path and 'Ref::output_path' Ref::value",
+        "Ref:: Ref: Ref:::output_path Ref::",
+        "it's Ref::output_path's",
+    ],
+    "seed": ["1", "Ref::seed"],
+}
+
+
+@pytest.mark.parametrize("index", range(sweep.size(REF_VALUES)))
+def test_a_value_holding_a_ref_reaches_the_child_exactly_after_batch_substitutes_its_parameters(index: int) -> None:
+    command = [
+        "sh",
+        "-c",
+        'printf "%s\\0" "$SWEEP_VALUE" "$SWEEP_SEED" "$@"',
+        "-",
+        "Ref::value",
+        "--out=Ref::output_path",
+    ]
+    wrapped = as_batch_substitutes(sweep.wrap_command(command, REF_VALUES), {"output_path": "s3://results"})
+    values = sweep.child_values(REF_VALUES, index)
+    assert arguments_seen(wrapped, index) == [values["value"], values["seed"], values["value"], "--out=s3://results"]
 
 
 def test_a_command_without_refs_gets_the_short_prelude() -> None:

@@ -68,15 +68,19 @@ def mark_references(command: Sequence[str], axes: Sequence[str]) -> list[str]:
 
 
 def _quote(value: str) -> str:
-    return "'" + value.replace("'", "'\\''") + "'"
+    """`value` as one single-quoted shell word. Batch fills `Ref::<parameter>` in every element of the
+    command, the prelude's text included, so a `Ref::` of a value is written `Ref:'':`: the shell joins
+    it back into `Ref::`, and Batch never sees the token."""
+    return "'" + value.replace("'", "'\\''").replace("Ref::", "Ref:'':") + "'"
 
 
 def _decode(sweep: Mapping[str, Sequence[str]]) -> list[str]:
-    """Lines that set SWEEP_<NAME> from the array index."""
-    lines = [f'i="${{{INDEX_VARIABLE}:?batchdrop: not an array child}}"']
+    """Lines that set SWEEP_<NAME> from the array index (in `_bd_i`, so a container's own `i` is left be)."""
+    lines = [f'_bd_i="${{{INDEX_VARIABLE}:?batchdrop: not an array child}}"']
     for axis, choices in reversed(list(sweep.items())):
         cases = " ".join(f"{position}) {env_name(axis)}={_quote(value)};;" for position, value in enumerate(choices))
-        lines.append(f"case $((i % {len(choices)})) in {cases} esac; i=$((i / {len(choices)}))")
+        lines.append(f"case $((_bd_i % {len(choices)})) in {cases} esac; _bd_i=$((_bd_i / {len(choices)}))")
+    lines.append("unset _bd_i")
     return lines
 
 
