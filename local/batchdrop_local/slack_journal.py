@@ -43,35 +43,40 @@ def readable(entry: dict[str, Any], *, links: bool = True) -> str:
 
 def read_lines(journal: Path) -> Iterator[tuple[int, str]]:
     """The journal's complete lines, numbered from 1 (a last line without its newline is still
-    being written)."""
-    with journal.open(encoding="utf-8") as file:
+    being written, perhaps in the middle of a character: only complete lines are decoded)."""
+    with journal.open("rb") as file:
         for number, line in enumerate(file, start=1):
-            if line.strip() and line.endswith("\n"):
-                yield number, line
+            if line.strip() and line.endswith(b"\n"):
+                yield number, _decoded(line)
 
 
 def follow_lines(
     journal: Path, *, poll: float = 0.5, keep_going: Callable[[], bool] = lambda: True
 ) -> Iterator[tuple[int, str]]:
     """Every line, then each new one as it is appended; from the top again when a new demo starts
-    the journal afresh. Waits for a journal that does not exist yet."""
+    the journal afresh. Waits for a journal that does not exist yet. Sizes and positions in bytes."""
     position, number = 0, 0
-    pending = ""
+    pending = b""
     while keep_going():
         if journal.exists():
             size = journal.stat().st_size
             if size < position:  # a new demo began a new journal
-                position, number, pending = 0, 0, ""
-            with journal.open(encoding="utf-8") as file:
+                position, number, pending = 0, 0, b""
+            with journal.open("rb") as file:
                 file.seek(position)
                 pending += file.read()
                 position = file.tell()
-            *complete, pending = pending.split("\n")  # a line still being written waits
+            *complete, pending = pending.split(b"\n")  # a line still being written waits
             for line in complete:
                 number += 1
                 if line.strip():
-                    yield number, line
+                    yield number, _decoded(line)
         time.sleep(poll)
+
+
+def _decoded(line: bytes) -> str:
+    """A complete line as text; bytes that are not UTF-8 (a damaged journal) make it unreadable, not fatal."""
+    return line.decode("utf-8", errors="replace")
 
 
 def print_messages(lines: Iterator[tuple[int, str]], out: TextIO, err: TextIO, *, raw: bool) -> int:

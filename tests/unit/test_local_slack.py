@@ -99,6 +99,31 @@ def test_follow_prints_new_messages_as_they_come_and_starts_over_with_a_new_demo
     assert [json.loads(line)["text"] for _, line in followed] == ["one", "two", "new demo"]
 
 
+def test_a_message_half_written_in_the_middle_of_a_character_waits_for_its_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "slack.jsonl"
+    one = (json.dumps(entry("✅ one"), ensure_ascii=False) + "\n").encode()
+    two = (json.dumps(entry("❌ two — 🚀"), ensure_ascii=False) + "\n").encode()
+    cut = two.index("🚀".encode()) + 2  # two bytes of the rocket's four
+    journal.write_bytes(one + two[:cut])
+    assert main(["slack", "--file", str(journal)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ["01:32:34  #vision  ✅ one"]
+    assert captured.err == ""
+
+    rounds = [one + two[:cut], one + two]
+
+    def keep_going() -> bool:
+        if not rounds:
+            return False
+        journal.write_bytes(rounds.pop(0))
+        return True
+
+    followed = list(follow_lines(journal, poll=0, keep_going=keep_going))
+    assert [json.loads(line)["text"] for _, line in followed] == ["✅ one", "❌ two — 🚀"]
+
+
 def test_printing_counts_the_messages(tmp_path: Path) -> None:
     out, err = (tmp_path / "out").open("w"), (tmp_path / "err").open("w")
     with out, err:
