@@ -30,6 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from batchdrop.notify.block_kit import plural
 from batchdrop.spec.parse import parse_spec
 from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_local.batch_lifecycle import Scenario
@@ -94,11 +95,16 @@ class UnknownDrop(ValueError):
         super().__init__(f"no such demo spec: {', '.join(sorted(names))} (the demo's specs: {known})")
 
 
-def plan_drops(scenario: Scenario, only: Sequence[str] = ()) -> list[Drop]:
-    """Every demo spec, or only those named (by file name)."""
+def check_only(only: Sequence[str]) -> None:
+    """`UnknownDrop` unless every name is one of the demo's specs (by file name)."""
     unknown = set(only) - {file.name for file in DROPS}
     if unknown:
         raise UnknownDrop(unknown)
+
+
+def plan_drops(scenario: Scenario, only: Sequence[str] = ()) -> list[Drop]:
+    """Every demo spec, or only those named (by file name)."""
+    check_only(only)
     drops = []
     for file in DROPS:
         if only and file.name not in only:
@@ -297,7 +303,7 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     console.print(table)
     journal = demo.slack.journal
     console.print(
-        f"\nSlack: {_count(len(demo.slack.received), 'message')}"
+        f"\nSlack: {plural(len(demo.slack.received), 'message')}"
         + (f" (kept in {_shown(journal)}; `batchdrop-local slack` prints them)" if journal else "")
     )
     for message in demo.slack.received:
@@ -306,7 +312,7 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     console.print(
         Text(
             f"{'✓' if ok else '✗'} {verdict} in {demo.elapsed():.1f} s; "
-            f"{_count(len(demo.slack.received), 'Slack message')}",
+            f"{plural(len(demo.slack.received), 'Slack message')}",
             style="green" if ok else "red",
         )
     )
@@ -330,10 +336,6 @@ def hold(console: Console, demo: Demo) -> None:
             for message in demo.slack.received[shown:]:
                 console.print(Text(readable(message.entry(), links=False)))
                 shown += 1
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _shown(path: Path) -> str:
@@ -360,7 +362,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_loc
     parser.add_argument("--slack-journal", type=Path, default=SLACK_JOURNAL, help="where the Slack messages are kept")
     args = parser.parse_args(argv)
     try:
-        plan_drops(Scenario.load(SCENARIO), args.only)
+        check_only(args.only)
     except UnknownDrop as exc:
         parser.error(str(exc))
     with _quiet_process_output(args.log) as terminal:
