@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from batchdrop.errors import Problem, cut
 from batchdrop.gateways.bucket import INCOMING, locate_drop
-from batchdrop.spec.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
+from batchdrop.spec.documents import size_problem
 from batchdrop.submit.submitter import misplaced_problems
 from batchdrop_cli.operations import StackResources, Upload
 
@@ -41,11 +41,8 @@ def drop_problems(raw: bytes, team: str | None, relative_path: str) -> list[Prob
             )
         )
     problems += misplaced_problems(key)
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        problems.append(too_large(len(raw)))
-    elif not raw:
-        problems.append(empty_file())
-    return problems
+    size = size_problem(len(raw))
+    return [*problems, size] if size else problems
 
 
 def function_log_group(resources: StackResources, function: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdrop.gateways.bucket import DropLocation
+from batchdrop.gateways.bucket import DropLocation, JobsBucket, SpecUnreadable
 from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
 from batchdrop.store.records import AttemptEnd, SpecSource
 from batchdrop.submit.submitter import misplaced_problems
@@ -63,6 +63,19 @@ def test_submit_refuses_a_file_over_the_stacks_size_limit_and_an_empty_one(
     code, out, _ = _submit(capsys, str(empty), "--team", "vision")
     assert code == EXIT_INVALID
     assert "the file is empty" in out
+
+
+@pytest.mark.parametrize("size", [0, MAX_DOCUMENT_BYTES + 1])
+def test_submit_and_the_stack_refuse_the_same_sizes_in_the_same_words(size: int) -> None:
+    bucket = JobsBucket(client=None)  # type: ignore[arg-type]  # the notification's size decides: no request
+    with pytest.raises(SpecUnreadable) as refused_by_the_stack:
+        bucket.read_spec(SpecSource(bucket="b", key="incoming/vision/a.yaml"), size)
+    assert drop_problems(b"#" * size, "vision", "a.yaml") == [refused_by_the_stack.value.problem]
+
+
+@pytest.mark.parametrize("size", [1, MAX_DOCUMENT_BYTES])
+def test_submit_refuses_no_size_the_stack_reads(size: int) -> None:
+    assert drop_problems(b"#" * size, "vision", "a.yaml") == []
 
 
 def test_submit_refuses_a_file_without_a_team_with_exit_1(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from batchdrop.errors import BatchdropError, Problem
 from batchdrop.limits import S3_KEY_BYTES
-from batchdrop.spec.documents import MAX_DOCUMENT_BYTES, empty_file, too_large
+from batchdrop.spec.documents import MAX_DOCUMENT_BYTES, empty_file, size_problem, too_large
 from batchdrop.store.records import SpecSource
 
 if TYPE_CHECKING:
@@ -104,10 +104,9 @@ class JobsBucket:
 
     def read_spec(self, source: SpecSource, size: int | None = None) -> bytes:
         """The spec's bytes, exactly the uploaded version; `SpecUnreadable` when that cannot be."""
-        if size is not None and size > MAX_DOCUMENT_BYTES:
-            raise SpecUnreadable(too_large(size))
-        if size == 0:  # the notification says so: no request (S3 would refuse the Range of an empty object)
-            raise SpecUnreadable(empty_file())
+        # The notification's size decides first: no request (S3 would refuse the Range of an empty object).
+        if size is not None and (problem := size_problem(size)) is not None:
+            raise SpecUnreadable(problem)
         arguments: dict[str, Any] = {
             "Bucket": source.bucket,
             "Key": source.key,

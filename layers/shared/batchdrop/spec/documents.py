@@ -140,14 +140,7 @@ def format_for(name: str) -> DocumentFormat | None:
 def load_document(raw: bytes, document_format: DocumentFormat) -> Document:
     """Parse `raw` into a mapping, or raise `InvalidInput` saying why it is not one."""
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise InvalidInput(
-            [
-                _whole_file(
-                    "too_large",
-                    f"the file is {len(raw) / 1024:.0f} KiB; it may be at most {MAX_DOCUMENT_BYTES // 1024} KiB",
-                )
-            ]
-        )
+        raise InvalidInput([too_large(len(raw))])
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -183,6 +176,16 @@ def too_large(size: int) -> Problem:
     return _whole_file(
         "too_large", f"the file is {size / 1024:.0f} KiB; it may be at most {MAX_DOCUMENT_BYTES // 1024} KiB"
     )
+
+
+def size_problem(size: int) -> Problem | None:
+    """Why a file of `size` bytes cannot be a spec, known before reading any of it: too large, or
+    empty; None when its size is fine. The stack and `batchdrop submit` ask the same."""
+    if size > MAX_DOCUMENT_BYTES:
+        return too_large(size)
+    if size == 0:
+        return empty_file()
+    return None
 
 
 def empty_file(detail: str = "") -> Problem:
