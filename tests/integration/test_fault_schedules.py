@@ -16,7 +16,8 @@ receives), the tracking queue (8) and the stream (until told) would; at the
 end the faults are cleared and the stream drained. Then:
 
 - every drop has one run record (with a job per step planned, ended with its
-  jobs), a receipt, and one `run.*` event (by event_id);
+  jobs), a receipt, one `run.submitted` or `run.rejected` event and, once its
+  jobs have ended, one `run.ended` (by event_id);
 - every planned job exists once in Batch;
 - every job's record is in the state of the last Batch event given;
 - every `job.status` the spec asked for (failures always) is told, under one
@@ -264,7 +265,8 @@ def _batch_views(stack: LocalStack, table: RecordQueries, run: RunRecord) -> lis
 def check_runs(
     stack: LocalStack, table: RecordQueries, runs: dict[str, tuple[str, list[str]]], published: list[dict[str, Any]]
 ) -> None:
-    """One run record per drop, decided and then ended with its jobs; its receipt; one `run.*` event."""
+    """One run record per drop, decided and then ended with its jobs; its receipt; one event of its decision
+    and one of its end."""
     for key, (run_id, steps) in runs.items():
         run = table.get_run(run_id)
         assert run is not None, f"{key}: every drop has a run record"
@@ -275,8 +277,13 @@ def check_runs(
             jobs = table.get_jobs(ref.job_id for ref in run.jobs)
             ended = "succeeded" if all(job.status == "SUCCEEDED" for job in jobs.values()) else "failed"
             assert run.status == ended, f"{key}: the run ended with its jobs"
-        told = {e["event_id"] for e in published if e["run_id"] == run_id and e["type"].startswith("run.")}
-        assert len(told) == 1, f"{key}: one run.* event, by event_id; got {len(told)}"
+        told = Counter(
+            event["type"]
+            for event in {e["event_id"]: e for e in published if e["run_id"] == run_id}.values()
+            if event["type"].startswith("run.")
+        )
+        expected = {"run.rejected": 1} if not steps else {"run.submitted": 1, "run.ended": 1}
+        assert told == expected, f"{key}: each run event once, by event_id"
         location = locate(key)
         assert location is not None
         receipt = stack.receipt(location.receipt_key)
