@@ -371,3 +371,16 @@ def test_a_failure_not_recovered_says_why_in_numbers() -> None:
     (failed,) = tell_jobs(teller(), before, after)
     assert failed.failure == f"out of memory — {final}"  # type: ignore[attr-defined]
     assert failed.recovering is None  # type: ignore[attr-defined]
+
+
+def test_a_recovery_that_could_not_be_made_tells_the_failure_again_final_with_why() -> None:
+    _, failed = moved(job(notify_on=[]), "RUNNING", "FAILED", attempt=1, **oom_recovery())
+    why = "recovery 1 was not submitted: Batch refused the new job (ClientException)"
+    abandoned = failed.model_copy(update={"recovery": None, "recovery_final": why})
+    (final,) = tell_jobs(teller(), failed, abandoned)
+    assert (final.type, final.status, final.recovering) == ("job.status", "failed", None)  # type: ignore[attr-defined]
+    assert final.failure == f"out of memory (exit code 137) — {why}"  # type: ignore[attr-defined]
+    (again,) = tell_jobs(teller(), failed, abandoned)
+    assert again.event_id == final.event_id, "told once"
+    first, _ = tell_jobs(teller(), *moved(job(notify_on=[]), "RUNNING", "FAILED", attempt=1, **oom_recovery()))
+    assert final.event_id != first.event_id, "not the failure that was told as recovering"

@@ -16,7 +16,8 @@ that change alone this module decides what to tell:
   through (`JobRecord.passed`) that the spec asked to hear of (failures
   always; an array only when it ends);
 - a job **being recovered** (`recovery` written with its FAILED status): a `job.recovering` event,
-  once per recovery, and its `job.status` failure says `recovering`;
+  once per recovery, and its `job.status` failure says `recovering`; a recovery the submit function
+  could not make (`recovery` replaced by `recovery_final`): the failure again, final, with why;
 - a job **reported stuck** (`stuck_reported` changed): a `job.stuck` event
   with the advice written beside it.
 
@@ -59,7 +60,7 @@ from batchdrop.gateways.batch import console_url
 from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.recovery import RecoveryDue
-from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, order_key
+from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, Transition, order_key
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,8 @@ class Teller:
             events += self._status_events(
                 JobRecord.model_validate(new), str(old.get("status", "SUBMITTED")), old.get("status_order")
             )
+        if old.get("recovery") and not new.get("recovery") and new.get("recovery_final"):
+            events.append(self._recovery_abandoned(JobRecord.model_validate(new), int(old["recovery"]["number"])))
         if new.get("recovery") and not old.get("recovery"):
             failed = JobRecord.model_validate(new)
             if failed.recovery is not None:
@@ -261,33 +264,42 @@ class Teller:
                 continue  # an array job speaks once, when it ends
             if status not in NOTIFY_ALWAYS and status not in record.notify_on:
                 continue
-            final = transition.status == record.status  # the fields of the record are this status's
-            failed = final and status in NOTIFY_ALWAYS
-            ended = final and transition.status in TERMINAL
-            events.append(
-                JobStatusChanged(
-                    **self._job_fields(record),
-                    time=transition.at,
-                    event_id=event_id(record.job_id, transition.attempt, status),
-                    status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
-                    previous_status=was.lower(),
-                    reason=transition.reason,
-                    attempts=transition.attempt if transition.status in TERMINAL else transition.attempt + 1,
-                    attempt_history=[
-                        told_attempt(end) for end in record.attempt_ends if end.attempt <= transition.attempt
-                    ]
-                    or None,
-                    exit_code=record.exit_code if ended else None,
-                    failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
-                    failure=failure_told(record.failure, record.recovery_final) if failed else None,
-                    recovering=True if failed and record.recovery is not None else None,
-                    log_links=record.log_links,
-                    duration_seconds=record.duration_seconds if ended else None,
-                    usage=(record.child_usage if record.array_size else record.usage) if ended else None,
-                    children=(record.status_summary or dict(record.children)) if record.array_size else None,
-                )
-            )
+            events.append(self._status_event(record, transition, was))
         return events
+
+    def _status_event(self, record: JobRecord, transition: Transition, was: str) -> JobStatusChanged:
+        status = transition.status.lower()
+        final = transition.status == record.status  # the fields of the record are this status's
+        failed = final and status in NOTIFY_ALWAYS
+        ended = final and transition.status in TERMINAL
+        return JobStatusChanged(
+            **self._job_fields(record),
+            time=transition.at,
+            event_id=event_id(record.job_id, transition.attempt, status),
+            status=status,  # type: ignore[arg-type]  # one of Batch's, lower-cased
+            previous_status=was.lower(),
+            reason=transition.reason,
+            attempts=transition.attempt if transition.status in TERMINAL else transition.attempt + 1,
+            attempt_history=[told_attempt(end) for end in record.attempt_ends if end.attempt <= transition.attempt]
+            or None,
+            exit_code=record.exit_code if ended else None,
+            failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
+            failure=failure_told(record.failure, record.recovery_final) if failed else None,
+            recovering=True if failed and record.recovery is not None else None,
+            log_links=record.log_links,
+            duration_seconds=record.duration_seconds if ended else None,
+            usage=(record.child_usage if record.array_size else record.usage) if ended else None,
+            children=(record.status_summary or dict(record.children)) if record.array_size else None,
+        )
+
+    def _recovery_abandoned(self, record: JobRecord, number: int) -> JobStatusChanged:
+        """A recovery the submit function could not make (its spec no longer plans, Batch refused the new
+        job): the job's failure is final after all, told once more with why (`job.recovering` had said
+        it would be replaced)."""
+        at = record.finished_at or record.last_event_at
+        ended = Transition(status=record.status, at=at, reason=record.status_reason, attempt=record.attempts)
+        told = self._status_event(record, ended, record.status)
+        return told.model_copy(update={"event_id": event_id(record.job_id, "recovery", number, "final")})
 
     def _recovering_event(self, record: JobRecord, due: RecoveryDue) -> JobRecovering:
         """The recovery tracking decided with the job's failure: told once (its id is the failed job's and
