@@ -5,7 +5,8 @@ read, a file over its size limit, no team) is refused without uploading it. The 
 stack's own, asked of the layer (`submit.submitter.misplaced_problems`, `gateways.bucket.locate_drop`,
 `spec.documents`), so the command and the stack cannot disagree.
 
-After: when no receipt comes in time, what to check, named by the stack's real resources.
+After: when no receipt comes in time, what to check, named by the stack's real resources (not the
+file's place or extension: `drop_problems` has checked those).
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ def no_receipt_advice(upload: Upload, resources: StackResources, *, waited: floa
         [
             f"no receipt for {source} after {waited:.0f} s: the stack has not decided {run} (yet).",
             "Check:",
-            f"  - the file is under incoming/<team>/ with an extension the stack reads (.yaml, .yml, .json): {source}",
             f"  - the bucket's event notification sends incoming/ to the intake queue "
             f"(aws s3api get-bucket-notification-configuration --bucket {resources.bucket})",
             f"  - the intake queue: {intake} (messages piling up there: the submit function is not receiving them)",

@@ -33,6 +33,7 @@ from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, Transition
+from batchdrop.track.failures import retried_because
 from batchdrop_cli.drops import TEAM_PLACEHOLDER, drop_problems, no_receipt_advice
 from batchdrop_cli.operations import (
     LogSection,
@@ -490,18 +491,20 @@ def _print_view(view: RunView) -> None:
 
 
 def attempt_line(end: AttemptEnd) -> str:
-    """How one attempt ended: `attempt 1: the instance was reclaimed (spot interruption) (Host EC2 (instance
-    i-0…) terminated.)`, `attempt 2: succeeded, exit 0`. The failure's words are tracking's
-    (`track.failures`), recorded with the attempt."""
-    node = f" (node {end.node})" if end.node is not None else ""
-    words = end.failure or ("succeeded" if end.failure_class is None else end.failure_class)
+    """How one attempt ended: `attempt 1 failed: the instance was reclaimed (spot interruption) (Host EC2
+    (instance i-0…) terminated.)`, `attempt 2: succeeded, exit 0`; `node 2: …` first for a node's. A
+    failure is told in tracking's words (`track.failures.retried_because`, as a retry's message says it)."""
+    node = f"node {end.node}: " if end.node is not None else ""
+    if end.failure is None and end.failure_class is None:  # Batch's reason for a success tells nothing
+        return f"{node}attempt {end.attempt}: succeeded" + (
+            f", exit {end.exit_code}" if end.exit_code is not None else ""
+        )
+    words = retried_because(end)
     if end.exit_code is not None and f"code {end.exit_code}" not in words:  # the words may say it already
         words += f", exit {end.exit_code}"
-    reasons: list[str] = []
-    if end.failure:  # a success's reason is Batch's "Essential container in task exited": nothing to tell
-        reasons = [reason for reason in (end.status_reason, end.reason) if reason and reason not in words]
+    reasons = [reason for reason in (end.status_reason, end.reason) if reason and reason not in words]
     why = f" ({'; '.join(dict.fromkeys(reasons))})" if reasons else ""
-    return f"attempt {end.attempt}{node}: {words}{why}"
+    return f"{node}{words}{why}"
 
 
 def _print_receipt(receipt: Receipt, upload: Upload) -> None:

@@ -12,6 +12,7 @@ from batchdrop.gateways.bucket import DropLocation, JobsBucket, SpecUnreadable
 from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
 from batchdrop.store.records import AttemptEnd, SpecSource
 from batchdrop.submit.submitter import misplaced_problems
+from batchdrop.track.failures import retried_because
 from batchdrop_cli.drops import drop_problems, no_receipt_advice
 from batchdrop_cli.main import EXIT_INVALID, main
 from batchdrop_cli.operations import RunView, StackResources, Upload
@@ -136,7 +137,7 @@ def test_no_receipt_says_what_to_check_by_the_stacks_own_names_and_how_to_look_l
 
     assert "no receipt for s3://jobs/incoming/vision/train.yaml after 120 s" in advice
     assert "run r123" in advice
-    assert "under incoming/<team>/ with an extension the stack reads" in advice
+    assert "extension the stack reads" not in advice, "checked before uploading: it cannot be why"
     assert "get-bucket-notification-configuration --bucket jobs" in advice
     assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake " in advice
     assert "https://sqs.eu-west-1.amazonaws.com/1/batchdrop-prod-intake-dlq" in advice
@@ -173,15 +174,18 @@ OOM = AttemptEnd(
 
 def test_each_attempt_says_how_it_ended_in_words_with_its_exit_code_and_reason() -> None:
     assert attempt_line(SPOT) == (
-        "attempt 1: the instance was reclaimed (spot interruption) "
+        "attempt 1 failed: the instance was reclaimed (spot interruption) "
         "(Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.)"
     )
     assert attempt_line(SUCCESS) == "attempt 2: succeeded, exit 0"
     assert attempt_line(OOM) == (
-        "attempt 1: out of memory (exit code 137) (Essential container in task exited; "
+        "attempt 1 failed: out of memory (exit code 137) (Essential container in task exited; "
         "OutOfMemoryError: Container killed due to memory usage)"
     )
-    assert attempt_line(SPOT.model_copy(update={"node": 2})).startswith("attempt 1 (node 2): the instance")
+    assert attempt_line(SPOT.model_copy(update={"node": 2})).startswith("node 2: attempt 1 failed: the instance")
+    assert attempt_line(SPOT) == retried_because(SPOT) + " (Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated.)", (
+        "a failed attempt in the words of tracking's retry"
+    )
 
 
 def test_status_shows_who_dropped_the_run_and_the_attempts_of_a_retried_or_failed_job(
@@ -196,9 +200,9 @@ def test_status_shows_who_dropped_the_run_and_the_attempts_of_a_retried_or_faile
     out = capsys.readouterr().out
 
     assert "dropped by AWS:AROA3EXAMPLEROLEID:maria.garcia" in out
-    assert "  train:\n    attempt 1: the instance was reclaimed" in out
+    assert "  train:\n    attempt 1 failed: the instance was reclaimed" in out
     assert "    attempt 2: succeeded, exit 0" in out
-    assert "    attempt 1: out of memory (exit code 137)" in out
+    assert "    attempt 1 failed: out of memory (exit code 137)" in out
     assert "report:" not in out  # one attempt that succeeded: nothing to tell
     document = view.as_json()
     assert document["run"]["dropped_by"] == "AWS:AROA3EXAMPLEROLEID:maria.garcia"
