@@ -9,8 +9,12 @@ read it.
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 
@@ -162,3 +166,80 @@ def submit_function(local_stack: LocalStack) -> tuple[ModuleType, Callable[[dict
     function = local_stack.stack.functions["SubmitFunction"]
     module = load_handler(function)
     return module, lambda event: invoke(function, module, event)
+
+
+# ---------------------------------------------------------------- Slack's webhook endpoint, on loopback
+# (test_notify, test_notify_faults, test_run_summary)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: str = "ok"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    content_type: str
+    body: dict[str, Any]
+    at: float
+
+
+class FakeSlack:
+    """Records every POST; answers with the scripted replies in order, then 200 `ok`."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Endpoint(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                reply = fake._take(Received(self.path, self.headers["Content-Type"], body, time.monotonic()))
+                payload = reply.body.encode()
+                self.send_response(reply.status)
+                for name, value in {"Content-Type": "text/html", **reply.headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # one line per request on stderr otherwise
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/services/T0LOCAL/B0{name.upper()}/{name}-token"
+
+    def answer(self, *replies: Reply) -> None:
+        with self._lock:
+            self.script.extend(replies)
+
+    def paths(self) -> list[str]:
+        return [request.path for request in self.received]
+
+    def _take(self, received: Received) -> Reply:
+        with self._lock:
+            self.received.append(received)
+            return self.script.popleft() if self.script else Reply(200)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    server = FakeSlack().start()
+    yield server
+    server.stop()

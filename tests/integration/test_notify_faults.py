@@ -3,7 +3,7 @@
 The notification log (a marker item per `event_id` in the records table) is
 what keeps a post from being made twice; DynamoDB's faults are injected beneath
 botocore's retry layer (tests/faults.py), so the copies botocore re-sends by
-itself hit the log too. Slack is the loopback `FakeSlack` of test_notify.py,
+itself hit the log too. Slack is the loopback `FakeSlack` of conftest.py,
 scripted to fail.
 
 SNS invokes the function asynchronously: a failed invocation is retried by
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,17 +28,11 @@ from botocore.retries.standard import ExponentialBackoff
 from batchdrop.notify.notifier import NotificationFailed
 from batchdrop.notify.slack_webhooks import MAX_RETRIES
 from tests.faults import FaultProxy
-from tests.integration.test_notify import FakeSlack, NotifyFunction, Reply, sns_event
+from tests.integration.conftest import FakeSlack, Reply
+from tests.integration.test_notify import NotifyFunction, sns_event
 
 LAMBDA_RETRY_DELAYS = (60.0, 120.0)
 """SNS invokes asynchronously: Lambda retries a failed invocation twice (MaximumRetryAttempts: 2)."""
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ which posts to a real HTTP server on 127.0.0.1 standing in for Slack's incoming 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -22,8 +22,7 @@ from batchdrop_local.state_changes import as_batch_shows_it, attempt, in_sqs, st
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource
 from tests.conftest import EXAMPLES, load_event
-from tests.integration.conftest import LocalStack
-from tests.integration.test_notify import FakeSlack
+from tests.integration.conftest import FakeSlack, LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +88,6 @@ class Plane:
 
     def headers(self) -> list[str]:
         return [request.body["blocks"][0]["text"]["text"] for request in self.slack.received]
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    server = FakeSlack().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
