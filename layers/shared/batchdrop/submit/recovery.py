@@ -21,7 +21,8 @@ it happen:
    closes the recovery (step 1).
 
 A spec that no longer plans or a job Batch refuses makes the recovery impossible: the failed job's
-`recovery_final` says why, and its `recovery` is removed (its failure is final: its run may end). Anything else that fails raises: the stream hands the record over again.
+`recovery_final` says why, and its `recovery` is removed (its failure is final: its run may end).
+Anything else that fails raises: the stream hands the record over again.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from batchdrop.gateways.bucket import JobsBucket
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.publish.teller import Teller
 from batchdrop.store.claims import RunClaims
-from batchdrop.store.recoveries import Recoveries
 from batchdrop.store.job_states import JobStates
+from batchdrop.store.recoveries import Recoveries
 from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Submitter
 from batchdrop.track.early_retry import EarlyRetry
