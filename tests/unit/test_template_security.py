@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from batchdrop_local.streams import matches  # the local runtime's reading of Lambda's event filtering
 from batchdrop_local.template import Resolver, load_template, parameter_defaults
 
 from batchdrop.platform.config import parse_platform_config
@@ -475,3 +476,62 @@ def test_job_containers_cannot_reach_the_instance_role() -> None:
     for environment in of_type("AWS::Batch::ComputeEnvironment").values():
         used = environment["Properties"]["ComputeResources"]["LaunchTemplate"]["LaunchTemplateId"]
         assert used == {"Ref": "BatchLaunchTemplate"}, "every made environment launches with these options"
+
+
+# ---------------------------------------------------------------- recovery's hand-over (docs/recovery.md)
+
+
+def _statements_of(role: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in RESOURCES[role]["Properties"]["Policies"]
+        for statement in statements(policy["PolicyDocument"])
+    ]
+
+
+def test_the_submit_function_reads_recoveries_from_the_stream_as_the_publish_function_reads_the_outbox() -> None:
+    recoveries = RESOURCES["SubmitFunction"]["Properties"]["Events"]["Recoveries"]
+    outbox = RESOURCES["PublishFunction"]["Properties"]["Events"]["Outbox"]["Properties"]
+    assert recoveries["Type"] == "DynamoDB"
+    source = recoveries["Properties"]
+    assert source["Stream"] == outbox["Stream"] == {"Fn::GetAtt": ["RecordsTable", "StreamArn"]}
+    for setting in (
+        "StartingPosition",
+        "FunctionResponseTypes",
+        "BisectBatchOnFunctionError",
+        "MaximumRetryAttempts",
+        "MaximumRecordAgeInSeconds",
+        "ParallelizationFactor",
+    ):
+        assert source[setting] == outbox[setting], setting
+    assert source["BatchSize"] <= 10, "each record may submit a few jobs"
+    granted = {
+        action
+        for statement in _statements_of("SubmitFunctionRole")
+        if statement["Resource"] == {"Fn::GetAtt": ["RecordsTable", "StreamArn"]}
+        for action in as_list(statement["Action"])
+    }
+    assert granted == {
+        "dynamodb:DescribeStream",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:ListStreams",
+    }
+
+
+def test_only_job_records_that_just_gained_a_recovery_reach_the_submit_function() -> None:
+    filters = RESOURCES["SubmitFunction"]["Properties"]["Events"]["Recoveries"]["Properties"]["FilterCriteria"][
+        "Filters"
+    ]
+    due = {"M": {"number": {"N": "1"}, "kind": {"S": "out_of_memory"}}}
+    job, run = {"kind": {"S": "job"}}, {"kind": {"S": "run"}}
+
+    def change(new: dict[str, Any] | None, old: dict[str, Any] | None = None) -> dict[str, Any]:
+        images = {"NewImage": new} if new is not None else {}
+        return {"eventSource": "aws:dynamodb", "dynamodb": images | ({"OldImage": old} if old is not None else {})}
+
+    assert matches(change({**job, "recovery": due}, job), filters), "tracking's decision, with FAILED"
+    assert not matches(change({**job, "recovery": due, "recovered_by": {"S": "j2"}}, {**job, "recovery": due}), filters)
+    assert not matches(change(job, job), filters), "any other change of a job"
+    assert not matches(change({**run, "recovery": due}), filters), "a run is never a recovery"
+    assert not matches(change(None, {**job, "recovery": due}), filters), "a job's record expiring"
