@@ -213,6 +213,10 @@ def test_a_spec_file_that_is_gone_makes_the_failure_final(world: World) -> None:
     assert world.table.jobs[failed.job_id].recovery_final == "its spec file can no longer be read: the file was deleted"
     assert len(world.batch.submitted) == 3
 
+    world.bucket.specs[KEY] = SPEC  # the same stream record again, the file back: the failure stays final
+    assert world.recoverer.recover(failed).kind == "not_due"
+    assert len(world.batch.submitted) == 3
+
 
 def test_a_job_without_a_due_recovery_is_left_alone(world: World) -> None:
     assert world.recoverer.recover(world.job("train")).kind == "not_due"

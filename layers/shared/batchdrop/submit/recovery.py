@@ -100,12 +100,14 @@ class Recoverer:
 
     def recover(self, failed: JobRecord) -> Recovered:
         """Replace `failed` (a job record whose `recovery` tracking set) and the steps that wait for it."""
-        due = failed.recovery
-        if due is None:
+        if failed.recovery is None:
             return Recovered(kind="not_due")
-        current = self.table.get_job(failed.job_id) or failed
+        current = self.table.get_job(failed.job_id) or failed  # the stream's copy is as tracking wrote it
         if current.recovered_by is not None:
             return Recovered(kind="done_before", job_ids={failed.step: current.recovered_by})
+        due = current.recovery
+        if due is None:  # found impossible before: its failure is final
+            return Recovered(kind="not_due", reason=current.recovery_final)
         run = self.table.get_run(failed.run_id)
         if run is None or run.status in ENDED_RUN or run.cancel_requested_at is not None:
             logger.info("a recovery for a run that has ended: not made", extra={"job_id": failed.job_id})
