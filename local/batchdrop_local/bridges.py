@@ -13,6 +13,8 @@ The bridges, each named where it is implemented:
 - SCHEDULES: an EventBridge rule with a Lambda target needs moto's Lambda; `LocalLambda` keeps time.
 - BATCH JOB STATE CHANGES: moto's Batch ends jobs at once, with no events; `batch_lifecycle.LocalBatch`.
 - BATCH RESOURCE OVERRIDES: moto shows the job definition's vCPUs and memory, not the request's.
+- BATCH RETRY STRATEGY: moto drops the request's retryStrategy and resourceRequirements overrides;
+  `batch_fates.keep_submitted_retry_strategies` keeps and shows them, and LocalBatch retries by them.
 - BATCH JOB DISCOVERY: moto's ListJobs lists every array child in full; new job ids come from the records.
 - ATOMIC CONDITIONAL WRITES: moto checks a write's condition and writes without a lock; they are serialized.
 - STACK OUTPUTS: the stack is not made by moto's CloudFormation; a stand-in stack holds the outputs.

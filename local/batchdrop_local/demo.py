@@ -365,12 +365,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_loc
         check_only(args.only)
     except UnknownDrop as exc:
         parser.error(str(exc))
+    try:
+        scenario = Scenario.load(args.scenario)
+    except (OSError, ValueError) as exc:  # ScenarioError says what is wrong in the file
+        parser.error(f"--scenario {args.scenario}: {exc}")
     with _quiet_process_output(args.log) as terminal:
         console = Console(file=terminal, force_terminal=terminal.isatty())
         try:
             ok, _, _ = run_demo(
                 speed=args.speed,
-                scenario=Scenario.load(args.scenario),
+                scenario=scenario,
                 timeout=args.timeout,
                 keep=args.keep,
                 console=console,
