@@ -30,6 +30,8 @@ class MemoryTable:
     shown_children: dict[str, int] = field(default_factory=dict)
     refuse_runs: set[str] = field(default_factory=set)
     """Run ids whose records any write refuses (DynamoDB failing for them)."""
+    watched_failed: set[str] = field(default_factory=set)
+    """Failed jobs the watchdog's index keeps, because they failed waiting for a recovery."""
 
     # ------------------------------------------------------------------ claims (submit)
 
@@ -83,6 +85,8 @@ class MemoryTable:
         )
         stored.update(change.fields)
         self.jobs[change.job_id] = JobRecord.model_validate(stored)
+        if change.status in TERMINAL and change.fields.get("recovery") is not None:
+            self.watched_failed.add(change.job_id)
         return Applied(before=job, changed=True)
 
     def add_transitions(self, transitions: Iterable[tuple[str, Transition]]) -> None:
@@ -134,9 +138,19 @@ class MemoryTable:
 
     def quiet_jobs(self, before: str, limit: int = 1000) -> list[JobRecord]:
         quiet = [
-            job for job in self.jobs.values() if job.status not in TERMINAL and job.last_event_at.isoformat() < before
+            job
+            for job in self.jobs.values()
+            if (job.status not in TERMINAL or job.job_id in self.watched_failed)
+            and job.last_event_at.isoformat() < before
         ]
         return quiet[:limit]
+
+    def unwatch(self, job_id: str) -> bool:
+        job = self.jobs[job_id]
+        if job.job_id not in self.watched_failed or (job.recovery_final is None and job.recovered_by is None):
+            return False
+        self.watched_failed.discard(job_id)
+        return True
 
     def get_job(self, job_id: str) -> JobRecord | None:
         return self.jobs.get(job_id)

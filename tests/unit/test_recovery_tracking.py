@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import pytest
 from batchdrop_local.state_changes import attempt, state_change
@@ -11,6 +12,7 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryPolicy
 from batchdrop.store.items import Applied, JobChange
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
+from batchdrop.track.reconcile import Reconciler
 from batchdrop.track.tracker import Tracker
 from tests.unit.fakes import FixedConfig, MemoryTable
 from tests.unit.test_tracker import SOURCE, T0, at, batch_view, deliver, lifecycle, record
@@ -224,3 +226,30 @@ def test_a_cancelled_run_does_not_wait_for_a_recovery(world) -> None:
     deliver(tracker, failed(table.jobs["b"], out_of_memory(table.jobs["b"]), exit_code=137))
     assert table.jobs["c"].status == "FAILED"
     assert table.runs["r1"].status == "failed"
+
+
+class NoBatch:
+    """Batch as the watchdog sees it here: it knows of no job still running."""
+
+    def describe(self, job_ids: Any) -> dict[str, Any]:
+        return {}
+
+
+def test_a_recovery_found_impossible_is_settled_by_the_watchdog(world) -> None:
+    """No Batch event follows a recovery the submit function could not make: the failed job stays on the
+    watchdog's index until its run has ended, and then leaves it."""
+    tracker, table = world
+    deliver(tracker, *lifecycle(table.jobs["a"]))
+    deliver(tracker, failed(table.jobs["b"], out_of_memory(table.jobs["b"]), exit_code=137))
+    deliver(tracker, failed(table.jobs["c"], reason="Dependent Job failed"))
+    reconciler = Reconciler(
+        tracker=tracker, batch=cast(Any, NoBatch()), quiet_after=timedelta(0), clock=lambda: at(600)
+    )
+    assert reconciler.reconcile()["RecoveriesWaiting"] == 1, "waiting for the submit function: watched, not settled"
+    assert table.runs["r1"].status != "failed"
+    # the submit function gives up (the spec is gone): the failure is final, and no Batch event will come
+    table.jobs["b"] = table.jobs["b"].model_copy(update={"recovery": None, "recovery_final": "the spec is gone"})
+    counts = reconciler.reconcile()
+    assert counts["RecoveriesSettled"] == 1
+    assert table.runs["r1"].status == "failed", "the watchdog ended the run"
+    assert reconciler.reconcile()["RecoveriesSettled"] == 0, "off the index once its run has ended"

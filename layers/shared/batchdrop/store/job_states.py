@@ -84,7 +84,9 @@ class JobStates:
             else:
                 sets.append(f"#f{index} = :f{index}")
                 values[f":f{index}"] = value
-        if change.status in TERMINAL:
+        # A failed job waiting for its recovery stays watched: should the recovery prove impossible, the
+        # watchdog (track.reconcile) settles its run, for no Batch event will come to do it.
+        if change.status in TERMINAL and change.fields.get("recovery") is None:
             removes += ["GSI1PK", "GSI1SK"]  # leaves the watchdog's index
         else:
             sets.append("GSI1SK = :active")
@@ -226,6 +228,16 @@ class JobStates:
             ConditionExpression="#status IN (" + ", ".join(f":e{index}" for index in range(len(allowed))) + ")",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=serialize(values),
+        )
+
+    def unwatch(self, job_id: str) -> bool:
+        """Take a failed job whose recovery was settled (made, or found impossible) off the watchdog's index."""
+        return conditionally(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=job_key(job_id),
+            UpdateExpression="REMOVE GSI1PK, GSI1SK",
+            ConditionExpression="attribute_exists(recovery_final) OR attribute_exists(recovered_by)",
         )
 
     def quiet_jobs(self, before: str, limit: int = 1000) -> list[JobRecord]:

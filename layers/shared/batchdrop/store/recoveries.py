@@ -100,7 +100,7 @@ class Recoveries:
             self.client.update_item,
             TableName=self.table_name,
             Key=job_key(job_id),
-            UpdateExpression="SET recovered_by = :by",
+            UpdateExpression="SET recovered_by = :by REMOVE GSI1PK, GSI1SK",  # replaced: nothing left to watch
             ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(recovered_by) OR recovered_by = :by)",
             ExpressionAttributeValues=serialize({":by": by}),
         )

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from batchdrop.gateways.batch import BatchGateway
-from batchdrop.store.records import timestamp, utc_now
+from batchdrop.store.records import TERMINAL, timestamp, utc_now
 from batchdrop.track.batch_events import BatchEvent, JobDetail
 from batchdrop.track.batches import Delivery
 from batchdrop.track.tracker import Tracker
@@ -42,7 +42,11 @@ class Reconciler:
     def reconcile(self) -> Counter[str]:
         now = self.clock()
         quiet = self.tracker.table.quiet_jobs(before=timestamp(now - self.quiet_after))
+        waiting = [record for record in quiet if record.status in TERMINAL]  # failed, waiting for a recovery
+        quiet = [record for record in quiet if record.status not in TERMINAL]
         counts: Counter[str] = Counter(QuietJobs=len(quiet))
+        if waiting:
+            counts.update(self.tracker.settle_recoveries(waiting))
         known = {
             job_id: JobDetail.model_validate(raw)
             for job_id, raw in self.batch.describe({record.job_id for record in quiet}).items()

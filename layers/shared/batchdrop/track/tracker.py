@@ -44,7 +44,7 @@ has not written it yet) fails, and SQS brings it back a little later.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -57,7 +57,7 @@ from batchdrop.track.changes import StateChanges
 from batchdrop.track.failures import attempt_ends, retried_because, stuck_advice
 from batchdrop.track.nodes import NodeEvents
 from batchdrop.track.ports import TrackStore
-from batchdrop.track.runs import RunSettler, to_settle
+from batchdrop.track.runs import FINISHED_RUN, RunSettler, to_settle
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,23 @@ class Tracker:
         logger.warning("job lost", extra={"job_id": record.job_id, "run_id": record.run_id})
         self.runs.settle([before.model_copy(update={"status": "LOST"})], {}, TrackResult())
         return 1
+
+    def settle_recoveries(self, waiting: list[JobRecord]) -> Counter[str]:
+        """Failed jobs the watchdog still watches because they waited for their recovery: those whose
+        recovery was settled (made, or found impossible: no Batch event will follow) settle their runs and
+        leave the index; those still waiting are counted (the submit function is retrying them)."""
+        settled = [record for record in waiting if record.recovery is None or record.recovered_by is not None]
+        result = TrackResult()
+        self.runs.settle(settled, {}, result)
+        result.counts["RecoveriesWaiting"] += len(waiting) - len(settled)
+        # Off the index only once its run has ended (or the job was replaced): a settling that failed, or a
+        # run still waiting for other jobs, is looked at again next round.
+        runs = self.table.get_runs({record.run_id for record in settled})
+        for record in settled:
+            run = runs.get(record.run_id)
+            if record.recovered_by is not None or run is None or run.status in FINISHED_RUN:
+                result.counts["RecoveriesSettled"] += self.table.unwatch(record.job_id)
+        return result.counts
 
     def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
         """Record one stuck report per job and reason, with its advice (the publish function tells it
