@@ -30,7 +30,6 @@ from batchdrop_local.batch_fates import (
     JobFate,
     Scenario,
     ScenarioError,
-    keep_submitted_retry_strategies,
     memory_mib,
     original_indices,
     retried,
@@ -100,7 +99,6 @@ class LocalBatch:
         self._reclaimed: dict[tuple[str, str, int | None], int] = {}
         """Attempts reclaimed so far, by spec, step and original child index (over every job of them)."""
         self._spot_queues: dict[str, bool] = {}
-        keep_submitted_retry_strategies()
         aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
 
     def start(self) -> LocalBatch:

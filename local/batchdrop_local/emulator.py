@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from batchdrop_local import bridges, creators
+from batchdrop_local import batch_fates, bridges, creators
 from batchdrop_local.stack_model import ACCOUNT_ID, REGION, STACK_NAME, Stack
 from batchdrop_local.template import Resolver, load_template, parameter_defaults
 
@@ -40,7 +40,9 @@ class EmbeddedAws:
         # Imported here: processes that only talk to an emulator elsewhere need not load moto.
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
 
+        # moto is patched in the process that hosts it (the demo's emulator runs in a process of its own)
         bridges.serialize_dynamodb_writes()
+        batch_fates.keep_submitted_retry_strategies()
         return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     def start(self) -> EmbeddedAws:
