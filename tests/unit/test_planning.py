@@ -82,7 +82,7 @@ def test_queue_without_fair_share_gets_no_share_identifier_and_warns_of_priority
 def test_retries_on_spot_reclaims_only(platform_config: PlatformConfig) -> None:
     plan = example("gpu-finetune.yaml", "vision", platform_config)
     assert plan.jobs[0].request["retryStrategy"] == {
-        "attempts": 3,
+        "attempts": 2,  # of its 3, at most `spot_fallback.after` on spot; then the on-demand queue
         "evaluateOnExit": [
             {"onStatusReason": "Host EC2*", "action": "RETRY"},
             {"onReason": "*", "action": "EXIT"},
