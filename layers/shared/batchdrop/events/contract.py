@@ -293,7 +293,8 @@ class RunEnded(_Event):
 BatchdropEvent = Annotated[
     RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck, Field(discriminator="type")
 ]
-EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent)
+EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent, config=ConfigDict(defer_build=True))
+"""Built on first use: the submit and track functions never read an event."""
 
 
 _SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links", "attempt_history", "steps")
