@@ -23,6 +23,7 @@ from batchdrop.events.contract import (
     JobRecovering,
     JobStatusChanged,
     JobStuck,
+    LogLink,
     RunEnded,
     RunRejected,
     RunSubmitted,
@@ -108,13 +109,8 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
     if event.usage is not None and event.status in {"succeeded", "failed", "lost"}:
         blocks.append(section(f"*Used* {usage_text(event.usage)}"))
     blocks += _log_sections(event)
-    latest = max(event.log_links, key=lambda item: item.attempt) if event.log_links else None
-    blocks += actions(
-        logs_url=latest.url if latest else None,
-        logs_label=f"Logs (attempt {latest.attempt})" if latest else "",
-        console_url=event.console_url,
-        receipt_uri=event.receipt_uri,
-    )
+    latest = _latest_logs(event)
+    blocks += _job_actions(event, latest)
     change = f"{escape(event.previous_status)} → {escape(event.status)}" if event.previous_status else None
     blocks.append(context(event.time, change, f"job {code(event.job_id)}", source_link(event.source_uri)))
     cause = f" — {failure_title(failure, event.exit_code)}" if failure is not None else ""
@@ -172,13 +168,7 @@ def _job_recovering(event: JobRecovering) -> SlackMessage:
     if event.reason:
         blocks.append(section(f"*Batch says*\n{quote_block(event.reason)}"))
     blocks += _log_sections(event)
-    latest = max(event.log_links, key=lambda item: item.attempt) if event.log_links else None
-    blocks += actions(
-        logs_url=latest.url if latest else None,
-        logs_label=f"Logs (attempt {latest.attempt})" if latest else "",
-        console_url=event.console_url,
-        receipt_uri=event.receipt_uri,
-    )
+    blocks += _job_actions(event, _latest_logs(event))
     blocks.append(context(event.time, f"job {code(event.job_id)} → recovery {recovery.number}",
                           source_link(event.source_uri)))  # fmt: skip
     text = (
@@ -248,6 +238,20 @@ def _attempts_text(event: JobStatusChanged, earlier: list[str]) -> str:
         return f"*Attempt {event.attempts}* — {earlier[0]}"
     head = "*Earlier attempts*" if event.status in ENDED else f"*Attempt {event.attempts}*, after"
     return pack([f"• {line}" for line in earlier], more=0, noun="attempt", head=head)
+
+
+def _latest_logs(event: JobStatusChanged | JobRecovering) -> LogLink | None:
+    return max(event.log_links, key=lambda item: item.attempt) if event.log_links else None
+
+
+def _job_actions(event: JobStatusChanged | JobRecovering, latest: LogLink | None) -> list[Block]:
+    """The buttons of a job's message: its latest attempt's logs, the console, the receipt."""
+    return actions(
+        logs_url=latest.url if latest else None,
+        logs_label=f"Logs (attempt {latest.attempt})" if latest else "",
+        console_url=event.console_url,
+        receipt_uri=event.receipt_uri,
+    )
 
 
 def _log_sections(event: JobStatusChanged | JobRecovering) -> list[Block]:
