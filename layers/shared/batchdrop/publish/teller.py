@@ -288,8 +288,8 @@ class Teller:
             recovering=True if failed and record.recovery is not None else None,
             log_links=record.log_links,
             duration_seconds=record.duration_seconds if ended else None,
-            usage=(record.child_usage if record.array_size else record.usage) if ended else None,
-            children=(record.status_summary or dict(record.children)) if record.array_size else None,
+            usage=record.told_usage if ended else None,
+            children=record.told_children,
         )
 
     def _recovery_abandoned(self, record: JobRecord, number: int) -> JobStatusChanged:

@@ -256,6 +256,16 @@ class JobRecord(_Record):
             memory_gib_hours=self.child_memory_gib_hours,
         )
 
+    @property
+    def told_usage(self) -> Usage | None:
+        """What the job used, as told: an array's is its children's."""
+        return self.child_usage if self.array_size else self.usage
+
+    @property
+    def told_children(self) -> dict[str, int] | None:
+        """An array's children by status, as told (its final summary once it has one); None for a job."""
+        return (self.status_summary or dict(self.children)) if self.array_size else None
+
     def ordered_history(self) -> list[Transition]:
         return sorted(self.history.values(), key=lambda item: (item.attempt, STATUS_RANK.get(item.status, 6), item.at))
 

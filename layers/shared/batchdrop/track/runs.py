@@ -174,7 +174,6 @@ def recoveries(record: JobRecord, replaced: Mapping[str, JobRecord]) -> list[Rec
 
 def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str, JobRecord] | None = None) -> RunStep:
     """How one ended step went, compactly: what the run keeps of it (and `run.ended` tells)."""
-    array = bool(record.array_size)
     failed = record.status in {"FAILED", "LOST"}
     failure = failure_told(record.failure or record.status_reason, record.recovery_final)
     chain = recoveries(record, replaced or {})
@@ -188,8 +187,8 @@ def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str,
         attempts=record.attempts,
         ended_at=record.finished_at,
         duration_seconds=record.duration_seconds,
-        children=(record.status_summary or dict(record.children)) if array else None,
-        usage=record.child_usage if array else record.usage,
+        children=record.told_children,
+        usage=record.told_usage,
         exit_code=record.exit_code if failed else None,
         failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
         failure=failure[:PROBLEM_MESSAGE_CHARS] if failed and failure else None,
