@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from batchdrop_local.event_schemas import EVENT_MODELS, event_schema, main, stale_schemas
+from batchdrop_local.template import load_template
 from jsonschema import Draft202012Validator
 
 from batchdrop.events.contract import JobStatusChanged
@@ -77,9 +78,24 @@ def filter_policy_in_docs() -> dict[str, list[str]]:
     return policies[0]  # type: ignore[no-any-return]
 
 
-def matches(policy: dict[str, list[str]], attributes: dict[str, str]) -> bool:
-    """SNS's rule for exact-match string policies: every key present, its value one of those listed."""
-    return all(attributes.get(key) in allowed for key, allowed in policy.items())
+def matches(policy: dict[str, list[Any]], attributes: dict[str, str]) -> bool:
+    """SNS's rule for exact-match string policies: every key present, its value one of those listed; and
+    `{"exists": false}`: the attribute absent."""
+
+    def allows(key: str, allowed: list[Any]) -> bool:
+        if {"exists": False} in allowed:
+            return key not in attributes
+        return attributes.get(key) in allowed
+
+    return all(allows(key, allowed) for key, allowed in policy.items())
+
+
+def test_the_stacks_failure_emails_are_of_final_failures_only() -> None:
+    policy = load_template()["Resources"]["FailureEmails"]["Properties"]["FilterPolicy"]
+    failed = RENDERED_EVENTS["failed-out-of-memory"]
+    assert isinstance(failed, JobStatusChanged)
+    assert matches(policy, failed.attributes())
+    assert not matches(policy, failed.model_copy(update={"recovering": True}).attributes()), "being replaced"
 
 
 def test_the_documented_filter_policy_selects_failed_production_jobs_of_vision() -> None:

@@ -243,6 +243,11 @@ class JobStatusChanged(_JobEvent):
         "event tells how).",
     )
 
+    def attributes(self) -> dict[str, str]:
+        """A failure being recovered says so, so a subscriber can hear only of final failures
+        (`"recovering": [{"exists": false}]`)."""
+        return {**super().attributes(), "recovering": "true"} if self.recovering else super().attributes()
+
 
 class JobRecovering(_JobEvent):
     """A job failed in a way its spec asked batchdrop to recover from: a new job is being submitted in its
