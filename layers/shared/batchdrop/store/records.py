@@ -247,6 +247,9 @@ class JobRecord(_Record):
     """Every finished attempt: its reason, exit code and failure (a spot reclaim of attempt 1 stays
     visible after attempt 2 succeeds)."""
     cancelled_by: str | None = None
+    child_indices: str | None = None
+    """For a recovery of some of an array's children: their original indices, by new index, in compact
+    ranges (`3,7,10-14`; `batchdrop.spec.sweep.compact_indices`)."""
 
     @property
     def child_usage(self) -> Usage:
