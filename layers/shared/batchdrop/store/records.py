@@ -81,6 +81,9 @@ class SubmittedJobRef(_Record):
     array_size: int | None = None
     depends_on: list[str] = []
     """Steps this job waits for."""
+    reused_from: str | None = None
+    """For a resumed run (`resume:`, `batchdrop rerun`): the run whose job this step reuses, unchanged and
+    succeeded (`job_id` is that run's job, whose record stays that run's); None for a job submitted."""
 
     @classmethod
     def of(cls, job: JobRecord, depends_on: list[str] | None = None) -> SubmittedJobRef:
@@ -134,6 +137,9 @@ class RunRecord(_Record):
     cancel_reason: str | None = None
     expires_at: int | None = None
     """Epoch seconds after which DynamoDB's TTL may delete a finished record."""
+    resumes: str | None = None
+    """The run this one resumes (`resume:` in its spec, `batchdrop rerun`): its unchanged, succeeded steps
+    are reused, not submitted again (docs/resume.md)."""
 
 
 class AttemptEnd(_Record):
@@ -250,6 +256,9 @@ class JobRecord(_Record):
     child_indices: str | None = None
     """For a recovery of some of an array's children: their original indices, by new index, in compact
     ranges (`3,7,10-14`; `batchdrop.spec.sweep.compact_indices`)."""
+    content_hash: str | None = None
+    """The planned step's content hash (`PlannedJob.content_hash`): a resumed run reuses this job when its
+    step's hash is unchanged and it succeeded (docs/resume.md)."""
 
     @property
     def child_usage(self) -> Usage:
