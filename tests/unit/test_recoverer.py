@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from batchdrop.platform.config import PlatformConfig
-from batchdrop.platform.recovery import decide
+from batchdrop.platform.recovery import decide, decide_children
 from batchdrop.store.records import JobRecord, SpecSource
 from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Drop, Submitter
@@ -221,3 +221,65 @@ def test_a_spec_file_that_is_gone_makes_the_failure_final(world: World) -> None:
 def test_a_job_without_a_due_recovery_is_left_alone(world: World) -> None:
     assert world.recoverer.recover(world.job("train")).kind == "not_due"
     assert len(world.batch.submitted) == 3
+
+
+SWEEP_KEY = "incoming/vision/lr-sweep.yaml"
+SWEEP_SPEC = b"""version: 1
+name: lr-sweep
+team: vision
+environment: adhoc
+job_definition: trainer
+steps:
+  - name: sweep
+    command: [python, train.py, --lr, Ref::lr]
+    resources: {vcpus: 2, memory_mib: 16384}
+    sweep: {lr: ["0.1", "0.01", "0.001", "0.0001"], seed: ["1", "2", "3", "4", "5"]}
+    retries: {out_of_memory: {times: 2}}
+  - name: report
+    depends_on: [sweep]
+    command: [python, report.py]
+    resources: {vcpus: 1, memory_mib: 2048}
+"""
+
+
+def test_a_sweep_resubmits_one_array_of_just_its_failed_children_and_the_step_after_it(
+    platform_config: PlatformConfig,
+) -> None:
+
+    table, batch, bucket = MemoryTable(), FakeBatch(), FakeBucket({SWEEP_KEY: SWEEP_SPEC})
+    parts = {"table": table, "batch": batch, "bucket": bucket, "config": FixedConfig(platform_config)}
+    submitter = Submitter(**parts, clock=lambda: T0)  # type: ignore[arg-type]
+    outcome = submitter.submit(Drop(source=SpecSource(bucket="jobs", key=SWEEP_KEY, version_id="v1"), message_id="m"))
+    submitter.flush()
+    assert outcome.run_id is not None
+    table.set_run_status(outcome.run_id, "vision", "running", expected={"submitted"})
+    ref = next(ref for ref in table.runs[outcome.run_id].jobs if ref.step == "sweep")
+    job = table.jobs[ref.job_id]
+    due = decide_children(
+        job.recovery_policy,
+        failed={3: ("out_of_memory", 1), 7: ("out_of_memory", 1), 8: ("out_of_memory", 1), 9: ("other", 1)},
+        size=20,
+        memory_mib=job.resources.memory_mib,
+        queue=job.queue,
+        queue_arn=job.queue_arn,
+        counts=job.recovery_counts,
+    ).due
+    failed = job.model_copy(update={"status": "FAILED", "recovery": due})
+    table.jobs[job.job_id] = failed
+    recoverer = Recoverer(**parts, clock=lambda: T0)  # type: ignore[arg-type]
+
+    recovered = recoverer.recover(failed)
+    assert recoverer.recover(failed).kind == "done_before"
+
+    assert recovered.kind == "recovered"
+    new_sweep, new_report = batch.submitted[2:]
+    assert len(batch.submitted) == 4, "one array of the failed children, and the step after it"
+    assert new_sweep["jobName"] == f"lr-sweep-sweep-{outcome.run_id}-r1"
+    assert new_sweep["arrayProperties"] == {"size": 3}
+    environment = {item["name"]: item["value"] for item in new_sweep["containerOverrides"]["environment"]}
+    assert environment["BATCHDROP_CHILD_INDICES"] == "3,7-8"
+    assert new_report["dependsOn"] == [{"jobId": recovered.job_ids["sweep"]}]
+    record = table.jobs[recovered.job_ids["sweep"]]
+    assert (record.array_size, record.child_indices, record.resources.memory_mib) == (3, "3,7-8", 32768)
+    assert record.recovery_story == ["3 of 20 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"]
+    assert next(ref for ref in table.runs[outcome.run_id].jobs if ref.step == "sweep").array_size == 3

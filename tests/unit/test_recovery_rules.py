@@ -10,6 +10,7 @@ from batchdrop.platform.recovery import (
     RecoveryCounts,
     RecoveryPolicy,
     decide,
+    decide_children,
     recovered_request,
     recovery_job_name,
     retry_strategy,
@@ -210,3 +211,61 @@ def test_batchs_retry_conditions_leave_memory_and_fallback_to_batchdrop(
     conditions = retry_strategy(Retries.model_validate(retries))
     assert conditions == strategy
     assert conditions is None or len(conditions.get("evaluateOnExit", [])) <= 5, "Batch takes at most 5"
+
+
+def children(failed: dict[int, tuple[str, int]], memory: int = 16_384, counts: RecoveryCounts = NONE_YET) -> Any:
+    return decide_children(
+        POLICY, failed=failed, size=1_000, memory_mib=memory, queue="gpu-spot", queue_arn=GPU_ARN, counts=counts
+    )
+
+
+def test_an_array_recovers_just_its_children_that_ran_out_of_memory_by_original_index() -> None:
+    failed = dict.fromkeys((3, 7, 10, 11, 12, 13, 14), ("out_of_memory", 1)) | {20: ("other", 1)}
+    due = children(failed).due
+    assert due is not None
+    assert (due.children, due.memory_mib, due.number, due.kind) == ("3,7,10-14", 32_768, 1, "out_of_memory")
+    assert due.words == "7 of 1,000 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"
+
+
+def test_an_arrays_children_reclaimed_enough_times_move_to_on_demand() -> None:
+    due = children({4: ("spot_reclaim", 2), 9: ("spot_reclaim", 2)}).due
+    assert due is not None
+    assert (due.children, due.queue, due.kind) == ("4,9", "gpu-on-demand", "spot_fallback")
+
+
+def test_an_arrays_children_failing_otherwise_or_past_the_limit_are_final() -> None:
+    assert children({1: ("other", 1)}) == children({})
+    assert children({1: ("other", 1)}).due is None
+    final = children({1: ("out_of_memory", 1)}, memory=61_440).final
+    assert (
+        final == "1 of 1,000 children ran out of memory with 60 GiB, all the largest instance of queue `gpu-spot` "
+        "has: not resubmitted"
+    )
+
+
+def test_the_recovered_request_of_some_children_is_an_array_of_them_told_their_original_indices() -> None:
+    request: dict[str, Any] = {
+        "jobName": "sweep-main-run1",
+        "jobQueue": GPU_ARN,
+        "arrayProperties": {"size": 1_000},
+        "containerOverrides": {
+            "command": ["sh", "-c", "prelude", "batchdrop-sweep", "python", "train.py"],
+            "environment": [{"name": "A", "value": "1"}],
+            "resourceRequirements": [{"type": "MEMORY", "value": "16384"}],
+        },
+    }
+    due = children(dict.fromkeys((3, 7, 8), ("out_of_memory", 1))).due
+    changed = recovered_request(request, name="sweep-main-run1-r1", due=due)
+    assert changed["arrayProperties"] == {"size": 3}
+    overrides = changed["containerOverrides"]
+    assert overrides["environment"] == [
+        {"name": "A", "value": "1"},
+        {"name": "BATCHDROP_CHILD_INDICES", "value": "3,7-8"},
+    ]
+    assert overrides["command"] == request["containerOverrides"]["command"], "the sweep's prelude maps the index"
+    one = recovered_request(request, name="n", due=children({7: ("out_of_memory", 1)}).due)
+    assert "arrayProperties" not in one, "one child: a single job (Batch's arrays have 2 children at least)"
+    plain = {**request, "containerOverrides": {**request["containerOverrides"], "command": ["python", "x.py"]}}
+    wrapped = recovered_request(plain, name="n", due=due)["containerOverrides"]["command"]
+    assert wrapped[:2] == ["sh", "-c"], "a plain array's children get the prelude"
+    assert wrapped[-2:] == ["python", "x.py"]

@@ -162,12 +162,83 @@ def test_spot_reclaims_count_the_jobs_own_attempts_and_its_chains(world) -> None
     assert table.jobs["z"].recovery is not None, "two reclaims of its own attempts"
 
 
-def test_an_array_job_is_not_recovered_here(world) -> None:
-    tracker, table = world
-    parent = record("arr", "sweep", array_size=4).model_copy(update={"recovery_policy": OOM})
+def _sweep(table: CountingTable, size: int, **update: Any) -> JobRecord:
+    parent = record("arr", "sweep", array_size=size)
+    parent = parent.model_copy(
+        update={"recovery_policy": OOM, "resources": parent.resources.model_copy(update={"memory_mib": 16384})} | update
+    )
     table.write_new([], [parent])
-    view = {**batch_view(parent), "arrayProperties": {"size": 4}}
-    deliver(tracker, state_change(view, "FAILED", at=at(9), reason="Array Child Job failed"))
+    return parent
+
+
+def _child_end(parent: JobRecord, index: int, status: str) -> Any:
+    view = {**batch_view(parent), "jobId": f"arr:{index}", "arrayProperties": {"index": index}}
+    if status == "OOM":
+        ended = attempt(view, 1, started=at(3), stopped=at(8), exit_code=137,
+                        reason="OutOfMemoryError: Container killed due to memory usage")  # fmt: skip
+        return state_change(view, "FAILED", at=at(8), attempts=[ended], exit_code=137)
+    if status == "BUG":
+        return state_change(view, "FAILED", at=at(8), exit_code=1)
+    return state_change(view, status, at=at(8))
+
+
+def _parent_failed(parent: JobRecord) -> Any:
+    view = {**batch_view(parent), "arrayProperties": {"size": parent.array_size}}
+    return state_change(view, "FAILED", at=at(9), reason="Array Child Job failed")
+
+
+def test_an_array_recovers_only_its_children_that_ran_out_of_memory(world) -> None:
+    tracker, table = world
+    parent = _sweep(table, 12)
+    fates = {3: "OOM", 7: "OOM", 8: "BUG", 10: "OOM", 11: "OOM"}
+    deliver(tracker, *(_child_end(parent, index, fates.get(index, "SUCCEEDED")) for index in range(12)))
+    deliver(tracker, _parent_failed(parent))
+    due = table.jobs["arr"].recovery
+    assert due is not None
+    assert due.children == "3,7,10-11", "the OOM children by original index; the bug's failure is final"
+    assert due.memory_mib == 32768
+    assert due.words == "4 of 12 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"
+
+
+def test_a_recovered_arrays_children_are_named_by_their_original_index(world) -> None:
+    tracker, table = world
+    parent = _sweep(table, 3, child_indices="3,7,10", recovery_counts=RecoveryCounts(out_of_memory=1))
+    deliver(tracker, *(_child_end(parent, index, "OOM" if index else "SUCCEEDED") for index in range(3)))
+    deliver(tracker, _parent_failed(parent))
+    due = table.jobs["arr"].recovery
+    assert due is not None
+    assert (due.children, due.number, due.memory_mib) == ("7,10", 2, 32768)
+
+
+def test_a_single_job_recovering_one_child_keeps_its_index(world) -> None:
+    tracker, table = world
+    one = record("one", "sweep").model_copy(update={"recovery_policy": OOM, "child_indices": "7"})
+    table.write_new([], [one])
+    deliver(tracker, failed(one, out_of_memory(one), exit_code=137))
+    due = table.jobs["one"].recovery
+    assert due is not None
+    assert due.children == "7"
+
+
+def test_an_arrays_end_waits_for_its_childrens_ends(world) -> None:
+    tracker, table = world
+    parent = _sweep(table, 4)
+    deliver(tracker, *(_child_end(parent, index, "OOM" if index == 2 else "SUCCEEDED") for index in range(3)))
+    result = deliver(tracker, _parent_failed(parent))
+    assert result.failed, "the parent's end goes back to the queue until child 3's end is merged"
+    assert table.jobs["arr"].status != "FAILED"
+    result = deliver(tracker, _child_end(parent, 3, "SUCCEEDED"), _parent_failed(parent))
+    assert result.failed, "merged after the parent in the same batch: tried once more"
+    deliver(tracker, _parent_failed(parent))
+    due = table.jobs["arr"].recovery
+    assert due is not None
+    assert due.children == "2"
+
+
+def test_an_array_without_a_recovery_policy_ends_at_once(world) -> None:
+    tracker, table = world
+    parent = _sweep(table, 4, recovery_policy=None)
+    deliver(tracker, _parent_failed(parent))
     assert (table.jobs["arr"].status, table.jobs["arr"].recovery) == ("FAILED", None)
 
 

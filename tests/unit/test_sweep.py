@@ -198,3 +198,54 @@ def test_a_top_level_parameter_clashes_with_a_steps_sweep_too() -> None:
 def test_a_sweep_without_command_is_a_valid_spec() -> None:
     parsed = parse_spec((SPEC + 'sweep: {lr: ["0.1", "0.2"]}\n').encode(), "spec.yaml")
     assert parsed.jobs[0].array_size == 2
+
+
+@pytest.mark.parametrize(
+    ("indices", "text"),
+    [
+        ([3, 7, 10, 11, 12, 13, 14], "3,7,10-14"),
+        ([5], "5"),
+        ([], ""),
+        ([0, 1, 2, 999], "0-2,999"),
+        ([9, 4, 5], "9,4-5"),
+    ],
+)
+def test_children_indices_travel_as_compact_ranges_in_order(indices: list[int], text: str) -> None:
+    assert sweep.compact_indices(indices) == text
+    assert sweep.expand_indices(text) == indices
+
+
+def test_indices_that_are_not_numbers_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="'x-3' is not an index or a range"):
+        sweep.expand_indices("1,x-3")
+
+
+RECOVERED = [1, 3, 7, 8, 9, 10, 11, 5]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize("new_index", range(len(RECOVERED)))
+def test_a_recovered_child_sees_exactly_what_the_original_child_saw(new_index: int, shell: str) -> None:
+    shown = 'printf "%s|%s|%s|%s" "$BATCHDROP_CHILD_INDEX" "$SWEEP_LR" "$SWEEP_BATCH" "$SWEEP_SEED"'
+    command = sweep.wrap_command(["sh", "-c", shown], AXES)
+    original = RECOVERED[new_index]
+    environment = {
+        "PATH": os.environ["PATH"],
+        "AWS_BATCH_JOB_ARRAY_INDEX": str(new_index),
+        "BATCHDROP_CHILD_INDICES": sweep.compact_indices(RECOVERED),
+    }
+    result = subprocess.run([shell, *command[1:]], env=environment, capture_output=True, text=True, check=False)
+    values = sweep.child_values(AXES, original)
+    assert result.stdout == f"{original}|{values['lr']}|{values['batch']}|{values['seed']}", result.stderr
+
+
+def test_every_array_child_knows_its_index_and_a_single_job_recovering_one_child_knows_its_own() -> None:
+    shown = ["sh", "-c", 'printf "%s|%s" "$BATCHDROP_CHILD_INDEX" "$SWEEP_SEED"']
+    assert run(sweep.wrap_command(shown, AXES), 5).stdout == "5|2"
+    one = {"PATH": os.environ["PATH"], "BATCHDROP_CHILD_INDICES": "4"}  # no array index: a single job
+    result = subprocess.run(
+        ["/bin/sh", *sweep.wrap_command(shown, AXES)[1:]], env=one, capture_output=True, text=True, check=False
+    )
+    assert result.stdout == "4|1"
+    plain = sweep.wrap_command(["sh", "-c", 'printf "%s" "$BATCHDROP_CHILD_INDEX"'], {})
+    assert run(plain, 6).stdout == "6", "a plain array's child too"

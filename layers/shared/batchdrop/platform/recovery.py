@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from batchdrop.platform.config import QueueConfig
 from batchdrop.platform.identity import job_name
 from batchdrop.spec.model import Retries
+from batchdrop.spec.sweep import CHILD_INDICES_VARIABLE, compact_indices, expand_indices, is_wrapped, wrap_command
 from batchdrop.units import gib
 
 
@@ -67,6 +68,9 @@ class RecoveryDue(_Frozen):
     """The chain's counts, this recovery included: the new job's record starts from them."""
     words: str
     """In plain words, with its numbers: 'ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)'."""
+    children: str | None = None
+    """For an array job: the original indices of the children to run again, in compact ranges
+    (`3,7,10-14`); the new job is an array of just those, or a single job for one."""
 
 
 class Decision(_Frozen):
@@ -121,6 +125,41 @@ def decide(
                 f"`{policy.fallback_queue}`",
             )
         )
+    return Decision()
+
+
+def decide_children(
+    policy: RecoveryPolicy | None,
+    *,
+    failed: Mapping[int, tuple[str, int]],
+    size: int,
+    memory_mib: int,
+    queue: str,
+    queue_arn: str,
+    counts: RecoveryCounts,
+) -> Decision:
+    """Whether an array job whose children `failed` (original index -> (failure kind, attempts)) is to be
+    replaced by a new job of just the children whose failure the policy recovers: those out of memory
+    first, else those reclaimed (one new job has one memory and one queue); the others' failure is final."""
+    for kind in ("out_of_memory", "spot_reclaim"):
+        indices = sorted(index for index, (failure, _) in failed.items() if failure == kind)
+        if not indices:
+            continue
+        decision = decide(
+            policy,
+            failure_class=kind,
+            memory_mib=memory_mib,
+            queue=queue,
+            queue_arn=queue_arn,
+            counts=counts,
+            reclaims=min(failed[index][1] for index in indices) if kind == "spot_reclaim" else 0,
+        )
+        which = f"{len(indices):,} of {size:,} children"
+        if decision.due is not None:
+            words = f"{which} {decision.due.words}"
+            return Decision(due=decision.due.model_copy(update={"children": compact_indices(indices), "words": words}))
+        if decision.final is not None:
+            return Decision(final=f"{which} {decision.final}")
     return Decision()
 
 
@@ -181,7 +220,27 @@ def recovered_request(request: Mapping[str, Any], *, name: str, due: RecoveryDue
     if due.attempts > 1 or strategy:
         strategy["attempts"] = due.attempts
         changed["retryStrategy"] = strategy
+    if due.children is not None:
+        _just_these_children(changed, due.children)
     return changed
+
+
+def _just_these_children(request: dict[str, Any], children: str) -> None:
+    """Make `request` (an array job's) run only `children` (original indices): an array of them, or a
+    single job for one, told their original indices (`BATCHDROP_CHILD_INDICES`); the prelude maps each
+    new index back, so a child sees the `SWEEP_*` and `BATCHDROP_CHILD_INDEX` it had."""
+    count = len(expand_indices(children))
+    if count > 1:
+        request["arrayProperties"] = {**request.get("arrayProperties", {}), "size": count}
+    else:
+        request.pop("arrayProperties", None)
+    overrides = dict(request.get("containerOverrides", {}))
+    environment = [item for item in overrides.get("environment", []) if item["name"] != CHILD_INDICES_VARIABLE]
+    overrides["environment"] = [*environment, {"name": CHILD_INDICES_VARIABLE, "value": children}]
+    command = overrides.get("command")
+    if command and not is_wrapped(command):  # a plain array: the prelude gives BATCHDROP_CHILD_INDEX
+        overrides["command"] = wrap_command(command, {})
+    request["containerOverrides"] = overrides
 
 
 def policy_for(

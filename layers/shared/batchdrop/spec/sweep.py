@@ -26,6 +26,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 INDEX_VARIABLE = "AWS_BATCH_JOB_ARRAY_INDEX"
+CHILD_INDEX_VARIABLE = "BATCHDROP_CHILD_INDEX"
+"""The child's index in the array the spec made: what `AWS_BATCH_JOB_ARRAY_INDEX` was for it, recovered or not."""
+CHILD_INDICES_VARIABLE = "BATCHDROP_CHILD_INDICES"
+"""In a job that recovers some children of an array: their original indices, by new index (`3,7,10-14`)."""
 SHELL_NAME = "batchdrop-sweep"
 """`$0` of the prelude, so `ps` and error messages say who is speaking."""
 MARKER_PREFIX = "@@batchdrop-sweep:"
@@ -74,9 +78,56 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''").replace("Ref::", "Ref:'':") + "'"
 
 
+def compact_indices(indices: Sequence[int]) -> str:
+    """[3, 7, 10, 11, 12, 13, 14] -> `3,7,10-14`: children's original indices, in order (a position in the
+    list is a child's new index), short enough for an environment variable."""
+    parts: list[str] = []
+    start = previous = None
+    for index in [*indices, None]:
+        if index is not None and previous is not None and index == previous + 1:
+            previous = index
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = index
+    return ",".join(parts)
+
+
+def expand_indices(text: str) -> list[int]:
+    """`3,7,10-14` -> [3, 7, 10, 11, 12, 13, 14] (the inverse of `compact_indices`)."""
+    indices: list[int] = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            indices += range(int(first), int(last or first) + 1)
+        except ValueError as error:
+            raise ValueError(f"{CHILD_INDICES_VARIABLE}={text!r}: {part!r} is not an index or a range") from error
+    return indices
+
+
+def _original_index() -> list[str]:
+    """Lines that set `_bd_i` to the child's original index: its array index (0 for the single job that
+    recovers one child), mapped through `BATCHDROP_CHILD_INDICES` when the job recovers some children."""
+    return [
+        f'_bd_i="${{{INDEX_VARIABLE}:-}}"',
+        f'if [ -n "${{{CHILD_INDICES_VARIABLE}:-}}" ]; then',
+        f'  _bd_n="${{_bd_i:-0}}"; _bd_rest="${CHILD_INDICES_VARIABLE},"; _bd_i=',
+        '  while [ -n "$_bd_rest" ]; do',
+        '    _bd_part="${_bd_rest%%,*}"; _bd_rest="${_bd_rest#*,}"',
+        '    _bd_lo="${_bd_part%-*}"; _bd_hi="${_bd_part#*-}"',
+        '    if [ "$_bd_n" -le "$((_bd_hi - _bd_lo))" ]; then _bd_i=$((_bd_lo + _bd_n)); break; fi',
+        "    _bd_n=$((_bd_n - (_bd_hi - _bd_lo + 1)))",
+        "  done",
+        "  unset _bd_n _bd_rest _bd_part _bd_lo _bd_hi",
+        "fi",
+        '_bd_i="${_bd_i:?batchdrop: not an array child}"',
+        f'{CHILD_INDEX_VARIABLE}="$_bd_i"',
+    ]
+
+
 def _decode(sweep: Mapping[str, Sequence[str]]) -> list[str]:
     """Lines that set SWEEP_<NAME> from the array index (in `_bd_i`, so a container's own `i` is left be)."""
-    lines = [f'_bd_i="${{{INDEX_VARIABLE}:?batchdrop: not an array child}}"']
+    lines = _original_index()
     for axis, choices in reversed(list(sweep.items())):
         cases = " ".join(f"{position}) {env_name(axis)}={_quote(value)};;" for position, value in enumerate(choices))
         lines.append(f"case $((_bd_i % {len(choices)})) in {cases} esac; _bd_i=$((_bd_i / {len(choices)}))")
@@ -111,7 +162,7 @@ def prelude(sweep: Mapping[str, Sequence[str]], *, substitute: Sequence[str] = (
     """The shell text that sets SWEEP_<NAME> from the array index, fills the markers of the axes in
     `substitute` into the arguments, and runs them (see the module doc)."""
     lines = _decode(sweep)
-    lines.append("export " + " ".join(env_name(axis) for axis in sweep))
+    lines.append("export " + " ".join([CHILD_INDEX_VARIABLE, *(env_name(axis) for axis in sweep)]))
     if substitute:
         lines.extend(_substitute(substitute))
     lines.append('exec "$@"')
@@ -124,3 +175,8 @@ def wrap_command(command: Sequence[str], sweep: Mapping[str, Sequence[str]]) -> 
     marked = mark_references(command, list(sweep))
     referenced = [axis for axis in sweep if any(marker(axis) in argument for argument in marked)]
     return ["sh", "-c", prelude(sweep, substitute=referenced), SHELL_NAME, *marked]
+
+
+def is_wrapped(command: Sequence[str]) -> bool:
+    """Whether `command` is already run by the prelude (`wrap_command`'s)."""
+    return len(command) >= 4 and list(command[:2]) == ["sh", "-c"] and command[3] == SHELL_NAME

@@ -172,9 +172,10 @@ class Recoverer:
             as_submitted = job
             if first:
                 resources = job.resources.model_copy(update={"memory_mib": due.memory_mib})
-                as_submitted = job.model_copy(
-                    update={"queue": due.queue, "queue_arn": due.queue_arn, "resources": resources, "request": request}
-                )
+                update = {"queue": due.queue, "queue_arn": due.queue_arn, "resources": resources, "request": request}
+                if due.children is not None:  # an array of just the failed children, or a job for one
+                    update["array_size"] = request.get("arrayProperties", {}).get("size")
+                as_submitted = job.model_copy(update=update)
             job_ids[job.step] = result.job_id
             submitted.append(_Submitted(job=as_submitted, result=result))
         return submitted
@@ -220,6 +221,7 @@ class Recoverer:
             chain: dict[str, object] = {"recovers": replaced[each.job.step]}
             if each.job.step == failed.step:
                 chain |= {"recovery_counts": due.counts, "recovery_story": [*failed.recovery_story, due.words]}
+                chain |= {"child_indices": due.children}
             elif (before := earlier.get(replaced[each.job.step])) is not None:
                 chain |= {"recovery_counts": before.recovery_counts, "recovery_story": before.recovery_story}
             records.append(record.model_copy(update=chain))

@@ -12,6 +12,7 @@ from batchdrop.store.items import Children
 from batchdrop.store.records import TERMINAL, JobRecord, timestamp, utc_now
 from batchdrop.track.batch_events import BatchEvent, run_seconds
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
+from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import add_usage, usage_of
 
@@ -26,10 +27,14 @@ CHILD_CODES = {
     "SUCCEEDED": "5",
     "FAILED": "6",
 }
-CHILD_STATUS = {code: status for status, code in CHILD_CODES.items()}
+FAILED_CODES = {"out_of_memory": "7", "spot_reclaim": "8"}
+"""A failed child whose failure batchdrop may recover keeps its kind: a FAILED code of its own, terminal
+and above every other (`6` is any other failure, and every failure stored before kinds were kept)."""
+CHILD_STATUS = {code: status for status, code in CHILD_CODES.items()} | dict.fromkeys(FAILED_CODES.values(), "FAILED")
 """An array's children are kept in one string, two characters a child: its attempts (base 36) and
 its status (by rank), so that a later state sorts higher and 10,000 children are one 20 KB item,
 read and written once per batch. `..` is a child not heard of yet."""
+FAILURE_OF_CODE = {code: kind for kind, code in FAILED_CODES.items()}
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
@@ -112,5 +117,25 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
 
 
 def _child_state(event: BatchEvent) -> str:
-    """A child's two characters (see CHILD_CODES): later attempts, then later statuses, sort higher."""
-    return _BASE36[min(event.detail.attempt_count, 35)] + CHILD_CODES[event.detail.status]
+    """A child's two characters (see CHILD_CODES): later attempts, then later statuses, sort higher; a
+    failure batchdrop may recover keeps its kind (FAILED_CODES)."""
+    code = CHILD_CODES[event.detail.status]
+    if event.detail.status == "FAILED":
+        code = FAILED_CODES.get(classify(event.detail).kind, code)
+    return _BASE36[min(event.detail.attempt_count, 35)] + code
+
+
+def failed_children(states: str) -> dict[int, tuple[str, int]]:
+    """The failed children of an array's states (as kept, see CHILD_CODES), by index: the kind of their
+    failure (`out_of_memory`, `spot_reclaim`, or `other`) and their attempts."""
+    failed: dict[int, tuple[str, int]] = {}
+    for index in range(len(states) // 2):
+        attempts, code = states[2 * index], states[2 * index + 1]
+        if CHILD_STATUS.get(code) == "FAILED":
+            failed[index] = (FAILURE_OF_CODE.get(code, "other"), _BASE36.find(attempts))
+    return failed
+
+
+def children_ended(states: str, size: int) -> int:
+    """How many of an array's children its states show ended."""
+    return sum(CHILD_STATUS.get(states[2 * index + 1 : 2 * index + 2]) in TERMINAL for index in range(size))

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from batchdrop.events.contract import LogLink
-from batchdrop.platform.recovery import decide
+from batchdrop.platform.recovery import decide, decide_children
+from batchdrop.spec.sweep import expand_indices
 from batchdrop.store.items import JobChange
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Transition, order_key, timestamp, utc_now
+from batchdrop.track.arrays import children_ended, failed_children
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
 from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore
@@ -69,7 +71,8 @@ class StateChanges:
             failure = classify(detail)
             fields["failure_class"], fields["failure"] = failure.kind, failure.words
             if stored is not None:
-                fields.update(recovery_fields(stored, failure.kind, ends))
+                states = self._ended_children(stored) if stored.array_size and _may_recover(stored) else None
+                fields.update(recovery_fields(stored, failure.kind, ends, children=states))
         elif status in {"FAILED", "LOST"}:  # batchdrop's own verdict: an upstream failure, a lost job
             fields["failure_class"] = "lost" if status == "LOST" else "dependency"
             fields["failure"] = reason
@@ -82,6 +85,15 @@ class StateChanges:
             attempts=attempts,
             fields=fields,
         )
+
+    def _ended_children(self, stored: JobRecord) -> str:
+        """A failed array's children, once tracking has merged every child's end: the last children's
+        events may come in the same batch as their parent's (merged after it) or after it; until they
+        are merged, the parent's event goes back to the queue and is tried again."""
+        states = self.table.get_children(stored.job_id).states
+        if children_ended(states, stored.array_size or 0) < (stored.array_size or 0):
+            raise ChildrenNotAllTold(f"array {stored.job_id}: not every child's end is merged yet")
+        return states
 
     def log_links(self, detail: JobDetail) -> list[LogLink]:
         return [
@@ -115,21 +127,53 @@ class StateChanges:
         return applied.before
 
 
-def recovery_fields(stored: JobRecord, failure_class: str, ends: list[AttemptEnd]) -> dict[str, Any]:
+class ChildrenNotAllTold(Exception):  # the parent's end is tried again once its children's are merged
+    pass
+
+
+def _may_recover(stored: JobRecord) -> bool:
+    policy = stored.recovery_policy
+    return policy is not None and (policy.out_of_memory_times > 0 or policy.fallback_queue is not None)
+
+
+def recovery_fields(
+    stored: JobRecord, failure_class: str, ends: list[AttemptEnd], *, children: str | None = None
+) -> dict[str, Any]:
     """What a failed job's record says of its recovery: `recovery` (the new job batchdrop is to submit),
     `recovery_final` (why a failure its spec asked to recover is final, in numbers), or nothing. An array
-    job recovers its failed children, not itself (not decided here yet)."""
+    job recovers its failed children (from their `children` states, as kept), not itself: the decision
+    names them by their original index."""
     if stored.array_size:
-        return {}
-    decision = decide(
-        stored.recovery_policy,
-        failure_class=failure_class,
-        memory_mib=stored.resources.memory_mib,
-        queue=stored.queue,
-        queue_arn=stored.queue_arn,
-        counts=stored.recovery_counts,
-        reclaims=sum(end.failure_class == "spot_reclaim" for end in ends if end.node is None),
-    )
+        if children is None:
+            return {}
+        originals = expand_indices(stored.child_indices) if stored.child_indices else None
+        decision = decide_children(
+            stored.recovery_policy,
+            failed={
+                originals[index] if originals else index: failed
+                for index, failed in failed_children(children).items()
+                if index < stored.array_size
+            },
+            size=stored.array_size,
+            memory_mib=stored.resources.memory_mib,
+            queue=stored.queue,
+            queue_arn=stored.queue_arn,
+            counts=stored.recovery_counts,
+        )
+    else:
+        decision = decide(
+            stored.recovery_policy,
+            failure_class=failure_class,
+            memory_mib=stored.resources.memory_mib,
+            queue=stored.queue,
+            queue_arn=stored.queue_arn,
+            counts=stored.recovery_counts,
+            reclaims=sum(end.failure_class == "spot_reclaim" for end in ends if end.node is None),
+        )
+        if decision.due is not None and stored.child_indices:  # the single job that recovers one child
+            decision = decision.model_copy(
+                update={"due": decision.due.model_copy(update={"children": stored.child_indices})}
+            )
     if decision.due is not None:
         return {"recovery": decision.due.model_dump(mode="json")}
     if decision.final is not None:
