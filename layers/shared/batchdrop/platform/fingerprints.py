@@ -29,3 +29,11 @@ def content_hash(request: Mapping[str, Any], upstream: Sequence[str] = ()) -> st
         kept["containerOverrides"] = {**overrides, "environment": variables}
     content = json.dumps({"request": kept, "upstream": list(upstream)}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def step_hashes(steps: Sequence[tuple[str, Mapping[str, Any], Sequence[str]]]) -> dict[str, str]:
+    """Step -> content hash, for (step, request, upstream steps) in submission order (upstream first)."""
+    hashes: dict[str, str] = {}
+    for step, request, depends_on in steps:
+        hashes[step] = content_hash(request, [hashes[upstream] for upstream in depends_on])
+    return hashes

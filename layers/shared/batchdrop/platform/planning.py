@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from batchdrop.errors import SpecRejected, cut
 from batchdrop.platform.config import PlatformConfig, QueueConfig, Route, TeamConfig
 from batchdrop.platform.definition_commands import DefinitionCommand, definition_to_submit
-from batchdrop.platform.fingerprints import content_hash
+from batchdrop.platform.fingerprints import step_hashes
 from batchdrop.platform.identity import job_name
 from batchdrop.platform.recovery import RecoveryPolicy, policy_for, retry_strategy
 from batchdrop.spec import sweep as sweeps
@@ -133,8 +133,10 @@ def plan_run(
         )
     team_config = config.teams.get(team)
     if team_config is None:
-        unknown = f"team `{cut(team)}` is not in the platform config (teams: {', '.join(config.teams)})"
-        findings.append((("team",), "unknown_team", unknown))
+        teams = ", ".join(config.teams)
+        findings.append(
+            (("team",), "unknown_team", f"team `{cut(team)}` is not in the platform config (teams: {teams})")
+        )
         raise _rejected(document, findings)
     if spec.environment not in team_config.environments:
         findings.append(
@@ -163,10 +165,8 @@ def plan_run(
             jobs.append(planned)
     if findings:
         raise _rejected(document, findings)
-    hashes: dict[str, str] = {}
-    for index, job in enumerate(jobs):  # in submission order: a step's upstream steps come first
-        hashes[job.step] = content_hash(job.request, [hashes[step] for step in job.depends_on])
-        jobs[index] = job.model_copy(update={"content_hash": hashes[job.step]})
+    hashes = step_hashes([(job.step, job.request, job.depends_on) for job in jobs])
+    jobs = [job.model_copy(update={"content_hash": hashes[job.step]}) for job in jobs]
     return Plan(
         run_id=run_id,
         spec_name=spec.name,

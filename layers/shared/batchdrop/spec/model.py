@@ -37,6 +37,15 @@ Name = Annotated[
         )
     ),
 ]
+ResumeFrom = Annotated[
+    str,
+    StringConstraints(
+        pattern=describe_pattern(
+            r"^(latest|[a-z2-7]{20})$",
+            "must be `latest` or a run id (20 letters and digits, as `batchdrop runs` shows)",
+        )
+    ),
+]
 Alias = Annotated[
     str,
     StringConstraints(
@@ -358,6 +367,19 @@ class JobSpec(JobSettings):
         description="Which statuses are posted to the team's Slack channel, besides those always told. "
         "Default: only those.",
         examples=[{"on": ["succeeded", "failed"]}],
+    )
+    resume: ResumeFrom | None = Field(
+        default=None,
+        description="Resume an earlier run of this team: `latest` (the newest run of this same file) or a run "
+        "id. Each step whose content is unchanged, that succeeded there, and whose upstream steps are reused too "
+        "is reused, not run again; the rest are submitted (docs/resume.md). Default: run every step.",
+        examples=["latest"],
+    )
+    rerun: Annotated[list[Name], Field(min_length=1, max_length=MAX_STEPS)] | None = Field(
+        default=None,
+        description="With `resume`: steps to run again even if unchanged and succeeded (and every step after "
+        "them). Written by `batchdrop rerun --steps`. Default: none.",
+        examples=[["evaluate"]],
     )
     steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)] | None = Field(
         default=None,

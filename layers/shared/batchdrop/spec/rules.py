@@ -166,6 +166,13 @@ def check_spec(spec: JobSpec, drafts: list[JobDraft], *, scan_text: bool = True)
             findings.extend(_iam_arn_findings(step, ("steps", index)))
     for draft in drafts:
         findings.extend(_check_job(draft))
+    if spec.rerun and spec.resume is None:
+        findings.append((("rerun",), "rerun_without_resume", "`rerun` names steps of a run to resume: add `resume`"))
+    steps = {draft.step for draft in drafts}
+    for index, name in enumerate(spec.rerun or ()):
+        if name not in steps:
+            known = ", ".join(sorted(steps))
+            findings.append((("rerun", index), "unknown_step", f"there is no step `{name}` (steps: {known})"))
     return findings
 
 

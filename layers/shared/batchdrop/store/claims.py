@@ -22,7 +22,9 @@ from batchdrop.store.items import (
     expiry,
     history_item,
     job_item,
+    read_jobs,
     read_run,
+    read_runs,
     run_item,
     serialize,
 )
@@ -135,3 +137,25 @@ class RunClaims:
             for transition in job.history.values()
         ]
         batch_write(self.client, self.table_name, requests, self.sleep)
+
+    # What resuming a run reads (submit.resume): the run to resume, its jobs, the runs of a file.
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return read_run(self.client, self.table_name, run_id)
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        return read_jobs(self.client, self.table_name, job_ids, self.sleep)
+
+    def runs_of_source(self, bucket: str, key: str, limit: int = 20) -> list[RunRecord]:
+        """The newest runs made from an S3 key (GSI3), newest first."""
+        page = self.client.query(
+            TableName=self.table_name,
+            IndexName="GSI3",
+            KeyConditionExpression="GSI3PK = :source",
+            ExpressionAttributeValues=serialize({":source": f"SRC#{bucket}/{key}"}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        # GSI3 keeps keys only: the run ids, then the runs themselves
+        run_ids = [deserialize(item)["GSI3SK"].rsplit("#", 1)[-1] for item in page.get("Items", [])]
+        runs = read_runs(self.client, self.table_name, run_ids, self.sleep)
+        return [runs[run_id] for run_id in run_ids if run_id in runs]

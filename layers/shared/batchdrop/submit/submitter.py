@@ -9,22 +9,20 @@ and maybe concurrently. The run record is the lock and the journal:
    submitted. A redelivery of the owner's own message (its Lambda crashed or
    timed out) resumes; so does anyone once the claim is older than
    `stale_claim_after` (longer than a Lambda can live).
-2. **Read, validate, route and plan** the file. A sweep without `command`
-   wraps its job definition's own command, read from Batch (docs/sweeps.md).
-   A bad file is *rejected*: its record, receipt and `run.rejected` event say
-   why, and the message is acknowledged, because retrying cannot fix it.
-3. **Submit** the jobs in dependency order. A resumed run first looks each
-   deterministic job name up in Batch and adopts what an earlier attempt
-   created. If Batch refuses a job for good, the jobs already submitted for
-   the run are cancelled, recorded as cancelled (so their events find a
-   finished job, not a stranger) and the run is rejected with Batch's words.
-4. **Record**: the jobs and the run's final state. A fresh claim's records
-   are new items no one else writes (tracking waits for job records, and
-   leaves a run alone while it is `submitting`), so they are staged and
-   written for the whole SQS batch with BatchWriteItem by `flush`; if that
-   fails, each drop is written alone, so one drop's failure returns only its
-   own message. A resumed run writes at once, in one transaction, only if
-   the claim is still ours and never over a record that exists.
+2. **Read, validate, route and plan** the file. A sweep without `command` wraps its job definition's
+   own command, read from Batch (docs/sweeps.md). A bad file is *rejected*: its record, receipt and
+   `run.rejected` event say why, and the message is acknowledged: retrying cannot fix it. A spec with
+   `resume` reuses an earlier run's unchanged, succeeded steps (`submit.resume`, docs/resume.md).
+3. **Submit** the jobs in dependency order (all but the reused). A reclaimed run first looks each
+   deterministic job name up in Batch and adopts what an earlier attempt created. If Batch refuses
+   a job for good, the jobs already submitted for the run are cancelled, recorded as cancelled (so
+   their events find a finished job, not a stranger) and the run is rejected with Batch's words.
+4. **Record**: the jobs and the run's final state. A fresh claim's records are new items no one
+   else writes (tracking waits for job records, and leaves a run alone while it is `submitting`), so
+   they are staged and written for the whole SQS batch with BatchWriteItem by `flush`; if that
+   fails, each drop is written alone, so one drop's failure returns only its own message. A
+   reclaimed run writes at once, in one transaction, only if the claim is still ours and never over
+   a record that exists.
 5. **Tell**: nothing to do here. The run's record, decided, is the outbox:
    the publish function writes the receipt and the event from the table's
    stream (`batchdrop.publish.teller`), so a decided run is always told, even if
@@ -65,6 +63,7 @@ from batchdrop.store.records import (
 )
 from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
+from batchdrop.submit.resume import Resumed, resumed_steps, without_reused
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +186,7 @@ def submitted_job_record(
         notify_on=plan.notify_on,
         step_count=len(plan.jobs),
         recovery_policy=job.recovery,
+        content_hash=job.content_hash,
     )
 
 
@@ -270,22 +270,27 @@ class Submitter:
             plan = plan_for_submission(
                 parsed, team=run.team, run_id=run.run_id, config=self.config.get(), batch=self.batch
             )
+            resumed = resumed_steps(parsed.spec, run, plan, self.table)  # docs/resume.md
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         try:
-            submitted = self._submit_jobs(plan, resuming=resuming)
+            submitted = self._submit_jobs(plan, resumed, resuming=resuming)
         except _Refused as refused:
             return self._reject(
                 run, drop, [refused.problem], resuming=resuming, cancelled=self._cancelled(run, plan, refused)
             )
-        return self._record_submitted(run, drop, plan, submitted, resuming=resuming)
+        return self._record_submitted(run, drop, plan, submitted, resumed, resuming=resuming)
 
-    def _submit_jobs(self, plan: Plan, *, resuming: bool) -> list[tuple[PlannedJob, SubmittedJob]]:
-        job_ids: dict[str, str] = {}
+    def _submit_jobs(
+        self, plan: Plan, resumed: Resumed | None, *, resuming: bool
+    ) -> list[tuple[PlannedJob, SubmittedJob]]:
+        reused = resumed.reused if resumed else {}
+        job_ids = {step: ref.job_id for step, ref in reused.items()}
         submitted: list[tuple[PlannedJob, SubmittedJob]] = []
-        for job in plan.jobs:
+        for job in (job for job in plan.jobs if job.step not in reused):
             try:
-                result = self.batch.submit(job.submit_request(job_ids), look_first=resuming)
+                request = without_reused(job.submit_request(job_ids), resumed)
+                result = self.batch.submit(request, look_first=resuming)
             except BatchRefused as refusal:
                 for _, earlier in submitted:
                     self.batch.terminate(earlier.job_id, reason=f"batchdrop: run {plan.run_id} was refused by Batch")
@@ -302,11 +307,13 @@ class Submitter:
         drop: Drop,
         plan: Plan,
         submitted: list[tuple[PlannedJob, SubmittedJob]],
+        resumed: Resumed | None,
         *,
         resuming: bool,
     ) -> Outcome:
         now = self.clock()
-        job_ids = {job.step: result.job_id for job, result in submitted}
+        refs = dict(resumed.reused) if resumed else {}
+        job_ids = {step: ref.job_id for step, ref in refs.items()} | {job.step: got.job_id for job, got in submitted}
         records = [
             submitted_job_record(
                 plan,
@@ -320,13 +327,13 @@ class Submitter:
             )
             for job, result in submitted
         ]
+        for record, (job, _) in zip(records, submitted, strict=True):
+            refs[job.step] = SubmittedJobRef.of(record, job.depends_on)
         final = run.model_copy(
             update={
                 "status": "submitted",
-                "jobs": [
-                    SubmittedJobRef.of(record, job.depends_on)
-                    for record, (job, _) in zip(records, submitted, strict=True)
-                ],
+                "jobs": [refs[job.step] for job in plan.jobs],  # a reused step names the earlier run's job
+                "resumes": resumed.run_id if resumed else None,
                 "warnings": plan.warnings,
                 "notify_on": plan.notify_on,
                 "submitted_at": now,

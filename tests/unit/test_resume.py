@@ -1,0 +1,150 @@
+"""Resuming a run (docs/resume.md), against in-memory fakes: which steps are reused, which submitted, and
+which runs cannot be resumed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from batchdrop.platform.config import PlatformConfig
+from batchdrop.store.records import SpecSource
+from batchdrop.submit.submitter import Drop, Outcome, Submitter
+from tests.conftest import EXAMPLES
+from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig
+from tests.unit.resume_fakes import ResumableTable
+
+T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+KEY = "incoming/vision/resnet-pipeline.yaml"
+PIPELINE = (EXAMPLES / "specs" / "resnet-pipeline.yaml").read_text()
+
+
+class World:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.table, self.batch, self.bucket = ResumableTable(), FakeBatch(), FakeBucket()
+        self.now = T0
+        self.submitter = Submitter(
+            table=self.table, batch=self.batch, bucket=self.bucket, config=FixedConfig(config), clock=lambda: self.now
+        )
+        self.drops = 0
+
+    def drop(self, text: str, key: str = KEY) -> Outcome:
+        self.drops += 1
+        self.now += timedelta(minutes=1)
+        self.bucket.specs[key] = text.encode()
+        source = SpecSource(bucket="jobs", key=key, version_id=f"v{self.drops}")
+        outcome = self.submitter.submit(Drop(source=source, message_id=f"m{self.drops}"))
+        self.submitter.flush()
+        return outcome
+
+    def end(self, outcome: Outcome, statuses: dict[str, str], run_status: str) -> None:
+        """What tracking would have recorded: each step's job's end, and the run's."""
+        for ref in outcome.jobs:
+            job = self.table.jobs[ref.job_id]
+            self.table.jobs[ref.job_id] = job.model_copy(update={"status": statuses.get(ref.step, job.status)})
+        assert outcome.run_id is not None
+        self.table.runs[outcome.run_id] = self.table.runs[outcome.run_id].model_copy(update={"status": run_status})
+
+
+@pytest.fixture
+def world(platform_config: PlatformConfig) -> World:
+    return World(platform_config)
+
+
+def failed_evaluation(world: World) -> Outcome:
+    first = world.drop(PIPELINE)
+    world.end(first, {"prep": "SUCCEEDED", "train": "SUCCEEDED", "evaluate": "FAILED"}, "failed")
+    return first
+
+
+def test_a_changed_evaluation_reuses_prep_and_train_and_submits_evaluation(world: World) -> None:
+    first = failed_evaluation(world)
+    before = len(world.batch.submitted)
+    second = world.drop(PIPELINE.replace("evaluate.py", "evaluate_v2.py") + "resume: latest\n")
+    assert second.kind == "submitted"
+    assert [request["jobName"].split("-")[2] for request in world.batch.submitted[before:]] == ["evaluate"]
+    old = {ref.step: ref.job_id for ref in first.jobs}
+    by_step = {ref.step: ref for ref in second.jobs}
+    assert [ref.step for ref in second.jobs] == ["prep", "train", "evaluate"]
+    assert (by_step["prep"].job_id, by_step["prep"].reused_from) == (old["prep"], first.run_id)
+    assert (by_step["train"].job_id, by_step["train"].reused_from) == (old["train"], first.run_id)
+    assert by_step["evaluate"].reused_from is None
+    assert by_step["evaluate"].job_id != old["evaluate"]
+    assert second.run_id is not None
+    assert world.table.runs[second.run_id].resumes == first.run_id
+    # the evaluation waits for nothing in Batch: train succeeded already; its record names train's job
+    assert "dependsOn" not in world.batch.submitted[-1]
+    assert world.table.jobs[by_step["evaluate"].job_id].depends_on == [old["train"]]
+    assert world.table.jobs[old["train"]].run_id == first.run_id  # the reused job's record stays its run's
+
+
+def test_a_changed_training_reruns_training_and_everything_after_it(world: World) -> None:
+    first = failed_evaluation(world)
+    second = world.drop(PIPELINE.replace("train.py]", "train.py, --epochs, '5']") + f"resume: {first.run_id}\n")
+    assert [ref.step for ref in second.jobs if ref.reused_from] == ["prep"]
+
+
+def test_a_failed_step_is_rerun_even_when_unchanged(world: World) -> None:
+    failed_evaluation(world)
+    second = world.drop(PIPELINE + "resume: latest\n")
+    assert [ref.step for ref in second.jobs if ref.reused_from is None] == ["evaluate"]
+
+
+def test_rerun_forces_a_step_and_those_after_it(world: World) -> None:
+    failed_evaluation(world)
+    second = world.drop(PIPELINE + "resume: latest\nrerun: [train]\n")
+    assert [ref.step for ref in second.jobs if ref.reused_from is None] == ["train", "evaluate"]
+
+
+def test_resuming_a_resumed_run_reuses_the_original_jobs(world: World) -> None:
+    first = failed_evaluation(world)
+    second = world.drop(PIPELINE + "resume: latest\n")
+    world.end(second, {"evaluate": "FAILED"}, "failed")
+    third = world.drop(PIPELINE + "resume: latest\n")
+    reused = {ref.step: (ref.job_id, ref.reused_from) for ref in third.jobs if ref.reused_from}
+    original = {ref.step: ref.job_id for ref in first.jobs}
+    assert reused == {"prep": (original["prep"], first.run_id), "train": (original["train"], first.run_id)}
+
+
+def test_a_run_that_all_succeeded_has_nothing_to_rerun(world: World) -> None:
+    first = world.drop(PIPELINE)
+    world.end(first, {"prep": "SUCCEEDED", "train": "SUCCEEDED", "evaluate": "SUCCEEDED"}, "succeeded")
+    second = world.drop(PIPELINE + "resume: latest\n")
+    assert second.kind == "rejected"
+    assert [problem.code for problem in second.problems] == ["nothing_to_rerun"]
+
+
+@pytest.mark.parametrize(
+    ("resume", "code"),
+    [("latest", "resume_not_found"), ("abcdefghijklmnopqrst", "resume_not_found")],
+)
+def test_a_run_that_does_not_exist_cannot_be_resumed(world: World, resume: str, code: str) -> None:
+    outcome = world.drop(PIPELINE + f"resume: {resume}\n")
+    assert outcome.kind == "rejected"
+    assert [problem.code for problem in outcome.problems] == [code]
+    assert world.batch.submitted == []
+
+
+def test_a_run_still_running_cannot_be_resumed(world: World) -> None:
+    world.drop(PIPELINE)
+    outcome = world.drop(PIPELINE + "resume: latest\n")
+    assert [problem.code for problem in outcome.problems] == ["resume_not_ended"]
+    assert "still submitted" in outcome.problems[0].message
+
+
+def test_a_run_of_another_team_cannot_be_resumed(world: World) -> None:
+    theirs = world.drop(PIPELINE.replace("team: vision", "team: nlp").replace("trainer", "trainer"), key=KEY)
+    assert theirs.run_id is not None
+    stored = world.table.runs[theirs.run_id]
+    world.table.runs[theirs.run_id] = stored.model_copy(update={"team": "nlp", "status": "failed"})
+    outcome = world.drop(PIPELINE + f"resume: {theirs.run_id}\n")
+    assert [problem.code for problem in outcome.problems] == ["resume_other_team"]
+    assert "a team resumes only its own runs" in outcome.problems[0].message
+
+
+def test_a_bad_resume_value_and_a_rerun_without_resume_are_explained(world: World) -> None:
+    bad = world.drop(PIPELINE + "resume: yesterday\n")
+    assert [problem.code for problem in bad.problems] == ["bad_format"]
+    assert "`latest` or a run id" in bad.problems[0].message
+    lone = world.drop(PIPELINE + "rerun: [train, score]\n")
+    assert sorted(problem.code for problem in lone.problems) == ["rerun_without_resume", "unknown_step"]
