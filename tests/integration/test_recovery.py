@@ -14,11 +14,14 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.platform.config import parse_platform_config
+from batchdrop.spec.sweep import expand_indices
 from batchdrop.store.records import JobRecord, RunRecord
 from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.integration
 
+OOM_CHILDREN = tuple(range(5, 1000, 25))
+"""40 children of the 1,000-child sweep run out of memory with 4 GiB (and succeed with 8)."""
 SCENARIO = Scenario(
     fates=[
         JobFate(spec="rec-oom", outcome="out_of_memory", below_memory_mib=8192),
@@ -26,6 +29,7 @@ SCENARIO = Scenario(
         JobFate(spec="rec-spot", outcome="spot_reclaim", times=2),
         JobFate(spec="rec-bug", outcome="fail", exit_code=1),
         JobFate(spec="rec-pipe", step="train", outcome="out_of_memory", below_memory_mib=8192),
+        JobFate(spec="rec-sweep", outcome="out_of_memory", below_memory_mib=8192, fail_children=OOM_CHILDREN),
     ],
     seconds={"queued": 0.2, "starting": 0.2, "running": 0.5, "child": 0.2},
 )
@@ -195,4 +199,37 @@ def test_a_pipelines_later_step_is_resubmitted_onto_its_recovered_step_and_the_r
     assert record(plane, new_evaluate["jobId"]).recovers == evaluate["jobId"]
     assert record(plane, new_train["jobId"]).recovery_story == [
         "ran out of memory with 4 GiB; retrying with 8 GiB (1 of 2)"
+    ]
+
+
+SWEEP = f"""\
+version: 1
+name: rec-sweep
+team: vision
+job_definition: trainer
+command: [python, train.py, --lr, Ref::lr]
+resources: {{vcpus: 1, memory_mib: 4096}}
+sweep: {{lr: {[f"0.{n}" for n in range(1, 11)]}, seed: {[str(n) for n in range(100)]}}}
+retries: {{out_of_memory: {{times: 2}}}}
+""".encode()
+
+
+def test_a_sweep_whose_40_children_ran_out_of_memory_reruns_those_40_only_and_succeeds(plane: ControlPlane) -> None:
+    run = drop(plane, "rec-sweep", SWEEP)
+
+    assert run.status == "succeeded"
+    first, second = batch_jobs(plane, run)  # exactly one new SubmitJob: one array of the 40
+    assert first["arrayProperties"]["size"] == 1000
+    assert second["jobName"] == f"rec-sweep-main-{run.run_id}-r1"
+    assert (second["arrayProperties"]["size"], memory_of(second)) == (40, 8192)
+    environment = {item["name"]: item["value"] for item in second["container"]["environment"]}
+    assert expand_indices(environment["BATCHDROP_CHILD_INDICES"]) == list(OOM_CHILDREN)
+    failed, recovered = record(plane, first["jobId"]), record(plane, second["jobId"])
+    assert failed.recovery is not None
+    assert failed.recovered_by == recovered.job_id
+    assert recovered.status == "SUCCEEDED"
+    assert recovered.child_indices == environment["BATCHDROP_CHILD_INDICES"]
+    assert recovered.told_children == {"SUCCEEDED": 40}
+    assert recovered.recovery_story == [
+        "40 of 1,000 children ran out of memory with 4 GiB; retrying with 8 GiB (1 of 2)"
     ]
