@@ -49,6 +49,7 @@ from batchdrop_cli.operations import (
     run_json,
     shown_status,
 )
+from batchdrop_cli.reruns import rerun_request
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -132,6 +133,27 @@ def add_stack_commands(commands: Any) -> None:
         "with --wait or --follow, no limit on the run)",
     )
     submit.set_defaults(run=_submit)
+
+    rerun = command(
+        commands,
+        "rerun",
+        "run a run's spec again, reusing every step that succeeded (docs/resume.md)",
+        "batchdrop rerun 3kq7c2m9x4t1v8b5n6pa --follow",
+        "batchdrop rerun 3kq7c2m9x4t1v8b5n6pa --steps evaluate --wait",
+        details="Drops the run's own spec file again under its team's folder, as "
+        "incoming/TEAM/<its path>.rerun-<time>.json, with `resume: RUN_ID` (and `rerun:` for --steps): the "
+        "submit function reuses each step that succeeded and is unchanged, and submits the rest. It needs only "
+        "the team's permission on the bucket. Exit codes as for submit.",
+    )
+    rerun.add_argument("run_id", metavar="RUN_ID", help="the run to rerun (it must have ended)")
+    rerun.add_argument("--steps", help="steps to run again even if they succeeded, with every step after them: a,b")
+    rerun_waiting = rerun.add_mutually_exclusive_group()
+    rerun_waiting.add_argument(
+        "--wait", action="store_true", help="wait until the run ends; its outcome is the exit code"
+    )
+    rerun_waiting.add_argument("--follow", action="store_true", help="like --wait, printing every state change")
+    rerun.add_argument("--timeout", type=float, help="give up after this many seconds (as for submit)")
+    rerun.set_defaults(run=_rerun)
 
     status = command(
         commands,
@@ -247,12 +269,26 @@ def _submit(args: argparse.Namespace) -> int:
         _print_refusal(path, team, relative_path, problems, as_json=args.json)
         return EXIT_INVALID
     assert team is not None  # a missing team is one of the problems
+    return _drop_and_show(args, _Stack(args), raw, team, relative_path, what=str(path))
+
+
+def _rerun(args: argparse.Namespace) -> int:
+    steps = [step.strip() for step in (args.steps or "").split(",") if step.strip()]
     stack = _Stack(args)
+    request = rerun_request(stack.operations.table, stack.operations.s3, args.run_id, steps, now=datetime.now(UTC))
+    what = f"a rerun of {args.run_id}"
+    return _drop_and_show(args, stack, request.body, request.team, request.relative_path, what=what)
+
+
+def _drop_and_show(
+    args: argparse.Namespace, stack: _Stack, raw: bytes, team: str, relative_path: str, *, what: str
+) -> int:
+    """Upload the file, wait for its receipt and print it; with --wait or --follow, the run's end."""
     operations = stack.operations
     started = time.monotonic()
     upload = operations.upload(raw, team, relative_path)
     display = _Display(sys.stderr, quiet=args.json)
-    display.say(f"uploaded {path} to {upload.source.uri} (run {upload.run_id}); waiting for its receipt…")
+    display.say(f"uploaded {what} to {upload.source.uri} (run {upload.run_id}); waiting for its receipt…")
     timeout = args.timeout if args.timeout is not None else RECEIPT_TIMEOUT_SECONDS
     try:
         receipt = operations.wait_for_receipt(upload, timeout=timeout)
@@ -518,6 +554,9 @@ def _print_receipt(receipt: Receipt, upload: Upload) -> None:
         " job(s)"
     )
     for job in receipt.jobs:
+        if job.reused_from:
+            print(f"    {job.step:<16} reused (run {job.reused_from}, job {job.job_id})")
+            continue
         array = f" (array of {job.array_size:,})" if job.array_size else ""
         print(f"    {job.step:<16} {job.hardware} queue {job.queue:<20} job {job.job_id}{array}")
     for warning in receipt.warnings:
