@@ -9,18 +9,24 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from batchdrop.errors import InvalidInput
 from batchdrop.gateways.bucket import locate_drop
 from batchdrop.spec.documents import format_for, load_document
-from batchdrop.store.queries import RecordQueries
+from batchdrop.store.records import RunRecord
 from batchdrop_cli.operations import OperationFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+class RunReader(Protocol):  # `batchdrop.store.queries.RecordQueries`
+    table_name: str
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
 
 
 @dataclass(frozen=True)
@@ -31,7 +37,7 @@ class RerunRequest:
     """Below incoming/<team>/: the run's file's path, `.rerun-<time>.json` in place of its extension."""
 
 
-def rerun_request(table: RecordQueries, s3: S3Client, run_id: str, steps: list[str], *, now: datetime) -> RerunRequest:
+def rerun_request(table: RunReader, s3: S3Client, run_id: str, steps: list[str], *, now: datetime) -> RerunRequest:
     """The file that reruns `run_id`, forcing `steps` (and those after them) to run again."""
     run = table.get_run(run_id)
     if run is None:

@@ -148,3 +148,28 @@ def test_a_bad_resume_value_and_a_rerun_without_resume_are_explained(world: Worl
     assert "`latest` or a run id" in bad.problems[0].message
     lone = world.drop(PIPELINE + "rerun: [train, score]\n")
     assert sorted(problem.code for problem in lone.problems) == ["rerun_without_resume", "unknown_step"]
+
+
+def test_a_resumed_drop_redelivered_after_its_records_failed_submits_nothing_twice(world: World) -> None:
+    first = failed_evaluation(world)
+    world.drops += 1
+    world.now += timedelta(minutes=1)
+    world.bucket.specs[KEY] = (PIPELINE + "resume: latest\n").encode()
+    delivery = Drop(source=SpecSource(bucket="jobs", key=KEY, version_id="again"), message_id="m-again")
+    run_id = Submitter.run_id(delivery.source)
+    world.table.refuse_runs.add(run_id)  # DynamoDB refuses the new run's records: the message returns
+    world.submitter.submit(delivery)
+    assert world.submitter.flush() == {"m-again"}
+    world.table.refuse_runs.clear()
+    world.now += timedelta(minutes=20)  # the redelivery, after the claim went stale
+
+    again = world.submitter.submit(delivery)
+
+    assert again.kind == "submitted"
+    evaluations = [request for request in world.batch.submitted if f"-evaluate-{run_id}" in request["jobName"]]
+    assert len(evaluations) == 1, "the redelivery adopted the evaluation by its name"
+    assert {ref.step: ref.reused_from for ref in again.jobs} == {
+        "prep": first.run_id,
+        "train": first.run_id,
+        "evaluate": None,
+    }
