@@ -7,7 +7,7 @@ import sys
 
 from bench.report import Figure
 
-BENCHMARKS = {"core": "bench.core", "submit": "bench.submit", "track": "bench.track"}
+BENCHMARKS = {"core": "bench.core", "submit": "bench.submit", "track": "bench.track", "recovery": "bench.recovery"}
 
 
 def main(names: list[str]) -> int:
