@@ -35,6 +35,11 @@ class MemoryTable:
 
     # ------------------------------------------------------------------ claims (submit)
 
+    def runs_of_source(self, bucket: str, key: str) -> list[RunRecord]:
+        """The runs made from an S3 key, newest first."""
+        runs = [run for run in self.runs.values() if (run.source.bucket, run.source.key) == (bucket, key)]
+        return sorted(runs, key=lambda run: run.received_at, reverse=True)
+
     def claim_run(self, run: RunRecord) -> Claim:
         if run.run_id in self.runs:
             return Claim(run=self.runs[run.run_id], fresh=False)

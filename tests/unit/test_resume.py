@@ -11,8 +11,7 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop.store.records import SpecSource
 from batchdrop.submit.submitter import Drop, Outcome, Submitter
 from tests.conftest import EXAMPLES
-from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig
-from tests.unit.resume_fakes import ResumableTable
+from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 KEY = "incoming/vision/resnet-pipeline.yaml"
@@ -21,7 +20,7 @@ PIPELINE = (EXAMPLES / "specs" / "resnet-pipeline.yaml").read_text()
 
 class World:
     def __init__(self, config: PlatformConfig) -> None:
-        self.table, self.batch, self.bucket = ResumableTable(), FakeBatch(), FakeBucket()
+        self.table, self.batch, self.bucket = MemoryTable(), FakeBatch(), FakeBucket()
         self.now = T0
         self.submitter = Submitter(
             table=self.table, batch=self.batch, bucket=self.bucket, config=FixedConfig(config), clock=lambda: self.now

@@ -14,7 +14,6 @@ from batchdrop.store.records import SpecSource
 from batchdrop.submit.submitter import Drop, Submitter
 from tests.conftest import EXAMPLES
 from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
-from tests.unit.resume_fakes import ResumableTable
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 PIPELINE = "incoming/vision/resnet-pipeline.yaml"
@@ -22,7 +21,7 @@ PIPELINE = "incoming/vision/resnet-pipeline.yaml"
 
 @pytest.fixture
 def world(platform_config: PlatformConfig) -> tuple[Submitter, MemoryTable, FakeBatch, FakeBucket]:
-    table, batch = ResumableTable(), FakeBatch()
+    table, batch = MemoryTable(), FakeBatch()
     bucket = FakeBucket({PIPELINE: (EXAMPLES / "specs" / "resnet-pipeline.yaml").read_bytes()})
     submitter = Submitter(
         table=table, batch=batch, bucket=bucket, config=FixedConfig(platform_config), clock=lambda: T0
