@@ -324,3 +324,11 @@ def test_a_recovery_found_impossible_is_settled_by_the_watchdog(world) -> None:
     assert counts["RecoveriesSettled"] == 1
     assert table.runs["r1"].status == "failed", "the watchdog ended the run"
     assert reconciler.reconcile()["RecoveriesSettled"] == 0, "off the index once its run has ended"
+
+
+def test_a_cancelled_array_ends_at_once_without_waiting_for_its_children(world) -> None:
+    tracker, table = world
+    parent = _sweep(table, 4)
+    view = {**batch_view(parent), "arrayProperties": {"size": 4}}
+    deliver(tracker, state_change(view, "FAILED", at=at(9), reason="Terminated by user: batchdrop cancel"))
+    assert (table.jobs["arr"].status, table.jobs["arr"].recovery) == ("FAILED", None)

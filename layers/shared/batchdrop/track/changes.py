@@ -71,7 +71,9 @@ class StateChanges:
             failure = classify(detail)
             fields["failure_class"], fields["failure"] = failure.kind, failure.words
             if stored is not None:
-                states = self._ended_children(stored) if stored.array_size and _may_recover(stored) else None
+                # A cancelled array is not recovered: its end does not wait for its children's.
+                waits = stored.array_size and failure.kind != "cancelled" and _may_recover(stored)
+                states = self._ended_children(stored) if waits else None
                 fields.update(recovery_fields(stored, failure.kind, ends, children=states))
         elif status in {"FAILED", "LOST"}:  # batchdrop's own verdict: an upstream failure, a lost job
             fields["failure_class"] = "lost" if status == "LOST" else "dependency"
