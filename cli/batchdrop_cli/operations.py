@@ -152,7 +152,13 @@ class Progress:
     """Array jobs whose children's counts moved."""
     events: list[tuple[datetime, JobRecord, Transition | None]] = field(default_factory=list)
     """Both of the above in the order they happened, with when: a transition, or (None) an array
-    job's children's counts as they stood at that time."""
+    job's children's counts as they stood at that time. Held back until `SETTLE` old (all of them at
+    the run's end), so one written a moment late still comes in its place."""
+
+
+SETTLE = timedelta(seconds=3)
+"""How long `watch` holds a followed run's news back: a job's history and its children's counts are
+written by different writes (and batches of events) that may land a few seconds apart."""
 
 
 @dataclass(frozen=True)
@@ -286,6 +292,7 @@ class Operations:
         ended: set[str] = set()
         settled: set[str] = set()
         children: dict[str, dict[str, int]] = {}
+        held: list[tuple[datetime, JobRecord, Transition | None]] = []
         last_look = False
         while True:
             view = self.view(run_id)
@@ -314,13 +321,17 @@ class Operations:
                     (settled if job.job_id in ended else ended).add(job.job_id)
             timed.sort(key=lambda entry: entry[0])  # stable: a job's own order holds among equal times
             transitions = [(job, transition) for _, job, transition in timed if transition is not None]
+            held = sorted(held + timed, key=lambda entry: entry[0])
+            horizon = self.clock() - SETTLE
+            due = held if last_look else [entry for entry in held if entry[0] <= horizon]
+            held = held[len(due) :]
             if view.ended and not last_look:  # one more look for what the run's last moments wrote
                 last_look = True
                 self.sleep(min(poll, 1.0))
-                if timed:
-                    yield Progress(view=view, transitions=transitions, children_changed=changed, events=timed)
+                if timed or due:
+                    yield Progress(view=view, transitions=transitions, children_changed=changed, events=due)
                 continue
-            yield Progress(view=view, transitions=transitions, children_changed=changed, events=timed)
+            yield Progress(view=view, transitions=transitions, children_changed=changed, events=due)
             if view.ended:
                 return
             self.sleep(poll)
