@@ -22,7 +22,7 @@ from batchdrop.platform.identity import run_id_for_object
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.track.arrays import CHILD_CODES, CHILD_STATUS
+from batchdrop.track.arrays import CHILD_STATUS, failed_children
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url
 
 if TYPE_CHECKING:
@@ -435,7 +435,7 @@ class Operations:
             detail = JobDetail.model_validate(found[f"{job.job_id}:{index}"])
             return self._child_sections(job, index, detail, attempt, recorded)
         states = self._children_states(job.job_id)
-        failed = [child for child in range(len(states) // 2) if states[2 * child + 1] == CHILD_CODES["FAILED"]]
+        failed = sorted(failed_children(states))
         if not failed:
             why = f"a sweep or array of {size:,}: pass --index N (0 to {size - 1}) for one child's logs"
             return [LogSection(job.step, job.job_id, 0, None, None, None, [], why, status=shown_status(job))]

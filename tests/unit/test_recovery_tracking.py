@@ -226,6 +226,8 @@ def test_an_arrays_end_waits_for_its_childrens_ends(world) -> None:
     deliver(tracker, *(_child_end(parent, index, "OOM" if index == 2 else "SUCCEEDED") for index in range(3)))
     result = deliver(tracker, _parent_failed(parent))
     assert result.failed, "the parent's end goes back to the queue until child 3's end is merged"
+    assert result.unrecorded == result.failed, "and comes back soon (an early retry), not after the timeout"
+    assert result.counts["ChildrenNotAllTold"] == 1
     assert table.jobs["arr"].status != "FAILED"
     result = deliver(tracker, _child_end(parent, 3, "SUCCEEDED"), _parent_failed(parent))
     assert result.failed, "merged after the parent in the same batch: tried once more"

@@ -22,7 +22,11 @@ class Delivery:
     event: BatchEvent
 
 
-class NotYetRecorded(Exception):  # control flow: the message is retried later
+class TryAgainSoon(Exception):  # control flow: the message is retried soon (early retry), no alarm
+    """The event is right but early: what it needs is not written yet."""
+
+
+class NotYetRecorded(TryAgainSoon):
     """The job is batchdrop's (its tags say so) but its record is not written yet."""
 
 
@@ -31,7 +35,8 @@ class TrackResult:
     failed: set[str] = field(default_factory=set)
     """Message ids to return to the queue."""
     unrecorded: set[str] = field(default_factory=set)
-    """Of those, the events of jobs whose records are not written yet: worth retrying soon."""
+    """Of those, events that came early (a job's record, or a failed array's children's ends, not written
+    yet: `TryAgainSoon`): worth retrying soon."""
     counts: Counter[str] = field(default_factory=Counter)
     ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
@@ -42,8 +47,8 @@ def returned_on_failure(result: TrackResult, group: list[Delivery]) -> Iterator[
     """One job's work: if it fails, its messages go back to the queue, and the batch goes on."""
     try:
         yield
-    except NotYetRecorded:
-        result.counts["NotYetRecorded"] += len(group)
+    except TryAgainSoon as early:
+        result.counts[type(early).__name__] += len(group)
         result.failed.update(delivery.message_id for delivery in group)
         result.unrecorded.update(delivery.message_id for delivery in group)
     except Exception:

@@ -14,6 +14,7 @@ from batchdrop.store.items import JobChange
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Transition, order_key, timestamp, utc_now
 from batchdrop.track.arrays import children_ended, failed_children
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
+from batchdrop.track.batches import TryAgainSoon
 from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import requested_resources, usage_of
@@ -129,8 +130,8 @@ class StateChanges:
         return applied.before
 
 
-class ChildrenNotAllTold(Exception):  # the parent's end is tried again once its children's are merged
-    pass
+class ChildrenNotAllTold(TryAgainSoon):
+    """A failed array's end waits until its children's are merged: it is tried again soon."""
 
 
 def _may_recover(stored: JobRecord) -> bool:
