@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
+from batchdrop_local.demo import quiet_process_output
 from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.store.records import RunRecord
@@ -53,11 +55,15 @@ retries: {{out_of_memory: {{times: 2}}}}
 """.encode()
 
 
+LOG = Path(".batchdrop") / "bench-recovery.log"
+"""The functions' own output (JSON logs, EMF): kept out of the figures, as the demo keeps it out of its view."""
+
+
 def run() -> list[Figure]:
     aws = EmbeddedAws().start()
     writes = _count_writes()
     try:
-        with ControlPlane(aws, scenario=SCENARIO, speed=SPEED).running() as plane:
+        with quiet_process_output(LOG), ControlPlane(aws, scenario=SCENARIO, speed=SPEED).running() as plane:
             started = time.monotonic()
             before = writes["count"]
             _drop(plane, "bench-ok")

@@ -225,7 +225,7 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
 
 
 @contextlib.contextmanager
-def _quiet_process_output(log: Path) -> Iterator[TextIO]:
+def quiet_process_output(log: Path) -> Iterator[TextIO]:
     """The functions log JSON and EMF to standard output, as in Lambda: this process's standard
     output and error (file descriptors 1 and 2, which the functions' processes inherit) become the
     log, and the live view gets the terminal, alone."""
@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_loc
         scenario = Scenario.load(args.scenario)
     except (OSError, ValueError) as exc:  # ScenarioError says what is wrong in the file
         parser.error(f"--scenario {args.scenario}: {exc}")
-    with _quiet_process_output(args.log) as terminal:
+    with quiet_process_output(args.log) as terminal:
         console = Console(file=terminal, force_terminal=terminal.isatty())
         try:
             ok, _, _ = run_demo(
