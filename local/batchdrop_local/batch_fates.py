@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import yaml
 
+from batchdrop.spec.sweep import expand_indices
+
 Outcome = Literal["succeed", "fail", "out_of_memory", "spot_reclaim"]
 OUTCOMES = ("succeed", "fail", "out_of_memory", "spot_reclaim")
 RECOVERY_SUFFIX = re.compile(r"-(r\d+|rc[0-9a-f]+)$")
@@ -166,15 +168,11 @@ def retried(strategy: Mapping[str, Any] | None, attempts_made: int, last_attempt
 
 def child_indices(text: str) -> list[int]:
     """`3,7,10-14` -> [3, 7, 10, 11, 12, 13, 14]: a resubmitted array's children's original indices,
-    by their new index."""
-    indices: list[int] = []
-    for part in filter(None, (piece.strip() for piece in text.split(","))):
-        first, _, last = part.partition("-")
-        try:
-            indices += range(int(first), int(last or first) + 1)
-        except ValueError as error:
-            raise ScenarioError(f"{CHILD_INDICES}={text!r}: {part!r} is not an index or a range") from error
-    return indices
+    by their new index, read as the prelude reads them (`batchdrop.spec.sweep.expand_indices`)."""
+    try:
+        return expand_indices(text)
+    except ValueError as error:
+        raise ScenarioError(str(error)) from error
 
 
 def original_indices(job: Mapping[str, Any], size: int) -> list[int]:
