@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, RunStep, Usage
 from batchdrop.limits import RECORD_BYTES
+from batchdrop.platform.config import QueuePrice
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.spec.model import Resources
 
@@ -259,6 +260,9 @@ class JobRecord(_Record):
     content_hash: str | None = None
     """The planned step's content hash (`PlannedJob.content_hash`): a resumed run reuses this job when its
     step's hash is unchanged and it succeeded (docs/resume.md)."""
+    price: QueuePrice | None = None
+    """Its queue's unit prices when it was submitted (the platform config's `price`): its cost in dollars
+    is its usage × these (`batchdrop.platform.costs`); None where the queue has none."""
 
     @property
     def child_usage(self) -> Usage:
