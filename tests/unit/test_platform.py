@@ -189,7 +189,50 @@ def test_a_fallback_keeps_its_routes_hardware_and_is_on_demand() -> None:
     with pytest.raises(ConfigInvalid) as caught:
         parse_platform_config(wrong_hardware.encode())
     assert [(p.code, p.path) for p in caught.value.problems] == [("hardware_mismatch", "routes[1].fallback")]
-    on_spot = raw.replace("    capacity: on_demand\n  gpu-vision-prod:", "    capacity: spot\n  gpu-vision-prod:")
+    on_spot = raw.replace("    capacity: on_demand\n", "    capacity: spot\n", 1)  # gpu-on-demand's
     with pytest.raises(ConfigInvalid) as caught:
         parse_platform_config(on_spot.encode())
     assert [p.code for p in caught.value.problems] == ["fallback_not_on_demand"]
+
+
+def priced(cpu_price: str, gpu_price: str = "{vcpu_hour: 0.03, gib_hour: 0.004, gpu_hour: 3.06}") -> bytes:
+    queues = QUEUES.replace(
+        "    max_memory_mib: 65536\n  gpu:", f"    max_memory_mib: 65536\n    price: {cpu_price}\n  gpu:"
+    )
+    return config_text(queues=queues + f"    price: {gpu_price}\n")
+
+
+def test_queue_prices_are_read_and_optional() -> None:
+    config = parse_platform_config(priced("{vcpu_hour: 0.012, gib_hour: 0.0016}"))
+    cpu, gpu = config.queues["cpu"].price, config.queues["gpu"].price
+    assert cpu is not None
+    assert (cpu.vcpu_hour, cpu.gib_hour, cpu.gpu_hour) == (0.012, 0.0016, 0.0)
+    assert gpu is not None
+    assert gpu.gpu_hour == 3.06
+    assert parse_platform_config(config_text()).queues["cpu"].price is None
+
+
+def test_the_example_prices_spot_below_on_demand() -> None:
+    config = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())
+    spot, on_demand = config.queues["gpu-shared"].price, config.queues["gpu-on-demand"].price
+    assert spot is not None
+    assert on_demand is not None
+    assert spot.gpu_hour < on_demand.gpu_hour
+    assert spot.vcpu_hour < on_demand.vcpu_hour
+    assert all(queue.price is not None for queue in config.queues.values())
+
+
+def test_a_bad_price_names_its_queue_and_key() -> None:
+    found = problems(priced("{vcpu_hour: -0.5, gb_hour: 0.004, gib_hour: cheap}"))
+    assert [(path, code) for path, code, _ in found] == [
+        ("queues.cpu.price.vcpu_hour", "out_of_range"),
+        ("queues.cpu.price.gib_hour", "wrong_type"),
+        ("queues.cpu.price.gb_hour", "unknown_field"),
+    ]
+    assert "did you mean `gib_hour`" in found[2][2]
+    assert "at least 0" in found[0][2]
+
+
+def test_a_gpu_queue_priced_without_gpu_hours_is_refused() -> None:
+    found = problems(priced("{vcpu_hour: 0.012}", gpu_price="{vcpu_hour: 0.03, gib_hour: 0.004}"))
+    assert [(path, code) for path, code, _ in found] == [("queues.gpu.price.gpu_hour", "gpu_queue_without_gpu_price")]

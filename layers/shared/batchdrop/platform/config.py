@@ -46,6 +46,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
 
+UsdPerHour = Annotated[float, Field(ge=0)]
+
+
+class QueuePrice(_Strict):
+    """What an hour of each resource costs on a queue, in US dollars: the platform team's estimate (its
+    instances' price split over their vCPUs, memory and GPUs), not a bill. Costs in dollars are made of it."""
+
+    vcpu_hour: UsdPerHour = Field(
+        default=0.0, description="USD per vCPU-hour requested, at least 0 (default 0).", examples=[0.034]
+    )
+    gib_hour: UsdPerHour = Field(
+        default=0.0, description="USD per GiB-hour of memory requested, at least 0 (default 0).", examples=[0.0045]
+    )
+    gpu_hour: UsdPerHour = Field(
+        default=0.0,
+        description="USD per GPU-hour requested, at least 0 (default 0); a gpu queue's price must give it.",
+        examples=[3.06],
+    )
+
+
 class QueueConfig(_Strict):
     """A Batch job queue jobs may be routed to, and the largest job it can ever run."""
 
@@ -93,6 +113,13 @@ class QueueConfig(_Strict):
         description="spot or on_demand: the capacity of the queue's compute environments. A route's `fallback` "
         "must be on_demand. Default: not said.",
         examples=["spot"],
+    )
+    price: QueuePrice | None = Field(
+        default=None,
+        description="Estimated unit prices in US dollars: `{vcpu_hour, gib_hour, gpu_hour}` per hour of each "
+        "resource a job requests (a spot queue's are lower). A job's cost is its vCPU-, GiB- and GPU-hours × "
+        "these. Default: none (its jobs' cost is not told).",
+        examples=[{"vcpu_hour": 0.012, "gib_hour": 0.0016, "gpu_hour": 1.0}],
     )
 
 
@@ -225,6 +252,14 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
         if declared.hardware == "cpu" and declared.max_gpus > 0:
             findings.append(
                 (("queues", name, "max_gpus"), "cpu_queue_with_gpus", "a cpu queue cannot offer GPUs (max_gpus: 0)")
+            )
+        if declared.hardware == "gpu" and declared.price is not None and declared.price.gpu_hour == 0:
+            findings.append(
+                (
+                    ("queues", name, "price", "gpu_hour"),
+                    "gpu_queue_without_gpu_price",
+                    "a gpu queue's price needs `gpu_hour` (USD per GPU-hour), or its GPU jobs would cost nothing",
+                )
             )
     for index, route in enumerate(config.routes):
         queue = config.queues.get(route.queue)
