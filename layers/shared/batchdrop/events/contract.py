@@ -195,6 +195,16 @@ class RunStep(BaseModel):
         description="The new jobs batchdrop submitted for this step after failures, oldest first; `job_id` is "
         "the step's last job.",
     )
+    story: str | None = Field(
+        default=None,
+        description="For a step that was recovered: its whole chain on one line, e.g. 'attempt 1: out of memory "
+        "at 16 GiB → recovery 1 with 32 GiB → succeeded'.",
+    )
+    reused_from: str | None = Field(
+        default=None,
+        description="For a step a resumed run reused: the run whose job (`job_id`) it is; its usage is counted "
+        "there, not in this run's.",
+    )
 
 
 class _JobEvent(_Event):
@@ -237,6 +247,11 @@ class JobStatusChanged(_JobEvent):
     )
     duration_seconds: float | None = Field(default=None, description="Once the job has ended: time spent running.")
     usage: Usage | None = None
+    cost_usd: float | None = Field(
+        default=None,
+        description="Once the job has ended, on a queue the platform config prices: its estimated cost in US "
+        "dollars (`usage` × the queue's unit prices; an array's children summed; to a hundredth of a cent).",
+    )
     recovering: bool | None = Field(
         default=None,
         description="On a failure: true when batchdrop is replacing the job with a new one (a `job.recovering` "

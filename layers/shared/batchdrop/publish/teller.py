@@ -59,6 +59,7 @@ from batchdrop.events.contract import (
 from batchdrop.gateways.batch import console_url
 from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
+from batchdrop.platform.costs import cost_of, told_usd
 from batchdrop.platform.recovery import RecoveryDue
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, Transition, order_key
 
@@ -272,6 +273,7 @@ class Teller:
         final = transition.status == record.status  # the fields of the record are this status's
         failed = final and status in NOTIFY_ALWAYS
         ended = final and transition.status in TERMINAL
+        cost = cost_of(record) if ended else None
         return JobStatusChanged(
             **self._job_fields(record),
             time=transition.at,
@@ -289,6 +291,7 @@ class Teller:
             log_links=record.log_links,
             duration_seconds=record.duration_seconds if ended else None,
             usage=record.told_usage if ended else None,
+            cost_usd=told_usd(cost) if cost is not None else None,
             children=record.told_children,
         )
 
