@@ -374,3 +374,50 @@ def test_a_sweep_whose_definition_was_not_read_is_a_clear_error(platform_config:
             run_id=RUN_ID,
             definition_commands={},
         )
+
+
+PLAIN_ARRAY = """\
+version: 1
+name: shards
+job_definition: trainer
+resources: {vcpus: 4, memory_mib: 16384, gpus: 1}
+array_size: 8
+"""
+
+
+def test_every_child_of_a_plain_array_is_told_its_child_index(platform_config: PlatformConfig) -> None:
+    """A plain array's command runs in the prelude too, so `BATCHDROP_CHILD_INDEX` names a child the same
+    way in the array the spec made and in a job that recovers or reruns some of its children."""
+    own = plan_of(PLAIN_ARRAY + "command: [python, shard.py]\n", "vision", platform_config).jobs[0]
+    command = own.request["containerOverrides"]["command"]
+    assert sweep.is_wrapped(command) and command[4:] == ["python", "shard.py"]
+    assert "export BATCHDROP_CHILD_INDEX" in command[2] and "SWEEP_" not in command[2]
+
+    parsed = parse_spec(PLAIN_ARRAY.encode(), "spec.yaml")
+    assert definitions_to_read(parsed, team="vision", config=platform_config) == [TRAINER]
+    plan = plan_run(
+        parsed,
+        team="vision",
+        config=platform_config,
+        run_id=RUN_ID,
+        definition_commands={TRAINER: DefinitionCommand(("python", "shard.py"))},
+    )
+    assert plan.jobs[0].request["containerOverrides"]["command"][4:] == ["python", "shard.py"]
+    assert plan.jobs[0].request["arrayProperties"] == {"size": 8}
+
+
+def test_a_plain_array_whose_definition_has_no_command_is_refused_at_its_array_size(
+    platform_config: PlatformConfig,
+) -> None:
+    with pytest.raises(SpecRejected) as caught:
+        check_and_plan(
+            PLAIN_ARRAY.encode(),
+            "spec.yaml",
+            team="vision",
+            config=platform_config,
+            run_id=RUN_ID,
+            definition_commands={TRAINER: DefinitionCommand(None, "has no command")},
+        )
+    (problem,) = caught.value.problems
+    assert (problem.code, problem.path) == ("sweep_definition_command", "array_size")
+    assert "is an array without `command`" in problem.message

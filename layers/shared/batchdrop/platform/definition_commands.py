@@ -1,4 +1,4 @@
-"""What a sweep without `command` wraps: its job definition's own command (docs/sweeps.md).
+"""What an array without `command` wraps: its job definition's own command (docs/sweeps.md).
 
 Only Batch knows a job definition's command. The submit function reads the ones a spec needs
 (`definitions_to_read`), the Batch gateway describes each and `command_of` says what of it a sweep can
@@ -54,8 +54,9 @@ def definition_placeholder(definition_arn: str) -> str:
 
 
 def wraps_definition_command(draft: JobDraft) -> bool:
-    """Whether this job is a sweep without `command`, which wraps its job definition's own."""
-    return bool(draft.settings.sweep) and draft.settings.command is None
+    """Whether this job is an array (a sweep or `array_size`) without `command`, which wraps its job
+    definition's own: every array child runs in the prelude, so it is told its `BATCHDROP_CHILD_INDEX`."""
+    return draft.array_size is not None and draft.settings.command is None
 
 
 def definitions_to_read(parsed: ParsedSpec, *, team: str, config: PlatformConfig) -> list[str]:
@@ -88,15 +89,16 @@ class DefinitionToSubmit:
 def definition_to_submit(
     draft: JobDraft, definition_arn: str, known: Mapping[str, DefinitionCommand] | None, label: str
 ) -> DefinitionToSubmit:
-    """The definition (as the platform config names it) for a job that wraps none; for a sweep without
-    `command`, the revision its command was read from and that command, or the problem that it has none.
+    """The definition (as the platform config names it) for a job that wraps none; for an array (a sweep
+    or `array_size`) without `command`, the revision its command was read from and that command, or the problem that it has none.
     Offline (`known` None) a placeholder command, and the warning that says so."""
     if not wraps_definition_command(draft):
         return DefinitionToSubmit(definition_arn)
+    kind = "sweep" if draft.settings.sweep else "array"
     if known is None:
         placeholder = definition_placeholder(definition_arn)
         warning = (
-            f"{label}: the sweep wraps the command of job definition `{draft.job_definition}`, which batchdrop "
+            f"{label}: the {kind} wraps the command of job definition `{draft.job_definition}`, which batchdrop "
             f"reads from Batch when the file is dropped; this plan shows {placeholder} in its place"
         )
         return DefinitionToSubmit(definition_arn, (placeholder,), warning=warning)
@@ -105,9 +107,9 @@ def definition_to_submit(
         raise ValueError(f"job definition {definition_arn} was not read: plan with every one of definitions_to_read")
     if found.command is None:
         problem = (
-            draft.where("sweep"),
+            draft.where(kind if kind == "sweep" else "array_size"),
             "sweep_definition_command",
-            f"{label} sweeps without `command`, so batchdrop would wrap the command of job definition "
+            f"{label} is an array without `command`, so batchdrop would wrap the command of job definition "
             f"`{draft.job_definition}` ({definition_arn.rsplit('/', 1)[-1]}), but that definition "
             f"{found.why_none}; give `command` in the spec",
         )

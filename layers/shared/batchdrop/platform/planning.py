@@ -385,8 +385,8 @@ def build_request(
     overrides: dict[str, Any] = {}
     own = settings.command or definition_command
     command = list(own) if own else None
-    if command is not None and settings.sweep:
-        command = sweeps.wrap_command(command, settings.sweep)
+    if command is not None and draft.array_size is not None:  # every child is told BATCHDROP_CHILD_INDEX
+        command = sweeps.wrap_command(command, settings.sweep or {})
     if command is not None:
         overrides["command"] = command
     variables = {**(settings.env or {}), **environment}
