@@ -24,7 +24,8 @@ LEVELS = {
     "track": 6,
     "publish": 6,
     "notify": 6,
-    "wiring": 7,
+    "report": 7,
+    "wiring": 8,
 }
 """Each part of the domain, by how far down the flow it sits: a module may import its own part and the
 parts below it, never one above, and never a sibling flow (submit, track, publish, notify)."""

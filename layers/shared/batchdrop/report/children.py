@@ -1,0 +1,95 @@
+"""An array's (a sweep's) children as a report shows them: counts by status, children by attempts made,
+and the failed ones by original index, from the two characters a child tracking keeps
+(`batchdrop.track.arrays.CHILD_CODES`). Batch's child events carry no run time batchdrop keeps per
+child, so there is no distribution of child run times to show: only the step's summed usage."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from batchdrop.spec.sweep import compact_indices, expand_indices
+from batchdrop.store.child_states import CHILD_STATUS, failed_children
+from batchdrop.store.items import Children
+from batchdrop.store.records import JobRecord
+
+FAILURE_WORDS = {
+    "out_of_memory": "ran out of memory",
+    "spot_reclaim": "its spot instance was reclaimed",
+    "other": "failed (its log says why)",
+}
+"""A failed child's kind (`track.arrays.failed_children`), in words."""
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class FailedChild:
+    index: int
+    """Its index in this array job."""
+    original: int
+    """Its index in the sweep (a recovery's children keep the original child's)."""
+    kind: str
+    attempts: int
+
+    @property
+    def words(self) -> str:
+        return FAILURE_WORDS.get(self.kind, FAILURE_WORDS["other"])
+
+
+@dataclass(frozen=True)
+class ChildSummary:
+    size: int
+    counts: dict[str, int]
+    """Children by status; `not heard of` for those tracking has no event of yet."""
+    by_attempts: dict[int, int] = field(default_factory=dict)
+    """Children by the attempts they made (ended ones), where the records say."""
+    failed: list[FailedChild] = field(default_factory=list)
+    from_states: bool = True
+    """False: only the parent's counts were there (no children item), so no attempts nor failed indices."""
+
+    def failed_ranges(self) -> dict[str, str]:
+        """Each failure kind's original indices, in compact ranges (`3,7,10-14`)."""
+        grouped: dict[str, list[int]] = {}
+        for child in self.failed:
+            grouped.setdefault(child.kind, []).append(child.original)
+        return {kind: compact_indices(sorted(indices)) for kind, indices in grouped.items()}
+
+
+def summarize_children(job: JobRecord, children: Children | None) -> ChildSummary:
+    """What the report shows of an array job's children: from their states when tracking kept them,
+    else from the counts on the job's record."""
+    size = job.array_size or 0
+    if children is None or not children.states:
+        return ChildSummary(size=size, counts=dict(job.told_children or {}), from_states=False)
+    states = children.states
+    counts: Counter[str] = Counter()
+    by_attempts: Counter[int] = Counter()
+    for index in range(size):
+        attempts, code = states[2 * index : 2 * index + 1], states[2 * index + 1 : 2 * index + 2]
+        status = CHILD_STATUS.get(code, "not heard of")
+        counts[status] += 1
+        if status in {"SUCCEEDED", "FAILED"}:
+            by_attempts[max(_BASE36.find(attempts), 0)] += 1
+    originals = _originals(job)
+    failed = [
+        FailedChild(
+            index=index,
+            original=originals[index] if index < len(originals) else index,
+            kind=kind,
+            attempts=attempts,
+        )
+        for index, (kind, attempts) in sorted(failed_children(states[: 2 * size]).items())
+    ]
+    return ChildSummary(
+        size=size, counts=dict(sorted(counts.items())), by_attempts=dict(sorted(by_attempts.items())), failed=failed
+    )
+
+
+def _originals(job: JobRecord) -> list[int]:
+    """A recovery's children's original indices, by new index; none for a sweep's first array."""
+    if not job.child_indices:
+        return []
+    try:
+        return expand_indices(job.child_indices)
+    except ValueError:  # a record written wrong: show the array's own indices rather than none
+        return []
