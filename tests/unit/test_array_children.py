@@ -3,7 +3,7 @@ its code still terminal and above every other, and children stored before kinds 
 
 from __future__ import annotations
 
-from batchdrop.track.arrays import CHILD_CODES, CHILD_STATUS, FAILED_CODES, children_ended, failed_children
+from batchdrop.store.child_states import CHILD_CODES, CHILD_STATUS, FAILED_CODES, children_ended, failed_children
 
 
 def test_failures_of_each_kind_are_terminal_failures_ranked_above_every_other_status() -> None:
