@@ -1,0 +1,135 @@
+"""`batchdrop report`: which records it reads (the recovered jobs too, histories only of jobs it draws,
+children only of arrays), where it writes the page, and what it says when it cannot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import webbrowser
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchdrop.store.items import Children
+from batchdrop.store.records import JobRecord, RunRecord
+from batchdrop_cli import reports
+from batchdrop_cli.operations import OperationFailed
+from batchdrop_cli.reports import read_report_records
+from tests import report_scenarios
+from tests.report_scenarios import Scenario
+
+
+@dataclass
+class Table:
+    """The records of one scenario, as `RecordQueries` reads them; the jobs' histories are kept apart."""
+
+    scenario: Scenario
+    table_name: str = "records"
+    client: object = None
+    asked_jobs: list[set[str]] = field(default_factory=list)
+    histories_read: list[str] = field(default_factory=list)
+    children_read: list[str] = field(default_factory=list)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.scenario.run if run_id == self.scenario.run.run_id else None
+
+    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        wanted = set(job_ids)
+        self.asked_jobs.append(wanted)
+        return {
+            job.job_id: job.model_copy(update={"history": {}}) for job in self.scenario.jobs if job.job_id in wanted
+        }
+
+    def with_history(self, job: JobRecord) -> JobRecord:
+        self.histories_read.append(job.job_id)
+        stored = next(item for item in self.scenario.jobs if item.job_id == job.job_id)
+        return job.model_copy(update={"history": stored.history})
+
+    def get_children(self, parent_id: str) -> Children:
+        self.children_read.append(parent_id)
+        return self.scenario.children.get(parent_id, Children())
+
+
+def test_a_report_reads_the_jobs_recoveries_replaced_and_no_history_of_a_reused_step() -> None:
+    table = Table(report_scenarios.pipeline())
+    records = read_report_records(table, table, "run-pipeline")
+    assert {job.job_id for job in records.jobs} == {"prep-0", "train-1", "train-2", "evaluate-1", "evaluate-2"}
+    assert table.asked_jobs == [{"prep-0", "train-2", "evaluate-2"}, {"train-1", "evaluate-1"}]
+    assert sorted(table.histories_read) == ["evaluate-1", "evaluate-2", "train-1", "train-2"]
+    assert table.children_read == []  # no arrays
+
+
+def test_a_sweeps_report_reads_its_childrens_states() -> None:
+    table = Table(report_scenarios.sweep())
+    records = read_report_records(table, table, "run-sweep")
+    assert table.children_read == ["sweep-1"]
+    assert len(records.children["sweep-1"].states) == 2_000
+
+
+def test_an_unknown_run_is_said_in_words() -> None:
+    table = Table(report_scenarios.sweep())
+    with pytest.raises(OperationFailed, match="no run 'nope' in table records"):
+        read_report_records(table, table, "nope")
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Table:
+    """`batchdrop report`'s stack, with the pipeline's records in its table."""
+    table = Table(report_scenarios.pipeline())
+
+    class Stack:
+        def __init__(self, args: argparse.Namespace) -> None:
+            self.operations = argparse.Namespace(table=table)
+
+    monkeypatch.setattr(reports, "_Stack", Stack)
+    monkeypatch.setattr(reports, "JobStates", lambda client, table_name: table)
+    return table
+
+
+def arguments(**given: Any) -> argparse.Namespace:
+    return argparse.Namespace(**({"run_id": "run-pipeline", "output": None, "open": False, "json": False} | given))
+
+
+def test_report_writes_the_page_beside_you_and_prints_its_path(
+    stack: Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert reports._report(arguments()) == 0
+    assert capsys.readouterr().out.strip() == "run-pipeline.report.html"
+    page = (tmp_path / "run-pipeline.report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "recovered by job train-2" in page
+
+
+def test_report_output_open_and_json(
+    stack: Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opened: list[str] = []
+
+    def open_page(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", open_page)
+    target = tmp_path / "run.html"
+    assert reports._report(arguments(output=str(target), open=True, json=True)) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["report"] == str(target)
+    assert printed["bytes"] == target.stat().st_size
+    assert opened == [target.resolve().as_uri()]
+
+
+def test_report_says_when_no_browser_opens_it(
+    stack: Table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(webbrowser, "open", lambda url: False)
+    reports._report(arguments(output=str(tmp_path / "run.html"), open=True))
+    assert "no web browser found here" in capsys.readouterr().out
+
+
+def test_report_to_a_place_it_cannot_write_is_said_in_words(stack: Table, tmp_path: Path) -> None:
+    with pytest.raises(OperationFailed, match="cannot write the report to"):
+        reports._report(arguments(output=str(tmp_path / "no-such-folder" / "run.html")))
