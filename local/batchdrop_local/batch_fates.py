@@ -1,7 +1,7 @@
 """What the local Batch decides when an attempt ends: which fate the scenario gives a job (by its spec
-and step, whatever recovery suffix its names carry), and whether Batch retries the attempt (the job's
-own `retryStrategy`, as AWS Batch reads it). Pure, but for `keep_submitted_retry_strategies`: a
-bridge where moto is not Batch.
+and step, whatever recovery suffix its names carry; a `first_job_only` fate only the step's first
+job), and whether Batch retries the attempt (the job's own `retryStrategy`, as AWS Batch reads it).
+Pure, but for `keep_submitted_retry_strategies`: a bridge where moto is not Batch.
 """
 
 from __future__ import annotations
@@ -45,10 +45,17 @@ class JobFate:
     (per original array index), and only while the job runs on a spot queue."""
     fail_children: tuple[int, ...] | None = None
     """For an array job: the children (by original index) `outcome` applies to; the others succeed."""
+    first_job_only: bool = False
+    """`outcome` only for the first job of this spec and step the local Batch runs; every later job of
+    it (a rerun's, a recovery's) succeeds, so a `batchdrop rerun` of the failed run can succeed."""
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
             raise ScenarioError(f"{self.spec}/{self.step}: outcome {self.outcome!r} is not one of {OUTCOMES}")
+        if not isinstance(self.first_job_only, bool):
+            raise ScenarioError(
+                f"{self.spec}/{self.step}: first_job_only is true or false, not {self.first_job_only!r}"
+            )
         if self.fail_children is not None:
             try:
                 object.__setattr__(self, "fail_children", tuple(int(index) for index in self.fail_children))
@@ -62,6 +69,24 @@ class JobFate:
         return self.outcome
 
 
+@dataclass(frozen=True)
+class Rerun:
+    """What the demo does once this spec's run has ended: `batchdrop rerun` of it, which must end
+    `expected`, reusing the `reused` steps and submitting the `submitted` ones."""
+
+    spec: str
+    expected: str = "succeeded"
+    reused: tuple[str, ...] = ()
+    submitted: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("reused", "submitted"):
+            steps = getattr(self, name)
+            if isinstance(steps, str) or not all(isinstance(step, str) for step in steps):
+                raise ScenarioError(f"rerun of {self.spec}: {name} is a list of step names, not {steps!r}")
+            object.__setattr__(self, name, tuple(steps))
+
+
 @dataclass
 class Scenario:
     fates: list[JobFate] = field(default_factory=list)
@@ -69,6 +94,9 @@ class Scenario:
     """Spec name (or file name, for a spec that cannot be read) -> the run status it must end in."""
     seconds: dict[str, float] = field(default_factory=dict)
     """How long each phase takes at speed 1: queued, starting, running, child."""
+    reruns: list[Rerun] = field(default_factory=list)
+    _jobs_seen: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    """Jobs given a `first_job_only` fate so far, by the fate's spec and step."""
 
     @classmethod
     def load(cls, path: Path) -> Scenario:
@@ -78,24 +106,46 @@ class Scenario:
             raise ScenarioError(f"{path}: cannot be read as a scenario: {error}") from error
         if not isinstance(raw, dict):
             raise ScenarioError(f"{path}: a scenario is a mapping of fates, expected and seconds")
-        known = {each.name for each in fields(JobFate)}
-        fates = []
-        for fate in raw.get("fates", []):
-            unknown = sorted(set(fate) - known) if isinstance(fate, dict) else ["(not a mapping)"]
-            if unknown or "spec" not in fate:
-                raise ScenarioError(f"{path}: fate {fate!r}: unknown {unknown} or no spec; fields are {sorted(known)}")
-            fates.append(JobFate(**fate))
-        return cls(fates=fates, expected=dict(raw.get("expected", {})), seconds=dict(raw.get("seconds", {})))
+        return cls(
+            fates=[JobFate(**each) for each in _entries(path, raw, "fates", JobFate)],
+            expected=dict(raw.get("expected", {})),
+            seconds=dict(raw.get("seconds", {})),
+            reruns=[Rerun(**each) for each in _entries(path, raw, "reruns", Rerun)],
+        )
 
     def fate(self, spec: str, step: str) -> JobFate:
-        """The fate of this spec's step; a recovery suffix on either name is looked past."""
+        """The fate of this spec's step; a recovery suffix on either name is looked past. The local
+        Batch asks once for each job it runs: a `first_job_only` fate counts them, and is the fate of
+        the first job only (the later ones succeed)."""
         for candidate in dict.fromkeys(
             [(spec, step), (_base(spec), step), (spec, _base(step)), (_base(spec), _base(step))]
         ):
             for fate in self.fates:
                 if (fate.spec, fate.step) == candidate:
-                    return fate
+                    return self._counted(fate)
         return JobFate(spec=spec, step=step)
+
+    def _counted(self, fate: JobFate) -> JobFate:
+        if not fate.first_job_only:
+            return fate
+        key = (fate.spec, fate.step)
+        self._jobs_seen[key] = self._jobs_seen.get(key, 0) + 1
+        return fate if self._jobs_seen[key] == 1 else JobFate(spec=fate.spec, step=fate.step)
+
+
+def _entries(path: Path, raw: Mapping[str, Any], section: str, kind: type) -> list[dict[str, Any]]:
+    """The scenario's `section` (a list of mappings with a spec and `kind`'s fields), checked."""
+    known = {each.name for each in fields(kind) if not each.name.startswith("_")}
+    entries = raw.get(section) or []
+    if not isinstance(entries, list):
+        raise ScenarioError(f"{path}: {section} is a list of mappings, not {entries!r}")
+    for entry in entries:
+        unknown = sorted(set(entry) - known) if isinstance(entry, dict) else ["(not a mapping)"]
+        if unknown or "spec" not in entry:
+            raise ScenarioError(
+                f"{path}: {section[:-1]} {entry!r}: unknown {unknown} or no spec; fields are {sorted(known)}"
+            )
+    return list(entries)
 
 
 def _base(name: str) -> str:

@@ -4,9 +4,11 @@ It starts moto on a free port of 127.0.0.1, creates the stack from
 `template.yaml`, runs the functions (LocalLambda), follows Batch (LocalBatch),
 points the Slack webhooks at a local receiver, drops the example specs (and
 one bad one) under `incoming/<team>/` as a user would, and shows runs, jobs
-and Slack messages as they happen. It exits 0 when every run ends as the
-scenario expects, 1 otherwise. With `--keep` it stays up and prints what the
-`batchdrop` command line needs to use it.
+and Slack messages as they happen. When a run the scenario names in `reruns`
+has ended, it reruns it as `batchdrop rerun RUN_ID` does. It exits 0 when
+every run (and rerun) ends as the scenario expects, 1 otherwise.
+With `--keep` it stays up and prints what the `batchdrop` command line needs
+to use it.
 
 What the functions print goes to `.batchdrop/demo.log`, never to the live view;
 every Slack message to `.batchdrop/slack.jsonl` (`batchdrop-local slack`).
@@ -20,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -30,22 +32,32 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from batchdrop.gateways.batch import BatchGateway
 from batchdrop.notify.block_kit import plural
-from batchdrop.spec.parse import parse_spec
-from batchdrop.store.records import JobRecord, RunRecord
+from batchdrop.store.records import RunRecord
+from batchdrop_cli.operations import OperationFailed, Operations
+from batchdrop_cli.reruns import rerun_request
 from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane
+from batchdrop_local.demo_drops import (
+    FINISHED,
+    ROOT,
+    Drop,
+    Snapshot,
+    UnknownDrop,
+    check_only,
+    plan_drops,
+    plan_reruns,
+)
 from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.sandbox import FunctionError
 from batchdrop_local.slack_journal import SLACK_JOURNAL, readable
 from batchdrop_local.stack_model import STACK_NAME
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO_LOG = ROOT / ".batchdrop" / "demo.log"
 SLACK_SHOWN = 8
 """The live view shows the newest messages; `batchdrop-local slack` every one."""
 SCENARIO = ROOT / "examples" / "demo" / "scenario.yaml"
-DROPS = [*sorted((ROOT / "examples" / "specs").iterdir()), ROOT / "examples" / "demo" / "typo-in-gpus.yaml"]
 STATUS_STYLE = {
     "submitting": "dim",
     "submitted": "cyan",
@@ -63,61 +75,6 @@ STATUS_STYLE = {
     "FAILED": "red",
     "LOST": "red",
 }
-FINISHED = {"succeeded", "failed", "rejected", "cancelled"}
-
-
-@dataclass
-class Drop:
-    file: Path
-    team: str
-    key: str
-    expected: str
-
-
-@dataclass
-class Snapshot:
-    runs: dict[str, RunRecord] = field(default_factory=dict)
-    """By drop file name."""
-    jobs: dict[str, list[JobRecord]] = field(default_factory=dict)
-
-    def settled(self, drops: list[Drop]) -> bool:
-        return all(drop.file.name in self.runs and self.runs[drop.file.name].status in FINISHED for drop in drops)
-
-    def as_expected(self, drops: list[Drop]) -> bool:
-        return all(
-            self.runs.get(drop.file.name) and self.runs[drop.file.name].status == drop.expected for drop in drops
-        )
-
-
-class UnknownDrop(ValueError):
-    def __init__(self, names: set[str]) -> None:
-        known = ", ".join(file.name for file in DROPS)
-        super().__init__(f"no such demo spec: {', '.join(sorted(names))} (the demo's specs: {known})")
-
-
-def check_only(only: Sequence[str]) -> None:
-    """`UnknownDrop` unless every name is one of the demo's specs (by file name)."""
-    unknown = set(only) - {file.name for file in DROPS}
-    if unknown:
-        raise UnknownDrop(unknown)
-
-
-def plan_drops(scenario: Scenario, only: Sequence[str] = ()) -> list[Drop]:
-    """Every demo spec, or only those named (by file name)."""
-    check_only(only)
-    drops = []
-    for file in DROPS:
-        if only and file.name not in only:
-            continue
-        team, name = "vision", file.name
-        with contextlib.suppress(Exception):  # a bad spec still goes to its team's folder
-            parsed = parse_spec(file.read_bytes(), file.name)
-            team, name = parsed.spec.team or team, parsed.spec.name
-        if file.name.startswith("typo"):
-            team = "vision"
-        expected = scenario.expected.get(name) or scenario.expected.get(file.name, "succeeded")
-        drops.append(Drop(file=file, team=team, key=f"incoming/{team}/{file.name}", expected=expected))
-    return drops
 
 
 class Demo:
@@ -125,7 +82,9 @@ class Demo:
         self, *, speed: float, scenario: Scenario, only: Sequence[str] = (), slack_journal: Path | None = None
     ) -> None:
         self.speed = speed
-        self.drops = plan_drops(scenario, only)
+        self.first_wave = plan_drops(scenario, only)
+        self.reruns = plan_reruns(scenario, self.first_wave)
+        self.drops = [*self.first_wave, *self.reruns]
         self.aws = SeparateEmbeddedAws()  # moto in its own process: the view keeps this one
         self.plane = ControlPlane(self.aws, scenario=scenario, speed=speed, slack_journal=slack_journal)
         self.slack = self.plane.slack
@@ -139,6 +98,13 @@ class Demo:
                 self.table = self.plane.table
                 self.runtime = self.plane.runtime
                 self.batch = self.plane.batch
+                self.operations = Operations(  # what the `batchdrop` command acts through
+                    table=self.table,
+                    s3=self.aws.client("s3"),
+                    batch=BatchGateway(self.aws.client("batch")),
+                    logs=self.aws.client("logs"),
+                    bucket=self.plane.bucket,
+                )
                 self.started = time.monotonic()
                 yield self
         finally:
@@ -147,20 +113,35 @@ class Demo:
     def drop_all(self) -> None:
         """As a user would: `aws s3 cp spec.yaml s3://<bucket>/incoming/<team>/`."""
         s3 = self.aws.client("s3")
-        for drop in self.drops:
+        for drop in self.first_wave:
             s3.put_object(Bucket=self.plane.bucket, Key=drop.key, Body=drop.file.read_bytes())
 
+    def start_reruns(self, snapshot: Snapshot) -> None:
+        """As a user would, once the run has ended: `batchdrop rerun RUN_ID`, by the code that command
+        runs (the request it builds from the run's own spec file, dropped in the team's folder)."""
+        for drop in self.reruns:
+            original = snapshot.runs.get(drop.file.name)
+            if drop.key or drop.problem or original is None or original.status not in FINISHED:
+                continue
+            try:
+                request = rerun_request(self.table, self.operations.s3, original.run_id, [], now=datetime.now(UTC))
+                upload = self.operations.upload(request.body, request.team, request.relative_path)
+            except OperationFailed as exc:
+                drop.problem = f"batchdrop rerun {original.run_id}: {exc}"
+                continue
+            drop.team, drop.key, drop.rerun_of = request.team, upload.source.key, original.run_id
+
     def snapshot(self) -> Snapshot:
-        found = Snapshot()
-        keys = {drop.key: drop.file.name for drop in self.drops}
+        by_key: dict[str, RunRecord] = {}
         for team in {drop.team for drop in self.drops}:
             runs, _ = self.table.list_runs(team, limit=100)
-            for run in runs:
-                if run.source.key in keys:
-                    found.runs[keys[run.source.key]] = run
-        all_jobs = self.table.get_jobs(job.job_id for run in found.runs.values() for job in run.jobs)
-        for name, run in found.runs.items():
-            found.jobs[name] = [all_jobs[job.job_id] for job in run.jobs if job.job_id in all_jobs]
+            by_key |= {run.source.key: run for run in runs}
+        found = Snapshot(runs={drop.name: by_key[drop.key] for drop in self.drops if drop.key in by_key})
+        # a rerun's reused steps are the earlier run's jobs, shown with that run
+        submitted = {name: [job for job in run.jobs if not job.reused_from] for name, run in found.runs.items()}
+        all_jobs = self.table.get_jobs(job.job_id for jobs in submitted.values() for job in jobs)
+        for name, jobs in submitted.items():
+            found.jobs[name] = [all_jobs[job.job_id] for job in jobs if job.job_id in all_jobs]
         return found
 
     def elapsed(self) -> float:
@@ -168,30 +149,24 @@ class Demo:
 
 
 def render(demo: Demo, snapshot: Snapshot) -> Group:
-    runs = Table(title="Runs (one per dropped file)", expand=True, title_justify="left")
+    runs = Table(title="Runs (one per dropped file, and each rerun)", expand=True, title_justify="left")
     for column in ("file", "team", "run", "expected", "status", "jobs / reason"):
         runs.add_column(column)
     for drop in demo.drops:
-        run = snapshot.runs.get(drop.file.name)
+        run = snapshot.runs.get(drop.name)
         status = run.status if run else "—"
-        detail = ""
-        if run and run.status == "rejected" and run.problems:
-            detail = run.problems[0].render()
-        elif run:
-            detail = ", ".join(f"{job.step}→{job.queue}" for job in run.jobs)
-            if run.reason:
-                detail += f"  ({run.reason})"
         runs.add_row(
-            drop.file.name,
+            drop.name,
             drop.team,
             run.run_id[:8] if run else "",
             drop.expected,
             Text(status, style=STATUS_STYLE.get(status, "")),
-            detail,
+            _run_detail(drop, run),
         )
     jobs = Table(title="Jobs", expand=True, title_justify="left")
     for column in ("spec", "step", "queue", "status", "attempts", "children", "failure"):
         jobs.add_column(column)
+    reruns = {drop.name for drop in demo.reruns}
     for name, records in snapshot.jobs.items():
         for record in records:
             queue = Text(record.queue, style="magenta" if record.hardware == "gpu" else "blue")
@@ -199,7 +174,7 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
                 f"{count} {status.lower()}" for status, count in sorted(record.children.items()) if count
             )
             jobs.add_row(
-                record.spec_name or name,
+                f"{record.spec_name or name}{' (rerun)' if name in reruns else ''}",
                 record.step,
                 queue,
                 Text(record.status, style=STATUS_STYLE.get(record.status, "")),
@@ -222,6 +197,23 @@ def render(demo: Demo, snapshot: Snapshot) -> Group:
         style="bold",
     )
     return Group(header, runs, jobs, slack)
+
+
+def _run_detail(drop: Drop, run: RunRecord | None) -> str:
+    """Its jobs and where they went (a rerun's reused steps: whose job), or why it was refused."""
+    if run is None:
+        if drop.problem:
+            return drop.problem
+        return f"rerun once the run of {drop.file.name} has ended" if drop.rerun else ""
+    if run.status == "rejected" and run.problems:
+        return run.problems[0].render()
+    detail = ", ".join(
+        f"{job.step} reused (run {job.reused_from[:8]}, job {job.job_id[:8]})"
+        if job.reused_from
+        else f"{job.step}→{job.queue}"
+        for job in run.jobs
+    )
+    return f"{detail}  ({run.reason})" if run.reason else detail
 
 
 @contextlib.contextmanager
@@ -276,6 +268,7 @@ def run_demo(
             while demo.elapsed() < timeout:
                 snapshot = demo.snapshot()
                 live.update(render(demo, snapshot))
+                demo.start_reruns(snapshot)
                 if snapshot.settled(demo.drops):
                     time.sleep(1.0 / speed)  # the last notifications land
                     live.update(render(demo, demo.snapshot()))
@@ -297,9 +290,8 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     for column in ("file", "expected", "ended", ""):
         table.add_column(column)
     for drop in demo.drops:
-        run = snapshot.runs.get(drop.file.name)
-        ended = run.status if run else "never seen"
-        table.add_row(drop.file.name, drop.expected, ended, "✓" if ended == drop.expected else "✗")
+        run = snapshot.runs.get(drop.name)
+        table.add_row(drop.name, drop.expected_outcome(), drop.outcome(run), "✓" if drop.as_expected(run) else "✗")
     console.print(table)
     journal = demo.slack.journal
     console.print(

@@ -1,5 +1,6 @@
 """`make demo`, headless: the example specs dropped into the whole control plane on the embedded
-AWS end as the demo scenario says, with their receipts, records and Slack messages."""
+AWS end as the demo scenario says, with their receipts, records and Slack messages; the failed
+pipeline's `batchdrop rerun` reuses its succeeded steps and submits only the failed one."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
         s3 = demo.aws.client("s3")
         for drop in demo.drops:
             key = drop.key.replace("incoming/", "receipts/", 1) + ".json"
-            seen[drop.file.name] = json.loads(s3.get_object(Bucket=demo.plane.bucket, Key=key)["Body"].read())
+            seen[drop.name] = json.loads(s3.get_object(Bucket=demo.plane.bucket, Key=key)["Body"].read())
 
     screen = io.StringIO()
     journal = tmp_path / "slack.jsonl"
@@ -37,10 +38,11 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
         "cpu-report.yaml": "failed",
         "gpu-finetune.yaml": "succeeded",
         "lr-grid-1000.yaml": "succeeded",
-        "resnet-pipeline.yaml": "succeeded",
+        "resnet-pipeline.yaml": "failed",
         "triage-experiment.json": "succeeded",
         "vision-production.yaml": "succeeded",
         "typo-in-gpus.yaml": "rejected",
+        "resnet-pipeline.yaml (rerun)": "succeeded",
     }
 
     # receipts: every drop has one; the bad spec's says what is wrong and where
@@ -51,8 +53,34 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
     assert problem["line"] is not None
     assert "gpu" in problem["message"].lower()
 
+    # the pipeline's evaluation exited 1 (a bug: not retried); `batchdrop rerun` of the run, as its
+    # request file under the team's folder, reused prep and train (their jobs) and ran evaluate again
+    failed, rerun = snapshot.runs["resnet-pipeline.yaml"], snapshot.runs["resnet-pipeline.yaml (rerun)"]
+    evaluate = {job.step: job for job in snapshot.jobs["resnet-pipeline.yaml"]}["evaluate"]
+    assert (evaluate.status, evaluate.exit_code, evaluate.attempts) == ("FAILED", 1, 1)
+    assert rerun.source.key.startswith("incoming/vision/resnet-pipeline.rerun-")
+    assert rerun.resumes == failed.run_id
+    earlier = {job.step: job.job_id for job in failed.jobs}
+    receipt = seen["resnet-pipeline.yaml (rerun)"]
+    assert [(job["step"], job.get("reused_from"), job["job_id"]) for job in receipt["jobs"]] == [
+        ("prep", failed.run_id, earlier["prep"]),
+        ("train", failed.run_id, earlier["train"]),
+        ("evaluate", None, rerun.jobs[2].job_id),
+    ]
+    [again] = snapshot.jobs["resnet-pipeline.yaml (rerun)"]  # the only job it submitted
+    assert (again.step, again.status, again.run_id) == ("evaluate", "SUCCEEDED", rerun.run_id)
+    assert again.job_id != earlier["evaluate"]
+    shown = [line for line in screen.getvalue().splitlines() if "resnet-pipeline.yaml (rerun)" in line]
+    assert any(line.count("succeeded; reused prep, train; submitted evaluate") == 2 and "✓" in line for line in shown)
+    assert any(f"prep reused (run {failed.run_id[:8]}" in line for line in shown), "the live view names the run"
+
     # records: GPU steps on GPU queues, recoveries, a sweep's 1,000 children counted
-    jobs = {(job.spec_name, job.step): job for records in snapshot.jobs.values() for job in records}
+    jobs = {
+        (job.spec_name, job.step): job
+        for name, records in snapshot.jobs.items()
+        if not name.endswith("(rerun)")
+        for job in records
+    }
     assert jobs[("resnet-sweep", "train")].hardware == "gpu"
     assert jobs[("resnet-sweep", "train")].queue.startswith("gpu-")
     assert jobs[("resnet-sweep", "prep")].queue == "cpu-shared"
@@ -83,6 +111,8 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
     assert "ran out of memory with 244 GiB; retrying with 366 GiB (1 of 2)" in vision
     assert "resubmitted on on-demand queue `gpu-on-demand`" in vision
     assert "detector-finetune" in vision
+    assert "Run failed: resnet-sweep" in vision
+    assert "Run succeeded: resnet-sweep" in vision, "its rerun"
     assert any("exit code 3" in text or "code 3" in text for text in texts["forecasting"])
 
     # every message kept, in the order received, at least one per run; and all shown at the end

@@ -1,5 +1,6 @@
 """The local Batch's own decisions: Batch's retry rules (evaluateOnExit), a resubmitted array's original
-child indices, and which scenario fate a job with a recovery suffix finds."""
+child indices, which scenario fate a job with a recovery suffix finds, a fate for the first job only, and
+the scenario's reruns."""
 
 from __future__ import annotations
 
@@ -123,3 +124,51 @@ def test_a_scenario_with_an_unknown_field_is_refused_in_words(tmp_path: Path) ->
     path.write_text("fates:\n  - {spec: a, outcome: out_of_memory, below_memory_mib: 8192, fail_children: [1]}\n")
     [fate] = Scenario.load(path).fates
     assert (fate.below_memory_mib, fate.fail_children) == (8192, (1,))
+
+
+def test_a_first_job_only_fate_hits_the_steps_first_job_and_no_later_one() -> None:
+    """A rerun of the failed run (a later job of the step, whatever its run) succeeds."""
+
+    def job(name: str, run: str) -> dict[str, Any]:
+        return {"jobName": name, "tags": {"batchdrop:run-id": run, "batchdrop:step": "evaluate"}}
+
+    scenario = Scenario(fates=[JobFate(spec="pipe", step="evaluate", outcome="fail", first_job_only=True)])
+    run, rerun = "a" * 20, "b" * 20
+    first = scenario.fate(*spec_and_step(job(f"pipe-evaluate-{run}", run)))
+    assert (first.outcome, first.exit_code) == ("fail", 1)
+    assert scenario.fate("pipe", "prep").outcome == "succeed", "other steps are not counted"
+    later = scenario.fate(*spec_and_step(job(f"pipe-evaluate-{rerun}", rerun)))
+    assert later.outcome == "succeed"
+    assert scenario.fate("pipe", "evaluate-r1").outcome == "succeed", "a recovery's job is a later job too"
+    lasting = Scenario(fates=[JobFate(spec="pipe", step="evaluate", outcome="fail")])
+    assert [lasting.fate("pipe", "evaluate").outcome for _ in range(3)] == ["fail"] * 3, "without it: every job"
+
+
+def test_the_demo_scenario_fails_the_pipelines_evaluation_once_and_reruns_it() -> None:
+    scenario = Scenario.load(Path(__file__).resolve().parents[2] / "examples" / "demo" / "scenario.yaml")
+    [rerun] = scenario.reruns
+    assert (rerun.spec, rerun.expected, rerun.reused, rerun.submitted) == (
+        "resnet-sweep",
+        "succeeded",
+        ("prep", "train"),
+        ("evaluate",),
+    )
+    assert scenario.expected["resnet-sweep"] == "failed"
+    assert [scenario.fate("resnet-sweep", "evaluate").outcome for _ in range(2)] == ["fail", "succeed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("fates:\n  - {spec: a, outcome: fail, first_job_only: sometimes}\n", "first_job_only is true or false"),
+        ("reruns:\n  - {spec: a, reused: prep}\n", "reused is a list of step names"),
+        ("reruns:\n  - {spec: a, expect: failed}\n", "rerun .*unknown \\['expect'\\]"),
+        ("reruns:\n  - {reused: [prep]}\n", "or no spec"),
+        ("reruns: resnet\n", "reruns is a list of mappings"),
+    ],
+)
+def test_a_bad_first_job_only_or_rerun_is_refused_in_words(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=words):
+        Scenario.load(path)
