@@ -16,7 +16,7 @@ main{max-width:1100px;margin:0 auto;padding:16px}
 h1{font-size:1.4em;margin:.2em 0 .4em;overflow-wrap:anywhere}
 h2{font-size:1.15em;margin:1.6em 0 .5em;border-bottom:1px solid var(--line);padding-bottom:.2em}
 h3{font-size:1em;margin:1.2em 0 .4em;overflow-wrap:anywhere}
-p,li,dd,td,th{overflow-wrap:anywhere}
+p,li,dd{overflow-wrap:anywhere}
 .muted{color:var(--muted)}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;color:#fff;font-size:.85em;font-weight:600;
 vertical-align:middle}
@@ -25,7 +25,7 @@ vertical-align:middle}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:0}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;min-width:0}
 .scroll{overflow-x:auto;max-width:100%}
-table{border-collapse:collapse;width:100%;font-size:.92em}
+table{border-collapse:collapse;width:max-content;min-width:100%;font-size:.92em}
 th,td{text-align:left;padding:.3em .5em;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:var(--soft);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
