@@ -59,8 +59,8 @@ class Drop:
         submitted = [job.step for job in run.jobs if not job.reused_from]
         return "; ".join(
             [run.status]
-            + ([f"reused {', '.join(reused)}"] if self.rerun.reused or reused else [])
-            + ([f"submitted {', '.join(submitted)}"] if self.rerun.submitted or submitted else [])
+            + ([f"reused {', '.join(reused) or 'nothing'}"] if self.rerun.reused or reused else [])
+            + ([f"submitted {', '.join(submitted) or 'nothing'}"] if self.rerun.submitted or submitted else [])
         )
 
     def as_expected(self, run: RunRecord | None) -> bool:
