@@ -20,7 +20,7 @@ export AWS_REGION ?= $(AWS_DEFAULT_REGION)
 export SAM_CLI_TELEMETRY := 0
 TOOL_ENV := AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_EC2_METADATA_DISABLED=true
 
-.PHONY: help setup lint format typecheck unit integration pytest template-checks test demo bench build clean pre-commit
+.PHONY: help setup lint format typecheck unit integration pytest template-checks test demo bench build clean pre-commit chromium
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,11 +69,19 @@ typecheck: $(BIN)/.installed ## mypy, with the pydantic plugin
 unit: $(BIN)/.installed ## unit tests only (no network, sockets disabled)
 	$(BIN)/pytest -m "not integration" --cov-fail-under=0
 
-integration: $(BIN)/.installed ## integration tests only (the embedded AWS over HTTP on 127.0.0.1)
+integration: $(BIN)/.installed chromium ## integration tests only (the embedded AWS over HTTP on 127.0.0.1; the report in Chromium)
 	$(BIN)/pytest -m integration --cov-fail-under=0
 
-pytest: $(BIN)/.installed
+pytest: $(BIN)/.installed chromium
 	$(BIN)/pytest
+
+# The report's browser tests (tests/browser) drive Debian's headless Chromium through Playwright, which
+# downloads no browser of its own: installed with apt-get where it is missing (as root, or with sudo).
+CHROMIUM ?= /usr/bin/chromium
+chromium: ## install Debian's chromium for the browser tests, if missing
+	@test -x $(CHROMIUM) || { echo "installing chromium (Debian's package) for the report's browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 template-checks: $(BIN)/.installed $(SAM) $(CHECKOV) ## cfn-lint, sam validate --lint, checkov on template.yaml
 	$(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules -- template.yaml
