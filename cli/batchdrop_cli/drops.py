@@ -2,7 +2,7 @@
 
 Before: a file the stack would not turn into the run its uploader means (an extension it does not
 read, a file over its size limit, no team) is refused without uploading it. The rules are the
-stack's own, asked of the layer (`submit.submitter.misplaced_problems`, `gateways.bucket.locate_drop`,
+stack's own, asked of the layer (`submit.intake.misplaced_problems`, `gateways.bucket.locate_drop`,
 `spec.documents`), so the command and the stack cannot disagree.
 
 After: when no receipt comes in time, what to check, named by the stack's real resources (not the
@@ -14,7 +14,7 @@ from __future__ import annotations
 from batchdrop.errors import Problem, cut
 from batchdrop.gateways.bucket import INCOMING, locate_drop
 from batchdrop.spec.documents import size_problem
-from batchdrop.submit.submitter import misplaced_problems
+from batchdrop.submit.intake import misplaced_problems
 from batchdrop_cli.operations import StackResources, Upload
 
 NO_TEAM = Problem(path="team", code="no_team", message="no team: say `team:` in the spec or pass --team")

@@ -34,8 +34,9 @@ from pydantic import BaseModel, Json, ValidationError
 
 from batchdrop.store.items import deserialize
 from batchdrop.store.records import JobRecord, SpecSource
+from batchdrop.submit.intake import is_object_creation
 from batchdrop.submit.recovery import Recovered
-from batchdrop.submit.submitter import Drop, Outcome, Submitter, is_object_creation
+from batchdrop.submit.submitter import Drop, Outcome, Submitter
 from batchdrop.wiring.build import build_recoverer, build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric

@@ -5,7 +5,7 @@ tested in milliseconds with no AWS at all. The integration tests run the real st
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +32,8 @@ class MemoryTable:
     """Run ids whose records any write refuses (DynamoDB failing for them)."""
     watched_failed: set[str] = field(default_factory=set)
     """Failed jobs the watchdog's index keeps, because they failed waiting for a recovery."""
+    child_hashes: dict[str, list[str]] = field(default_factory=dict)
+    """An array job's children's content hashes, by job id (submit.resume)."""
 
     # ------------------------------------------------------------------ claims (submit)
 
@@ -57,16 +59,24 @@ class MemoryTable:
         self.runs[previous.run_id] = stored.model_copy(update={"claim_owner": owner, "claimed_at": at})
         return self.runs[previous.run_id]
 
-    def finish_run(self, run: RunRecord, jobs: Iterable[JobRecord] = ()) -> None:
+    def finish_run(
+        self, run: RunRecord, jobs: Iterable[JobRecord] = (), child_hashes: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         stored = self.runs.get(run.run_id)
         if stored is None or stored.claim_owner != run.claim_owner or stored.status != "submitting":
             raise RecordConflict(f"run {run.run_id} is no longer ours to finish")
-        self.write_new([run], [job for job in jobs if job.job_id not in self.jobs])
+        self.write_new([run], [job for job in jobs if job.job_id not in self.jobs], child_hashes)
 
-    def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
+    def write_new(
+        self,
+        runs: Iterable[RunRecord],
+        jobs: Iterable[JobRecord],
+        child_hashes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         runs, jobs = list(runs), list(jobs)
         if any(run.run_id in self.refuse_runs for run in runs) or any(j.run_id in self.refuse_runs for j in jobs):
             raise RecordsUnavailable("DynamoDB refused the batch")
+        self.child_hashes.update((job_id, list(hashes)) for job_id, hashes in (child_hashes or {}).items())
         self.runs.update((run.run_id, run) for run in runs)
         for job in jobs:
             self.jobs[job.job_id] = job
@@ -111,6 +121,12 @@ class MemoryTable:
 
     def get_children(self, parent_id: str) -> Children:
         return self.children.get(parent_id, Children())
+
+    def get_children_states(self, job_id: str) -> str:
+        return self.get_children(job_id).states
+
+    def get_child_hashes(self, job_id: str) -> list[str]:
+        return self.child_hashes.get(job_id, [])
 
     def put_children(self, parent_id: str, children: Children, *, read_version: int) -> bool:
         if self.get_children(parent_id).version != read_version:

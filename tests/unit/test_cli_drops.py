@@ -11,7 +11,7 @@ import pytest
 from batchdrop.gateways.bucket import DropLocation, JobsBucket, SpecUnreadable
 from batchdrop.spec.documents import MAX_DOCUMENT_BYTES
 from batchdrop.store.records import AttemptEnd, SpecSource
-from batchdrop.submit.submitter import misplaced_problems
+from batchdrop.submit.intake import misplaced_problems
 from batchdrop.track.failures import retried_because
 from batchdrop_cli.drops import drop_problems, no_receipt_advice
 from batchdrop_cli.main import EXIT_INVALID, main

@@ -4,10 +4,12 @@ which runs cannot be resumed."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from batchdrop.platform.config import PlatformConfig
+from batchdrop.store.items import Children
 from batchdrop.store.records import SpecSource
 from batchdrop.submit.submitter import Drop, Outcome, Submitter
 from tests.conftest import EXAMPLES
@@ -172,3 +174,100 @@ def test_a_resumed_drop_redelivered_after_its_records_failed_submits_nothing_twi
         "train": first.run_id,
         "evaluate": None,
     }
+
+
+GRID = """\
+version: 1
+name: grid
+job_definition: trainer
+resources: {vcpus: 4, memory_mib: 16384, gpus: 1}
+command: [python, train.py]
+sweep:
+  lr: ["0.1", "0.01", "0.001"]
+  seed: ["1", "2", "3", "4"]
+"""
+GRID_KEY = "incoming/vision/grid.yaml"
+
+
+def child_states(size: int, failed: set[int]) -> str:
+    """An array's children's states as tracking keeps them: attempt 1, succeeded (5) or failed (6)."""
+    return "".join("16" if index in failed else "15" for index in range(size))
+
+
+def sweep_with_failed_children(world: World, failed: set[int]) -> Outcome:
+    first = world.drop(GRID, GRID_KEY)
+    (ref,) = first.jobs
+    world.table.children[ref.job_id] = Children(states=child_states(12, failed))
+    world.end(first, {"main": "FAILED"}, "failed")
+    return first
+
+
+def environment_of(request: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in request["containerOverrides"]["environment"]}
+
+
+def test_a_resumed_sweep_runs_only_its_children_that_did_not_succeed(world: World) -> None:
+    first = sweep_with_failed_children(world, {3, 7})
+    second = world.drop(GRID + "resume: latest\n", GRID_KEY)
+    (ref,) = second.jobs
+    request = world.batch.submitted[-1]
+    assert request["arrayProperties"] == {"size": 2}, "an array of the 2 failed children, not of 12"
+    assert environment_of(request)["BATCHDROP_CHILD_INDICES"] == "3,7"
+    assert (ref.array_size, ref.reused_children, ref.reused_children_from) == (2, 10, first.run_id)
+    assert ref.reused_from is None, "the step is submitted: its job is the new run's"
+    record = world.table.jobs[ref.job_id]
+    assert (record.child_indices, record.reused_children) == ("3,7", "0-2,4-6,8-11")
+    assert len(world.table.child_hashes[ref.job_id]) == 12, "every child's hash, by its index in the plan"
+
+
+def test_a_resumed_sweep_with_one_child_left_submits_a_single_job_for_it(world: World) -> None:
+    sweep_with_failed_children(world, {5})
+    (ref,) = world.drop(GRID + "resume: latest\n", GRID_KEY).jobs
+    request = world.batch.submitted[-1]
+    assert "arrayProperties" not in request
+    assert environment_of(request)["BATCHDROP_CHILD_INDICES"] == "5"
+    assert (ref.array_size, ref.reused_children) == (None, 11)
+
+
+def test_a_point_added_to_a_sweep_runs_just_the_new_points(world: World) -> None:
+    first = world.drop(GRID, GRID_KEY)
+    world.end(first, {"main": "SUCCEEDED"}, "succeeded")
+    wider = GRID.replace('"0.001"]', '"0.001", "0.0001"]')
+    (ref,) = world.drop(wider + "resume: latest\n", GRID_KEY).jobs
+    request = world.batch.submitted[-1]
+    # 4 lr values x 4 seeds: the new lr's 4 children are the last 4 indices
+    assert environment_of(request)["BATCHDROP_CHILD_INDICES"] == "12-15"
+    assert (request["arrayProperties"], ref.reused_children) == ({"size": 4}, 12)
+
+
+def test_children_a_recovery_ran_again_and_that_succeeded_are_not_run_a_third_time(world: World) -> None:
+    first = sweep_with_failed_children(world, {3, 7})
+    (original,) = first.jobs
+    recovery = world.table.jobs[original.job_id].model_copy(
+        update={"job_id": "recovery-1", "recovers": original.job_id, "array_size": 2, "child_indices": "3,7"}
+    )
+    world.table.jobs["recovery-1"] = recovery
+    world.table.children["recovery-1"] = Children(states="1516")  # child 3 succeeded this time, 7 failed again
+    assert first.run_id is not None
+    run = world.table.runs[first.run_id]
+    world.table.runs[first.run_id] = run.model_copy(
+        update={"jobs": [run.jobs[0].model_copy(update={"job_id": "recovery-1"})]}
+    )
+    (ref,) = world.drop(GRID + "resume: latest\n", GRID_KEY).jobs
+    assert environment_of(world.batch.submitted[-1])["BATCHDROP_CHILD_INDICES"] == "7"
+    assert ref.reused_children == 11
+
+
+def test_rerun_runs_a_sweep_whole(world: World) -> None:
+    sweep_with_failed_children(world, {3})
+    (ref,) = world.drop(GRID + "resume: latest\nrerun: [main]\n", GRID_KEY).jobs
+    assert world.batch.submitted[-1]["arrayProperties"] == {"size": 12}
+    assert ref.reused_children is None
+
+
+def test_a_changed_command_runs_every_child_again(world: World) -> None:
+    sweep_with_failed_children(world, {3})
+    changed = GRID.replace("train.py]", "train.py, --fast]")
+    (ref,) = world.drop(changed + "resume: latest\n", GRID_KEY).jobs
+    assert world.batch.submitted[-1]["arrayProperties"] == {"size": 12}
+    assert ref.reused_children is None

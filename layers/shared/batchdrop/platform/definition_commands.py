@@ -90,8 +90,8 @@ def definition_to_submit(
     draft: JobDraft, definition_arn: str, known: Mapping[str, DefinitionCommand] | None, label: str
 ) -> DefinitionToSubmit:
     """The definition (as the platform config names it) for a job that wraps none; for an array (a sweep
-    or `array_size`) without `command`, the revision its command was read from and that command, or the problem that it has none.
-    Offline (`known` None) a placeholder command, and the warning that says so."""
+    or `array_size`) without `command`, the revision its command was read from and that command, or the
+    problem that it has none. Offline (`known` None) a placeholder command, and the warning that says so."""
     if not wraps_definition_command(draft):
         return DefinitionToSubmit(definition_arn)
     kind = "sweep" if draft.settings.sweep else "array"

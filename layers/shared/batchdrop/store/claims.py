@@ -5,18 +5,22 @@ nothing; a batch's fresh runs written together."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batchdrop.platform.fingerprints import CHILD_HASH_CHARACTERS
 from batchdrop.store.items import (
     RETENTION,
     Claim,
     RecordConflict,
     batch_write,
+    child_hashes_item,
+    child_hashes_key,
+    children_key,
     deserialize,
     error_code,
     expiry,
@@ -93,8 +97,11 @@ class RunClaims:
             raise
         return claimed
 
-    def finish_run(self, run: RunRecord, jobs: Iterable[JobRecord] = ()) -> None:
-        """Write the run's final submission record and its jobs, all or nothing, if we still own it."""
+    def finish_run(
+        self, run: RunRecord, jobs: Iterable[JobRecord] = (), child_hashes: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Write the run's final submission record and its jobs (with their children's hashes, by job id),
+        all or nothing, if we still own it."""
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -104,6 +111,10 @@ class RunClaims:
                 }
             }
             for job in jobs
+        ]
+        items += [
+            {"Put": {"TableName": self.table_name, "Item": child_hashes_item(job_id, hashes)}}
+            for job_id, hashes in (child_hashes or {}).items()
         ]
         items.append(
             {
@@ -126,11 +137,21 @@ class RunClaims:
                 raise RecordConflict(f"run {run.run_id} is no longer ours to finish: {exc}") from exc
             raise
 
-    def write_new(self, runs: Iterable[RunRecord], jobs: Iterable[JobRecord]) -> None:
-        """Write records no one else writes yet (fresh claims), 25 to a call, retrying what is left."""
+    def write_new(
+        self,
+        runs: Iterable[RunRecord],
+        jobs: Iterable[JobRecord],
+        child_hashes: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        """Write records no one else writes yet (fresh claims), with the children's hashes of array jobs (by
+        job id), 25 to a call, retrying what is left."""
         jobs = list(jobs)
         requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
         requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        requests += [
+            {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
+            for job_id, hashes in (child_hashes or {}).items()
+        ]
         requests += [
             {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
             for job in jobs
@@ -144,6 +165,20 @@ class RunClaims:
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
         return read_jobs(self.client, self.table_name, job_ids, self.sleep)
+
+    def get_child_hashes(self, job_id: str) -> list[str]:
+        """An array job's children's hashes by their index in its plan; [] for a job without them (one
+        submitted before they were kept, or a recovery's, whose children are its first job's)."""
+        found = self.client.get_item(TableName=self.table_name, Key=child_hashes_key(job_id)).get("Item")
+        text = str(deserialize(found).get("hashes", "")) if found else ""
+        return [text[start : start + CHILD_HASH_CHARACTERS] for start in range(0, len(text), CHILD_HASH_CHARACTERS)]
+
+    def get_children_states(self, job_id: str) -> str:
+        """An array job's children's states as tracking last merged them (`store.child_states`)."""
+        found = self.client.get_item(
+            TableName=self.table_name, Key=children_key(job_id), ProjectionExpression="states"
+        ).get("Item")
+        return str(deserialize(found).get("states", "")) if found else ""
 
     def runs_of_source(self, bucket: str, key: str, limit: int = 20) -> list[RunRecord]:
         """The newest runs made from an S3 key (GSI3), newest first."""

@@ -19,7 +19,7 @@ made from an S3 key (GSI3), and non-terminal jobs quiet since a given time
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -43,6 +43,9 @@ RETENTION = timedelta(days=90)
 """How long finished records and their history are kept, by default, before DynamoDB's TTL removes them."""
 RUN_SK = "RUN"
 CHILDREN_SK = "CHILDREN"
+CHILD_HASHES_SK = "CHILD_HASHES"
+"""Beside an array job submitted from a plan: its children's content hashes (docs/resume.md), written once,
+apart from the job's record so that the record's many updates do not carry 16 bytes a child."""
 JOB_SK = "JOB"
 
 _serializer = TypeSerializer()
@@ -67,6 +70,15 @@ def job_key(job_id: str) -> dict[str, Any]:
 
 def children_key(parent_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"JOB#{parent_id}"}, "SK": {"S": CHILDREN_SK}}
+
+
+def child_hashes_key(job_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": CHILD_HASHES_SK}}
+
+
+def child_hashes_item(job_id: str, hashes: Sequence[str]) -> dict[str, Any]:
+    """An array job's children's hashes, by the index in the plan, as one string (they are all one width)."""
+    return serialize({"PK": f"JOB#{job_id}", "SK": CHILD_HASHES_SK, "kind": "child_hashes", "hashes": "".join(hashes)})
 
 
 def active_shard(job_id: str) -> str:

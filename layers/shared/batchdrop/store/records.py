@@ -85,6 +85,10 @@ class SubmittedJobRef(_Record):
     reused_from: str | None = None
     """For a resumed run (`resume:`, `batchdrop rerun`): the run whose job this step reuses, unchanged and
     succeeded (`job_id` is that run's job, whose record stays that run's); None for a job submitted."""
+    reused_children: int | None = None
+    """For a resumed array or sweep submitted with only some of its children: how many children it reuses
+    (succeeded, unchanged, in run `reused_children_from`); the job runs the rest."""
+    reused_children_from: str | None = None
 
     @classmethod
     def of(cls, job: JobRecord, depends_on: list[str] | None = None) -> SubmittedJobRef:
@@ -257,6 +261,9 @@ class JobRecord(_Record):
     child_indices: str | None = None
     """For a recovery of some of an array's children: their original indices, by new index, in compact
     ranges (`3,7,10-14`; `batchdrop.spec.sweep.compact_indices`)."""
+    reused_children: str | None = None
+    """For a resumed array or sweep: the children (indices in its plan, compact ranges) it does not run
+    because an earlier run's children with the same hash succeeded; `child_indices` are those it runs."""
     content_hash: str | None = None
     """The planned step's content hash (`PlannedJob.content_hash`): a resumed run reuses this job when its
     step's hash is unchanged and it succeeded (docs/resume.md)."""

@@ -42,13 +42,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from batchdrop.errors import Problem, SpecRejected, cut
+from batchdrop.errors import Problem, SpecRejected
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
-from batchdrop.gateways.bucket import NO_TEAM, SpecUnreadable, locate_drop
+from batchdrop.gateways.bucket import SpecUnreadable, locate_drop
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.platform.planning import Plan, PlannedJob
 from batchdrop.platform.source import ConfigSource
-from batchdrop.spec.documents import format_for
 from batchdrop.spec.parse import parse_spec
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import (
@@ -61,52 +60,14 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
+from batchdrop.submit.intake import misplaced_problems
 from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
-from batchdrop.submit.resume import Resumed, resumed_steps, without_reused
+from batchdrop.submit.resume import Resumed, plan_child_hashes, resumed_request, resumed_steps
 
 logger = logging.getLogger(__name__)
 
-OBJECT_CREATED = "ObjectCreated:"
-"""The prefix of every S3 event name that creates an object (Put, Post, Copy, CompleteMultipartUpload)."""
-
 OutcomeKind = Literal["submitted", "rejected", "duplicate", "in_progress", "ignored"]
-
-
-def is_object_creation(event_name: str) -> bool:
-    """Whether an S3 notification's `eventName` is an upload, the only event that makes a run. A
-    delete, a delete marker, a restore, a tagging or ACL change, S3's test event: never a run (a
-    delete used to become a second, rejected run whose receipt replaced the live run's)."""
-    return event_name.removeprefix("s3:").startswith(OBJECT_CREATED)
-
-
-def misplaced_problems(key: str) -> list[Problem]:
-    """What the key alone says is wrong with a dropped file: no team folder (`incoming/<name>`), or an
-    extension batchdrop does not read (`.yaml`, `.yml` and `.json` are read in any case: `RUN.YAML` too). The
-    bucket notifies every object under `incoming/` (template.yaml), so such a file is rejected with a
-    receipt, not left unanswered."""
-    name = key.rsplit("/", 1)[-1]
-    problems = []
-    location = locate_drop(key)
-    if location is not None and not location.in_team_folder:
-        problems.append(
-            Problem(
-                path="",
-                code="no_team",
-                message=f"`{cut(name)}` is directly under incoming/: a spec file goes in its team's folder, "
-                f"incoming/<team>/{cut(name)} (this receipt is under receipts/{NO_TEAM}/)",
-            )
-        )
-    if format_for(name) is None:
-        problems.append(
-            Problem(
-                path="",
-                code="file_type",
-                message=f"batchdrop reads only files ending in .yaml, .yml or .json (in any case); "
-                f"`{cut(name)}` is not one: rename it",
-            )
-        )
-    return problems
 
 
 @dataclass(frozen=True)
@@ -140,6 +101,8 @@ class _Staged:
     run: RunRecord
     jobs: list[JobRecord]
     message_id: str
+    child_hashes: dict[str, list[str]] = field(default_factory=dict)
+    """An array job's children's content hashes, by job id (submit.resume)."""
 
 
 class _Refused(Exception):  # control flow: Batch refused a job, so the run is rejected
@@ -289,7 +252,7 @@ class Submitter:
         submitted: list[tuple[PlannedJob, SubmittedJob]] = []
         for job in (job for job in plan.jobs if job.step not in reused):
             try:
-                request = without_reused(job.submit_request(job_ids), resumed)
+                request = resumed_request(job.step, job.submit_request(job_ids), resumed)
                 result = self.batch.submit(request, look_first=resuming)
             except BatchRefused as refusal:
                 for _, earlier in submitted:
@@ -327,8 +290,16 @@ class Submitter:
             )
             for job, result in submitted
         ]
-        for record, (job, _) in zip(records, submitted, strict=True):
-            refs[job.step] = SubmittedJobRef.of(record, job.depends_on)
+        for position, (job, _) in enumerate(submitted):
+            ref = SubmittedJobRef.of(records[position], job.depends_on)
+            records[position], refs[job.step] = (
+                resumed.shaped(records[position], ref) if resumed else (records[position], ref)
+            )
+        hashes = {
+            record.job_id: plan_child_hashes(job, plan)
+            for record, (job, _) in zip(records, submitted, strict=True)
+            if job.array_size
+        }
         final = run.model_copy(
             update={
                 "status": "submitted",
@@ -339,7 +310,7 @@ class Submitter:
                 "submitted_at": now,
             }
         )
-        self._decide(_Staged(final, records, drop.message_id), resuming=resuming)
+        self._decide(_Staged(final, records, drop.message_id, hashes), resuming=resuming)
         return self._outcome(final, drop)
 
     def _cancelled(self, run: RunRecord, plan: Plan, refused: _Refused) -> list[JobRecord]:
@@ -406,7 +377,7 @@ class Submitter:
     def _decide(self, decided: _Staged, *, resuming: bool) -> None:
         decided.run = fit_run(decided.run)
         if resuming:  # the records may exist in part: write only what is missing, only if still ours
-            self.table.finish_run(decided.run, decided.jobs)
+            self.table.finish_run(decided.run, decided.jobs, decided.child_hashes)
         else:
             self._staged.append(decided)
 
@@ -435,7 +406,11 @@ class Submitter:
         if not staged:
             return set()
         try:
-            self.table.write_new([decided.run for decided in staged], [job for d in staged for job in d.jobs])
+            self.table.write_new(
+                [decided.run for decided in staged],
+                [job for decided in staged for job in decided.jobs],
+                {job_id: hashes for decided in staged for job_id, hashes in decided.child_hashes.items()},
+            )
         except Exception:
             logger.warning("the batch's records could not be written together; writing each drop alone")
         else:
@@ -443,7 +418,7 @@ class Submitter:
         failed: set[str] = set()
         for decided in staged:
             try:
-                self.table.write_new([decided.run], decided.jobs)
+                self.table.write_new([decided.run], decided.jobs, decided.child_hashes)
             except Exception:
                 logger.exception("a drop's records could not be written", extra={"run_id": decided.run.run_id})
                 failed.add(decided.message_id)
