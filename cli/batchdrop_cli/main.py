@@ -30,6 +30,7 @@ from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
 from batchdrop_cli.drops import NO_TEAM
 from batchdrop_cli.operations import OperationFailed
+from batchdrop_cli.reports import add_report_command
 from batchdrop_cli.reruns import request_problems, rerun_request
 from batchdrop_cli.spec_edits import parse_edits
 from batchdrop_cli.stack import (
@@ -124,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=_schema)
     add_stack_commands(commands)
+    add_report_command(commands)
     _add_rerun_edits(commands.choices["rerun"])
     return parser
 

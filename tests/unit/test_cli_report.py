@@ -16,6 +16,7 @@ import pytest
 from batchdrop.store.items import Children
 from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_cli import reports
+from batchdrop_cli.main import main
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.reports import read_report_records
 from tests import report_scenarios
@@ -133,3 +134,11 @@ def test_report_says_when_no_browser_opens_it(
 def test_report_to_a_place_it_cannot_write_is_said_in_words(stack: Table, tmp_path: Path) -> None:
     with pytest.raises(OperationFailed, match="cannot write the report to"):
         reports._report(arguments(output=str(tmp_path / "no-such-folder" / "run.html")))
+
+
+def test_batchdrop_report_is_a_command(stack: Table, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "run.html"
+    assert main(["report", "run-pipeline", "--output", str(target)]) == 0
+    assert capsys.readouterr().out.strip() == str(target)
+    assert main(["report", "nope", "--output", str(target)]) == 2
+    assert "no run 'nope' in table records" in capsys.readouterr().err
