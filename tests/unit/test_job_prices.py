@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.costs import cost_of
 from batchdrop.platform.planning import check_and_plan
@@ -18,10 +16,6 @@ CONFIG = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/gpu-finetune.yaml")
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
-# Until planning hands each queue's prices on (`Plan.prices = platform.costs.queue_prices(config)`) and the
-# submitter records them (`submitted_job_record(..., price=plan.prices.get(job.queue))`), a job has no price.
-# strict: once it is wired, these pass, and the mark must go.
-pytestmark = pytest.mark.xfail(reason="planning/submitter do not record a job's queue prices yet", strict=True)
 
 
 def test_a_submitted_jobs_record_keeps_its_queues_prices() -> None:

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from batchdrop.errors import SpecRejected
+from batchdrop.platform.batch_limits import batch_limit_violations
 from batchdrop.platform.config import PlatformConfig
-from batchdrop.platform.planning import batch_limit_violations, check_and_plan
+from batchdrop.platform.planning import check_and_plan
 
 NAMES = st.sampled_from(["a", "b", "c", "d"])
 TEAMS = ["vision", "forecasting"]

@@ -9,14 +9,15 @@ Batch's own limits are checked here too, before any call is made.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from batchdrop.errors import SpecRejected, cut
-from batchdrop.platform.config import PlatformConfig, QueueConfig, Route, TeamConfig
+from batchdrop.platform.batch_limits import batch_limit_violations
+from batchdrop.platform.config import PlatformConfig, QueueConfig, QueuePrice, Route, TeamConfig
+from batchdrop.platform.costs import queue_prices
 from batchdrop.platform.definition_commands import DefinitionCommand, definition_to_submit
 from batchdrop.platform.fingerprints import step_hashes
 from batchdrop.platform.identity import job_name
@@ -24,9 +25,6 @@ from batchdrop.platform.recovery import RecoveryPolicy, policy_for, retry_strate
 from batchdrop.spec import sweep as sweeps
 from batchdrop.spec.documents import Document
 from batchdrop.spec.model import (
-    MAX_ARRAY_SIZE,
-    MAX_DEPENDENCIES,
-    MIN_ARRAY_SIZE,
     Finding,
     Hardware,
     JobDraft,
@@ -35,11 +33,6 @@ from batchdrop.spec.model import (
 from batchdrop.spec.parse import ParsedSpec, parse_spec
 from batchdrop.units import gib, number
 
-MAX_REQUEST_BYTES = 30 * 1024
-MAX_TAGS = 50
-MIN_TIMEOUT_SECONDS = 60
-MAX_PRIORITY = 9999
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _PLACEHOLDER_JOB_ID = "00000000-0000-0000-0000-000000000000"
 """Stands in for a dependency's job id when measuring a request: ids are UUIDs."""
 
@@ -88,6 +81,9 @@ class Plan(BaseModel):
     notify_on: list[str]
     jobs: list[PlannedJob]
     warnings: list[str]
+    prices: dict[str, QueuePrice] = Field(default_factory=dict, exclude=True)
+    """Each priced queue's unit prices, by name: the submitter records a job's on it (platform.costs). Not
+    shown in a plan: they are the platform's, not the spec's."""
 
 
 def check_and_plan(
@@ -175,6 +171,7 @@ def plan_run(
         notify_on=list(spec.notify.on) if spec.notify else [],
         jobs=jobs,
         warnings=warnings,
+        prices=queue_prices(config),
     )
 
 
@@ -419,32 +416,3 @@ def build_request(
         request["shareIdentifier"] = identifier
         request["schedulingPriorityOverride"] = settings.priority if settings.priority is not None else default_priority
     return request
-
-
-def batch_limit_violations(request: Mapping[str, Any]) -> list[str]:
-    """What in a complete SubmitJob request Batch would refuse, in words; empty when none."""
-    problems: list[str] = []
-    size = len(_COMPACT_JSON.encode(request))  # ASCII: non-ASCII is escaped, as botocore sends it
-    if size > MAX_REQUEST_BYTES:
-        problems.append(
-            f"the SubmitJob request would be {size / 1024:.1f} KiB; Batch accepts at most "
-            f"{MAX_REQUEST_BYTES // 1024} KiB (shorten env, parameters, command or sweep values)"
-        )
-    tags = request.get("tags") or {}
-    if len(tags) > MAX_TAGS:
-        problems.append(f"{len(tags)} tags with batchdrop's own; Batch accepts at most {MAX_TAGS}")
-    depends = request.get("dependsOn") or []
-    if len(depends) > MAX_DEPENDENCIES:
-        problems.append(f"{len(depends)} dependencies; Batch accepts at most {MAX_DEPENDENCIES}")
-    array = request.get("arrayProperties")
-    if array is not None and not MIN_ARRAY_SIZE <= array["size"] <= MAX_ARRAY_SIZE:
-        problems.append(f"array size {array['size']}; Batch accepts {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE:,}")
-    timeout = request.get("timeout")
-    if timeout is not None and timeout["attemptDurationSeconds"] < MIN_TIMEOUT_SECONDS:
-        problems.append(f"a timeout under {MIN_TIMEOUT_SECONDS} seconds")
-    priority = request.get("schedulingPriorityOverride")
-    if priority is not None and not 0 <= priority <= MAX_PRIORITY:
-        problems.append(f"scheduling priority {priority}; Batch accepts 0 to {MAX_PRIORITY}")
-    if len(request["jobName"]) > 128 or not request["jobName"][:1].isalnum():
-        problems.append(f"job name {request['jobName']!r} breaks Batch's naming rules")
-    return problems

@@ -27,7 +27,7 @@ MAX_STEPS = 50
 MAX_PARAMETERS = 100
 MAX_ENV = 200
 MAX_TAGS = 50
-"""A spec's own tags; Batch's limit of 50 also counts batchdrop's (`planning.MAX_TAGS`)."""
+"""A spec's own tags; Batch's limit of 50 also counts batchdrop's (`batch_limits.MAX_TAGS`)."""
 
 Name = Annotated[
     str,

@@ -150,6 +150,7 @@ def submitted_job_record(
         step_count=len(plan.jobs),
         recovery_policy=job.recovery,
         content_hash=job.content_hash,
+        price=plan.prices.get(job.queue),
     )
 
 
