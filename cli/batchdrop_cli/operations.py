@@ -19,10 +19,11 @@ from batchdrop.errors import BatchdropError
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.bucket import INCOMING, DropLocation
 from batchdrop.platform.identity import run_id_for_object
+from batchdrop.store.chains import chain_line, replaced_jobs
+from batchdrop.store.child_states import CHILD_STATUS, failed_children
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.track.arrays import CHILD_STATUS, failed_children
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url
 
 if TYPE_CHECKING:
@@ -112,10 +113,16 @@ class RunView(BaseModel):
 
     run: RunRecord
     jobs: list[JobRecord]
+    replaced: dict[str, JobRecord] = {}
+    """The jobs the run's jobs replaced (recoveries), and those they replaced, by id."""
 
     @property
     def ended(self) -> bool:
         return self.run.status in ENDED_RUN_STATES
+
+    def story(self, job: JobRecord) -> str | None:
+        """The job's step's whole recovery chain on one line (`store.chains.chain_line`); None if it had none."""
+        return chain_line(job, self.replaced)
 
     def as_json(self) -> dict[str, Any]:
         """What `status --json` prints: the run record and each job record with its history."""
@@ -125,6 +132,7 @@ class RunView(BaseModel):
                 {
                     **job.model_dump(mode="json", exclude={"history", "status_order"}),
                     "shown_status": shown_status(job),
+                    "recovery_chain": self.story(job),
                     "history": [transition.model_dump(mode="json") for transition in job.ordered_history()],
                 }
                 for job in self.jobs
@@ -262,7 +270,8 @@ class Operations:
         jobs = [found[ref.job_id] for ref in run.jobs if ref.job_id in found]
         if with_history:
             jobs = [self.table.with_history(job) for job in jobs]
-        return RunView(run=run, jobs=jobs)
+        replaced = replaced_jobs(self.table.get_jobs, jobs) if any(job.recovers for job in jobs) else {}
+        return RunView(run=run, jobs=jobs, replaced=replaced)
 
     def runs(
         self, teams: Iterable[str], *, status: str | None = None, since: datetime | None = None, limit: int = 20

@@ -512,18 +512,30 @@ def _print_view(view: RunView) -> None:
     ]
     _print_table(rows, indent="  ", status_column=2)
     for job in view.jobs:
-        notes = []
-        if job.children:
-            notes.append(f"children: {_counts(job.children)}")
-        if job.failure:
-            notes.append(f"failure: {job.failure}")
-        if len(job.attempt_ends) > 1 or any(end.failure for end in job.attempt_ends):
-            notes += [attempt_line(end) for end in job.attempt_ends]
-        notes += [f"log (attempt {link.attempt}): {link.url}" for link in job.log_links]
+        notes = _job_notes(view, job)
         if notes:
             print(f"  {job.step}:")
             for note in notes:
                 print(f"    {note}")
+
+
+def _job_notes(view: RunView, job: JobRecord) -> list[str]:
+    """What `status` says under the table of a step: reused from which run, its recovery chain on one line,
+    children, failure, attempts and logs."""
+    notes = []
+    reused = next((ref.reused_from for ref in view.run.jobs if ref.job_id == job.job_id and ref.reused_from), None)
+    if reused:
+        notes.append(f"reused from run {reused} (its usage is counted there)")
+    if story := view.story(job):
+        notes.append(f"recovery: {story}")
+    if job.children:
+        notes.append(f"children: {_counts(job.children)}")
+    if job.failure:
+        notes.append(f"failure: {job.failure}")
+    if len(job.attempt_ends) > 1 or any(end.failure for end in job.attempt_ends):
+        notes += [attempt_line(end) for end in job.attempt_ends]
+    notes += [f"log (attempt {link.attempt}): {link.url}" for link in job.log_links]
+    return notes
 
 
 def attempt_line(end: AttemptEnd) -> str:

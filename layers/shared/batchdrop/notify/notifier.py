@@ -14,7 +14,9 @@
    `succeeded` is not posted, nor the failure of a step that never ran
    because a step it waits for failed (that step's failure is posted, with
    its logs). A single job's messages say all there is: its `run.ended` is
-   not posted.
+   not posted. A run with a recovered step (single job or pipeline) always
+   ends in its summary, which tells each recovered step's whole chain on one
+   line: its `job.recovering` message promised to tell how it ends.
 2. **Find the webhook** of the team (by team, else by its Slack channel). A
    team without one is skipped with a log line: not every team uses Slack.
 3. **Claim** the event in the notification log, so the same event (the same
@@ -89,7 +91,10 @@ def is_wanted(event: NotifiableEvent) -> bool:
     asked = {status.lower() for status in event.notify_on}
     if isinstance(event, RunSubmitted):
         return "submitted" in asked
-    if isinstance(event, RunEnded):  # a pipeline's one summary; a single job's own messages told it all
+    if isinstance(event, RunEnded):
+        if any(step.recoveries for step in event.steps):  # `job.recovering` promised to tell how it ends
+            return True
+        # A pipeline's one summary; a single job's own messages told it all.
         return event.step_count > 1 and (event.status != "succeeded" or "succeeded" in asked)
     if in_pipeline(event) and (event.status == "succeeded" or event.failure_class == "dependency"):
         return (

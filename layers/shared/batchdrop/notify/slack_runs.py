@@ -158,8 +158,8 @@ def run_ended(event: RunEnded) -> SlackMessage:
 
 
 def _step_line(step: RunStep) -> str:
-    """`• ✅ `prep` · 4 min 10 s · `cpu-shared` (CPU)`, then children, attempts, the recoveries that replaced
-    its earlier jobs, and a failure's words."""
+    """`• ✅ `prep` · 4 min 10 s · `cpu-shared` (CPU)`, then children, attempts, a reused step's run; under it
+    a recovered step's whole chain on one line (`RunStep.story`), or a failure's words."""
     cancelled = step.failure_class == "cancelled"
     marker = MARKERS["cancelled"] if cancelled else MARKERS.get(step.status, "•")
     parts = [f"{marker} {code(step.step)}"]
@@ -175,8 +175,12 @@ def _step_line(step: RunStep) -> str:
     if step.usage is not None and (step.usage.vcpu_hours or step.usage.gpu_hours):
         gpu = f", {step.usage.gpu_hours:,.1f} GPU-h" if step.usage.gpu_hours else ""
         parts.append(f"{step.usage.vcpu_hours:,.1f} vCPU-h{gpu}")
+    if step.reused_from:
+        parts.append(f"reused (run {code(step.reused_from)})")
     line = "• " + " · ".join(parts)
-    for recovery in step.recoveries or []:  # oldest first: what became of its earlier jobs
+    if step.story:  # its whole recovery chain, to how it ended: the failure's words are in it
+        return line + f"\n    {MARKERS['recovering']} {escape(clip(step.story, MAX_REASON_CHARS))}"
+    for recovery in step.recoveries or []:  # a summary from before steps kept their story
         line += f"\n    {MARKERS['recovering']} {escape(clip(recovery.words, 300))}"
     if step.status != "succeeded" and step.failure_class and not cancelled:
         title = failure_title(step.failure_class, step.exit_code)

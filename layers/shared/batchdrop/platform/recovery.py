@@ -71,6 +71,13 @@ class RecoveryDue(_Frozen):
     children: str | None = None
     """For an array job: the original indices of the children to run again, in compact ranges
     (`3,7,10-14`); the new job is an array of just those, or a single job for one."""
+    reclaimed: int = 0
+    """For an array's out-of-memory recovery: how many of `children` were reclaimed on spot rather than out
+    of memory (they run again with the others, so none is left behind)."""
+    left: str | None = None
+    """For an array job: the original indices of its failed children that are not run again (they failed
+    otherwise: their program's own failure), in compact ranges. Their failure is final: the step's end
+    says so, and its run fails (docs/recovery.md, *Edge cases*)."""
 
 
 class Decision(_Frozen):
@@ -139,28 +146,48 @@ def decide_children(
     counts: RecoveryCounts,
 ) -> Decision:
     """Whether an array job whose children `failed` (original index -> (failure kind, attempts)) is to be
-    replaced by a new job of just the children whose failure the policy recovers: those out of memory
-    first, else those reclaimed (one new job has one memory and one queue); the others' failure is final."""
-    for kind in ("out_of_memory", "spot_reclaim"):
-        indices = sorted(index for index, (failure, _) in failed.items() if failure == kind)
-        if not indices:
-            continue
-        decision = decide(
-            policy,
-            failure_class=kind,
-            memory_mib=memory_mib,
-            queue=queue,
-            queue_arn=queue_arn,
-            counts=counts,
-            reclaims=min(failed[index][1] for index in indices) if kind == "spot_reclaim" else 0,
+    replaced by a new job of just its failed children. Those out of memory are run again with more memory,
+    and those reclaimed with them (one new job has one memory and one queue: none is left behind); without
+    any out of memory, the reclaimed ones alone, as `decide` says for a reclaimed job. A child that failed
+    any other way (its program's own failure) is not run again: the decision names it (`left`), and its
+    failure is final."""
+    if policy is None:
+        return Decision()
+    out_of_memory = sorted(index for index, (kind, _) in failed.items() if kind == "out_of_memory")
+    reclaimed = sorted(index for index, (kind, _) in failed.items() if kind == "spot_reclaim")
+    if not out_of_memory and not reclaimed:
+        return Decision()
+    others = sorted(index for index, (kind, _) in failed.items() if kind not in {"out_of_memory", "spot_reclaim"})
+    which = sorted(out_of_memory or reclaimed)
+    decision = decide(
+        policy,
+        failure_class="out_of_memory" if out_of_memory else "spot_reclaim",
+        memory_mib=memory_mib,
+        queue=queue,
+        queue_arn=queue_arn,
+        counts=counts,
+        reclaims=0 if out_of_memory else min(failed[index][1] for index in reclaimed),
+    )
+    head = f"{len(which):,} of {size:,} children"
+    riders = len(reclaimed) if out_of_memory else 0
+    if decision.due is not None:
+        words = f"{head} {decision.due.words}"
+        if riders:
+            words += f"; the {plural_children(riders)} reclaimed on spot run again with them"
+        again = sorted(out_of_memory + reclaimed) if out_of_memory else reclaimed
+        left = compact_indices(others) if others else None
+        due = decision.due.model_copy(
+            update={"children": compact_indices(again), "words": words, "reclaimed": riders, "left": left}
         )
-        which = f"{len(indices):,} of {size:,} children"
-        if decision.due is not None:
-            words = f"{which} {decision.due.words}"
-            return Decision(due=decision.due.model_copy(update={"children": compact_indices(indices), "words": words}))
-        if decision.final is not None:
-            return Decision(final=f"{which} {decision.final}")
+        return Decision(due=due)
+    if decision.final is not None:
+        also = f"; nor the {plural_children(riders)} reclaimed on spot" if riders else ""
+        return Decision(final=f"{head} {decision.final}{also}")
     return Decision()
+
+
+def plural_children(count: int) -> str:
+    return f"{count:,} child" if count == 1 else f"{count:,} children"
 
 
 def _more_memory(
@@ -221,11 +248,11 @@ def recovered_request(request: Mapping[str, Any], *, name: str, due: RecoveryDue
         strategy["attempts"] = due.attempts
         changed["retryStrategy"] = strategy
     if due.children is not None:
-        _just_these_children(changed, due.children)
+        just_these_children(changed, due.children)
     return changed
 
 
-def _just_these_children(request: dict[str, Any], children: str) -> None:
+def just_these_children(request: dict[str, Any], children: str) -> None:
     """Make `request` (an array job's) run only `children` (original indices): an array of them, or a
     single job for one, told their original indices (`BATCHDROP_CHILD_INDICES`); the prelude maps each
     new index back, so a child sees the `SWEEP_*` and `BATCHDROP_CHILD_INDEX` it had."""

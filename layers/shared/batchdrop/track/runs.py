@@ -11,6 +11,7 @@ from datetime import datetime
 
 from batchdrop.events.contract import RUN_ENDED, RecoveryTold, RunStep, Usage, failure_told
 from batchdrop.limits import PROBLEM_MESSAGE_CHARS
+from batchdrop.store.chains import chain_line, left_behind, recovered_links, replaced_jobs
 from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SubmittedJobRef, timestamp, utc_now
 from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
 from batchdrop.track.changes import StateChanges
@@ -19,8 +20,6 @@ from batchdrop.track.usage import add_usage
 
 FINISHED_RUN = RUN_ENDED | {"rejected"}
 """A run past these is settled: it ended, or was rejected (it never had a job)."""
-MAX_RECOVERY_CHAIN = 20
-"""Replaced jobs followed back from a step's last job to tell its recoveries (a spec allows a few)."""
 
 
 class RunSettler:
@@ -73,12 +72,12 @@ class RunSettler:
             records = self.table.get_jobs(ref.job_id for ref in run.jobs)
         statuses = [_standing(records.get(ref.job_id), waits) for ref in run.jobs]
         if all(status in TERMINAL for status in statuses):
-            chain = self._replaced_jobs(records.values())
+            chain = replaced_jobs(self.table.get_jobs, records.values())
+            steps = [step_summary(ref, records[ref.job_id], chain) for ref in run.jobs]
             outcome = _run_outcome(statuses, records.values())
-            first = next((records[ref.job_id] for ref in run.jobs if records[ref.job_id].status != "SUCCEEDED"), None)
-            total = Usage()
-            for record in [*records.values(), *chain.values()]:  # replaced jobs ran too
-                total = add_usage(add_usage(total, record.usage or Usage()), record.child_usage)
+            if outcome == "succeeded" and any(step.status != "succeeded" for step in steps):
+                outcome = "failed"  # an array's recovery left failed children behind
+            first = next((step for step in steps if step.status != "succeeded"), None)
             if self.table.set_run_status(
                 run.run_id,
                 run.team,
@@ -86,30 +85,13 @@ class RunSettler:
                 expected={"submitted", "running"},
                 finished_at=timestamp(self.clock()),
                 expires_at=self.table.history_expiry(self.clock()),
-                reason=f"step {first.step}: {failure_told(first.failure or first.status_reason, first.recovery_final)}"
-                if first
-                else None,
-                usage=total.model_dump(mode="json"),
-                steps=[
-                    step_summary(ref, records[ref.job_id], chain).model_dump(mode="json", exclude_none=True)
-                    for ref in run.jobs
-                ],
+                reason=f"step {first.step}: {first.failure or first.status}" if first else None,
+                usage=run_usage(run, records, chain).model_dump(mode="json"),
+                steps=[step.model_dump(mode="json", exclude_none=True) for step in steps],
             ):
                 result.counts[f"Runs{outcome.capitalize()}"] += 1
         elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
             self.table.set_run_status(run.run_id, run.team, "running", expected={"submitted"})
-
-    def _replaced_jobs(self, records: Iterable[JobRecord]) -> dict[str, JobRecord]:
-        """The jobs the run's jobs replaced, and those they replaced, by id: one batch read per link."""
-        found: dict[str, JobRecord] = {}
-        wanted = {record.recovers for record in records if record.recovers}
-        for _ in range(MAX_RECOVERY_CHAIN):
-            if not wanted:
-                break
-            read = self.table.get_jobs(wanted)
-            found.update(read)
-            wanted = {job.recovers for job in read.values() if job.recovers and job.recovers not in found}
-        return found
 
     def _fail_downstream(
         self, run: RunRecord, failed: JobRecord, records: dict[str, JobRecord], result: TrackResult
@@ -156,20 +138,35 @@ def being_replaced(record: JobRecord) -> bool:
     return record.status == "FAILED" and record.recovery is not None
 
 
+def run_usage(run: RunRecord, records: Mapping[str, JobRecord], replaced: Mapping[str, JobRecord]) -> Usage:
+    """What the run's jobs used, the jobs they replaced included (those ran too). A step a resumed run
+    reused (`reused_from`) is not counted: its job ran once, for the run it reuses, and is counted there."""
+    reused = {ref.job_id for ref in run.jobs if ref.reused_from is not None}
+    own = [record for job_id, record in records.items() if job_id not in reused]
+    total = Usage()
+    for record in [*own, *(replaced[job.job_id] for job in _chains(own, replaced))]:
+        total = add_usage(add_usage(total, record.usage or Usage()), record.child_usage)
+    return total
+
+
+def _chains(records: Iterable[JobRecord], replaced: Mapping[str, JobRecord]) -> list[JobRecord]:
+    """Every job `records` replaced, directly or not (each once)."""
+    found: dict[str, JobRecord] = {}
+    for record in records:
+        current = record.recovers
+        while current is not None and current in replaced and current not in found:
+            found[current] = replaced[current]
+            current = replaced[current].recovers
+    return list(found.values())
+
+
 def recoveries(record: JobRecord, replaced: Mapping[str, JobRecord]) -> list[RecoveryTold]:
-    """The recoveries of a step whose last job is `record`, oldest first: its chain of replaced jobs
-    (`recovers`), each that failed with a recovery decided (a later step's job submitted again only
-    because an earlier step recovered is not one of its own)."""
-    told: list[RecoveryTold] = []
-    seen: set[str] = set()
-    current = record.recovers
-    while current is not None and current in replaced and current not in seen:
-        seen.add(current)
-        job = replaced[current]
-        if job.recovery is not None:
-            told.append(RecoveryTold.model_validate({**job.recovery.model_dump(), "job_id": job.job_id}))
-        current = job.recovers
-    return told[::-1]
+    """The recoveries of a step whose last job is `record`, oldest first (`store.chains.recovered_links`)."""
+    return [
+        RecoveryTold.model_validate({**job.recovery.model_dump(), "job_id": job.job_id})
+        for job in recovered_links(record, replaced)
+        if job.recovery is not None
+    ]
 
 
 def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str, JobRecord] | None = None) -> RunStep:
@@ -177,10 +174,14 @@ def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str,
     failed = record.status in {"FAILED", "LOST"}
     failure = failure_told(record.failure or record.status_reason, record.recovery_final)
     chain = recoveries(record, replaced or {})
+    story = chain_line(record, replaced or {})
+    status = record.status.lower()
+    if not failed and (left := left_behind(record, replaced or {})):  # its children did not all succeed
+        failed, failure, status = True, left, "failed"
     return RunStep(
         step=ref.step,
         job_id=record.job_id,
-        status=record.status.lower(),
+        status=status,
         queue=record.queue,
         hardware=record.hardware,
         array_size=record.array_size,
@@ -193,6 +194,8 @@ def step_summary(ref: SubmittedJobRef, record: JobRecord, replaced: Mapping[str,
         failure_class=record.failure_class if failed else None,  # type: ignore[arg-type]  # classify's
         failure=failure[:PROBLEM_MESSAGE_CHARS] if failed and failure else None,
         recoveries=chain or None,
+        story=story[:PROBLEM_MESSAGE_CHARS] if story else None,
+        reused_from=ref.reused_from,
     )
 
 

@@ -1,0 +1,108 @@
+"""Recovery's edge cases end to end (docs/recovery.md, *Edge cases*): two steps of one pipeline that run out
+of memory at the same time are each recovered, each rewires its own downstream step, nothing is submitted
+twice, and the run ends once, with each step's whole chain on one line."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from batchdrop_local.batch_lifecycle import JobFate, Scenario
+from batchdrop_local.control_plane import ControlPlane
+from batchdrop_local.emulator import EmbeddedAws
+
+from batchdrop.store.records import RunRecord
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = Scenario(
+    fates=[
+        JobFate(spec="rec-branches", step="left", outcome="out_of_memory", below_memory_mib=8192),
+        JobFate(spec="rec-branches", step="right", outcome="out_of_memory", below_memory_mib=8192),
+    ],
+    seconds={"queued": 0.2, "starting": 0.2, "running": 0.5, "child": 0.2},
+)
+BRANCHES = b"""\
+version: 1
+name: rec-branches
+team: vision
+job_definition: trainer
+steps:
+  - name: prep
+    command: [python, prep.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+  - name: left
+    depends_on: [prep]
+    command: [python, left.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+    retries: {out_of_memory: {times: 2}}
+  - name: right
+    depends_on: [prep]
+    command: [python, right.py]
+    resources: {vcpus: 2, memory_mib: 4096}
+    retries: {out_of_memory: {times: 2}}
+  - name: left-report
+    depends_on: [left]
+    command: [python, report.py, left]
+    resources: {vcpus: 1, memory_mib: 2048}
+  - name: right-report
+    depends_on: [right]
+    command: [python, report.py, right]
+    resources: {vcpus: 1, memory_mib: 2048}
+"""
+FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
+
+
+@pytest.fixture(scope="module")
+def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
+    with ControlPlane(emulator, scenario=SCENARIO, speed=1.0).running() as running:
+        yield running
+
+
+def drop_and_wait(plane: ControlPlane, name: str, body: bytes) -> RunRecord:
+    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=f"incoming/vision/{name}.yaml", Body=body)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs, _ = plane.table.list_runs("vision", limit=100)
+        ended = [run for run in runs if run.spec_name == name and run.status in FINISHED]
+        if ended:
+            return ended[0]
+        time.sleep(0.25)
+    pytest.fail(f"run of {name} did not end")
+
+
+def batch_job_names(plane: ControlPlane, run: RunRecord) -> list[str]:
+    batch = plane.aws.client("batch")
+    names: list[str] = []
+    for queue in batch.describe_job_queues()["jobQueues"]:
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+            summaries = batch.list_jobs(jobQueue=queue["jobQueueArn"], jobStatus=status)["jobSummaryList"]
+            names += [s["jobName"] for s in summaries if run.run_id in s["jobName"] and ":" not in s["jobId"]]
+    return names
+
+
+def test_two_parallel_branches_out_of_memory_at_once_are_each_recovered_with_their_own_downstream(
+    plane: ControlPlane,
+) -> None:
+    run = drop_and_wait(plane, "rec-branches", BRANCHES)
+
+    assert run.status == "succeeded"
+    names = batch_job_names(plane, run)
+    assert [name for name, count in Counter(names).items() if count > 1] == [], "nothing submitted twice"
+    assert len(names) == 9, "5 first jobs; then left, right and each one's report again: prep never again"
+    by_step = {ref.step: ref for ref in run.jobs}
+    assert by_step["left"].job_name == f"rec-branches-left-{run.run_id}-r1"
+    assert by_step["right"].job_name == f"rec-branches-right-{run.run_id}-r1"
+    left_report = plane.table.get_job(by_step["left-report"].job_id)
+    right_report = plane.table.get_job(by_step["right-report"].job_id)
+    assert left_report is not None
+    assert right_report is not None
+    assert left_report.depends_on == [by_step["left"].job_id], "each report waits for its own branch's new job"
+    assert right_report.depends_on == [by_step["right"].job_id]
+    steps = {step.step: step for step in run.steps}
+    assert [step.status for step in run.steps] == ["succeeded"] * 5
+    for branch in ("left", "right"):
+        assert steps[branch].story == "attempt 1: out of memory at 4 GiB → recovery 1 with 8 GiB → succeeded"
+    assert steps["prep"].story is None
