@@ -24,8 +24,9 @@ SCENARIO = Scenario(
     fates=[
         JobFate(spec="res-pipe", step="evaluate", outcome="out_of_memory", below_memory_mib=8192),
         JobFate(spec="res-rerun", step="evaluate", outcome="fail", exit_code=1),
+        JobFate(spec="res-grid", step="main", outcome="fail", exit_code=1, fail_children=(3, 7), first_job_only=True),
     ],
-    seconds={"queued": 0.2, "starting": 0.2, "running": 0.4},
+    seconds={"queued": 0.2, "starting": 0.2, "running": 0.4, "child": 0.1},
 )
 CONFIG = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())
 PIPELINE = """\
@@ -159,3 +160,36 @@ resume: {theirs.run_id}
     assert run.status == "rejected"
     assert [problem.code for problem in run.problems] == ["resume_other_team"]
     assert run.jobs == []
+
+
+GRID = b"""\
+version: 1
+name: res-grid
+team: vision
+job_definition: trainer
+command: [python, train.py]
+resources: {vcpus: 2, memory_mib: 4096}
+sweep:
+  lr: ["0.1", "0.01", "0.001"]
+  seed: ["1", "2", "3", "4"]
+"""
+
+
+def test_a_resumed_sweep_runs_again_only_its_two_failed_children(plane: ControlPlane) -> None:
+    key = "incoming/vision/res-grid.yaml"
+    first = drop(plane, key, GRID, after=run_ids(plane))
+    assert first.status == "failed"
+
+    second = drop(plane, key, GRID + b"resume: latest\n", after=run_ids(plane))
+
+    assert second.status == "succeeded"
+    (ref,) = second.jobs
+    assert (ref.array_size, ref.reused_children, ref.reused_children_from) == (2, 10, first.run_id)
+    (job,) = plane.aws.client("batch").describe_jobs(jobs=[ref.job_id])["jobs"]
+    assert job["arrayProperties"]["size"] == 2, "one array of the 2 failed children, not 12 again"
+    variables = {item["name"]: item["value"] for item in job["container"]["environment"]}
+    assert variables["BATCHDROP_CHILD_INDICES"] == "3,7"
+    record = plane.table.get_job(ref.job_id)
+    assert record is not None
+    assert (record.child_indices, record.reused_children) == ("3,7", "0-2,4-6,8-11")
+    assert record.told_children == {"SUCCEEDED": 2}
