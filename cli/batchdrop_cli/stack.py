@@ -570,6 +570,9 @@ def _print_receipt(receipt: Receipt, upload: Upload) -> None:
             print(f"    {job.step:<16} reused (run {job.reused_from}, job {job.job_id})")
             continue
         array = f" (array of {job.array_size:,})" if job.array_size else ""
+        if job.reused_children:  # a sweep resumed in part: the children that succeeded are not run again
+            runs = f"{job.array_size:,} children" if job.array_size else "1 child"
+            array = f" ({runs}; {job.reused_children:,} reused from run {job.reused_children_from})"
         print(f"    {job.step:<16} {job.hardware} queue {job.queue:<20} job {job.job_id}{array}")
     for warning in receipt.warnings:
         print(f"    warning: {warning}")
