@@ -202,3 +202,31 @@ def test_a_run_in_progress_shows_its_running_and_waiting_jobs_as_of_now() -> Non
     text = visible(elements)
     assert "The run has not ended: this page shows it as of 2026-11-30 09:30:00 UTC" in text
     assert "ran 27 min" in text  # RUNNING since 09:03
+
+
+def test_a_cancelled_run_shows_who_cancelled_it_and_its_job_as_cancelled() -> None:
+    scenario = report_scenarios.in_progress()
+    prep, train = scenario.jobs
+    stopped = prep.model_copy(
+        update={
+            "status": "FAILED",
+            "failure_class": "cancelled",
+            "failure": "cancelled by ada",
+            "finished_at": scenario.now,
+        }
+    )
+    run = scenario.run.model_copy(
+        update={
+            "status": "cancelled",
+            "finished_at": scenario.now,
+            "cancelled_by": "arn:aws:sts::123456789012:assumed-role/dev/ada",
+            "cancel_requested_at": scenario.now,
+            "cancel_reason": "wrong learning rate",
+        }
+    )
+    elements = parsed(render_report(run, [stopped, train], {}, now=scenario.now))
+    assert elements.with_class("bar")[0]["data-outcome"] == "cancelled"
+    text = visible(elements)
+    assert "by arn:aws:sts::123456789012:assumed-role/dev/ada at 2026-11-30 09:30:00 UTC: wrong learning rate" in text
+    assert "CANCELLED" in text
+    assert "cancelled: cancelled by ada" in text
