@@ -119,6 +119,15 @@ def run_ended(status: str, steps: list[str], notify_on: list[str]) -> RunEnded:
     )
 
 
+def recovered(event: RunEnded) -> RunEnded:
+    """The run's last step recovered once."""
+    recovery = RecoveryTold(
+        number=1, kind="out_of_memory", words="ran out of memory", job_id="job-old", memory_mib=8192, queue="cpu-shared"
+    )
+    last = event.steps[-1].model_copy(update={"recoveries": [recovery], "story": "attempt 1: … → succeeded"})
+    return event.model_copy(update={"steps": [*event.steps[:-1], last]})
+
+
 def job_stuck() -> JobStuck:
     failed = job_failed()
     return JobStuck(
@@ -262,6 +271,10 @@ def channel_world() -> Iterator[World]:
         (run_ended("cancelled", ["prep", "train"], []), True),
         (run_ended("succeeded", ["main"], ["succeeded"]), False),
         (run_ended("failed", ["main"], []), False),
+        # a run with a recovered step always ends in its summary: `job.recovering` promised how it ends
+        (recovered(run_ended("succeeded", ["main"], [])), True),
+        (recovered(run_ended("failed", ["main"], [])), True),
+        (recovered(run_ended("succeeded", ["prep", "train"], [])), True),
         # a recovery started is always told, in place of the failure it answers
         (job_recovering(notify_on=[]), True),
         (job_recovering(step="prep", step_count=3, notify_on=[]), True),

@@ -238,6 +238,14 @@ SPOT_FALLBACK = RecoveryTold(
     memory_mib=32768,
     queue="gpu-on-demand",
 )
+TRAIN_STORY = (
+    "attempt 1: out of memory at 16 GiB → recovery 1 with 32 GiB → reclaimed 2 times on spot queue `gpu-shared` "
+    "→ recovery 2 on on-demand queue `gpu-on-demand` → succeeded"
+)
+SWEEP_WORDS = "40 of 1,000 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"
+SWEEP_STORY = (
+    "40 of 1,000 children ran out of memory with 16 GiB → recovery 1: 40 children with 32 GiB → 40 children succeeded"
+)
 
 
 def recovering(recovery: RecoveryTold, **changes: Any) -> JobRecovering:
@@ -285,16 +293,31 @@ EVENTS: dict[str, NotifiableEvent] = {
     "run-ended-recovered": run_ended(
         "succeeded",
         [
-            step("prep"),
+            step("prep", reused_from="20261129T0900Z-prev"),
             step(
                 "train",
                 queue="gpu-on-demand",
                 hardware="gpu",
                 duration_seconds=3600.0,
                 recoveries=[OOM_RECOVERY, SPOT_FALLBACK],
+                story=TRAIN_STORY,
             ),
             step("evaluate"),
         ],
+    ),
+    "run-ended-single-job-recovered": run_ended(
+        "succeeded",
+        [
+            step(
+                "main",
+                array_size=40,
+                children={"SUCCEEDED": 40},
+                recoveries=[OOM_RECOVERY.model_copy(update={"words": SWEEP_WORDS})],
+                story=SWEEP_STORY,
+            )
+        ],
+        spec_name="resnet-sweep",
+        source_uri=f"s3://{BUCKET}/incoming/vision/resnet-sweep.yaml",
     ),
     "running-after-spot-reclaim": JobStatusChanged(
         **job_fields(
@@ -765,8 +788,22 @@ def test_a_recovery_says_what_failed_and_what_the_new_job_asks_for_in_numbers() 
     assert "reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue `gpu-on-demand`" in fallback
 
 
-def test_a_runs_summary_tells_each_steps_recoveries_in_order() -> None:
+def test_a_runs_summary_tells_a_recovered_steps_whole_chain_on_one_line() -> None:
     blocks = all_text(render(EVENTS["run-ended-recovered"]))
+    chain = blocks.index(f"🔁 {TRAIN_STORY}")
+    assert blocks.index("`train`") < chain < blocks.index("`evaluate`")
+    assert "ran out of memory with 16 GiB; retrying" not in blocks, "the chain says it: each recovery is not repeated"
+    assert "reused (run `20261129T0900Z-prev`)" in blocks
+
+
+def test_a_single_jobs_summary_tells_its_sweeps_chain_with_its_children() -> None:
+    blocks = all_text(render(EVENTS["run-ended-single-job-recovered"]))
+    assert f"🔁 {SWEEP_STORY}" in blocks
+
+
+def test_a_summary_from_before_steps_kept_their_story_tells_each_recovery_in_order() -> None:
+    train = step("train", recoveries=[OOM_RECOVERY, SPOT_FALLBACK])
+    blocks = all_text(render(run_ended("succeeded", [step("prep"), train, step("evaluate")])))
     first = blocks.index("🔁 ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)")
     second = blocks.index("🔁 reclaimed 2 times on spot queue `gpu-shared`; resubmitted on on-demand queue")
     assert blocks.index("`train`") < first < second < blocks.index("`evaluate`")
