@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from batchdrop.platform.costs import cost_of
 from batchdrop.report.page import render_report
 from batchdrop.store.items import Children
 from batchdrop.store.job_states import JobStates
@@ -95,7 +96,10 @@ def add_report_command(commands: Any) -> None:
 def _report(args: argparse.Namespace) -> int:
     table = _Stack(args).operations.table
     records = read_report_records(table, JobStates(table.client, table.table_name), args.run_id)
-    page = render_report(records.run, records.jobs, records.children, now=utc_now())
+    priced = any(job.price is not None for job in records.jobs)  # cost columns only where a queue has prices
+    page = render_report(
+        records.run, records.jobs, records.children, now=utc_now(), cost_of=cost_of if priced else None
+    )
     path = Path(args.output) if args.output else Path(f"{records.run.run_id}.report.html")
     size = write_report(path, page)
     if args.json:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from batchdrop.platform.config import QueuePrice
 from batchdrop.store.items import Children
 from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_cli import reports
@@ -142,3 +143,21 @@ def test_batchdrop_report_is_a_command(stack: Table, tmp_path: Path, capsys: pyt
     assert capsys.readouterr().out.strip() == str(target)
     assert main(["report", "nope", "--output", str(target)]) == 2
     assert "no run 'nope' in table records" in capsys.readouterr().err
+
+
+def test_report_shows_costs_where_the_jobs_queues_have_prices(
+    stack: Table, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    price = QueuePrice(vcpu_hour=0.04, gib_hour=0.005, gpu_hour=3.0)
+    stack.scenario.jobs = [job.model_copy(update={"price": price}) for job in stack.scenario.jobs]
+    target = tmp_path / "run.html"
+    reports._report(arguments(output=str(target)))
+    page = target.read_text()
+    assert "Cost (est.)" in page
+    assert "$0.17" in page  # train-1: 2.87 vCPU-h × $0.04 + 11.47 GiB-h × $0.005
+
+
+def test_report_shows_no_cost_where_no_queue_has_prices(stack: Table, tmp_path: Path) -> None:
+    target = tmp_path / "run.html"
+    reports._report(arguments(output=str(target)))
+    assert "Cost" not in target.read_text()
