@@ -21,6 +21,8 @@ SCENARIO = Scenario(
     fates=[
         JobFate(spec="rec-branches", step="left", outcome="out_of_memory", below_memory_mib=8192),
         JobFate(spec="rec-branches", step="right", outcome="out_of_memory", below_memory_mib=8192),
+        JobFate(spec="rec-join", step="left", outcome="out_of_memory", below_memory_mib=8192),
+        JobFate(spec="rec-join", step="right", outcome="out_of_memory", below_memory_mib=8192),
     ],
     seconds={"queued": 0.2, "starting": 0.2, "running": 0.5, "child": 0.2},
 )
@@ -106,3 +108,33 @@ def test_two_parallel_branches_out_of_memory_at_once_are_each_recovered_with_the
     for branch in ("left", "right"):
         assert steps[branch].story == "attempt 1: out of memory at 4 GiB → recovery 1 with 8 GiB → succeeded"
     assert steps["prep"].story is None
+
+
+JOIN = BRANCHES.replace(b"rec-branches", b"rec-join").replace(
+    b"""  - name: left-report
+    depends_on: [left]
+    command: [python, report.py, left]
+    resources: {vcpus: 1, memory_mib: 2048}
+  - name: right-report
+    depends_on: [right]
+    command: [python, report.py, right]
+    resources: {vcpus: 1, memory_mib: 2048}
+""",
+    b"""  - name: compare
+    depends_on: [left, right]
+    command: [python, compare.py]
+    resources: {vcpus: 1, memory_mib: 2048}
+""",
+)
+
+
+def test_two_branches_a_later_step_waits_for_out_of_memory_at_once_end_once(plane: ControlPlane) -> None:
+    run = drop_and_wait(plane, "rec-join", JOIN)
+
+    names = batch_job_names(plane, run)
+    assert [name for name, count in Counter(names).items() if count > 1] == [], "nothing submitted twice"
+    assert run.status == "succeeded", run.reason
+    by_step = {ref.step: ref for ref in run.jobs}
+    compare = plane.table.get_job(by_step["compare"].job_id)
+    assert compare is not None
+    assert sorted(compare.depends_on) == sorted([by_step["left"].job_id, by_step["right"].job_id])
