@@ -21,6 +21,7 @@ from batchdrop_local.template import load_template
 from botocore.client import BaseClient
 
 from batchdrop_cli.main import main
+from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
 
@@ -41,20 +42,9 @@ job_definition: trainer
 command: [python, report.py]
 resources: {{vcpus: 2, memory_mib: 4096}}
 """
-PIPELINE_SPEC = """\
-version: 1
-name: cli-pipeline
-team: vision
-job_definition: trainer
-steps:
-  - name: prep
-    command: [python, prep.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-  - name: train
-    depends_on: [prep]
-    command: [python, train.py]
-    resources: {vcpus: 8, memory_mib: 30000, gpus: 1}
-"""
+PIPELINE_SPEC = pipeline_spec(
+    "cli-pipeline", ["prep", "train"], train={"resources": "{vcpus: 8, memory_mib: 30000, gpus: 1}"}
+).decode()
 SWEEP_SPEC = """\
 version: 1
 name: cli-sweep

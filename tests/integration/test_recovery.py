@@ -17,6 +17,7 @@ from batchdrop.platform.config import parse_platform_config
 from batchdrop.spec.sweep import expand_indices
 from batchdrop.store.records import JobRecord, RunRecord
 from tests.conftest import EXAMPLES
+from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
 
@@ -43,25 +44,7 @@ command: [python, job.py]
 resources: {resources}
 retries: {retries}
 """
-PIPELINE = b"""\
-version: 1
-name: rec-pipe
-team: vision
-job_definition: trainer
-steps:
-  - name: prep
-    command: [python, prep.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-  - name: train
-    depends_on: [prep]
-    command: [python, train.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-    retries: {out_of_memory: {times: 2, grow: 2.0}}
-  - name: evaluate
-    depends_on: [train]
-    command: [python, evaluate.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-"""
+PIPELINE = pipeline_spec("rec-pipe", train={"retries": "{out_of_memory: {times: 2, grow: 2.0}}"})
 FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 

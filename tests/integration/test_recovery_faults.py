@@ -5,9 +5,7 @@ after it; the redelivered record adopts the job by its name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import pytest
 from batchdrop_local.streams import StreamReader, matches
@@ -17,26 +15,14 @@ from batchdrop.store.items import job_key, serialize
 from batchdrop.store.records import JobRecord
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
+from tests.integration.submitting import Invoke, no_waiting
 from tests.integration.test_submit import run_of, table_of
+from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
 
-Invoke = Callable[[dict[str, Any]], Any]
 KEY = "incoming/vision/rec-faults.yaml"
-SPEC = b"""version: 1
-name: rec-faults
-team: vision
-job_definition: trainer
-steps:
-  - name: prep
-    command: [python, prep.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-    retries: {out_of_memory: {times: 2, grow: 2.0}}
-  - name: report
-    depends_on: [prep]
-    command: [python, report.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-"""
+SPEC = pipeline_spec("rec-faults", ["prep", "report"], prep={"retries": "{out_of_memory: {times: 2, grow: 2.0}}"})
 
 
 def failed_with_recovery(stack: LocalStack, job: JobRecord) -> JobRecord:
@@ -70,7 +56,7 @@ def test_a_recovery_whose_submit_is_applied_then_lost_and_whose_batch_fails_is_m
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     module, submit = submit_function
-    monkeypatch.setattr(module.submitter.batch, "sleep", lambda seconds: None)
+    no_waiting(module, monkeypatch)
     upload = local_stack.upload(KEY, SPEC)
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     run = run_of(local_stack, upload, module)

@@ -5,9 +5,7 @@ record and receipt name them as reused (docs/resume.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -15,29 +13,14 @@ from batchdrop.store.items import job_key, run_key, serialize
 from batchdrop.store.records import RunRecord
 from tests.faults import FaultKind, FaultProxy
 from tests.integration.conftest import LocalStack
+from tests.integration.submitting import Invoke, no_waiting
 from tests.integration.test_submit import run_of
+from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
 
-Invoke = Callable[[dict[str, Any]], Any]
 KEY = "incoming/vision/res-faults.yaml"
-SPEC = b"""version: 1
-name: res-faults
-team: vision
-job_definition: trainer
-steps:
-  - name: prep
-    command: [python, prep.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-  - name: train
-    depends_on: [prep]
-    command: [python, train.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-  - name: evaluate
-    depends_on: [train]
-    command: [python, evaluate.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-"""
+SPEC = pipeline_spec("res-faults")
 
 
 def ended(stack: LocalStack, run: RunRecord, statuses: dict[str, str]) -> None:
@@ -93,7 +76,7 @@ def test_a_resumed_runs_submit_under_a_fault_makes_each_rerun_step_once_and_reus
 ) -> None:
     kind, operations = fault
     module, submit = submit_function
-    monkeypatch.setattr(module.submitter.batch, "sleep", lambda seconds: None)
+    no_waiting(module, monkeypatch)
     first = failed_first_run(local_stack, submit_function)
     earlier = {ref.step: ref.job_id for ref in first.jobs}
     faults.clear()
@@ -131,7 +114,7 @@ def test_a_resumed_drop_whose_records_fail_after_an_uncertain_submit_is_redelive
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     module, submit = submit_function
-    monkeypatch.setattr(module.submitter.batch, "sleep", lambda seconds: None)
+    no_waiting(module, monkeypatch)
     first = failed_first_run(local_stack, submit_function)
     faults.clear()
     lost = faults.fail_after("batch", "SubmitJob", body_contains="res-faults-train-")  # made; the answer lost

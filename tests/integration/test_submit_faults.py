@@ -9,26 +9,17 @@ after looking the job's deterministic name up (issue 11, defect 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import ModuleType
-from typing import Any
 
 import pytest
 
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
+from tests.integration.submitting import Invoke, no_waiting
 from tests.integration.test_submit import example, run_of
 
-Invoke = Callable[[dict[str, Any]], Any]
 PIPELINE = ("incoming/vision/resnet-pipeline.yaml", "resnet-pipeline.yaml")  # prep, train (an array), evaluate
 ONE_STEP = ("incoming/forecasting/cpu-report.yaml", "cpu-report.yaml")
-
-
-def no_waiting(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The gateway's own back-off waits, recorded instead of slept."""
-    waits: list[float] = []
-    monkeypatch.setattr(module.submitter.batch, "sleep", waits.append)
-    return waits
 
 
 def test_a_submit_applied_then_answered_500_makes_one_job_per_step(

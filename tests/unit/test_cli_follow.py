@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef, Transition
 from batchdrop_cli.operations import Operations
-from tests.unit.test_tracker import SOURCE, T0, record
+from tests.recordkit import SOURCE, T0, job_record
 
 
 def seconds(value: float) -> datetime:
@@ -21,7 +21,7 @@ class GrowingTable:
     table_name = "records"
 
     def __init__(self) -> None:
-        self.jobs = {"a": record("a", "prep"), "b": record("b", "train")}
+        self.jobs = {"a": job_record("a", "prep"), "b": job_record("b", "train")}
         self.run = RunRecord(
             run_id="r1",
             team="vision",

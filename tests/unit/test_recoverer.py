@@ -12,29 +12,19 @@ from batchdrop.platform.recovery import decide, decide_children
 from batchdrop.store.records import JobRecord, SpecSource
 from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Drop, Submitter
+from tests.recordkit import pipeline_spec
 from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
 
 T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 KEY = "incoming/vision/oom-pipeline.yaml"
-SPEC = b"""version: 1
-name: oom-pipe
-team: vision
-environment: adhoc
-job_definition: trainer
-steps:
-  - name: prep
-    command: [python, prep.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-  - name: train
-    depends_on: [prep]
-    command: [python, train.py]
-    resources: {vcpus: 8, memory_mib: 16384, gpus: 1}
-    retries: {attempts: 2, on_spot_interruption: true, out_of_memory: {times: 2, grow: 2.0}, spot_fallback: {after: 2}}
-  - name: evaluate
-    depends_on: [train]
-    command: [python, evaluate.py]
-    resources: {vcpus: 2, memory_mib: 4096}
-"""
+SPEC = pipeline_spec(
+    "oom-pipe",
+    train={
+        "resources": "{vcpus: 8, memory_mib: 16384, gpus: 1}",
+        "retries": "{attempts: 2, on_spot_interruption: true, out_of_memory: {times: 2, grow: 2.0}, "
+        "spot_fallback: {after: 2}}",
+    },
+)
 
 
 class World:

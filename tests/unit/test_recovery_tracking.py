@@ -11,11 +11,12 @@ from batchdrop_local.state_changes import attempt, state_change
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryPolicy
 from batchdrop.store.items import Applied, JobChange
-from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
+from batchdrop.store.records import JobRecord, SubmittedJobRef
 from batchdrop.track.reconcile import Reconciler
 from batchdrop.track.tracker import Tracker
+from tests.recordkit import at, job_record, run_of_jobs
 from tests.unit.fakes import FixedConfig, MemoryTable
-from tests.unit.test_tracker import SOURCE, T0, at, batch_view, deliver, lifecycle, record
+from tests.unit.test_tracker import batch_view, deliver, lifecycle
 
 OOM = RecoveryPolicy(out_of_memory_times=2, grow=2.0, max_memory_mib=65536, attempts=1)
 SPOT = RecoveryPolicy(
@@ -46,25 +47,12 @@ class CountingTable(MemoryTable):
 def world(platform_config: PlatformConfig) -> tuple[Tracker, CountingTable]:
     """The pipeline prep (a) → train (b) → evaluate (c), train allowed to grow its 16 GiB twice."""
     table = CountingTable()
-    train = record("b", "train", depends_on=["a"])
+    train = job_record("b", "train", depends_on=["a"])
     train = train.model_copy(
         update={"recovery_policy": OOM, "resources": train.resources.model_copy(update={"memory_mib": 16384})}
     )
-    jobs = [record("a", "prep"), train, record("c", "evaluate", depends_on=["b"])]
-    refs = [
-        SubmittedJobRef.of(job, [step] if step else []) for job, step in zip(jobs, ["", "prep", "train"], strict=True)
-    ]
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="submitted",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=refs,
-    )
-    table.write_new([run], jobs)
+    jobs = [job_record("a", "prep"), train, job_record("c", "evaluate", depends_on=["b"])]
+    table.write_new([run_of_jobs(jobs)], jobs)
     tracker = Tracker(table=table, config=FixedConfig(platform_config), region="us-east-1", clock=lambda: at(60))
     return tracker, table
 
@@ -144,7 +132,9 @@ def test_a_bug_is_never_recovered(world) -> None:
 
 def test_spot_reclaims_count_the_jobs_own_attempts_and_its_chains(world) -> None:
     tracker, table = world
-    alone, chained, twice = (record(job_id, job_id).model_copy(update={"recovery_policy": SPOT}) for job_id in "xyz")
+    alone, chained, twice = (
+        job_record(job_id, job_id).model_copy(update={"recovery_policy": SPOT}) for job_id in "xyz"
+    )
     chained = chained.model_copy(update={"recovery_counts": RecoveryCounts(spot_reclaims=1)})
     table.write_new([], [alone, chained, twice])
     deliver(tracker, failed(alone, reclaimed(alone, 1), reason=RECLAIMED))
@@ -163,7 +153,7 @@ def test_spot_reclaims_count_the_jobs_own_attempts_and_its_chains(world) -> None
 
 
 def _sweep(table: CountingTable, size: int, **update: Any) -> JobRecord:
-    parent = record("arr", "sweep", array_size=size)
+    parent = job_record("arr", "sweep", array_size=size)
     parent = parent.model_copy(
         update={"recovery_policy": OOM, "resources": parent.resources.model_copy(update={"memory_mib": 16384})} | update
     )
@@ -212,7 +202,7 @@ def test_a_recovered_arrays_children_are_named_by_their_original_index(world) ->
 
 def test_a_single_job_recovering_one_child_keeps_its_index(world) -> None:
     tracker, table = world
-    one = record("one", "sweep").model_copy(update={"recovery_policy": OOM, "child_indices": "7"})
+    one = job_record("one", "sweep").model_copy(update={"recovery_policy": OOM, "child_indices": "7"})
     table.write_new([], [one])
     deliver(tracker, failed(one, out_of_memory(one), exit_code=137))
     due = table.jobs["one"].recovery
@@ -257,10 +247,10 @@ def test_the_run_waits_for_a_recovery_and_tells_it_when_it_ends(world) -> None:
     # The submit function's side: the new jobs, the replaced ones marked, the run's refs rewired.
     due = table.jobs["b"].recovery
     assert due is not None
-    train = record("b2", "train", depends_on=["a"]).model_copy(
+    train = job_record("b2", "train", depends_on=["a"]).model_copy(
         update={"recovers": "b", "recovery_counts": due.counts, "recovery_policy": OOM}
     )
-    evaluate = record("c2", "evaluate", depends_on=["b2"]).model_copy(update={"recovers": "c"})
+    evaluate = job_record("c2", "evaluate", depends_on=["b2"]).model_copy(update={"recovers": "c"})
     table.write_new([], [train, evaluate])
     table.jobs["b"] = table.jobs["b"].model_copy(update={"recovered_by": "b2"})
     table.jobs["c"] = table.jobs["c"].model_copy(update={"recovered_by": "c2"})

@@ -2,75 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from batchdrop_local.state_changes import attempt, sample_job, state_change
 
 from batchdrop.platform.config import PlatformConfig
-from batchdrop.spec.model import Resources
-from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
+from batchdrop.store.records import JobRecord
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery
 from batchdrop.track.tracker import Tracker
+from tests.recordkit import at, job_record, run_of_jobs
 from tests.unit.fakes import FixedConfig, MemoryTable
-
-T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
-SOURCE = SpecSource(bucket="jobs", key="incoming/vision/p.yaml", version_id="v1")
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def record(job_id: str, step: str, *, depends_on: list[str] | None = None, array_size: int | None = None) -> JobRecord:
-    return JobRecord(
-        job_id=job_id,
-        run_id="r1",
-        team="vision",
-        environment="adhoc",
-        spec_name="p",
-        step=step,
-        job_name=f"p-{step}-r1",
-        queue="cpu-shared",
-        queue_arn="arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared",
-        hardware="cpu",
-        job_definition="trainer",
-        job_definition_arn="arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3",
-        resources=Resources(vcpus=2, memory_mib=4096),
-        array_size=array_size,
-        depends_on=depends_on or [],
-        history={"0:SUBMITTED": Transition(status="SUBMITTED", at=T0)},
-        submitted_at=T0,
-        last_event_at=T0,
-        spec_digest="0" * 64,
-        source=SOURCE,
-        notify_on=["succeeded"],
-    )
 
 
 @pytest.fixture
 def world(platform_config: PlatformConfig) -> tuple[Tracker, MemoryTable]:
     table = MemoryTable()
-    jobs = [record("a", "prep"), record("b", "train", depends_on=["a"]), record("c", "evaluate", depends_on=["b"])]
-    refs = [
-        SubmittedJobRef(step=job.step, job_id=job.job_id, job_name=job.job_name, queue=job.queue, hardware="cpu")
-        for job in jobs
+    jobs = [
+        job_record("a", "prep"),
+        job_record("b", "train", depends_on=["a"]),
+        job_record("c", "evaluate", depends_on=["b"]),
     ]
-    refs[1] = refs[1].model_copy(update={"depends_on": ["prep"]})
-    refs[2] = refs[2].model_copy(update={"depends_on": ["train"]})
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="submitted",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=refs,
-    )
-    table.write_new([run], jobs)
+    table.write_new([run_of_jobs(jobs)], jobs)
     tracker = Tracker(table=table, config=FixedConfig(platform_config), region="us-east-1", clock=lambda: at(60))
     return tracker, table
 
@@ -150,7 +104,7 @@ def test_events_of_jobs_not_ours_are_counted_and_ours_not_yet_recorded_come_back
 
 def test_array_children_add_up_on_their_parent(world) -> None:
     tracker, table = world
-    parent = record("arr", "sweep", array_size=4)
+    parent = job_record("arr", "sweep", array_size=4)
     table.write_new([], [parent])
     view = batch_view(parent)
     children = [
