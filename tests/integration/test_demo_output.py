@@ -1,7 +1,8 @@
 """`make demo` on a terminal: the live view shows the demo and nothing the functions print; that
 (their JSON logs, EMF metrics, warnings) is in `.batchdrop/demo.log`, each line labelled with the
 function that wrote it; every Slack message is in `.batchdrop/slack.jsonl`, which
-`batchdrop-local slack` prints; with `--keep`, new messages show as they come, until Ctrl-C."""
+`batchdrop-local slack` prints; with `--keep`, new messages show as they come, until Ctrl-C. A rerun
+the scenario names shows as its own row, with the steps it submitted."""
 
 from __future__ import annotations
 
@@ -24,8 +25,17 @@ from batchdrop_cli.main import main as batchdrop
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-# a rejected spec (submit, publish, notify) and a failing job (Batch, track too): a small demo
+# a rejected spec (submit, publish, notify) and a failing job (Batch, track too), then that job's
+# run rerun (`batchdrop rerun`), where it passes: a small demo
 SPECS = ("typo-in-gpus.yaml", "cpu-report.yaml")
+SCENARIO = """\
+fates:
+  - {spec: nightly-report, step: main, outcome: fail, exit_code: 3, first_job_only: true}
+expected: {nightly-report: failed, typo-in-gpus.yaml: rejected}
+reruns:
+  - {spec: nightly-report, expected: succeeded, reused: [], submitted: [main]}
+seconds: {queued: 0.3, starting: 0.3, running: 1.0, child: 1.0}
+"""
 NO_END = 300.0
 """Seconds after which the demo is taken to hang: a bound on the test, not a measurement."""
 
@@ -99,8 +109,9 @@ def demo(*arguments: str) -> Terminal:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     where = tmp_path_factory.mktemp("demo")
     only = [argument for spec in SPECS for argument in ("--only", spec)]
-    log, journal = where / "demo.log", where / "slack.jsonl"
-    terminal = demo(*only, "--log", str(log), "--slack-journal", str(journal))
+    log, journal, scenario = where / "demo.log", where / "slack.jsonl", where / "scenario.yaml"
+    scenario.write_text(SCENARIO)
+    terminal = demo(*only, "--scenario", str(scenario), "--log", str(log), "--slack-journal", str(journal))
     code = terminal.wait()
     return DemoRun(code=code, screen=terminal.screen, log=log.read_text(), journal=journal)
 
@@ -110,6 +121,9 @@ def test_the_live_view_shows_the_demo_and_none_of_the_functions_output(demo_run:
     assert "every run ended as expected" in demo_run.screen
     for spec in SPECS:
         assert spec in demo_run.screen
+    summary = demo_run.screen.rsplit("Summary", 1)[-1]  # its rows are wrapped on 80 columns
+    rerun = r"cpu-report\.yaml\s+│ (succeeded; submitted\s+│ ){2}✓ │\s+│ \(rerun\)\s+│ main\s+│ main\s+│"
+    assert re.search(rerun, summary), summary
     assert '"_aws"' not in demo_run.screen, "no EMF metric line"
     assert '"level"' not in demo_run.screen, "no JSON log line"
     assert not re.search(r"\.py:\d+: \w*Warning", demo_run.screen), "no Python warning"
@@ -130,7 +144,7 @@ def test_each_line_of_the_log_names_the_function_that_wrote_it(demo_run: DemoRun
         if line["message"] == "drop handled":  # functions/submit/app.py's own line
             assert line["function_name"] == "SubmitFunction", line
     handled = [line for line in logged if line["message"] == "drop handled"]
-    assert len(handled) == len(SPECS)
+    assert len(handled) == len(SPECS) + 1, "and the rerun's request"
 
 
 def test_every_slack_message_is_kept_and_batchdrop_local_slack_prints_them(
