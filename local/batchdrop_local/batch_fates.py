@@ -95,7 +95,7 @@ class Scenario:
     seconds: dict[str, float] = field(default_factory=dict)
     """How long each phase takes at speed 1: queued, starting, running, child."""
     reruns: list[Rerun] = field(default_factory=list)
-    _jobs_seen: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    _jobs_seen: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Jobs given a `first_job_only` fate so far, by the fate's spec and step."""
 
     @classmethod
