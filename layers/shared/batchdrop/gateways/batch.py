@@ -17,6 +17,11 @@ kept for the life of the process (a revision never changes; the latest revision
 of a name is asked again after `definition_ttl` seconds), so a burst of drops
 makes one call per job definition. A definition with no command to wrap is
 asked again every time: once fixed, the next drop sees it.
+
+Where a queue stands (a job's place at its front, its compute environments' state: what a stuck
+job's advice tells) is read-only and best-effort: asked twice at most, kept `queue_ttl` seconds
+per queue (many stuck jobs of one queue cost one snapshot), and a failure is a typed error the
+caller may shrug off (`BatchUnavailable`, `BatchRefused`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from batchdrop.errors import BatchdropError
+from batchdrop.gateways.queue_state import EnvironmentState, QueueFront, QueuePlace, environment_state
 from batchdrop.platform.definition_commands import DefinitionCommand, command_of
 
 if TYPE_CHECKING:
@@ -101,6 +107,17 @@ def _unavailable_as(message: str) -> Iterator[None]:
         raise BatchUnavailable(f"{message}: {exc}") from exc
 
 
+@contextmanager
+def _read_as(message: str) -> Iterator[None]:
+    """A read that failed, as a typed error with this message: `BatchUnavailable` when Batch did not
+    answer, `BatchRefused` when it refused (a missing permission, an unknown queue)."""
+    try:
+        with _unavailable_as(message):
+            yield
+    except ClientError as exc:
+        raise BatchRefused(f"{message}: {exc.response.get('Error', {}).get('Message', str(exc))}") from exc
+
+
 def _refused_read(definition: str, exc: ClientError) -> str:
     """Why Batch refused to describe a job definition, and what to do about it: most often this
     function's role lacks the permission, which no retry can give."""
@@ -127,6 +144,7 @@ class BatchGateway:
         max_delay: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
         definition_ttl: float = 300.0,
+        queue_ttl: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
@@ -138,6 +156,10 @@ class BatchGateway:
         self.clock = clock
         self._definitions: dict[str, tuple[float | None, DefinitionCommand]] = {}
         """Job definition reference -> (when the answer is stale, None for never; the answer)."""
+        self.queue_ttl = queue_ttl
+        self._fronts: dict[str, tuple[float, QueueFront]] = {}
+        self._environments: dict[str, tuple[float, list[EnvironmentState]]] = {}
+        """Queue -> (when the answer is stale; the answer)."""
 
     def _backoff(self, attempt: int) -> None:
         """Full jitter: a random wait up to base × 2^attempt, capped."""
@@ -264,6 +286,44 @@ class BatchGateway:
             if not page.get("nextToken"):
                 return max(revisions, key=lambda revision: int(revision.get("revision", 0)), default=None)
             arguments["nextToken"] = page["nextToken"]
+
+    def queue_position(self, queue_arn: str, job_id: str) -> QueuePlace:
+        """The job's place among the first 100 RUNNABLE jobs of its queue (GetJobQueueSnapshot), or no
+        place where Batch did not list it. Raises `BatchUnavailable` or `BatchRefused`."""
+        now = self.clock()
+        cached = self._fronts.get(queue_arn)
+        if cached is None or now >= cached[0]:
+            with _read_as(f"cannot read the front of queue {queue_arn}"):
+                response = self._repeatable(self.client.get_job_queue_snapshot, attempts=2, jobQueue=queue_arn)
+            cached = (now + self.queue_ttl, QueueFront.from_snapshot(response))
+            self._fronts[queue_arn] = cached
+        return cached[1].place_of(job_id)
+
+    def compute_environments_state(self, queue: str) -> list[EnvironmentState]:
+        """The queue's compute environments in its order (DescribeJobQueues, DescribeComputeEnvironments):
+        status, state, maximum and desired vCPUs. Raises `BatchUnavailable` or `BatchRefused`."""
+        now = self.clock()
+        cached = self._environments.get(queue)
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        with _read_as(f"cannot read the compute environments of queue {queue}"):
+            queues = self._repeatable(self.client.describe_job_queues, attempts=2, jobQueues=[queue])["jobQueues"]
+            order = sorted(
+                (entry for described in queues[:1] for entry in described.get("computeEnvironmentOrder", [])),
+                key=lambda entry: entry.get("order", 0),
+            )
+            arns = [entry["computeEnvironment"] for entry in order]
+            described = (
+                self._repeatable(self.client.describe_compute_environments, attempts=2, computeEnvironments=arns)[
+                    "computeEnvironments"
+                ]
+                if arns
+                else []
+            )
+        by_arn = {each.get("computeEnvironmentArn"): each for each in described}
+        states = [environment_state(by_arn[arn]) for arn in arns if arn in by_arn]
+        self._environments[queue] = (now + self.queue_ttl, states)
+        return states
 
     def _repeatable(self, call: Callable[..., _T], *, attempts: int | None = None, **arguments: Any) -> _T:
         """A call that may be sent again (a read, or a terminate), made up to `attempts` times (the

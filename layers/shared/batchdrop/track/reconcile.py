@@ -10,7 +10,8 @@ from batchdrop.gateways.batch import BatchGateway
 from batchdrop.store.records import TERMINAL, timestamp, utc_now
 from batchdrop.track.batch_events import BatchEvent, JobDetail
 from batchdrop.track.batches import Delivery
-from batchdrop.track.tracker import Tracker
+from batchdrop.track.queue_place import QueueStanding
+from batchdrop.track.tracker import Tracker, stuck_reason
 
 
 class Reconciler:
@@ -21,7 +22,8 @@ class Reconciler:
     run, jobs not heard of for `quiet_after` are described (100 to a call) and
     what Batch says goes through the same state machine; a job Batch no longer
     knows is marked LOST. A job RUNNABLE longer than `runnable_after` gets one
-    `job.stuck` event with advice.
+    `job.stuck` event with advice, which says where it stands: its place at the
+    front of its queue and the queue's compute environments (`QueueStanding`).
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class Reconciler:
     ) -> None:
         self.tracker = tracker
         self.batch = batch
+        self.standing = QueueStanding(batch)
         self.quiet_after = quiet_after
         self.runnable_after = runnable_after
         self.clock = clock
@@ -76,8 +79,11 @@ class Reconciler:
             if detail is None or detail.status != "RUNNABLE":
                 continue
             since = record.status_since if record.status == "RUNNABLE" and record.status_since else now
-            if now - since >= self.runnable_after and self.tracker.report_stuck(
-                record.model_copy(update={"status_since": since}), detail.statusReason, now
+            if now - since < self.runnable_after or record.stuck_reported == stuck_reason(detail.statusReason):
+                continue  # not stuck yet, or already told: Batch is not asked where it stands
+            standing = self.standing.words(queue_arn=record.queue_arn, queue=record.queue, job_id=record.job_id)
+            if self.tracker.report_stuck(
+                record.model_copy(update={"status_since": since}), detail.statusReason, now, standing=standing
             ):
                 counts["StuckJobs"] += 1
         return counts

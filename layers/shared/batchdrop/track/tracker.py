@@ -54,6 +54,7 @@ from batchdrop.track.arrays import ArrayChildren
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery, TrackResult, not_ours, returned_on_failure
 from batchdrop.track.changes import StateChanges
+from batchdrop.track.costs import CostCounting, CostLedger
 from batchdrop.track.failures import attempt_ends, retried_because, stuck_advice
 from batchdrop.track.nodes import NodeEvents
 from batchdrop.track.ports import TrackStore
@@ -73,7 +74,9 @@ class Tracker:
         config: ConfigSource,
         region: str,
         clock: Callable[[], datetime] = utc_now,
+        costs: CostLedger | None = None,
     ) -> None:
+        """`costs`: where each ended job's cost is added to its team's month (None: costs are not counted)."""
         self.table = table
         self.config = config
         self.region = region
@@ -83,7 +86,8 @@ class Tracker:
         self._seen: list[tuple[str, str | None, list[str]]] = []
         """This batch's (job, newest stored order, messages): known only once the batch handled them whole."""
         self.changes = StateChanges(table=table, region=region, clock=clock)
-        self.arrays = ArrayChildren(table=table, clock=clock)
+        self.costs = CostCounting(table=table, ledger=costs) if costs is not None else None
+        self.arrays = ArrayChildren(table=table, clock=clock, costs=self.costs)
         self.runs = RunSettler(table=table, changes=self.changes, clock=clock)
         self.nodes = NodeEvents(table=table)
 
@@ -164,6 +168,8 @@ class Tracker:
                 # A retried message may have failed after the job finished; and a stored order equal to
                 # ours is our own write (botocore re-sent it after its answer was lost): settle its run.
                 to_settle(settle, before)
+            if self.costs is not None and before.status in TERMINAL:  # a copy of its end: counted once
+                self.costs.job_ended(before, None, result)
             return
         self._seen.append((job_id, change.order, messages))
         result.counts["JobTransitions"] += 1
@@ -172,6 +178,8 @@ class Tracker:
             result.ended[(before.team, before.queue, newest.detail.status)] += 1
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
             to_settle(settle, before.model_copy(update={"status": newest.detail.status}))
+        if self.costs is not None and change.status in TERMINAL:
+            self.costs.job_ended(before, change, result)
 
     def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
         """Queue the events' transitions for the job's history (written for the whole batch at the end of `track`)."""
@@ -223,17 +231,24 @@ class Tracker:
                 result.counts["RecoveriesSettled"] += self.table.unwatch(record.job_id)
         return result.counts
 
-    def report_stuck(self, record: JobRecord, reason: str | None, at: datetime) -> bool:
+    def report_stuck(self, record: JobRecord, reason: str | None, at: datetime, *, standing: str = "") -> bool:
         """Record one stuck report per job and reason, with its advice (the publish function tells it
-        as `job.stuck`); False if it was already reported."""
+        as `job.stuck`); False if it was already reported. `standing`: where the job stands in its
+        queue, in words (`track.queue_place`; only reconcile asks Batch for it), told first."""
         queue = self.config.get().queues.get(record.queue)
         since = record.status_since or record.submitted_at
+        advice = stuck_advice(reason, record.resources, record.queue, queue)
         return self.table.mark_stuck_reported(
             record.job_id,
-            reason or "RUNNABLE too long",
-            advice=stuck_advice(reason, record.resources, record.queue, queue),
+            stuck_reason(reason),
+            advice=f"Where it stands: {standing}. {advice}" if standing else advice,
             runnable_seconds=max(0.0, (at - since).total_seconds()),
         )
+
+
+def stuck_reason(reason: str | None) -> str:
+    """What a stuck report is kept under: Batch's status reason, or that it has none."""
+    return reason or "RUNNABLE too long"
 
 
 def _transition(event: BatchEvent) -> Transition:
