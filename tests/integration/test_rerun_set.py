@@ -58,6 +58,12 @@ def test_a_set_the_spec_refuses_is_not_uploaded(plane: ControlPlane, cli: Cli) -
     refusal = json.loads(out)
     assert (refusal["uploaded"], refusal["problems"][0]["path"]) == (False, "steps[1].resources.memory_mib")
 
+    code, out, err = cli("rerun", first.run_id, "--set", "train.resources.memory_mib=99999999")
+    assert code == 1
+    assert "not uploaded; the stack would reject it" in out
+    assert "steps[1].resources.memory_mib: must be at most 25165824, not 99999999" in out
+    assert "set train.resources.memory_mib: 4096 → 99999999" in err
+
     code, _, err = cli("rerun", first.run_id, "--set", "training.resources.memory_mib=8192")
     assert code == 2
     assert "the spec has no step `training`; its steps are prep, train, evaluate" in err
