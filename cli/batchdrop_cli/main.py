@@ -131,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_rerun_edits(rerun: argparse.ArgumentParser) -> None:
-    """`batchdrop rerun --set`, on the command `stack` registers (the rerun command is this module's to run)."""
+    """`batchdrop rerun --set`, on the command `stack` registers; this module's `_rerun` runs it in place of
+    stack's (which knows no --set), until the command's registration moves here whole."""
     rerun.add_argument(
         "--set",
         dest="edits",
