@@ -1,69 +1,20 @@
 """`batchdrop report RUN_ID [--output FILE] [--open]`: a run's report page (docs/report.md), built here from
-the records table, for a run that has ended or one still going: the run, its jobs with their histories,
-the jobs its recoveries replaced, and its arrays' children. One HTML file that loads nothing."""
+the records table (`batchdrop.report.records`, as the report function reads them when a run ends), for a
+run that has ended or one still going. One HTML file that loads nothing."""
 
 from __future__ import annotations
 
 import argparse
 import webbrowser
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from batchdrop.platform.costs import cost_of
-from batchdrop.report.page import render_report
-from batchdrop.store.items import Children
+from batchdrop.report.publishing import report_page
+from batchdrop.report.records import RunNotFound, read_report_records
 from batchdrop.store.job_states import JobStates
-from batchdrop.store.records import JobRecord, RunRecord, utc_now
+from batchdrop.store.records import utc_now
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.stack import EXIT_OK, _Stack, command, print_json
-
-MAX_RECOVERIES_FOLLOWED = 20
-"""How far back a step's chain of recovered jobs is read (each recovery names the job it replaced)."""
-
-
-class RecordReader(Protocol):  # `batchdrop.store.queries.RecordQueries`
-    table_name: str
-
-    def get_run(self, run_id: str) -> RunRecord | None: ...
-
-    def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]: ...
-
-    def with_history(self, job: JobRecord) -> JobRecord: ...
-
-
-class ChildrenReader(Protocol):  # `batchdrop.store.job_states.JobStates`
-    def get_children(self, parent_id: str) -> Children: ...
-
-
-@dataclass(frozen=True)
-class ReportRecords:
-    """What a report is made of, as the table has it now."""
-
-    run: RunRecord
-    jobs: list[JobRecord]
-    children: dict[str, Children]
-
-
-def read_report_records(table: RecordReader, children: ChildrenReader, run_id: str) -> ReportRecords:
-    """The run, its jobs (with their histories) and the jobs its recoveries replaced, and its arrays' children.
-    A reused step's job (an earlier run's) is read without its history: the report does not draw it."""
-    run = table.get_run(run_id)
-    if run is None:
-        raise OperationFailed(f"no run {run_id!r} in table {table.table_name}")
-    reused = {ref.job_id for ref in run.jobs if ref.reused_from}
-    found = table.get_jobs(ref.job_id for ref in run.jobs)
-    for _ in range(MAX_RECOVERIES_FOLLOWED):
-        replaced = {job.recovers for job in found.values() if job.recovers and job.recovers not in found}
-        if not replaced:
-            break
-        found |= table.get_jobs(replaced)
-    jobs = [job if job.job_id in reused else table.with_history(job) for job in found.values()]
-    arrays = {
-        job.job_id: children.get_children(job.job_id) for job in jobs if job.array_size and job.job_id not in reused
-    }
-    return ReportRecords(run=run, jobs=jobs, children=arrays)
 
 
 def write_report(path: Path, page: str) -> int:
@@ -95,11 +46,11 @@ def add_report_command(commands: Any) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     table = _Stack(args).operations.table
-    records = read_report_records(table, JobStates(table.client, table.table_name), args.run_id)
-    priced = any(job.price is not None for job in records.jobs)  # cost columns only where a queue has prices
-    page = render_report(
-        records.run, records.jobs, records.children, now=utc_now(), cost_of=cost_of if priced else None
-    )
+    try:
+        records = read_report_records(table, JobStates(table.client, table.table_name), args.run_id)
+    except RunNotFound as exc:
+        raise OperationFailed(str(exc)) from exc
+    page = report_page(records, utc_now())
     path = Path(args.output) if args.output else Path(f"{records.run.run_id}.report.html")
     size = write_report(path, page)
     if args.json:

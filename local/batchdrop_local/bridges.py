@@ -138,15 +138,20 @@ def _queue_rules(stack: Stack) -> Iterable[_QueueNotification]:
             yield _QueueNotification(bucket, entry["Queue"], rules.get("prefix", ""), rules.get("suffix", ""))
 
 
-def sns_subscription_queue(aws: Any, topic_arn: str, name: str) -> str:
+def sns_subscription_queue(aws: Any, topic_arn: str, name: str, properties: dict[str, Any] | None = None) -> str:
     """SNS TO LAMBDA. A Lambda subscription to an SNS topic needs moto's Lambda (Docker). Locally an
-    SQS queue is subscribed in its place (not raw: the message keeps SNS's envelope), and the local
-    runtime turns each message back into the SNS event Lambda would have been given.
+    SQS queue is subscribed in its place (not raw: the message keeps SNS's envelope), with the event's
+    `FilterPolicy` (and its scope), and the local runtime turns each message back into the SNS event
+    Lambda would have been given.
     """
     sqs = aws.client("sqs")
     url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    attributes: dict[str, str] = {}
+    if properties and "FilterPolicy" in properties:
+        attributes["FilterPolicy"] = json.dumps(properties["FilterPolicy"])
+        attributes["FilterPolicyScope"] = properties.get("FilterPolicyScope", "MessageAttributes")
+    aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn, Attributes=attributes)
     return url
 
 

@@ -73,7 +73,7 @@ class LocalLambda:
                     target: Callable[[], None] = partial(self._poll_sqs, function, properties)
                 elif kind == "SNS":
                     queue = bridges.sns_subscription_queue(
-                        self.aws, properties["Topic"], f"{function.logical_id}-{name}"
+                        self.aws, properties["Topic"], f"{function.logical_id}-{name}", properties
                     )
                     target = partial(self._poll_sns, function, queue)
                 elif kind == "DynamoDB":

@@ -15,9 +15,9 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.report.page import render_report
+from batchdrop.report.records import read_report_records
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.records import RunRecord, utc_now
-from batchdrop_cli.reports import read_report_records
 
 pytestmark = pytest.mark.integration
 

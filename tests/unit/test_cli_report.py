@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from batchdrop.platform.config import QueuePrice
+from batchdrop.report.records import RunNotFound, read_report_records
 from batchdrop.store.items import Children
 from batchdrop.store.records import JobRecord, RunRecord
 from batchdrop_cli import reports
 from batchdrop_cli.main import main
 from batchdrop_cli.operations import OperationFailed
-from batchdrop_cli.reports import read_report_records
 from tests import report_scenarios
 from tests.report_scenarios import Scenario
 
@@ -73,7 +73,7 @@ def test_a_sweeps_report_reads_its_childrens_states() -> None:
 
 def test_an_unknown_run_is_said_in_words() -> None:
     table = Table(report_scenarios.sweep())
-    with pytest.raises(OperationFailed, match="no run 'nope' in table records"):
+    with pytest.raises(RunNotFound, match="no run 'nope' in table records"):
         read_report_records(table, table, "nope")
 
 

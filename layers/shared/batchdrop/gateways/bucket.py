@@ -58,6 +58,15 @@ def run_receipt_key(run_id: str) -> str:
     return f"{RUNS}{run_id}/receipt.json"
 
 
+def run_report_key(run_id: str) -> str:
+    return f"{RUNS}{run_id}/report.html"
+
+
+def report_key(receipt_key: str) -> str:
+    """The report beside a receipt: `receipts/<team>/<path>.report.html` for `receipts/<team>/<path>.json`."""
+    return receipt_key.removesuffix(".json") + ".report.html"
+
+
 def upload_order(source: SpecSource) -> str:
     """Sorts as the uploads of one key happened: S3's sequencer, zero-padded (S3's documented way to
     compare two), or empty where a notification carried none."""
@@ -144,6 +153,25 @@ class JobsBucket:
 
     def write_receipt(self, bucket: str, key: str, receipt: dict[str, Any]) -> None:
         self.client.put_object(Bucket=bucket, Key=key, Body=_receipt_body(receipt), ContentType="application/json")
+
+    def write_report(self, bucket: str, key: str, page: str) -> None:
+        self.client.put_object(
+            Bucket=bucket, Key=key, Body=page.encode("utf-8"), ContentType="text/html; charset=utf-8"
+        )
+
+    def receipt_run_id(self, bucket: str, key: str) -> str | None:
+        """The run the receipt at `key` is of; None when there is none (or it is not one batchdrop reads)."""
+        try:
+            stored = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in {"NoSuchKey", "404"}:
+                return None
+            raise
+        try:
+            found = json.loads(stored).get("run_id")
+        except (ValueError, AttributeError):
+            return None
+        return found if isinstance(found, str) else None
 
     def write_newest_receipt(self, bucket: str, key: str, receipt: dict[str, Any], order: str) -> bool:
         """Write the receipt at its key's receipt path unless a newer upload's receipt is there; False

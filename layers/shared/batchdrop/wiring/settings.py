@@ -74,6 +74,12 @@ _SECRETSMANAGER_ID = (
 )
 
 
+class ReportSettings(_Settings):
+    """The report function's settings: it reads the records and writes to the run's own bucket."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3, max_length=255)
+
+
 class NotifySettings(_Settings):
     """The notify function's settings."""
 
