@@ -63,6 +63,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for (team, queue, status), value in sorted(result.ended.items()):
         dimension_metric(f"Jobs{status.capitalize()}", value, team=team, queue=queue)  # JobsSucceeded, JobsFailed
+    for team, usd in sorted(result.costs.items()):  # dollars added to each team's month (docs/costs.md)
+        dimension_metric("CostUSD", usd, unit=MetricUnit.NoUnit, team=team)
     if unreadable:
         metrics.add_metric(name="UnreadableEvents", unit=MetricUnit.Count, value=len(unreadable))
     failed = sorted(result.failed | set(unreadable))

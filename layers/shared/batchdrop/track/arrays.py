@@ -13,6 +13,7 @@ from batchdrop.store.items import Children
 from batchdrop.store.records import TERMINAL, JobRecord, timestamp, utc_now
 from batchdrop.track.batch_events import BatchEvent, run_seconds
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
+from batchdrop.track.costs import CostCounting
 from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import add_usage, usage_of
@@ -24,9 +25,13 @@ KNOWN_ARRAYS = 1_000
 class ArrayChildren:
     """Merges children's events into their array's children item, and shows the totals on the parent."""
 
-    def __init__(self, *, table: TrackStore, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self, *, table: TrackStore, clock: Callable[[], datetime] = utc_now, costs: CostCounting | None = None
+    ) -> None:
         self.table = table
         self.clock = clock
+        self.costs = costs
+        """Counts the array's cost once its children have all ended (and it has)."""
         self._arrays: OrderedDict[str, JobRecord] = OrderedDict()
 
     def apply(self, parent_id: str, group: list[Delivery], result: TrackResult) -> None:
@@ -47,9 +52,13 @@ class ArrayChildren:
             if merged is None:  # nothing new; but the parent may not show the last merge (its copy failed)
                 if self.table.children_version_on_parent(parent_id) < stored.version:
                     self.table.show_children_on_parent(parent_id, stored, timestamp(self.clock()))
+                if self.costs is not None:  # a copy of the last children's ends: counted once
+                    self.costs.children_merged(parent, stored, result)
                 return
             if self.table.put_children(parent_id, merged, read_version=stored.version):
                 self.table.show_children_on_parent(parent_id, merged, timestamp(self.clock()))
+                if self.costs is not None:
+                    self.costs.children_merged(parent, merged, result)
                 return
         raise RuntimeError(f"array {parent_id}: its children kept changing under us")
 

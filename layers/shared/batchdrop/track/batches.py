@@ -4,7 +4,7 @@ every part of tracking shares."""
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +40,8 @@ class TrackResult:
     counts: Counter[str] = field(default_factory=Counter)
     ended: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
+    costs: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """US dollars added to each team's month (`track.costs`): the dashboard's cost per team."""
 
 
 @contextmanager

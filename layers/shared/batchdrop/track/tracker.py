@@ -54,6 +54,7 @@ from batchdrop.track.arrays import ArrayChildren
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery, TrackResult, not_ours, returned_on_failure
 from batchdrop.track.changes import StateChanges
+from batchdrop.track.costs import CostCounting, CostLedger
 from batchdrop.track.failures import attempt_ends, retried_because, stuck_advice
 from batchdrop.track.nodes import NodeEvents
 from batchdrop.track.ports import TrackStore
@@ -73,7 +74,9 @@ class Tracker:
         config: ConfigSource,
         region: str,
         clock: Callable[[], datetime] = utc_now,
+        costs: CostLedger | None = None,
     ) -> None:
+        """`costs`: where each ended job's cost is added to its team's month (None: costs are not counted)."""
         self.table = table
         self.config = config
         self.region = region
@@ -83,7 +86,8 @@ class Tracker:
         self._seen: list[tuple[str, str | None, list[str]]] = []
         """This batch's (job, newest stored order, messages): known only once the batch handled them whole."""
         self.changes = StateChanges(table=table, region=region, clock=clock)
-        self.arrays = ArrayChildren(table=table, clock=clock)
+        self.costs = CostCounting(table=table, ledger=costs) if costs is not None else None
+        self.arrays = ArrayChildren(table=table, clock=clock, costs=self.costs)
         self.runs = RunSettler(table=table, changes=self.changes, clock=clock)
         self.nodes = NodeEvents(table=table)
 
@@ -164,6 +168,8 @@ class Tracker:
                 # A retried message may have failed after the job finished; and a stored order equal to
                 # ours is our own write (botocore re-sent it after its answer was lost): settle its run.
                 to_settle(settle, before)
+            if self.costs is not None and before.status in TERMINAL:  # a copy of its end: counted once
+                self.costs.job_ended(before, None, result)
             return
         self._seen.append((job_id, change.order, messages))
         result.counts["JobTransitions"] += 1
@@ -172,6 +178,8 @@ class Tracker:
             result.ended[(before.team, before.queue, newest.detail.status)] += 1
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
             to_settle(settle, before.model_copy(update={"status": newest.detail.status}))
+        if self.costs is not None and change.status in TERMINAL:
+            self.costs.job_ended(before, change, result)
 
     def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
         """Queue the events' transitions for the job's history (written for the whole batch at the end of `track`)."""
