@@ -35,6 +35,7 @@ from batchdrop_local.batch_fates import (
     retried,
     spec_and_step,
 )
+from batchdrop_local.batch_queues import LocalFleet
 from batchdrop_local.state_changes import as_batch_shows_it, epoch_ms, log_stream, state_change
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ LOG_GROUP = "/aws/batch/job"
 ECS = "arn:aws:ecs:us-east-1:123456789012"
 RECLAIMED = "Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated."
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
-SPOT_TYPES = {"SPOT", "FARGATE_SPOT"}
 
 __all__ = ["JobFate", "LocalBatch", "Scenario"]
 
@@ -83,7 +83,9 @@ class LocalBatch:
         speed: float = 1.0,
         interval: float = 0.1,
         parallel_children: int = 250,
+        limit_vcpus: bool = False,
     ) -> None:
+        """`limit_vcpus`: jobs start only while their queue's environment has vCPUs left (`batch_queues`)."""
         self.aws = aws
         self.queues = queues
         self.table = table
@@ -98,7 +100,7 @@ class LocalBatch:
         self._outbox: list[dict[str, Any]] = []
         self._reclaimed: dict[tuple[str, str, int | None], int] = {}
         """Attempts reclaimed so far, by spec, step and original child index (over every job of them)."""
-        self._spot_queues: dict[str, bool] = {}
+        self.fleet = LocalFleet(aws, limit_vcpus=limit_vcpus)
         aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
 
     def start(self) -> LocalBatch:
@@ -196,7 +198,8 @@ class LocalBatch:
         elif job.array_size:
             self._advance_array(job, now)
         elif job.status == "RUNNABLE":
-            self._move(job, "STARTING", after=self._seconds("starting"))
+            if self.fleet.may_start(job.view):
+                self._move(job, "STARTING", after=self._seconds("starting"))
         elif job.status == "STARTING":
             job.started_at = datetime.now(UTC)
             running = job.fate.runs_for / self.speed if job.fate.runs_for is not None else self._seconds("running")
@@ -246,19 +249,7 @@ class LocalBatch:
 
     def _on_spot(self, queue: str) -> bool:
         """Whether the queue's (first) compute environment is spot capacity, as Batch describes it."""
-        if queue not in self._spot_queues:
-            batch = self.aws.client("batch")
-            [described] = batch.describe_job_queues(jobQueues=[queue])["jobQueues"] or [{}]
-            order = sorted(described.get("computeEnvironmentOrder", []), key=lambda each: each["order"])
-            found = (
-                batch.describe_compute_environments(computeEnvironments=[order[0]["computeEnvironment"]])[
-                    "computeEnvironments"
-                ]
-                if order
-                else []
-            )
-            self._spot_queues[queue] = any(each.get("computeResources", {}).get("type") in SPOT_TYPES for each in found)
-        return self._spot_queues[queue]
+        return self.fleet.of(queue).spot
 
     def _attempt(
         self, job: _Job, *, exit_code: int | None, status_reason: str | None = None, container_reason: str | None = None
@@ -283,6 +274,8 @@ class LocalBatch:
     ) -> None:
         job.status = status
         job.next_at = time.monotonic() + after
+        if job.child_index is None and not job.array_size:  # an array's place is its children's
+            self.fleet.moved(job.view, status)
         self._publish(
             state_change(
                 job.view, status, at=datetime.now(UTC), attempts=job.attempts, reason=reason, exit_code=exit_code

@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 
-from batchdrop_local import batch_fates, bridges, creators
+from batchdrop_local import batch_fates, batch_queues, bridges, creators
 from batchdrop_local.stack_model import ACCOUNT_ID, REGION, STACK_NAME, Stack
 from batchdrop_local.template import Resolver, load_template, parameter_defaults
 
@@ -43,6 +43,7 @@ class EmbeddedAws:
         # moto is patched in the process that hosts it (the demo's emulator runs in a process of its own)
         bridges.serialize_dynamodb_writes()
         batch_fates.keep_submitted_retry_strategies()
+        batch_queues.answer_queue_snapshots()
         return ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
     def start(self) -> EmbeddedAws:
