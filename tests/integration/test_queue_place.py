@@ -15,7 +15,7 @@ import pytest
 from batchdrop_local.batch_fleet import provision_batch
 from batchdrop_local.batch_lifecycle import LocalBatch, Scenario
 
-from batchdrop.gateways.batch import BatchGateway
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.platform.config import PlatformConfig, parse_platform_config
 from batchdrop.spec.model import Resources
 from batchdrop.store.items import job_item, read_job
@@ -25,6 +25,7 @@ from batchdrop.track.queue_place import QueueStanding
 from batchdrop.track.reconcile import Reconciler
 from batchdrop.track.tracker import Tracker
 from tests.conftest import EXAMPLES
+from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -169,3 +170,16 @@ def test_the_watchdogs_stuck_advice_says_where_each_waiting_job_stands(line: Lin
         f"Where it stands: 2nd in place-cpu; the queue's environment {ENVIRONMENT} is at its maximum of 4 vCPUs: "
         "your job starts as others finish. The job has waited in queue place-cpu without starting"
     )
+
+
+def test_a_throttled_snapshot_leaves_the_place_out_and_the_environment_in(faults: FaultProxy, line: Line) -> None:
+    """Beneath botocore: Batch throttles every GetJobQueueSnapshot; the gateway's client makes one attempt
+    a call, the gateway two, and the words still tell the full environment."""
+    _waiting_in_line(BatchGateway(line.stack.client("batch")), line)
+    faults.throttle("batch", "GetJobQueueSnapshot", times=None)
+    gateway = BatchGateway(faults.client("batch", BATCH_CLIENT_CONFIG), sleep=lambda _: None)
+    words = QueueStanding(gateway).words(queue_arn=QUEUE, queue="place-cpu", job_id=line.jobs[2])
+    assert words == (
+        f"the queue's environment {ENVIRONMENT} is at its maximum of 4 vCPUs: your job starts as others finish"
+    )
+    assert faults.count("batch", "GetJobQueueSnapshot") == 2, "asked twice, then left out"
