@@ -15,7 +15,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,10 @@ from batchdrop.spec.parse import parse_spec
 from batchdrop_cli.drops import NO_TEAM
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.reports import add_report_command
-from batchdrop_cli.reruns import request_problems, rerun_request
-from batchdrop_cli.spec_edits import parse_edits
+from batchdrop_cli.rerun_command import add_rerun_command
 from batchdrop_cli.stack import (
     EXIT_RUN_FAILED,
     STDOUT,
-    _drop_and_show,
-    _Stack,
     add_stack_commands,
     add_stack_options,
     command,
@@ -125,50 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=_schema)
     add_stack_commands(commands)
+    add_rerun_command(commands)
     add_report_command(commands)
-    _add_rerun_edits(commands.choices["rerun"])
     return parser
-
-
-def _add_rerun_edits(rerun: argparse.ArgumentParser) -> None:
-    """`batchdrop rerun --set`, on the command `stack` registers; this module's `_rerun` runs it in place of
-    stack's (which knows no --set), until the command's registration moves here whole."""
-    rerun.add_argument(
-        "--set",
-        dest="edits",
-        action="append",
-        default=[],
-        metavar="STEP.FIELD=VALUE",
-        help="change the spec before it is dropped (repeatable), e.g. train.resources.memory_mib=65536, "
-        "evaluate.env.SEED=7, train.retries.attempts=3; a spec without steps is step `main`. VALUE is read as "
-        "in a YAML spec. A changed step runs again, with every step after it",
-    )
-    rerun.epilog = (
-        rerun.epilog or ""
-    ) + "\n  batchdrop rerun 3kq7c2m9x4t1v8b5n6pa --set train.resources.memory_mib=65536"
-    rerun.set_defaults(run=_rerun)
-
-
-def _rerun(args: argparse.Namespace) -> int:
-    steps = [step.strip() for step in (args.steps or "").split(",") if step.strip()]
-    edits = parse_edits(args.edits)  # a malformed --set is refused before AWS is asked anything
-    stack = _Stack(args)
-    request = rerun_request(
-        stack.operations.table, stack.operations.s3, args.run_id, steps, now=datetime.now(UTC), edits=edits
-    )
-    for change in request.changes:
-        print(f"set {change.words()}", file=sys.stderr)
-    problems = request_problems(request)
-    if problems:  # refused before anything is uploaded, in the spec's own words
-        if args.json:
-            print_json({"run_id": args.run_id, "uploaded": False, "problems": [p.model_dump() for p in problems]})
-        else:
-            print(f"{STDOUT.paint('✗', 'red')} a rerun of {args.run_id}: not uploaded; the stack would reject it")
-            for problem in problems:  # no line numbers: they would be the generated file's, not the spec's
-                print(f"    {problem.path + ': ' if problem.path else ''}{problem.message}")
-        return EXIT_INVALID
-    what = f"a rerun of {args.run_id}"
-    return _drop_and_show(args, stack, request.body, request.team, request.relative_path, what=what)
 
 
 def _version() -> str:

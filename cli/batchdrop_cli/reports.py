@@ -14,7 +14,7 @@ from batchdrop.report.records import RunNotFound, read_report_records
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.records import utc_now
 from batchdrop_cli.operations import OperationFailed
-from batchdrop_cli.stack import EXIT_OK, _Stack, command, print_json
+from batchdrop_cli.stack import EXIT_OK, Stack, command, print_json
 
 
 def write_report(path: Path, page: str) -> int:
@@ -45,7 +45,7 @@ def add_report_command(commands: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    table = _Stack(args).operations.table
+    table = Stack(args).operations.table
     try:
         records = read_report_records(table, JobStates(table.client, table.table_name), args.run_id)
     except RunNotFound as exc:

@@ -49,7 +49,6 @@ from batchdrop_cli.operations import (
     run_json,
     shown_status,
 )
-from batchdrop_cli.reruns import rerun_request
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -134,27 +133,6 @@ def add_stack_commands(commands: Any) -> None:
     )
     submit.set_defaults(run=_submit)
 
-    rerun = command(
-        commands,
-        "rerun",
-        "run a run's spec again, reusing every step that succeeded (docs/resume.md)",
-        "batchdrop rerun 3kq7c2m9x4t1v8b5n6pa --follow",
-        "batchdrop rerun 3kq7c2m9x4t1v8b5n6pa --steps evaluate --wait",
-        details="Drops the run's own spec file again under its team's folder, as "
-        "incoming/TEAM/<its path>.rerun-<time>.json, with `resume: RUN_ID` (and `rerun:` for --steps): the "
-        "submit function reuses each step that succeeded and is unchanged, and submits the rest. It needs only "
-        "the team's permission on the bucket. Exit codes as for submit.",
-    )
-    rerun.add_argument("run_id", metavar="RUN_ID", help="the run to rerun (it must have ended)")
-    rerun.add_argument("--steps", help="steps to run again even if they succeeded, with every step after them: a,b")
-    rerun_waiting = rerun.add_mutually_exclusive_group()
-    rerun_waiting.add_argument(
-        "--wait", action="store_true", help="wait until the run ends; its outcome is the exit code"
-    )
-    rerun_waiting.add_argument("--follow", action="store_true", help="like --wait, printing every state change")
-    rerun.add_argument("--timeout", type=float, help="give up after this many seconds (as for submit)")
-    rerun.set_defaults(run=_rerun)
-
     status = command(
         commands,
         "status",
@@ -216,7 +194,7 @@ def add_stack_commands(commands: Any) -> None:
 # ---------------------------------------------------------------------- wiring
 
 
-class _Stack:
+class Stack:
     """The clients for one command, made from the global options."""
 
     def __init__(self, args: argparse.Namespace) -> None:
@@ -269,19 +247,11 @@ def _submit(args: argparse.Namespace) -> int:
         _print_refusal(path, team, relative_path, problems, as_json=args.json)
         return EXIT_INVALID
     assert team is not None  # a missing team is one of the problems
-    return _drop_and_show(args, _Stack(args), raw, team, relative_path, what=str(path))
+    return drop_and_show(args, Stack(args), raw, team, relative_path, what=str(path))
 
 
-def _rerun(args: argparse.Namespace) -> int:
-    steps = [step.strip() for step in (args.steps or "").split(",") if step.strip()]
-    stack = _Stack(args)
-    request = rerun_request(stack.operations.table, stack.operations.s3, args.run_id, steps, now=datetime.now(UTC))
-    what = f"a rerun of {args.run_id}"
-    return _drop_and_show(args, stack, request.body, request.team, request.relative_path, what=what)
-
-
-def _drop_and_show(
-    args: argparse.Namespace, stack: _Stack, raw: bytes, team: str, relative_path: str, *, what: str
+def drop_and_show(
+    args: argparse.Namespace, stack: Stack, raw: bytes, team: str, relative_path: str, *, what: str
 ) -> int:
     """Upload the file, wait for its receipt and print it; with --wait or --follow, the run's end."""
     operations = stack.operations
@@ -420,7 +390,7 @@ class _Display:
 
 
 def _status(args: argparse.Namespace) -> int:
-    view = _Stack(args).operations.view(args.run_id, with_history=True)
+    view = Stack(args).operations.view(args.run_id, with_history=True)
     if args.json:
         print_json(view.as_json())
     else:
@@ -431,7 +401,7 @@ def _status(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise OperationFailed("--limit must be at least 1")
-    stack = _Stack(args)
+    stack = Stack(args)
     since = parse_since(args.since, datetime.now(UTC)) if args.since else None
     teams = args.team or stack.teams()
     if args.team:
@@ -594,7 +564,7 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    stack = _Stack(args)
+    stack = Stack(args)
     try:
         requests = stack.operations.cancel(args.run_id, who=stack.caller(), reason=args.reason)
     except RunAlreadyEnded as ended:  # nothing to stop: what was asked is already so
@@ -614,7 +584,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    operations = _Stack(args).operations
+    operations = Stack(args).operations
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
     sections = operations.log_sections(args.run_id, step=args.step, attempt=args.attempt, index=args.index)
     while args.follow and any(section.not_started for section in sections):  # --follow waits for it to start

@@ -86,7 +86,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Table:
         def __init__(self, args: argparse.Namespace) -> None:
             self.operations = argparse.Namespace(table=table)
 
-    monkeypatch.setattr(reports, "_Stack", Stack)
+    monkeypatch.setattr(reports, "Stack", Stack)
     monkeypatch.setattr(reports, "JobStates", lambda client, table_name: table)
     return table
 
