@@ -9,6 +9,7 @@ import pytest
 
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.recovery import decide, decide_children
+from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import JobRecord, SpecSource
 from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Drop, Submitter
@@ -273,3 +274,51 @@ def test_a_sweep_resubmits_one_array_of_just_its_failed_children_and_the_step_af
     assert (record.array_size, record.child_indices, record.resources.memory_mib) == (3, "3,7-8", 32768)
     assert record.recovery_story == ["3 of 20 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"]
     assert next(ref for ref in table.runs[outcome.run_id].jobs if ref.step == "sweep").array_size == 3
+
+
+BRANCHES_KEY = "incoming/vision/branches.yaml"
+OOM = {"retries": "{out_of_memory: {times: 2}}"}
+BRANCHES = pipeline_spec(
+    "branches",
+    ("prep", "left", "right", "join"),
+    right={"depends_on": "[prep]", **OOM},
+    left=OOM,
+    join={"depends_on": "[left, right]"},
+)
+
+
+def test_two_branches_recovered_at_once_leave_one_join_waiting_for_both_new_jobs(
+    world: World, platform_config: PlatformConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two steps fail together, and the second recovery reads the run before the first moves it: its copy of
+    the joining step waits for the first branch's failed job. Its rewiring is refused, that stale copy is
+    stopped, and the retry submits the join again, named for the jobs it waits for now (not adopted)."""
+    world.bucket.specs[BRANCHES_KEY] = BRANCHES
+    parts = {"table": world.table, "batch": world.batch, "bucket": world.bucket, "config": FixedConfig(platform_config)}
+    submitter = Submitter(**parts, clock=lambda: T0)  # type: ignore[arg-type]
+    outcome = submitter.submit(
+        Drop(source=SpecSource(bucket="jobs", key=BRANCHES_KEY, version_id="v1"), message_id="b")
+    )
+    submitter.flush()
+    assert outcome.run_id is not None
+    world.run_id = outcome.run_id
+    world.table.set_run_status(world.run_id, "vision", "running", expected={"submitted"})
+    left, right = world.fail("left", "out_of_memory"), world.fail("right", "out_of_memory")
+    stale = world.table.runs[world.run_id]
+
+    assert world.recoverer.recover(left).kind == "recovered"
+    new_left = world.job("left").job_id
+    fresh_get_run = world.table.get_run
+    monkeypatch.setattr(world.table, "get_run", lambda run_id: stale)  # read before the first rewiring
+    with pytest.raises(RecordConflict):
+        world.recoverer.recover(right)
+    stale_join = world.batch.submitted[-1]
+    assert {"jobId": left.job_id} in stale_join["dependsOn"]
+    assert world.batch.by_name[stale_join["jobName"]] in world.batch.terminated, "the stale copy is stopped"
+
+    monkeypatch.setattr(world.table, "get_run", fresh_get_run)  # the stream hands the record over again
+    assert world.recoverer.recover(right).kind == "recovered"
+    join = world.job("join")
+    assert set(join.depends_on) == {new_left, world.job("right").job_id}
+    assert join.job_name != stale_join["jobName"], "a new job, not the stale copy adopted by its name"
+    assert world.table.runs[world.run_id].jobs[3].job_id == join.job_id

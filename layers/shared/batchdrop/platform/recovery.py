@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -219,13 +219,18 @@ def _more_memory(
     )
 
 
-def recovery_job_name(spec_name: str, step: str, run_id: str, *, failed_step: str, number: int) -> str:
+def recovery_job_name(
+    spec_name: str, step: str, run_id: str, *, failed_step: str, number: int, depends_on: Sequence[str] = ()
+) -> str:
     """The new job's name: `<spec>-<step>-<run id>-r<n>` for the step that failed; a step after it,
-    submitted again to depend on the new job, carries the failed step's mark too, so every recovery's
-    jobs have names of their own (a resubmission is found by its name: exactly once)."""
+    submitted again to depend on the new job, carries the failed step's mark too, and a mark of the jobs it
+    depends on (`depends_on`, their ids), so every recovery's jobs have names of their own (a resubmission
+    is found by its name: exactly once), and a copy made on a stale view of the run (another step's
+    recovery moved a job it waits for meanwhile) is never adopted by the retry that sees the new one."""
     mark = f"r{number}"
     if step != failed_step:
         mark += "-" + hashlib.sha256(failed_step.encode()).hexdigest()[:4]
+        mark += "-" + hashlib.sha256(",".join(sorted(depends_on)).encode()).hexdigest()[:4]
     return job_name(spec_name, step, f"{run_id}-{mark}")
 
 

@@ -125,7 +125,13 @@ class Recoverer:
         self.table.write_recovered(
             self._records(plan=plan, run=run, failed=current, due=due, submitted=submitted, replaced=replaced)
         )
-        if not self._rewire(run, submitted):
+        try:
+            rewired = self._rewire(run, submitted)
+        except RecordConflict:  # another step's recovery moved a job ours wait for: their copies are stale
+            for each in submitted[1:]:  # the retry submits them again, named for the jobs they wait for now
+                self.batch.terminate(each.result.job_id, reason=f"batchdrop: superseded in run {run.run_id}")
+            raise
+        if not rewired:
             for each in submitted:
                 self.batch.terminate(
                     each.result.job_id, reason=f"batchdrop: run {run.run_id} ended before its recovery"
@@ -159,7 +165,10 @@ class Recoverer:
         submitted: list[_Submitted] = []
         for job in steps:
             first = job.step == failed.step
-            name = recovery_job_name(plan.spec_name, job.step, plan.run_id, failed_step=failed.step, number=due.number)
+            depends_on = [job_ids[step] for step in job.depends_on]
+            name = recovery_job_name(
+                plan.spec_name, job.step, plan.run_id, failed_step=failed.step, number=due.number, depends_on=depends_on
+            )
             request = recovered_request(job.submit_request(job_ids), name=name, due=due if first else None)
             try:
                 result = self.batch.submit(request, look_first=True)  # a redelivery adopts by name
