@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batchdrop.errors import BatchdropError, InvalidInput, Problem
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
-from batchdrop.gateways.bucket import INCOMING
+from batchdrop.gateways.bucket import INCOMING, run_report_key
 from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
@@ -462,6 +462,10 @@ def _print_view(view: RunView) -> None:
         )
     for warning in run.warnings:
         print(f"  warning   {warning}")
+    if view.ended and run.status != "rejected":  # the report function wrote it when the run ended
+        print(f"  report    s3://{run.source.bucket}/{run_report_key(run.run_id)}")
+    else:  # rejected (no run.ended) or still going: built from the records on request
+        print(f"  report    batchdrop report {run.run_id} --open")
     if run.status == "rejected":
         _print_problems(run.problems, run.problem_count)
         return

@@ -208,3 +208,20 @@ def test_status_shows_who_dropped_the_run_and_the_attempts_of_a_retried_or_faile
     assert document["run"]["dropped_by"] == "AWS:AROA3EXAMPLEROLEID:maria.garcia"
     assert [end["attempt"] for end in document["jobs"][0]["attempt_ends"]] == [1, 2]
     assert document["jobs"][0]["attempt_ends"][0]["failure_class"] == "spot_reclaim"
+
+
+@pytest.mark.parametrize(
+    ("status", "shown"),
+    [
+        ("succeeded", "  report    s3://{bucket}/runs/{run_id}/report.html"),
+        ("failed", "  report    s3://{bucket}/runs/{run_id}/report.html"),
+        ("running", "  report    batchdrop report {run_id} --open"),
+        ("rejected", "  report    batchdrop report {run_id} --open"),
+    ],
+)
+def test_status_says_where_the_runs_report_is(capsys: pytest.CaptureFixture[str], status: str, shown: str) -> None:
+    """An ended run's report was written by the report function; a run still going (or rejected, which
+    never ends as a run) has one made on request."""
+    view = RunView(run=run(status), jobs=[])
+    _print_view(view)
+    assert shown.format(bucket=view.run.source.bucket, run_id=view.run.run_id) in capsys.readouterr().out.splitlines()
