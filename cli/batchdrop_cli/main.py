@@ -27,6 +27,7 @@ from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
+from batchdrop_cli.costs import add_costs_command
 from batchdrop_cli.drops import NO_TEAM
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.reports import add_report_command
@@ -123,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     add_stack_commands(commands)
     add_rerun_command(commands)
     add_report_command(commands)
+    add_costs_command(commands)
     return parser
 
 
