@@ -206,6 +206,7 @@ def run_ended(status: str, steps: list[RunStep], **changes: Any) -> RunEnded:
         "usage": Usage(vcpu_hours=12.6, gpu_hours=3.2, memory_gib_hours=96.0),
         "dropped_by": "AWS:AROAEXAMPLEID:alice",
         "receipt_uri": f"s3://{BUCKET}/receipts/vision/resnet-pipeline.yaml.json",
+        "report_uri": f"s3://{BUCKET}/runs/run-pipeline/report.html",
         "notify_on": ["succeeded"],
     }
     return RunEnded(**{**fields, **changes})

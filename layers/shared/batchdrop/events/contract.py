@@ -307,6 +307,10 @@ class RunEnded(_Event):
     usage: Usage | None = Field(default=None, description="What every step used, together.")
     dropped_by: str | None = Field(default=None, description=DROPPED_BY)
     receipt_uri: str | None = None
+    report_uri: str | None = Field(
+        default=None,
+        description="The run's report page (docs/report.md), written by the report function when it hears this event.",
+    )
     notify_on: list[str] = Field(default=[], description="The statuses the spec asked to hear about (lower case).")
 
 

@@ -138,12 +138,15 @@ def actions(
     logs_label: str = "",
     console_url: str | None = None,
     receipt_uri: str | None = None,
+    report_uri: str | None = None,
 ) -> list[Block]:
     buttons = []
     if logs_url:
         buttons.append(button(logs_label or "Logs", logs_url, "open_logs"))
     if console_url:
         buttons.append(button("Batch console", console_url, "open_batch_console"))
+    if report_uri:
+        buttons.append(button("Report", s3_console_url(report_uri), "open_report"))
     if receipt_uri:
         buttons.append(button("Receipt", s3_console_url(receipt_uri), "open_receipt"))
     buttons = [button for button in buttons if len(button["url"]) <= MAX_URL_CHARS]

@@ -147,7 +147,7 @@ def run_ended(event: RunEnded) -> SlackMessage:
     blocks.append(section(pack(lines, more=event.step_count - len(lines), noun="step", head="*Steps*")))
     if event.usage is not None:
         blocks.append(section(f"*Used* {usage_text(event.usage)}"))
-    blocks += actions(receipt_uri=event.receipt_uri)
+    blocks += actions(report_uri=event.report_uri, receipt_uri=event.receipt_uri)
     change = f"{escape(event.previous_status)} → {escape(event.status)}" if event.previous_status else None
     blocks.append(context(event.time, change, f"`batchdrop status {escape(event.run_id)}`"))
     text = (

@@ -57,7 +57,7 @@ from batchdrop.events.contract import (
     fit,
 )
 from batchdrop.gateways.batch import console_url
-from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, upload_order
+from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, run_report_key, upload_order
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.costs import cost_of, told_usd
 from batchdrop.platform.recovery import RecoveryDue
@@ -216,6 +216,7 @@ class Teller:
             usage=run.usage,
             dropped_by=run.dropped_by,
             receipt_uri=f"s3://{run.source.bucket}/{run.receipt_key}" if run.receipt_key else None,
+            report_uri=f"s3://{run.source.bucket}/{run_report_key(run.run_id)}",
             notify_on=run.notify_on,
         )
 
