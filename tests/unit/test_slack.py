@@ -204,6 +204,7 @@ def run_ended(status: str, steps: list[RunStep], **changes: Any) -> RunEnded:
         "step_count": len(steps),
         "duration_seconds": 4330.0,
         "usage": Usage(vcpu_hours=12.6, gpu_hours=3.2, memory_gib_hours=96.0),
+        "cost_usd": 10.42,
         "dropped_by": "AWS:AROAEXAMPLEID:alice",
         "receipt_uri": f"s3://{BUCKET}/receipts/vision/resnet-pipeline.yaml.json",
         "report_uri": f"s3://{BUCKET}/runs/run-pipeline/report.html",

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from batchdrop_local.state_changes import attempt, sample_job, state_change
 
-from batchdrop.platform.config import PlatformConfig
+from batchdrop.platform.config import PlatformConfig, QueuePrice
+from batchdrop.platform.costs import cost_of
 from batchdrop.store.records import JobRecord
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery
@@ -148,3 +149,24 @@ def test_a_failed_runs_steps_say_which_failed_and_why(world) -> None:
     assert (steps["evaluate"].status, steps["evaluate"].failure_class) == ("failed", "dependency")
     assert steps["evaluate"].failure == "upstream step `prep` failed"
     assert table.runs["r1"].reason is not None
+
+
+def test_a_run_that_ends_keeps_what_it_cost_where_its_queues_have_prices(world) -> None:
+    tracker, table = world
+    price = QueuePrice(vcpu_hour=0.05, gib_hour=0.005, gpu_hour=2.0)
+    for job_id in ("a", "b"):
+        table.jobs[job_id] = table.jobs[job_id].model_copy(update={"price": price})
+    for job_id in ("a", "b", "c"):
+        deliver(tracker, *lifecycle(table.jobs[job_id]))
+    run = table.runs["r1"]
+    expected = sum(cost_of(table.jobs[job_id]) or 0.0 for job_id in ("a", "b"))
+    assert expected > 0
+    assert run.cost_usd == pytest.approx(expected, abs=1e-4), "the priced jobs' cost; `c`'s queue has no prices"
+
+
+def test_a_run_on_queues_without_prices_has_no_cost(world) -> None:
+    tracker, table = world
+    for job_id in ("a", "b", "c"):
+        deliver(tracker, *lifecycle(table.jobs[job_id]))
+    assert table.runs["r1"].status == "succeeded"
+    assert table.runs["r1"].cost_usd is None

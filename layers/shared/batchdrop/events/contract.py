@@ -305,6 +305,10 @@ class RunEnded(_Event):
     step_count: int = Field(description="How many steps the run has (all of them, even if `steps` was shortened).")
     duration_seconds: float | None = Field(default=None, description="From submission to the end of the last step.")
     usage: Usage | None = Field(default=None, description="What every step used, together.")
+    cost_usd: float | None = Field(
+        default=None,
+        description="What that cost in US dollars, estimated from the prices of its queues (none without prices).",
+    )
     dropped_by: str | None = Field(default=None, description=DROPPED_BY)
     receipt_uri: str | None = None
     report_uri: str | None = Field(

@@ -39,6 +39,7 @@ from batchdrop.notify.slack_parts import (
     spec_subject,
     usage_text,
 )
+from batchdrop.platform.costs import money_words
 
 MAX_PROBLEMS_SHOWN = 5
 MAX_JOBS_SHOWN = 20
@@ -146,7 +147,8 @@ def run_ended(event: RunEnded) -> SlackMessage:
     lines = [_step_line(step) for step in event.steps[:MAX_STEPS_SHOWN]]
     blocks.append(section(pack(lines, more=event.step_count - len(lines), noun="step", head="*Steps*")))
     if event.usage is not None:
-        blocks.append(section(f"*Used* {usage_text(event.usage)}"))
+        cost = f" · about *{money_words(event.cost_usd)}*" if event.cost_usd is not None else ""
+        blocks.append(section(f"*Used* {usage_text(event.usage)}{cost}"))
     blocks += actions(report_uri=event.report_uri, receipt_uri=event.receipt_uri)
     change = f"{escape(event.previous_status)} → {escape(event.status)}" if event.previous_status else None
     blocks.append(context(event.time, change, f"`batchdrop status {escape(event.run_id)}`"))

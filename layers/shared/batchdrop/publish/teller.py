@@ -214,6 +214,7 @@ class Teller:
             step_count=max(len(run.jobs), len(run.steps)),
             duration_seconds=max(0.0, (ended_at - started).total_seconds()) if run.finished_at else None,
             usage=run.usage,
+            cost_usd=run.cost_usd,
             dropped_by=run.dropped_by,
             receipt_uri=f"s3://{run.source.bucket}/{run.receipt_key}" if run.receipt_key else None,
             report_uri=f"s3://{run.source.bucket}/{run_report_key(run.run_id)}",

@@ -133,6 +133,9 @@ class RunRecord(_Record):
     """Why the run failed, in words (the first failed job's failure)."""
     usage: Usage | None = None
     """What the run's jobs used (requested resources × run time), once it has ended."""
+    cost_usd: float | None = None
+    """What that cost in US dollars, estimated from the prices of its jobs' queues (`platform.costs`), once it
+    has ended; None where none of its queues has prices."""
     steps: list[RunStep] = []
     """How each step ended, in the spec's order: written with the run's end, so the `run.ended` event
     is made from the run's own change."""

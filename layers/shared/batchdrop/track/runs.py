@@ -11,6 +11,7 @@ from datetime import datetime
 
 from batchdrop.events.contract import RUN_ENDED, RecoveryTold, RunStep, Usage, failure_told
 from batchdrop.limits import PROBLEM_MESSAGE_CHARS
+from batchdrop.platform.costs import run_cost
 from batchdrop.store.chains import chain_line, left_behind, recovered_links, replaced_jobs
 from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SubmittedJobRef, timestamp, utc_now
 from batchdrop.track.batches import Delivery, TrackResult, returned_on_failure
@@ -78,6 +79,8 @@ class RunSettler:
             if outcome == "succeeded" and any(step.status != "succeeded" for step in steps):
                 outcome = "failed"  # an array's recovery left failed children behind
             first = next((step for step in steps if step.status != "succeeded"), None)
+            cost = run_cost(run.run_id, [*records.values(), *chain.values()])
+            priced = {"cost_usd": round(cost.usd, 4)} if cost.priced_jobs else {}
             if self.table.set_run_status(
                 run.run_id,
                 run.team,
@@ -88,6 +91,7 @@ class RunSettler:
                 reason=f"step {first.step}: {first.failure or first.status}" if first else None,
                 usage=run_usage(run, records, chain).model_dump(mode="json"),
                 steps=[step.model_dump(mode="json", exclude_none=True) for step in steps],
+                **priced,
             ):
                 result.counts[f"Runs{outcome.capitalize()}"] += 1
         elif run.status == "submitted" and any(status != "SUBMITTED" for status in statuses):
