@@ -7,6 +7,7 @@ function's."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from types import ModuleType
@@ -232,3 +233,20 @@ def test_an_array_is_counted_once_with_its_children_summed_whichever_end_comes_l
     assert kept.total.gpu_hours == pytest.approx(500.0)  # 1,000 children × 1 GPU × 30 minutes
     assert kept.total.usd == pytest.approx(cost_of(record) or 0)
     assert kept.total.usd > 0
+
+
+def test_the_track_function_tells_the_dashboard_each_teams_dollars(
+    local_stack: LocalStack,
+    submit: tuple[ModuleType, Invoke],
+    track: tuple[Invoke, TeamCosts],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invoke_track, _ = track
+    submitted = finetune(local_stack, submit)
+    capsys.readouterr()
+    assert invoke_track(in_sqs(*lifecycle(submitted.batch["main"]))) == {"batchItemFailures": []}
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CostUSD"' in line]
+    (metric,) = emitted
+    assert metric["team"] == "vision"
+    assert metric["CostUSD"] == [pytest.approx(cost_of(ended(local_stack, submitted.jobs["main"])) or 0)]
