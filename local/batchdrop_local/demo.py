@@ -49,6 +49,7 @@ from batchdrop_local.demo_drops import (
     plan_drops,
     plan_reruns,
 )
+from batchdrop_local.demo_reports import REPORTS, save_reports
 from batchdrop_local.emulator import SeparateEmbeddedAws
 from batchdrop_local.sandbox import FunctionError
 from batchdrop_local.slack_journal import SLACK_JOURNAL, readable
@@ -248,6 +249,7 @@ def run_demo(
     inspect: Callable[[Demo], None] | None = None,
     only: Sequence[str] = (),
     slack_journal: Path | None = None,
+    reports: Path = REPORTS,
 ) -> tuple[bool, Snapshot, Demo]:
     """Run the demo; `inspect` is called with it at the end, while the stack is still up (for tests)."""
     demo = Demo(speed=speed, scenario=scenario or Scenario.load(SCENARIO), only=only, slack_journal=slack_journal)
@@ -276,7 +278,7 @@ def run_demo(
                 time.sleep(0.25)
         snapshot = demo.snapshot()
         ok = snapshot.as_expected(demo.drops)
-        summary(console, demo, snapshot, ok)
+        summary(console, demo, snapshot, ok, reports)
         if inspect is not None:
             inspect(demo)
         if keep:
@@ -284,7 +286,7 @@ def run_demo(
     return ok, snapshot, demo
 
 
-def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
+def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool, reports: Path = REPORTS) -> None:
     console.print()
     table = Table(title="Summary", title_justify="left")
     for column in ("file", "expected", "ended", ""):
@@ -300,6 +302,10 @@ def summary(console: Console, demo: Demo, snapshot: Snapshot, ok: bool) -> None:
     )
     for message in demo.slack.received:
         console.print(Text(readable(message.entry(), links=False)))
+    saved = save_reports(demo.aws.client("s3"), demo.plane.bucket, demo.table, snapshot.runs, reports)
+    console.print("\nReports (one HTML page each, openable with no network; docs/report.md):")
+    for report in saved:
+        console.print(Text(f"  {_shown(report.path.resolve())}  ({report.name}; by {report.by})"))
     verdict = "every run ended as expected" if ok else "some runs did not end as expected"
     console.print(
         Text(
@@ -352,6 +358,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_loc
     )
     parser.add_argument("--log", type=Path, default=DEMO_LOG, help="where the functions' own output goes")
     parser.add_argument("--slack-journal", type=Path, default=SLACK_JOURNAL, help="where the Slack messages are kept")
+    parser.add_argument("--reports", type=Path, default=REPORTS, help="where each run's report page is saved")
     args = parser.parse_args(argv)
     try:
         check_only(args.only)
@@ -372,6 +379,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m batchdrop_loc
                 console=console,
                 only=args.only,
                 slack_journal=args.slack_journal,
+                reports=args.reports,
             )
         except FunctionError as exc:
             console.print(Text(f"✗ a function could not run: {exc}\n  its traceback is in {_shown(args.log)}", "red"))

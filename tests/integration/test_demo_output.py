@@ -46,6 +46,7 @@ class DemoRun:
     screen: str
     log: str
     journal: Path
+    reports: Path
 
 
 class Terminal:
@@ -111,9 +112,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     only = [argument for spec in SPECS for argument in ("--only", spec)]
     log, journal, scenario = where / "demo.log", where / "slack.jsonl", where / "scenario.yaml"
     scenario.write_text(SCENARIO)
-    terminal = demo(*only, "--scenario", str(scenario), "--log", str(log), "--slack-journal", str(journal))
+    reports = where / "reports"
+    terminal = demo(
+        *only,
+        "--scenario",
+        str(scenario),
+        "--log",
+        str(log),
+        "--slack-journal",
+        str(journal),
+        "--reports",
+        str(reports),
+    )
     code = terminal.wait()
-    return DemoRun(code=code, screen=terminal.screen, log=log.read_text(), journal=journal)
+    return DemoRun(code=code, screen=terminal.screen, log=log.read_text(), journal=journal, reports=reports)
 
 
 def test_the_live_view_shows_the_demo_and_none_of_the_functions_output(demo_run: DemoRun) -> None:
@@ -133,6 +145,23 @@ def test_the_live_view_shows_the_demo_and_none_of_the_functions_output(demo_run:
     metrics = [line for line in demo_run.log.splitlines() if '"_aws"' in line]
     assert metrics, "the functions' EMF metrics are in the log"
     assert any('"level"' in line for line in demo_run.log.splitlines()), "and their logs"
+
+
+def test_the_demo_ends_with_each_runs_report_page(demo_run: DemoRun) -> None:
+    """One page per run: the report function's for a run that ended (the failed run and its rerun), the one
+    `batchdrop report` builds for the rejected file; each a whole HTML page that loads nothing."""
+    pages = sorted(demo_run.reports.glob("*.html"))
+    names = sorted(page.name.rsplit(".", 2)[0] for page in pages)  # <drop>.<run id>.html
+    assert names == ["cpu-report.yaml", "cpu-report.yaml-rerun", "typo-in-gpus.yaml"]
+    shown = demo_run.screen.rsplit("Reports", 1)[-1]
+    assert shown.count("by the report function") == 2
+    assert shown.count("by batchdrop report") == 1
+    for page in pages:
+        text = page.read_text()
+        run_id = page.name.split(".")[-2]
+        assert text.startswith("<!DOCTYPE html>")
+        assert run_id in text
+        assert "<script" not in text
 
 
 def test_each_line_of_the_log_names_the_function_that_wrote_it(demo_run: DemoRun) -> None:
