@@ -75,12 +75,14 @@ def test_an_ended_runs_report_is_written_by_run_id_and_beside_its_receipt(
     beside, _ = report_at(plane, f"receipts/vision/{name}.yaml.report.html")
 
     assert content_type.startswith("text/html")
-    assert run.run_id in by_id and name in by_id
+    assert run.run_id in by_id
+    assert name in by_id
     assert beside == by_id
     assert "<script" not in by_id, "the page loads and runs nothing"
     if status == "failed":  # the failure in the records' words
         job = plane.table.get_job(run.jobs[0].job_id)
-        assert job is not None and job.failure is not None
+        assert job is not None
+        assert job.failure is not None
         assert html.escape(job.failure) in by_id
 
 

@@ -390,8 +390,10 @@ def test_every_child_of_a_plain_array_is_told_its_child_index(platform_config: P
     way in the array the spec made and in a job that recovers or reruns some of its children."""
     own = plan_of(PLAIN_ARRAY + "command: [python, shard.py]\n", "vision", platform_config).jobs[0]
     command = own.request["containerOverrides"]["command"]
-    assert sweep.is_wrapped(command) and command[4:] == ["python", "shard.py"]
-    assert "export BATCHDROP_CHILD_INDEX" in command[2] and "SWEEP_" not in command[2]
+    assert sweep.is_wrapped(command)
+    assert command[4:] == ["python", "shard.py"]
+    assert "export BATCHDROP_CHILD_INDEX" in command[2]
+    assert "SWEEP_" not in command[2]
 
     parsed = parse_spec(PLAIN_ARRAY.encode(), "spec.yaml")
     assert definitions_to_read(parsed, team="vision", config=platform_config) == [TRAINER]
