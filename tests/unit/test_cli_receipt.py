@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ SOURCE = SpecSource(bucket="jobs", key="incoming/vision/grid.yaml")
 def test_a_sweep_resumed_in_part_says_how_many_children_it_runs_and_reuses(capsys: pytest.CaptureFixture[str]) -> None:
     location = locate_drop(SOURCE.key)
     assert location is not None
-    common = {"queue": "gpu-shared", "hardware": "gpu"}
+    common: dict[str, Any] = {"queue": "gpu-shared", "hardware": "gpu"}
     receipt = Receipt(
         status="submitted",
         run_id="run2",

@@ -7,10 +7,11 @@ import re
 import pytest
 
 from batchdrop.errors import SpecRejected
+from batchdrop.platform.batch_limits import batch_limit_violations
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.definition_commands import DefinitionCommand, definitions_to_read
 from batchdrop.platform.identity import job_name, run_id_for_object
-from batchdrop.platform.planning import Plan, batch_limit_violations, check_and_plan, plan_run
+from batchdrop.platform.planning import Plan, check_and_plan, plan_run
 from batchdrop.spec import sweep
 from batchdrop.spec.parse import parse_spec
 from tests.conftest import EXAMPLES, ROOT
