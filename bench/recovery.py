@@ -29,12 +29,16 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.demo import quiet_process_output
 from batchdrop_local.emulator import EmbeddedAws
 
-from batchdrop.store.records import RunRecord
+from batchdrop.report.publishing import report_page
+from batchdrop.report.records import read_report_records
+from batchdrop.store.job_states import JobStates
+from batchdrop.store.records import RunRecord, utc_now
 from bench.report import Figure
 
 CHILDREN = 1000
 OOM_CHILDREN = tuple(range(5, CHILDREN, 25))
 WRITES = ("put_item", "update_item", "delete_item", "batch_write_item", "transact_write_items")
+READS = ("get_item", "batch_get_item", "query")
 SPEED = 10.0
 SCENARIO = Scenario(
     fates=[
@@ -78,6 +82,7 @@ def run() -> list[Figure]:
             run_record = _drop(plane, "bench-oom")
             with_recovery = writes["count"] - before
             figures = _figures(plane, run_record, (baseline, with_recovery))
+            figures.append(_report_figure(plane, run_record))
             failed = _drop(plane, "bench-resume")
             resumed = _drop(plane, "bench-resume", "resume: latest\n", after=failed.run_id)
             return [*figures, *_resume_figures(plane, failed, resumed), _bench_time(time.monotonic() - started)]
@@ -86,13 +91,14 @@ def run() -> list[Figure]:
         aws.stop()
 
 
-def _count_writes(*, stop: bool = False) -> dict[str, int]:
-    """Count DynamoDB write requests where the embedded AWS answers them (its server runs in this process;
-    the functions run in processes of their own): every request, a refused conditional write included."""
+def _count_writes(*, stop: bool = False, operations: tuple[str, ...] = WRITES) -> dict[str, int]:
+    """Count DynamoDB write requests (or `operations`) where the embedded AWS answers them (its server runs
+    in this process; the functions run in processes of their own): every request, a refused conditional
+    write included."""
     from moto.dynamodb.responses import DynamoHandler  # only a benchmark patches moto
 
     counted: dict[str, int] = {"count": 0}
-    for operation in WRITES:
+    for operation in operations:
         original = getattr(DynamoHandler, operation)
         original = getattr(original, "counted_original", original)
         if stop:
@@ -165,6 +171,30 @@ def _figures(plane: ControlPlane, run_record: RunRecord, writes: tuple[int, int]
             detail=f"{writes[1]:,} write requests for the failing run, {writes[0]:,} for the sweep with no failure",
         ),
     ]
+
+
+def _report_figure(plane: ControlPlane, run_record: RunRecord) -> Figure:
+    """The report of the sweep whose children recovered, built from the table as `batchdrop report` and the
+    report function build it: its time, its size, and the DynamoDB read requests it takes."""
+    reads = _count_writes(operations=READS)
+    try:
+        started = time.perf_counter()
+        records = read_report_records(
+            plane.table, JobStates(plane.table.client, plane.table.table_name), run_record.run_id
+        )
+        page = report_page(records, utc_now())
+        seconds = time.perf_counter() - started
+    finally:
+        _count_writes(stop=True, operations=READS)
+    return Figure(
+        "report of the 1,000-child sweep with its recovery",
+        seconds * 1000,
+        "ms",
+        target="< 1 s",
+        within=seconds < 1,
+        detail=f"{len(page.encode()) / 1024:.1f} KiB, {reads['count']} DynamoDB read requests, "
+        f"{len(records.jobs)} job records",
+    )
 
 
 def _resume_figures(plane: ControlPlane, failed: RunRecord, resumed: RunRecord) -> list[Figure]:
