@@ -25,6 +25,7 @@ from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
 from batchdrop.track.batch_events import JobDetail, log_streams, log_url
+from batchdrop.track.queue_place import QueueStanding
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -115,6 +116,8 @@ class RunView(BaseModel):
     jobs: list[JobRecord]
     replaced: dict[str, JobRecord] = {}
     """The jobs the run's jobs replaced (recoveries), and those they replaced, by id."""
+    standing: dict[str, str] = {}
+    """Where each RUNNABLE job stands in its queue, in words (`track.queue_place`), by id: `status` asks Batch."""
 
     @property
     def ended(self) -> bool:
@@ -133,6 +136,7 @@ class RunView(BaseModel):
                     **job.model_dump(mode="json", exclude={"history", "status_order"}),
                     "shown_status": shown_status(job),
                     "recovery_chain": self.story(job),
+                    "standing": self.standing.get(job.job_id),
                     "history": [transition.model_dump(mode="json") for transition in job.ordered_history()],
                 }
                 for job in self.jobs
@@ -262,7 +266,9 @@ class Operations:
 
     # ------------------------------------------------------------------ status and list
 
-    def view(self, run_id: str, *, with_history: bool = False) -> RunView:
+    def view(self, run_id: str, *, with_history: bool = False, with_standing: bool = False) -> RunView:
+        """A run and its jobs; `with_standing`: Batch is asked where each RUNNABLE job stands (what the stuck
+        advice says), leaving out what it does not answer."""
         run = self.table.get_run(run_id)
         if run is None:
             raise OperationFailed(f"no run {run_id!r} in table {self.table.table_name}")
@@ -271,7 +277,15 @@ class Operations:
         if with_history:
             jobs = [self.table.with_history(job) for job in jobs]
         replaced = replaced_jobs(self.table.get_jobs, jobs) if any(job.recovers for job in jobs) else {}
-        return RunView(run=run, jobs=jobs, replaced=replaced)
+        standing: dict[str, str] = {}
+        if with_standing:
+            asker = QueueStanding(self.batch)
+            for job in jobs:
+                if job.status == "RUNNABLE" and (
+                    words := asker.words(queue_arn=job.queue_arn, queue=job.queue, job_id=job.job_id)
+                ):
+                    standing[job.job_id] = words
+        return RunView(run=run, jobs=jobs, replaced=replaced, standing=standing)
 
     def runs(
         self, teams: Iterable[str], *, status: str | None = None, since: datetime | None = None, limit: int = 20

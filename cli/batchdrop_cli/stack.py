@@ -390,7 +390,7 @@ class _Display:
 
 
 def _status(args: argparse.Namespace) -> int:
-    view = Stack(args).operations.view(args.run_id, with_history=True)
+    view = Stack(args).operations.view(args.run_id, with_history=True, with_standing=True)
     if args.json:
         print_json(view.as_json())
     else:
@@ -502,6 +502,8 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
         notes.append(f"reused from run {reused} (its usage is counted there)")
     if story := view.story(job):
         notes.append(f"recovery: {story}")
+    if standing := view.standing.get(job.job_id):
+        notes.append(f"where it stands: {standing}")
     if job.children:
         notes.append(f"children: {_counts(job.children)}")
     if job.failure:
