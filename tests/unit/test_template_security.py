@@ -28,6 +28,8 @@ STAR_RESOURCE_ALLOWED = {
     "batch:ListJobs": "ListJobs takes no resource: finding a job by its deterministic name",
     "batch:DescribeJobs": "DescribeJobs takes no resource: the reconcile sweep",
     "batch:DescribeJobDefinitions": "DescribeJobDefinitions takes no resource: a sweep wraps its definition's command",
+    "batch:DescribeJobQueues": "DescribeJobQueues takes no resource: a stuck job's queue's compute environments",
+    "batch:DescribeComputeEnvironments": "DescribeComputeEnvironments takes no resource: a stuck job's environments",
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions: Lambda's active tracing",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions: Lambda's active tracing",
 }
