@@ -21,7 +21,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
-from batchdrop.platform.config import PlatformConfig, parse_platform_config
+from batchdrop.platform.budgets import WorstCase, budget_problems, worst_case
+from batchdrop.platform.config import BudgetConfig, PlatformConfig, parse_platform_config
+from batchdrop.platform.costs import money_words
 from batchdrop.platform.identity import run_id_for_content
 from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
@@ -47,6 +49,8 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = Path("examples/platform.yaml")
 SCHEMA_ID = "https://batchdrop.dev/schemas/spec-v1.json"
+EXPECTED_OFFLINE = "unknown offline (the median run time of the step's earlier runs needs the stack)"
+MONTH_OFFLINE = "not known offline (the monthly budget is checked when the file is dropped)"
 
 
 class UsageError(BatchdropError):
@@ -196,8 +200,51 @@ def _check_file(path: str, team_option: str | None, config: PlatformConfig, run_
     except SpecRejected as exc:
         result["problems"] = [problem.model_dump() for problem in exc.problems]
         return result
-    result.update(valid=True, plan=plan, warnings=plan.warnings)
+    worst = worst_case(plan)
+    team_config = config.teams[team]
+    over = budget_problems(worst, team=team, budget=team_config.budget)  # offline: no month total
+    if over:
+        result["problems"] = [problem.model_dump() for problem in over]
+        return result
+    result.update(valid=True, plan=plan, warnings=plan.warnings, worst=worst, budget=team_config.budget)
     return result
+
+
+def budget_json(worst: WorstCase, budget: BudgetConfig | None) -> dict[str, Any]:
+    """A plan's worst case and its team's budget, as `plan --json` shows them (docs/budgets.md)."""
+    return {
+        "worst_case_usd": round(worst.usd, 2),
+        "steps": [
+            {
+                "step": step.step,
+                "worst_case_usd": None if step.usd is None else round(step.usd, 2),
+                "words": step.words(),
+            }
+            for step in worst.steps
+        ],
+        "unbounded_steps": worst.unbounded,
+        "expected": EXPECTED_OFFLINE,
+        "per_run_usd": budget.per_run_usd if budget else None,
+        "monthly_usd": budget.monthly_usd if budget else None,
+        "month_to_date": MONTH_OFFLINE if budget and budget.monthly_usd is not None else None,
+    }
+
+
+def _print_budget(worst: WorstCase, budget: BudgetConfig | None, team: str) -> None:
+    print("\nworst case:")
+    for step in worst.steps:
+        print(f"  {step.words()}")
+    total = f"up to {money_words(worst.usd)}"
+    if worst.unbounded:
+        total += f", and unbounded: {', '.join(worst.unbounded)} without a timeout"
+    if worst.unpriced:
+        total += f" ({', '.join(worst.unpriced)} on queues without prices, left out)"
+    print(f"  in all: {total}")
+    if budget is not None and budget.per_run_usd is not None:
+        print(f"  team {team} allows {money_words(budget.per_run_usd)} per run")
+    if budget is not None and budget.monthly_usd is not None:
+        print(f"  team {team} allows {money_words(budget.monthly_usd)} a month; spent this month: {MONTH_OFFLINE}")
+    print(f"expected: {EXPECTED_OFFLINE}")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -255,7 +302,7 @@ def _plan(args: argparse.Namespace) -> int:
         else:
             _print_validation(result)
         return EXIT_INVALID
-    document = plan_json(plan)
+    document = plan_json(plan) | {"budget": budget_json(result["worst"], result["budget"])}
     if args.json:
         print_json(document)
         return EXIT_OK
@@ -268,6 +315,7 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"\n{job.step}: {job.hardware} queue {job.queue}{array}{after}")
         print("SubmitJob request:")
         print(json.dumps(shown["request"], indent=2, ensure_ascii=False))
+    _print_budget(result["worst"], result["budget"], plan.team)
     return EXIT_OK
 
 

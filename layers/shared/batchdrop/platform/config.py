@@ -47,6 +47,7 @@ class _Strict(BaseModel):
 
 
 UsdPerHour = Annotated[float, Field(ge=0)]
+Usd = Annotated[float, Field(ge=0)]
 
 
 class QueuePrice(_Strict):
@@ -123,6 +124,40 @@ class QueueConfig(_Strict):
     )
 
 
+class BudgetConfig(_Strict):
+    """What a team may spend, checked before its runs are submitted (docs/budgets.md)."""
+
+    per_run_usd: Usd | None = Field(
+        default=None,
+        description="The most one run may cost at worst, in US dollars: a run whose worst case is more is "
+        "rejected (`over_run_budget`). Default: no limit.",
+        examples=[500],
+    )
+    monthly_usd: Usd | None = Field(
+        default=None,
+        description="What the team may spend in a calendar month (UTC), in US dollars: a run whose worst case is "
+        "more than what is left is rejected (`over_monthly_budget`). Default: no limit.",
+        examples=[20000],
+    )
+    warn_at: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.8,
+        description="The share of `monthly_usd` at which the team is warned (`team.budget`): more than 0, at "
+        "most 1 (default 0.8).",
+        examples=[0.8],
+    )
+
+
+class PlatformDefaults(_Strict):
+    """What a spec gets when it does not say."""
+
+    timeout_minutes: Annotated[int, Field(ge=1, le=14 * 24 * 60)] | None = Field(
+        default=None,
+        description="The timeout of a step that gives no `timeout_minutes`: 1 to 20,160 minutes. It is put in "
+        "the step's SubmitJob request. Default: none (the job definition's, if it has one).",
+        examples=[1440],
+    )
+
+
 class TeamConfig(_Strict):
     """A team: what its specs may run, and how."""
 
@@ -163,6 +198,23 @@ class TeamConfig(_Strict):
         description="The team's Slack channel, where its notifications go (docs/notifications.md). Default: none.",
         examples=["#vision-ml"],
     )
+    budget: BudgetConfig | None = Field(
+        default=None,
+        description="What the team may spend: `{per_run_usd, monthly_usd, warn_at}` (docs/budgets.md). A team "
+        "with a budget needs a timeout on every step (its own or `defaults.timeout_minutes`). Default: none.",
+        examples=[{"per_run_usd": 500, "monthly_usd": 20000, "warn_at": 0.8}],
+    )
+    require_timeout: bool = Field(
+        default=False,
+        description="true: a step of the team's without a timeout (its own or `defaults.timeout_minutes`) is "
+        "rejected (`timeout_required`). Default false (true in effect when the team has a budget).",
+        examples=[True],
+    )
+
+    @property
+    def needs_timeouts(self) -> bool:
+        """A step without a timeout cannot be bounded: a budgeted team's is refused like a required one's."""
+        return self.require_timeout or self.budget is not None
 
 
 class RouteWhen(_Strict):
@@ -235,6 +287,11 @@ class PlatformConfig(_Strict):
         description="Routing rules in order, at least one: a job goes to the queue of the first that matches it.",
         examples=[[{"when": {"hardware": "cpu"}, "queue": "cpu-shared"}]],
     )
+    defaults: PlatformDefaults = Field(
+        default_factory=PlatformDefaults,
+        description="What a spec gets when it does not say: `{timeout_minutes}`. Default: nothing.",
+        examples=[{"timeout_minutes": 1440}],
+    )
 
     def reachable_queues(self, team: str) -> list[str]:
         """The queues some route can send this team's jobs to."""
@@ -297,6 +354,7 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
         if route.fallback is not None:
             findings.extend(_fallback_findings(config, index, route.fallback, queue))
     for team_name, team in config.teams.items():
+        findings.extend(_budget_findings(config, team_name, team))
         if team.share_identifier is None:
             fair = [q for q in config.reachable_queues(team_name) if q in config.queues and config.queues[q].fair_share]
             if fair:
@@ -307,6 +365,37 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
                         f"team `{team_name}` can reach fair-share queue `{fair[0]}`, so it needs a `share_identifier`",
                     )
                 )
+    return findings
+
+
+def _budget_findings(config: PlatformConfig, team_name: str, team: TeamConfig) -> list[Finding]:
+    """A budget is checked in dollars: every queue the team can reach needs prices, or its jobs would be
+    counted as free."""
+    if team.budget is None:
+        return []
+    findings: list[Finding] = []
+    if team.budget.per_run_usd is None and team.budget.monthly_usd is None:
+        findings.append(
+            (
+                ("teams", team_name, "budget"),
+                "empty_budget",
+                f"team `{team_name}`'s budget gives neither `per_run_usd` nor `monthly_usd`",
+            )
+        )
+    reachable = [name for name in config.reachable_queues(team_name) if name in config.queues]
+    fallbacks = [r.fallback for r in config.routes if r.when.team in (None, team_name) and r.fallback]
+    unpriced = [
+        name for name in dict.fromkeys(reachable + fallbacks) if name in config.queues and not config.queues[name].price
+    ]
+    if unpriced:
+        findings.append(
+            (
+                ("teams", team_name, "budget"),
+                "budget_without_prices",
+                f"team `{team_name}` has a budget but can reach queue `{unpriced[0]}`, which has no `price`: "
+                "give every queue the team can reach its prices",
+            )
+        )
     return findings
 
 

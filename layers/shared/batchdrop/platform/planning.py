@@ -226,6 +226,17 @@ def _plan_job(
         )
         return findings, warnings, None
     findings.extend(_fit_findings(draft, queue_name, queue))
+    timeout_minutes = settings.timeout_minutes or config.defaults.timeout_minutes
+    if timeout_minutes is None and team_config.needs_timeouts:
+        why = "has a budget" if team_config.budget is not None else "requires one"
+        findings.append(
+            (
+                draft.loc,
+                "timeout_required",
+                f"{label} has no timeout and team `{team}` {why}: a job without one cannot be bounded; "
+                "set `timeout_minutes`, or ask the platform team for a default (`defaults.timeout_minutes`)",
+            )
+        )
     fair_share = queue.fair_share
     if fair_share and team_config.share_identifier is None:
         findings.append(
@@ -261,6 +272,7 @@ def _plan_job(
         environment={"BATCHDROP_RUN_ID": run_id, "BATCHDROP_STEP": draft.step, "BATCHDROP_TEAM": team},
         share=(team_config.share_identifier, team_config.default_priority) if fair_share else None,
         definition_command=submitted.command,
+        timeout_minutes=timeout_minutes,
     )
     measured = {**request, "dependsOn": [{"jobId": _PLACEHOLDER_JOB_ID}] * len(draft.depends_on)}
     for message in batch_limit_violations(measured):
@@ -375,9 +387,11 @@ def build_request(
     environment: dict[str, str],
     share: tuple[str | None, int] | None,
     definition_command: Sequence[str] | None = None,
+    timeout_minutes: int | None = None,
 ) -> dict[str, Any]:
     """SubmitJob's arguments for one job, all but `dependsOn`. A sweep wraps the spec's command or, when
-    it has none, `definition_command` (the job definition's own)."""
+    it has none, `definition_command` (the job definition's own). `timeout_minutes`: the step's, or the
+    platform's default (the spec's when not given)."""
     settings, resources = draft.settings, draft.resources
     overrides: dict[str, Any] = {}
     own = settings.command or definition_command
@@ -407,8 +421,9 @@ def build_request(
         request["arrayProperties"] = {"size": draft.array_size}
     if settings.retries is not None and (strategy := retry_strategy(settings.retries)) is not None:
         request["retryStrategy"] = strategy
-    if settings.timeout_minutes is not None:
-        request["timeout"] = {"attemptDurationSeconds": settings.timeout_minutes * 60}
+    timeout_minutes = timeout_minutes or settings.timeout_minutes
+    if timeout_minutes is not None:
+        request["timeout"] = {"attemptDurationSeconds": timeout_minutes * 60}
     request["tags"] = tags
     request["propagateTags"] = True
     if share is not None:

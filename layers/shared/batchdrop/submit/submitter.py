@@ -60,6 +60,7 @@ from batchdrop.store.records import (
     fit_run,
     utc_now,
 )
+from batchdrop.submit.budgets import BudgetCheck, MonthToDate
 from batchdrop.submit.intake import misplaced_problems
 from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
@@ -165,7 +166,9 @@ class Submitter:
         clock: Callable[[], datetime] = utc_now,
         stale_claim_after: timedelta = timedelta(minutes=16),
         retention: timedelta = timedelta(days=90),
+        month_costs: MonthToDate | None = None,
     ) -> None:
+        """`month_costs`: the teams' spending this month, for monthly budgets (None: only per-run ones)."""
         self.table = table
         self.batch = batch
         self.bucket = bucket
@@ -173,6 +176,7 @@ class Submitter:
         self.clock = clock
         self.stale_claim_after = stale_claim_after
         self.retention = retention
+        self.budgets = BudgetCheck(months=month_costs, clock=clock)
         self._staged: list[_Staged] = []
 
     @staticmethod
@@ -231,10 +235,12 @@ class Submitter:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         run = run.model_copy(update={"spec_name": parsed.spec.name, "environment": parsed.spec.environment})
         try:  # Batch unavailable raises through: the message is retried, as for any transient failure
-            plan = plan_for_submission(
-                parsed, team=run.team, run_id=run.run_id, config=self.config.get(), batch=self.batch
-            )
+            config = self.config.get()
+            plan = plan_for_submission(parsed, team=run.team, run_id=run.run_id, config=config, batch=self.batch)
             resumed = resumed_steps(parsed.spec, run, plan, self.table)  # docs/resume.md
+            over = self.budgets.problems(plan, config.teams.get(run.team), reused=resumed.reused if resumed else ())
+            if over:  # docs/budgets.md: an ordinary rejection, with the arithmetic
+                raise SpecRejected(over)
         except SpecRejected as rejected:
             return self._reject(run, drop, rejected.problems, resuming=resuming)
         try:
