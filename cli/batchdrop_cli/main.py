@@ -32,6 +32,7 @@ from batchdrop.spec.parse import parse_spec
 from batchdrop_cli.costs import add_costs_command
 from batchdrop_cli.drops import NO_TEAM
 from batchdrop_cli.operations import OperationFailed
+from batchdrop_cli.platform_check import add_platform_commands
 from batchdrop_cli.reports import add_report_command
 from batchdrop_cli.rerun_command import add_rerun_command
 from batchdrop_cli.stack import (
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     add_rerun_command(commands)
     add_report_command(commands)
     add_costs_command(commands)
+    add_platform_commands(commands)
     return parser
 
 
