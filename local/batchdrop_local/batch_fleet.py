@@ -1,16 +1,29 @@
 """The Batch side a platform team owns, made in the emulator: the queues and job definitions
 the platform config names, with the same ARNs, each queue on a compute environment of the
 capacity the config says (`capacity: spot` a SPOT one, else on-demand EC2): the local Batch
-reclaims jobs only on spot capacity.
+reclaims jobs only on spot capacity. Each environment launches the instance types of
+`EXAMPLE_INSTANCE_TYPES` (the example's queues: their largest instances are the config's maxima, so
+`batchdrop platform check` passes) or, for other queues, its hardware's default; a fair-share queue
+has a scheduling policy.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 from batchdrop.platform.config import PlatformConfig
 from batchdrop_local.emulator import EmbeddedAws
 
 SERVICE_ROLE = "batchdrop-local-batch-service"
 INSTANCE_PROFILE = "batchdrop-local-batch-instance"
+EXAMPLE_INSTANCE_TYPES: Mapping[str, Sequence[str]] = {
+    "cpu-shared": ["m6i.24xlarge"],  # 96 vCPUs, 384 GiB
+    "gpu-shared": ["g5.12xlarge", "g5.16xlarge"],  # 4 GPUs on the first, 64 vCPUs and 256 GiB on the second
+    "gpu-on-demand": ["g5.12xlarge", "g5.16xlarge"],
+    "gpu-vision-prod": ["p4d.24xlarge"],  # 96 vCPUs, 1,152 GiB, 8 A100s
+}
+"""The instance types of the example config's queues' compute environments (examples/platform.yaml)."""
+DEFAULT_INSTANCE_TYPES: Mapping[str, Sequence[str]] = {"cpu": ["optimal"], "gpu": ["g5"]}
 
 
 def job_definition_arns(config: PlatformConfig) -> list[str]:
@@ -21,8 +34,11 @@ def queue_arns(config: PlatformConfig) -> list[str]:
     return sorted(queue.arn for queue in config.queues.values())
 
 
-def provision_batch(aws: EmbeddedAws, config: PlatformConfig) -> None:
-    """Create each queue on its own compute environment, and every job definition at its revision."""
+def provision_batch(
+    aws: EmbeddedAws, config: PlatformConfig, instance_types: Mapping[str, Sequence[str]] = EXAMPLE_INSTANCE_TYPES
+) -> None:
+    """Create each queue on its own compute environment launching `instance_types[queue]` (by default
+    its hardware's), a fair-share queue with a scheduling policy, and every job definition at its revision."""
     iam = aws.client("iam")
     try:
         role = iam.create_role(
@@ -48,17 +64,27 @@ def provision_batch(aws: EmbeddedAws, config: PlatformConfig) -> None:
                 "type": "SPOT" if queue.capacity == "spot" else "EC2",
                 "minvCpus": 0,  # no instance is started
                 "maxvCpus": int(queue.max_vcpus),
-                "instanceTypes": ["optimal"],
+                "instanceTypes": list(instance_types.get(name, DEFAULT_INSTANCE_TYPES[queue.hardware])),
                 "instanceRole": instance_role,
                 "subnets": subnets,
                 "securityGroupIds": [groups[0]["GroupId"]],
             },
         )["computeEnvironmentArn"]
+        fair_share = (
+            {
+                "schedulingPolicyArn": batch.create_scheduling_policy(
+                    name=f"batchdrop-local-{name}", fairsharePolicy={"shareDecaySeconds": 3600}
+                )["arn"]
+            }
+            if queue.fair_share
+            else {}
+        )
         batch.create_job_queue(
             jobQueueName=queue.arn.rsplit("/", 1)[1],
             state="ENABLED",
             priority=1,
             computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
+            **fair_share,
         )
     for arn in job_definition_arns(config):
         name, _, revision = arn.rsplit("/", 1)[1].partition(":")

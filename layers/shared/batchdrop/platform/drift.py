@@ -167,9 +167,16 @@ def check_account(config: PlatformConfig, account: Account) -> DriftReport:
     for name, declared in config.queues.items():
         report.findings.extend(_queue_findings(name, declared, account.queues.get(declared.arn)))
     for team_name, team in config.teams.items():
+        routed = [
+            queue
+            for route in config.routes
+            if route.when.team in (None, team_name)
+            for queue in (route.queue, route.fallback)
+            if queue is not None
+        ]
         reachable = [
             account.queues[config.queues[queue].arn]
-            for queue in dict.fromkeys(config.reachable_queues(team_name))
+            for queue in dict.fromkeys(routed)
             if queue in config.queues and config.queues[queue].arn in account.queues
         ]
         for alias, reference in team.job_definitions.items():
@@ -232,7 +239,7 @@ def _maxima_findings(found: _Found, declared: QueueConfig, largest: Largest) -> 
         ("max_memory_mib", declared.max_memory_mib, largest.memory_mib, largest.memory_mib * MEMORY_SLACK),
         ("max_gpus", declared.max_gpus, largest.gpus, largest.gpus),
     ):
-        shown = f"config {configured:g}, largest instance {actual:g}"
+        shown = f"config {_number(configured)}, largest instance {_number(actual)}"
         if configured > actual:
             findings.append(found(check, "error", f"{shown}: too high, a job asking for more will sit RUNNABLE"))
         elif configured < low:
@@ -289,6 +296,10 @@ def _definition_findings(
             )
         )
     return findings
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value == int(value) else f"{value:,}"
 
 
 def _platform_of(environment: ComputeEnvironment) -> str:
