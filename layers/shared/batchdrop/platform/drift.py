@@ -237,7 +237,8 @@ def _maxima_findings(found: _Found, declared: QueueConfig, largest: Largest) -> 
     for check, configured, actual, low in (
         ("max_vcpus", declared.max_vcpus, largest.vcpus, largest.vcpus),
         ("max_memory_mib", declared.max_memory_mib, largest.memory_mib, largest.memory_mib * MEMORY_SLACK),
-        ("max_gpus", declared.max_gpus, largest.gpus, largest.gpus),
+        # A cpu queue's GPUs are the hardware check's: its max_gpus is 0 by the config's own rules.
+        ("max_gpus", declared.max_gpus, largest.gpus, largest.gpus if declared.hardware == "gpu" else 0),
     ):
         shown = f"config {_number(configured)}, largest instance {_number(actual)}"
         if configured > actual:
