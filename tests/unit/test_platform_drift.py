@@ -4,6 +4,7 @@ memory: the account as `gateways/account` reads it, built by hand."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from batchdrop.platform.drift import (
     check_account,
     usable_memory_mib,
 )
+from batchdrop.track.platform_drift import DriftWatch
 from batchdrop_cli import platform_check
 from batchdrop_cli.main import main
 
@@ -277,3 +279,54 @@ def test_check_prints_a_table_per_queue_and_definition_and_exits_1_on_an_error(
 def test_check_of_a_config_file_that_is_not_there_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["platform", "check", "--config", "no/such/platform.yaml"]) == 2
     assert "batchdrop: cannot read no/such/platform.yaml" in capsys.readouterr().err
+
+
+class _Config:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.config = config
+
+    def get(self) -> PlatformConfig:
+        return self.config
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.days: dict[str, dict[str, Any]] = {}
+
+    def record(self, *, at: datetime, **kept: Any) -> bool:
+        day = at.date().isoformat()
+        if day in self.days:
+            return False
+        self.days[day] = kept
+        return True
+
+
+def test_the_daily_check_records_a_day_the_config_and_the_account_disagree_once(
+    platform_config: PlatformConfig,
+) -> None:
+    queues = dict(platform_config.queues)
+    queues["gpu-shared"] = queues["gpu-shared"].model_copy(update={"max_memory_mib": 262144})
+    log, now = _Log(), [datetime(2026, 11, 30, 3, 0, tzinfo=UTC)]
+    watch = DriftWatch(
+        config=_Config(platform_config.model_copy(update={"queues": queues})),
+        location="s3://jobs/config/platform.yaml",
+        account=_Gateway(_account(platform_config)),
+        log=log,
+        clock=lambda: now[0],
+    )
+    report, recorded = watch.check()
+    assert (len(report.errors), recorded) == (1, True)
+    assert log.days["2026-11-30"]["errors"] == 1
+    assert log.days["2026-11-30"]["findings"][0]["check"] == "max_memory_mib"
+    assert watch.check()[1] is False, "the same day's second check tells nothing more"
+    now[0] += timedelta(days=1)
+    assert watch.check()[1] is True
+
+
+def test_the_daily_check_records_nothing_when_they_agree(platform_config: PlatformConfig) -> None:
+    log = _Log()
+    watch = DriftWatch(
+        config=_Config(platform_config), location="x", account=_Gateway(_account(platform_config)), log=log
+    )
+    assert watch.check()[1] is False
+    assert log.days == {}
