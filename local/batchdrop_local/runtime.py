@@ -40,7 +40,7 @@ class LocalLambda:
       that pass the `FilterCriteria` are handed over in batches of `BatchSize`, and with
       `ReportBatchItemFailures` the batch is handed over again from the first record reported failed.
     - **Schedule** (SCHEDULES): invoked at the rule's rate (divided by `speed`) with EventBridge's
-      Scheduled Event, with the same asynchronous retries.
+      Scheduled Event (or the rule's `Input`, as EventBridge sends it), with the same asynchronous retries.
     """
 
     def __init__(
@@ -203,6 +203,9 @@ class LocalLambda:
     def _schedule(self, function: LocalFunction, properties: dict[str, Any]) -> None:
         every = _rate_seconds(properties["Schedule"]) / self.speed
         while not self._stop.wait(every):
+            if "Input" in properties:  # EventBridge sends a rule's constant input instead of its event
+                self._invoke_async(function, json.loads(properties["Input"]))
+                continue
             self._invoke_async(
                 function,
                 {
