@@ -28,11 +28,12 @@ from batchdrop.events.contract import (
     RunEnded,
     RunRejected,
     RunSubmitted,
+    TeamBudget,
 )
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     str(model.model_fields["type"].default): model
-    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobRecovering, JobStuck)
+    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobRecovering, JobStuck, TeamBudget)
 }
 DEFAULT_DIRECTORY = Path("docs/events")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -318,8 +318,25 @@ class RunEnded(_Event):
     notify_on: list[str] = Field(default=[], description="The statuses the spec asked to hear about (lower case).")
 
 
+BudgetCrossing = Literal["warning", "exceeded"]
+
+
+class TeamBudget(_Event):
+    """A team's month crossed `warn_at` × its monthly budget (`warning`) or the budget itself (`exceeded`):
+    each told once per team and month (docs/budgets.md). The run is the one whose job's cost crossed it."""
+
+    type: Literal["team.budget"] = "team.budget"
+    status: BudgetCrossing
+    month: str = Field(description="The calendar month (UTC), `yyyy-mm`.", examples=["2026-11"])
+    spent_usd: float = Field(description="The team's month in US dollars when it crossed (jobs ended so far).")
+    monthly_usd: float = Field(description="The team's monthly budget in US dollars (`budget.monthly_usd`).")
+    threshold_usd: float = Field(description="What was crossed: `warn_at` × `monthly_usd`, or `monthly_usd`.")
+    warn_at: float = Field(description="The team's `budget.warn_at`.")
+
+
 BatchdropEvent = Annotated[
-    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck, Field(discriminator="type")
+    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck | TeamBudget,
+    Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent, config=ConfigDict(defer_build=True))
 """Built on first use: the submit and track functions never read an event."""

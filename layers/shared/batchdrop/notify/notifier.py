@@ -46,6 +46,7 @@ from batchdrop.events.contract import (
     RunEnded,
     RunRejected,
     RunSubmitted,
+    TeamBudget,
 )
 from batchdrop.notify.block_kit import SlackMessage
 from batchdrop.notify.posted_log import Claim, NotificationLog, NotificationLogUnavailable
@@ -84,7 +85,7 @@ class Delivery:
 
 def is_wanted(event: NotifiableEvent) -> bool:
     """Whether the event is one people asked to hear about (or must hear about)."""
-    if isinstance(event, RunRejected | JobStuck | JobRecovering):
+    if isinstance(event, RunRejected | JobStuck | JobRecovering | TeamBudget):
         return True
     if isinstance(event, JobStatusChanged) and event.recovering:
         return False  # the failure of a job being replaced: its `job.recovering` message tells it

@@ -27,6 +27,7 @@ from batchdrop.events.contract import (
     RunEnded,
     RunRejected,
     RunSubmitted,
+    TeamBudget,
 )
 from batchdrop.notify.block_kit import (
     MAX_REASON_CHARS,
@@ -48,6 +49,7 @@ from batchdrop.notify.block_kit import (
     quote_block,
     section,
 )
+from batchdrop.notify.slack_budgets import team_budget
 from batchdrop.notify.slack_parts import (
     ENDED,
     FAILURE_ADVICE,
@@ -66,7 +68,7 @@ from batchdrop.units import gib
 
 __all__ = ["FAILURE_ADVICE", "FAILURE_TITLES", "NotifiableEvent", "failure_kind", "render"]
 
-NotifiableEvent = RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck
+NotifiableEvent = RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck | TeamBudget
 
 
 def render(event: NotifiableEvent) -> SlackMessage:
@@ -81,6 +83,8 @@ def render(event: NotifiableEvent) -> SlackMessage:
         return _job_stuck(event)
     if isinstance(event, JobRecovering):
         return _job_recovering(event)
+    if isinstance(event, TeamBudget):
+        return team_budget(event)
     return _job_status(event)
 
 

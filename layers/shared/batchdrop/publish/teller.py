@@ -19,7 +19,9 @@ that change alone this module decides what to tell:
   once per recovery, and its `job.status` failure says `recovering`; a recovery the submit function
   could not make (`recovery` replaced by `recovery_final`): the failure again, final, with why;
 - a job **reported stuck** (`stuck_reported` changed): a `job.stuck` event
-  with the advice written beside it.
+  with the advice written beside it;
+- a team's month **crossing its budget** (`budget_warned` or `budget_exceeded` set on its
+  `team_month` item, once each): a `team.budget` event (docs/budgets.md).
 
 So a transition that is recorded is always told, even when the function that
 recorded it crashed the next instant, and a write that changes nothing tells
@@ -51,6 +53,7 @@ from batchdrop.events.contract import (
     RunEnded,
     RunRejected,
     RunSubmitted,
+    TeamBudget,
     _Event,
     event_id,
     failure_told,
@@ -61,6 +64,7 @@ from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, run_r
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.costs import cost_of, told_usd
 from batchdrop.platform.recovery import RecoveryDue
+from batchdrop.store.costs import BUDGET_MARKERS
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, Transition, order_key
 
 logger = logging.getLogger(__name__)
@@ -140,6 +144,8 @@ class Teller:
             return [self._run_ended(RunRecord.model_validate(new), old.get("status"))]
         if new.get("kind") == "job":
             return self._job_told(old, new)
+        if new.get("kind") == "team_month":
+            return budget_told(old, new)
         return []
 
     # ------------------------------------------------------------------ runs
@@ -358,6 +364,34 @@ class Teller:
             "notify_on": record.notify_on,
             "step_count": record.step_count,
         }
+
+
+def budget_told(old: dict[str, Any], new: dict[str, Any]) -> list[_Event]:
+    """A team-month's budget markers just set: one `team.budget` each (its id: the team, month, crossing)."""
+    events: list[_Event] = []
+    for crossing, marker in BUDGET_MARKERS.items():
+        crossed = new.get(marker)
+        if not crossed or old.get(marker):
+            continue
+        team, month = str(new["team"]), str(new["month"])
+        events.append(
+            TeamBudget(
+                event_id=event_id(team, month, "budget", crossing),
+                time=crossed["at"],
+                team=team,
+                run_id=str(crossed.get("run_id") or ""),
+                spec_name=crossed.get("spec_name") or None,
+                source_uri=str(crossed.get("source_uri") or ""),
+                status="warning" if crossing == "warning" else "exceeded",
+                month=month,
+                spent_usd=told_usd(float(new.get(f"{marker}_usd", new.get("usd", 0.0)))),
+                monthly_usd=float(crossed["monthly_usd"]),
+                threshold_usd=told_usd(float(crossed["threshold_usd"])),
+                warn_at=float(crossed["warn_at"]),
+            )
+        )
+        logger.info("a team's month crossed its budget", extra={"team": team, "month": month, "crossing": crossing})
+    return events
 
 
 def _decided_run(change: RecordChange) -> RunRecord | None:

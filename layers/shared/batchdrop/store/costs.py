@@ -10,6 +10,13 @@ Exactly once: a job's cost is added in one TransactWriteItems with a marker on t
 (`cost_counted`, set only if absent and only on a finished job). A second count of the same job (its end
 applied twice, two instances, botocore re-sending a transaction whose answer was lost) fails the marker's
 condition and adds nothing.
+
+Budget crossings (docs/budgets.md): for a team with a monthly budget, each count is followed by a conditional
+update of the month that sets `budget_warned` once its total reaches `warn_at` × the budget, and
+`budget_exceeded` once it reaches the budget, each only if absent: once per team-month. The publish function
+tells the change as `team.budget` (the records table's stream is the outbox). Tracking marks after every
+count, and after a count refused as made before (`track.costs`): a marker that could not be set after its
+count (the function died between) is set by the same end delivered again, or by the month's next count.
 """
 
 from __future__ import annotations
@@ -23,9 +30,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from batchdrop.events.contract import Usage
+from batchdrop.platform.config import BudgetConfig
 from batchdrop.platform.costs import usage_cost
 from batchdrop.store.items import batch_get, deserialize, error_code, job_key, serialize
-from batchdrop.store.records import TERMINAL, JobRecord
+from batchdrop.store.records import TERMINAL, JobRecord, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,6 +43,8 @@ COST_RETENTION = timedelta(days=400)
 BREAKDOWNS = ("queue", "spec")
 """What a month's cost is also kept by: its jobs' queues and their specs' names."""
 FIGURES = ("usd", "jobs", "unpriced_jobs", "vcpu_hours", "memory_gib_hours", "gpu_hours")
+BUDGET_MARKERS = {"warning": "budget_warned", "exceeded": "budget_exceeded"}
+"""A team-month's marker of each budget crossing, set once (told as `team.budget`)."""
 SEPARATOR = "/"
 """Between a breakdown, its name and a figure: `queue/gpu-spot/usd` (no queue or spec name holds a `/`)."""
 
@@ -60,6 +70,9 @@ class JobCost:
     usage: Usage
     usd: float | None
     """None: its queue has no prices (the job's hours are counted, its dollars are not)."""
+    run_id: str = ""
+    source_uri: str = ""
+    """The job's run and spec file: a budget crossing names the run whose job crossed it."""
 
     @classmethod
     def of(cls, job: JobRecord, usage: Usage | None = None) -> JobCost:
@@ -74,6 +87,8 @@ class JobCost:
             spec_name=job.spec_name,
             usage=used,
             usd=usage_cost(used, job.price) if job.price is not None else None,
+            run_id=job.run_id,
+            source_uri=job.source.uri,
         )
 
     def figures(self) -> dict[str, float]:
@@ -155,6 +170,11 @@ class TeamCosts:
     table_name: str
     _: KW_ONLY
     sleep: Callable[[float], None] = time.sleep
+    budgets: Callable[[str], BudgetConfig | None] | None = None
+    """A team's budget (the platform config's), for its crossings; None: crossings are not marked."""
+    clock: Callable[[], datetime] = utc_now
+    _marked: set[tuple[str, str, str]] = field(default_factory=set, init=False, repr=False)
+    """(team, month, crossing) known marked: not asked again by this instance."""
 
     def count(self, cost: JobCost) -> bool:
         """Add a finished job's cost to its team's month, once: False if it was counted already (or the job
@@ -214,6 +234,46 @@ class TeamCosts:
                 return False
             raise
         return True
+
+    def mark_crossings(self, cost: JobCost) -> list[str]:
+        """Mark the budget levels the cost's team-month has reached and had not: the crossings marked now."""
+        budget = self.budgets(cost.team) if self.budgets is not None else None
+        if budget is None or budget.monthly_usd is None:
+            return []
+        marked: list[str] = []
+        for crossing, threshold in (("warning", budget.monthly_usd * budget.warn_at), ("exceeded", budget.monthly_usd)):
+            marker = BUDGET_MARKERS[crossing]
+            known = (cost.team, cost.month, crossing)
+            if known in self._marked:
+                continue
+            crossed = {
+                "at": self.clock().isoformat(),
+                "monthly_usd": budget.monthly_usd,
+                "warn_at": budget.warn_at,
+                "threshold_usd": threshold,
+                "run_id": cost.run_id,
+                "source_uri": cost.source_uri,
+                "spec_name": cost.spec_name,
+            }
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=cost_key(cost.team, cost.month),
+                    UpdateExpression="SET #marker = :crossed, #spent = #usd",
+                    ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#marker) AND #usd >= :threshold",
+                    ExpressionAttributeNames={"#marker": marker, "#spent": f"{marker}_usd", "#usd": "usd"},
+                    ExpressionAttributeValues=serialize({":crossed": crossed, ":threshold": threshold}),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                if marker in exc.response.get("Item", {}):  # type: ignore[operator]  # marked before
+                    self._marked.add(known)
+                continue  # not reached yet
+            self._marked.add(known)
+            marked.append(crossing)
+        return marked
 
     def months(self, teams: Iterable[str], months: Iterable[str]) -> list[MonthCost]:
         """The months kept of these teams (one read each, 100 to a call); a month with no cost has no item."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from batchdrop.events.contract import Usage
 from batchdrop.store.child_states import children_ended
@@ -28,6 +28,11 @@ COUNTED_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
 
 class CostLedger(Protocol):  # `batchdrop.store.costs.TeamCosts`
     def count(self, cost: JobCost) -> bool: ...
+
+
+@runtime_checkable
+class BudgetMarker(Protocol):  # `batchdrop.store.costs.TeamCosts` given the teams' budgets
+    def mark_crossings(self, cost: JobCost) -> list[str]: ...
 
 
 class CostCounting:
@@ -65,6 +70,8 @@ class CostCounting:
         if cost.job_id in self._counted:
             return
         counted = self.ledger.count(cost)
+        if isinstance(self.ledger, BudgetMarker):  # after a refused count too: its marks may be missing
+            result.counts["BudgetCrossings"] += len(self.ledger.mark_crossings(cost))
         self._counted[cost.job_id] = None
         while len(self._counted) > KNOWN_COUNTED:
             self._counted.popitem(last=False)
