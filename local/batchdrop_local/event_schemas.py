@@ -25,6 +25,7 @@ from batchdrop.events.contract import (
     JobRecovering,
     JobStatusChanged,
     JobStuck,
+    PlatformDrift,
     RunEnded,
     RunRejected,
     RunSubmitted,
@@ -33,7 +34,16 @@ from batchdrop.events.contract import (
 
 EVENT_MODELS: dict[str, type[BaseModel]] = {
     str(model.model_fields["type"].default): model
-    for model in (RunSubmitted, RunRejected, RunEnded, JobStatusChanged, JobRecovering, JobStuck, TeamBudget)
+    for model in (
+        RunSubmitted,
+        RunRejected,
+        RunEnded,
+        JobStatusChanged,
+        JobRecovering,
+        JobStuck,
+        TeamBudget,
+        PlatformDrift,
+    )
 }
 DEFAULT_DIRECTORY = Path("docs/events")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -30,6 +30,8 @@ STAR_RESOURCE_ALLOWED = {
     "batch:DescribeJobDefinitions": "DescribeJobDefinitions takes no resource: a sweep wraps its definition's command",
     "batch:DescribeJobQueues": "DescribeJobQueues takes no resource: a stuck job's queue's compute environments",
     "batch:DescribeComputeEnvironments": "DescribeComputeEnvironments takes no resource: a stuck job's environments",
+    "batch:DescribeSchedulingPolicies": "DescribeSchedulingPolicies takes no resource: the daily platform check",
+    "ec2:DescribeInstanceTypes": "DescribeInstanceTypes takes no resource: the daily platform check's instance sizes",
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions: Lambda's active tracing",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions: Lambda's active tracing",
 }

@@ -334,15 +334,43 @@ class TeamBudget(_Event):
     warn_at: float = Field(description="The team's `budget.warn_at`.")
 
 
+PLATFORM_TEAM = "(platform)"
+"""The `team` of an event that concerns no one team (`platform.drift`): no team's name has parentheses."""
+
+
+class DriftFinding(BaseModel):
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    subject: Literal["queue", "job definition"]
+    name: str = Field(description="The queue's name, or the job definition's `team/alias`.")
+    check: str = Field(description="What was compared (docs/platform-check.md).", examples=["max_memory_mib"])
+    severity: Literal["warning", "error"]
+    detail: str = Field(description="What the config says and what the account has, in words.")
+
+
+class PlatformDrift(_Event):
+    """The daily platform check found the platform config and the account disagreeing (docs/platform-check.md),
+    told once a day they do. It concerns no one team: `team` is `(platform)`, `run_id` empty, `source_uri` the
+    config's location; `status` is the worst finding's severity."""
+
+    type: Literal["platform.drift"] = "platform.drift"
+    status: Literal["warning", "error"]
+    day: str = Field(description="The day checked (UTC), `yyyy-mm-dd`.", examples=["2026-11-30"])
+    errors: int = Field(description="Findings that are errors: jobs would sit RUNNABLE or be refused by Batch.")
+    warnings: int = Field(description="Findings that are warnings: jobs refused that would have run.")
+    findings: list[DriftFinding] = Field(description="What disagrees (at most 100).")
+    finding_count: int = Field(description="How many findings there were, all told.")
+
+
 BatchdropEvent = Annotated[
-    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck | TeamBudget,
+    RunSubmitted | RunRejected | RunEnded | JobStatusChanged | JobRecovering | JobStuck | TeamBudget | PlatformDrift,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(BatchdropEvent, config=ConfigDict(defer_build=True))
 """Built on first use: the submit and track functions never read an event."""
 
 
-_SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links", "attempt_history", "steps")
+_SHORTENED_LISTS = ("problems", "jobs", "warnings", "log_links", "attempt_history", "steps", "findings")
 _SHORTENED_WORDS = ("reason", "failure", "advice")
 
 

@@ -21,7 +21,9 @@ that change alone this module decides what to tell:
 - a job **reported stuck** (`stuck_reported` changed): a `job.stuck` event
   with the advice written beside it;
 - a team's month **crossing its budget** (`budget_warned` or `budget_exceeded` set on its
-  `team_month` item, once each): a `team.budget` event (docs/budgets.md).
+  `team_month` item, once each): a `team.budget` event (docs/budgets.md);
+- a day the daily platform check found the config and the account **disagreeing** (its
+  `platform_drift` item written, once a day): a `platform.drift` event (docs/platform-check.md).
 
 So a transition that is recorded is always told, even when the function that
 recorded it crashed the next instant, and a write that changes nothing tells
@@ -43,12 +45,14 @@ from pydantic import ValidationError
 
 from batchdrop.events.contract import (
     MAX_EVENT_PROBLEMS,
+    PLATFORM_TEAM,
     RUN_ENDED,
     AttemptTold,
     EventJob,
     JobRecovering,
     JobStatusChanged,
     JobStuck,
+    PlatformDrift,
     RecoveryTold,
     RunEnded,
     RunRejected,
@@ -65,6 +69,7 @@ from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.costs import cost_of, told_usd
 from batchdrop.platform.recovery import RecoveryDue
 from batchdrop.store.costs import BUDGET_MARKERS
+from batchdrop.store.drift import DRIFT_KIND
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, Transition, order_key
 
 logger = logging.getLogger(__name__)
@@ -146,6 +151,8 @@ class Teller:
             return self._job_told(old, new)
         if new.get("kind") == "team_month":
             return budget_told(old, new)
+        if new.get("kind") == DRIFT_KIND and not old:
+            return [drift_told(new)]
         return []
 
     # ------------------------------------------------------------------ runs
@@ -392,6 +399,24 @@ def budget_told(old: dict[str, Any], new: dict[str, Any]) -> list[_Event]:
         )
         logger.info("a team's month crossed its budget", extra={"team": team, "month": month, "crossing": crossing})
     return events
+
+
+def drift_told(new: dict[str, Any]) -> PlatformDrift:
+    """A day's platform drift, as recorded by the daily check (`store/drift`): its id is the day."""
+    day = str(new["day"])
+    return PlatformDrift(
+        event_id=event_id("platform", day, "drift"),
+        time=new["checked_at"],
+        team=PLATFORM_TEAM,
+        run_id="",
+        source_uri=str(new["config"]),
+        status="error" if int(new["errors"]) else "warning",
+        day=day,
+        errors=int(new["errors"]),
+        warnings=int(new["warnings"]),
+        findings=new["findings"],
+        finding_count=int(new["finding_count"]),
+    )
 
 
 def _decided_run(change: RecordChange) -> RunRecord | None:
