@@ -16,6 +16,7 @@ from batchdrop.platform.config import PlatformConfig, parse_platform_config
 from batchdrop.platform.planning import Plan, check_and_plan
 from batchdrop.store.costs import MonthCost, Tally
 from batchdrop.store.records import SpecSource
+from batchdrop.submit.budgets import BudgetCheck
 from batchdrop.submit.submitter import Drop, Submitter
 from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, main
 from tests.conftest import EXAMPLES
@@ -284,3 +285,16 @@ def test_validate_rejects_a_spec_over_its_teams_per_run_budget(
 
     assert code == EXIT_INVALID
     assert '"code": "over_run_budget"' in out
+
+
+def test_a_reclaimed_drop_is_not_checked_against_the_month_again() -> None:
+    """Its first attempt checked the month and may have submitted jobs since: rejecting it now, on a month
+    that moved, would strand them."""
+    months = Months({"vision": 19_999.0})
+    platform = with_budget("budget: {per_run_usd: 5000, monthly_usd: 20000}")
+    check = BudgetCheck(months=months, clock=lambda: T0)
+    plan = plan_of("lr-grid-1000.yaml", platform)
+
+    assert check.problems(plan, platform.teams["vision"], monthly=False) == []
+    assert months.reads == []
+    assert [problem.code for problem in check.problems(plan, platform.teams["vision"])] == ["over_monthly_budget"]

@@ -31,12 +31,16 @@ class BudgetCheck:
         self.months = months
         self.clock = clock
 
-    def problems(self, plan: Plan, team: TeamConfig | None, *, reused: Collection[str] = ()) -> list[Problem]:
+    def problems(
+        self, plan: Plan, team: TeamConfig | None, *, reused: Collection[str] = (), monthly: bool = True
+    ) -> list[Problem]:
+        """`monthly=False`: the month is not read (a reclaimed drop, whose first attempt checked it and may
+        have submitted jobs since: the month moves, and rejecting now would strand them)."""
         budget = team.budget if team is not None else None
         if budget is None:
             return []
         month, spent = None, None
-        if budget.monthly_usd is not None and self.months is not None:
+        if monthly and budget.monthly_usd is not None and self.months is not None:
             month = month_of(self.clock())
             found = self.months.months([plan.team], [month])
             spent = found[0].total.usd if found else 0.0

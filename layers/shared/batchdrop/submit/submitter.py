@@ -238,7 +238,8 @@ class Submitter:
             config = self.config.get()
             plan = plan_for_submission(parsed, team=run.team, run_id=run.run_id, config=config, batch=self.batch)
             resumed = resumed_steps(parsed.spec, run, plan, self.table)  # docs/resume.md
-            over = self.budgets.problems(plan, config.teams.get(run.team), reused=resumed.reused if resumed else ())
+            reused = resumed.reused if resumed else ()
+            over = self.budgets.problems(plan, config.teams.get(run.team), reused=reused, monthly=not resuming)
             if over:  # docs/budgets.md: an ordinary rejection, with the arithmetic
                 raise SpecRejected(over)
         except SpecRejected as rejected:
