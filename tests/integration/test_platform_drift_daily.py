@@ -36,7 +36,7 @@ def test_a_deregistered_job_definition_is_told_once_a_day_as_platform_drift(loca
     told = [event for event in local_stack.published_events() if event["body"]["type"] == "platform.drift"]
     assert len(told) == 1, "told once a day"
     body, attributes = told[0]["body"], told[0]["attributes"]
-    assert (body["status"], body["errors"], body["warnings"]) == ("error", 1, 0)
+    assert (body["status"], body["error_count"], body["warning_count"]) == ("error", 1, 0)
     assert body["findings"] == [
         {
             "subject": "job definition",

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from batchdrop.events.contract import PLATFORM_TEAM, PlatformDrift
 from batchdrop.gateways.account import AccountGateway, AccountUnreadable, instance_filters
 from batchdrop.platform.config import PlatformConfig, QueueConfig, parse_platform_config
 from batchdrop.platform.drift import (
@@ -22,9 +23,11 @@ from batchdrop.platform.drift import (
     check_account,
     usable_memory_mib,
 )
+from batchdrop.publish.teller import RecordChange
 from batchdrop.track.platform_drift import DriftWatch
 from batchdrop_cli import platform_check
 from batchdrop_cli.main import main
+from tests.unit.test_telling import FakePublisher, teller
 
 M6I_24XL = InstanceType("m6i.24xlarge", 96, 393216, 0)
 G5_12XL = InstanceType("g5.12xlarge", 48, 196608, 4)
@@ -330,3 +333,35 @@ def test_the_daily_check_records_nothing_when_they_agree(platform_config: Platfo
     )
     assert watch.check()[1] is False
     assert log.days == {}
+
+
+def _drift_item(findings: int) -> dict[str, Any]:
+    finding = {"subject": "queue", "name": "gpu-shared", "check": "max_memory_mib", "severity": "warning"}
+    return {
+        "kind": "platform_drift",
+        "day": "2026-11-30",
+        "checked_at": "2026-11-30T03:00:00.000Z",
+        "config": "s3://jobs/config/platform.yaml",
+        "errors": 0,
+        "warnings": findings,
+        "findings": [{**finding, "detail": f"finding {number} " + "x" * 2000} for number in range(findings)],
+        "finding_count": findings,
+    }
+
+
+def test_a_days_drift_is_told_once_when_recorded_as_platform_drift_within_its_size() -> None:
+    publisher = FakePublisher()
+    item = _drift_item(100)
+    teller(publisher).tell([RecordChange("1", None, item), RecordChange("2", item, {**item, "expires_at": 1})])
+    (event,) = publisher.published
+    assert isinstance(event, PlatformDrift)
+    assert (event.team, event.status, event.day, event.warning_count, event.finding_count) == (
+        PLATFORM_TEAM,
+        "warning",
+        "2026-11-30",
+        100,
+        100,
+    )
+    assert event.attributes()["type"] == "platform.drift"
+    assert event.truncated, "200 KB of findings are halved until the event fits SNS"
+    assert 0 < len(event.findings) < 100

@@ -356,8 +356,8 @@ class PlatformDrift(_Event):
     type: Literal["platform.drift"] = "platform.drift"
     status: Literal["warning", "error"]
     day: str = Field(description="The day checked (UTC), `yyyy-mm-dd`.", examples=["2026-11-30"])
-    errors: int = Field(description="Findings that are errors: jobs would sit RUNNABLE or be refused by Batch.")
-    warnings: int = Field(description="Findings that are warnings: jobs refused that would have run.")
+    error_count: int = Field(description="Findings that are errors: jobs would sit RUNNABLE or be refused by Batch.")
+    warning_count: int = Field(description="Findings that are warnings: jobs refused that would have run.")
     findings: list[DriftFinding] = Field(description="What disagrees (at most 100).")
     finding_count: int = Field(description="How many findings there were, all told.")
 

@@ -412,8 +412,8 @@ def drift_told(new: dict[str, Any]) -> PlatformDrift:
         source_uri=str(new["config"]),
         status="error" if int(new["errors"]) else "warning",
         day=day,
-        errors=int(new["errors"]),
-        warnings=int(new["warnings"]),
+        error_count=int(new["errors"]),
+        warning_count=int(new["warnings"]),
         findings=new["findings"],
         finding_count=int(new["finding_count"]),
     )
