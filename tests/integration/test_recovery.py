@@ -121,7 +121,7 @@ def test_out_of_memory_at_the_queues_largest_instance_is_final_in_numbers(plane:
     failed = record(plane, job["jobId"])
     assert failed.recovered_by is None
     assert failed.recovery_final == (
-        "ran out of memory with 384 GiB, all the largest instance of queue `cpu-shared` has: not resubmitted"
+        "ran out of memory with 374.4 GiB, all the largest instance of queue `cpu-shared` has: not resubmitted"
     )
 
 
