@@ -15,6 +15,7 @@ from batchdrop_local.stack_model import STACK_NAME
 from batchdrop.platform.config import parse_platform_config
 from batchdrop_cli.main import main
 from tests.conftest import EXAMPLES
+from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
 
 pytestmark = pytest.mark.integration
@@ -103,3 +104,21 @@ def test_a_generated_config_has_the_accounts_queues_and_passes(
     assert generated.queues["gpu-vision-prod"].max_memory_mib == example.queues["gpu-vision-prod"].max_memory_mib
     capsys.readouterr()
     assert _check(capsys, "--config", str(written)) == (0, {})
+
+
+def test_throttled_instance_types_are_asked_again_below_botocore_and_the_check_passes(
+    faults: FaultProxy, local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults.throttle("ec2", "DescribeInstanceTypes", times=2)
+    assert _check(capsys, "--config", str(EXAMPLES / "platform.yaml")) == (0, {})
+    assert faults.count("ec2", "DescribeInstanceTypes", fault="throttle") == 2
+
+
+def test_a_refused_describe_is_said_in_words_with_exit_2(
+    faults: FaultProxy, local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faults.fail_before("batch", "DescribeJobQueues", status=403, code="AccessDeniedException", times=None)
+    assert main(["platform", "check", "--config", str(EXAMPLES / "platform.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batchdrop: cannot read the account: batch:DescribeJobQueues failed: AccessDeniedException")
+    assert "Traceback" not in err
