@@ -74,9 +74,16 @@ def _account(config: PlatformConfig, **queues: JobQueue) -> Account:
     for name, queue in queues.items():
         built[config.queues[name].arn] = queue
     definitions = {
-        arn: JobDefinition(arn, arn.rsplit("/", 1)[1].split(":")[0], int(arn.rsplit(":", 1)[1]), "ACTIVE", "container")
+        arn: JobDefinition(
+            arn,
+            arn.rsplit("/", 1)[1].split(":")[0],
+            int(arn.rsplit(":", 1)[1]),
+            "ACTIVE",
+            # the definitions a team lists as multi-node are (a config without the list has none)
+            "multinode" if alias in getattr(team, "multinode_job_definitions", ()) else "container",
+        )
         for team in config.teams.values()
-        for arn in team.job_definitions.values()
+        for alias, arn in team.job_definitions.items()
     }
     return Account(queues=built, definitions=definitions)
 
@@ -200,14 +207,33 @@ def test_a_definition_must_fit_every_queue_its_team_can_be_routed_to(platform_co
     trainer = platform_config.teams["vision"].job_definitions["trainer"]
     triage = platform_config.teams["forecasting"].job_definitions["triage"]
     definitions = {
+        **account.definitions,
         trainer: JobDefinition(trainer, "vision-trainer", 3, "ACTIVE", "multinode"),
         triage: JobDefinition(triage, "triage-cli-experiment", 7, "ACTIVE", "container", ("FARGATE",)),
     }
     report = check_account(platform_config, Account(queues=account.queues, definitions=definitions))
-    assert _errors(report) == [("vision/trainer", "fits queues"), ("forecasting/triage", "fits queues")]
-    assert "gpu-shared (multi-node jobs run on EC2 on-demand only)" in report.errors[0].detail
-    assert "gpu-vision-prod" not in report.errors[0].detail, "an on-demand EC2 queue runs multi-node jobs"
-    assert "FARGATE definition" in report.errors[1].detail
+    misfits = [finding for finding in report.errors if finding.check == "fits queues"]
+    assert [finding.name for finding in misfits] == ["forecasting/triage"], "vision reaches on-demand queues"
+    assert "FARGATE definition" in misfits[0].detail
+
+
+def test_a_multinode_definition_needs_an_on_demand_queue_among_those_its_team_reaches(
+    platform_config: PlatformConfig,
+) -> None:
+    on_demand = platform_config.queues["gpu-on-demand"]
+    account = _account(
+        platform_config,
+        **{"gpu-on-demand": _queue("gpu-on-demand", on_demand, _environment("gpu-on-demand", on_demand, kind="SPOT"))},
+    )
+    triage = platform_config.teams["forecasting"].job_definitions["triage"]
+    definitions = {
+        **account.definitions,
+        triage: JobDefinition(triage, "triage-cli-experiment", 7, "ACTIVE", "multinode"),
+    }
+    report = check_account(platform_config, Account(queues=account.queues, definitions=definitions))
+    (misfit,) = [finding for finding in report.errors if finding.check == "fits queues"]
+    assert misfit.name == "forecasting/triage"
+    assert "(multi-node jobs run on EC2 on-demand only)" in misfit.detail
 
 
 def test_a_fargate_environment_offers_the_largest_fargate_task(platform_config: PlatformConfig) -> None:

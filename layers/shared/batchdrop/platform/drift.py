@@ -271,15 +271,17 @@ def _definition_findings(
         return [found("exists", "error", f"{definition.name}:{definition.revision} is {definition.status}")]
     findings = [found("exists", "ok", f"{definition.name}:{definition.revision} ACTIVE")]
     misfits: list[str] = []
+    on_demand = [
+        queue.name for queue in reachable if any(environment.kind == "EC2" for environment in queue.environments)
+    ]
+    if definition.type == "multinode" and reachable and not on_demand:
+        # A multi-node job goes to an on-demand queue (a route's own, else its fallback): one must be reachable.
+        misfits.append(f"{', '.join(queue.name for queue in reachable)} (multi-node jobs run on EC2 on-demand only)")
     for queue in reachable:
         environments = [environment for environment in queue.environments if environment.kind is not None]
-        if not environments:
+        if not environments or (definition.type == "multinode" and queue.name not in on_demand):
             continue
-        if definition.type == "multinode" and all(
-            environment.kind in SPOT_TYPES | FARGATE_TYPES for environment in environments
-        ):
-            misfits.append(f"{queue.name} (multi-node jobs run on EC2 on-demand only)")
-        elif not any(environment.orchestration == definition.orchestration for environment in environments):
+        if not any(environment.orchestration == definition.orchestration for environment in environments):
             misfits.append(
                 f"{queue.name} ({definition.orchestration} definition, no {definition.orchestration} environment)"
             )
