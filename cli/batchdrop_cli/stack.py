@@ -29,6 +29,7 @@ from batchdrop.errors import BatchdropError, InvalidInput, Problem
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import INCOMING, run_report_key
 from batchdrop.platform.config import parse_platform_config
+from batchdrop.platform.costs import cost_of, money_words, run_cost
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
 from batchdrop.store.queries import RecordQueries
@@ -460,6 +461,9 @@ def _print_view(view: RunView) -> None:
             f"  used      {usage.vcpu_hours:.2f} vCPU-h, {usage.gpu_hours:.2f} GPU-h, "
             f"{usage.memory_gib_hours:.2f} GiB-h of memory"
         )
+    cost = run_cost(run.run_id, [*view.jobs, *view.replaced.values()])  # recoveries ran too; reused steps did not
+    if cost.known:  # only where a queue has prices (docs/costs.md)
+        print(f"  cost      {cost.words()}, estimated" + ("" if view.ended else " so far"))
     for warning in run.warnings:
         print(f"  warning   {warning}")
     if view.ended and run.status != "rejected":  # the report function wrote it when the run ended
@@ -506,6 +510,8 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
         notes.append(f"where it stands: {standing}")
     if job.children:
         notes.append(f"children: {_counts(job.children)}")
+    if not reused and job.status in TERMINAL and (usd := cost_of(job)) is not None:
+        notes.append(f"cost: {money_words(usd)}, estimated")
     if job.failure:
         notes.append(f"failure: {job.failure}")
     if len(job.attempt_ends) > 1 or any(end.failure for end in job.attempt_ends):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdrop.platform.costs import cost_of
+from batchdrop.platform.costs import cost_of, money_words
 from batchdrop.store.costs import JobCost, TeamCosts
 from batchdrop.store.queries import RecordQueries
 from tests.integration.test_operator_cli import Cli, _spec, cli, plane  # noqa: F401 (fixtures)
@@ -65,6 +65,20 @@ def test_costs_by_team_spec_queue_and_tag(cli: Cli, tmp_path: Path) -> None:  # 
     assert "costs of vision since" in out
     assert "costs-tagged" in out
     assert "total" in out
+
+
+def test_status_shows_each_jobs_cost_and_the_runs(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+    run_id = _ran(cli, tmp_path, "costs-status", "vision-2027")
+    run = cli.plane.table.get_run(run_id)
+    assert run is not None
+    (job,) = cli.plane.table.get_jobs(ref.job_id for ref in run.jobs).values()
+    usd = money_words(cost_of(job) or 0)
+
+    code, out, _ = cli("status", run_id)
+
+    assert code == 0
+    assert f"  cost      {usd}, estimated\n" in out
+    assert f"    cost: {usd}, estimated\n" in out
 
 
 def test_bad_input_is_said_in_words(cli: Cli) -> None:  # noqa: F811
