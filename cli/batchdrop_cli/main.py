@@ -312,7 +312,7 @@ def _plan(args: argparse.Namespace) -> int:
     for warning in plan.warnings:
         print(f"warning: {warning}")
     for job, shown in zip(plan.jobs, document["jobs"], strict=True):
-        array = f", array of {job.array_size:,}" if job.array_size else ""
+        array = f", array of {job.array_size:,}" if job.array_size else f", {job.nodes} nodes" if job.nodes else ""
         after = f", after {', '.join(job.depends_on)}" if job.depends_on else ""
         print(f"\n{job.step}: {job.hardware} queue {job.queue}{array}{after}")
         print("SubmitJob request:")

@@ -194,6 +194,8 @@ def generated_config(queues: Sequence[JobQueue], definitions: Sequence[JobDefini
         if any(q["hardware"] == hardware for q in described.values())
     ]
     team: dict[str, Any] = {"job_definitions": {d.name[:64]: d.arn for d in definitions}}
+    if multinode := [d.name[:64] for d in definitions if d.type == "multinode"]:
+        team["multinode_job_definitions"] = multinode
     if any(q["fair_share"] for q in described.values()):
         team["share_identifier"] = "platform"
     document = {"version": 1, "queues": described, "teams": {"platform": team}, "routes": routes}

@@ -101,6 +101,7 @@ def test_the_example_config_agrees_with_an_account_of_its_instances(platform_con
         "gpu-on-demand",
         "gpu-vision-prod",
         "vision/trainer",
+        "vision/ddp",
         "forecasting/triage",
     }
 

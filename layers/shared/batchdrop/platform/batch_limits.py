@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchdrop.spec.model import MAX_ARRAY_SIZE, MAX_DEPENDENCIES, MIN_ARRAY_SIZE
+from batchdrop.spec.nodes import MAX_NODES, MIN_NODES
 
 MAX_REQUEST_BYTES = 30 * 1024
 MAX_TAGS = 50
@@ -34,6 +35,12 @@ def batch_limit_violations(request: Mapping[str, Any]) -> list[str]:
     array = request.get("arrayProperties")
     if array is not None and not MIN_ARRAY_SIZE <= array["size"] <= MAX_ARRAY_SIZE:
         problems.append(f"array size {array['size']}; Batch accepts {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE:,}")
+    nodes = request.get("nodeOverrides")
+    if nodes is not None:
+        if not MIN_NODES <= nodes["numNodes"] <= MAX_NODES:
+            problems.append(f"{nodes['numNodes']} nodes; Batch runs {MIN_NODES} to {MAX_NODES:,} in one job")
+        if array is not None or "containerOverrides" in request:
+            problems.append("a multi-node job with an array or container overrides, which Batch refuses")
     timeout = request.get("timeout")
     if timeout is not None and timeout["attemptDurationSeconds"] < MIN_TIMEOUT_SECONDS:
         problems.append(f"a timeout under {MIN_TIMEOUT_SECONDS} seconds")

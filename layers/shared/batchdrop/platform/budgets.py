@@ -147,8 +147,8 @@ def _line(
     queue: str,
     prices: dict[str, QueuePrice],
 ) -> CostLine:
-    count = job.array_size or 1
-    jobs = f"{count:,} children" if job.array_size else "1 job"
+    count = job.array_size or job.nodes or 1  # a multi-node job's every node costs
+    jobs = f"{count:,} children" if job.array_size else f"{count:,} nodes" if job.nodes else "1 job"
     tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
     price = prices.get(queue)
     if price is None:

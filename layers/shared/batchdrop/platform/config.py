@@ -42,6 +42,9 @@ ShareIdentifier = Annotated[
 ]
 
 
+_QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False, defer_build=True)
 
@@ -115,6 +118,12 @@ class QueueConfig(_Strict):
         "must be on_demand. Default: not said.",
         examples=["spot"],
     )
+    max_environment_vcpus: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="vCPUs the queue's compute environments run at once at most (their maxvCpus): a multi-node "
+        "job's nodes × vCPUs must fit in them. Default: not checked.",
+        examples=[384],
+    )
     price: QueuePrice | None = Field(
         default=None,
         description="Estimated unit prices in US dollars: `{vcpu_hour, gib_hour, gpu_hour}` per hour of each "
@@ -165,6 +174,12 @@ class TeamConfig(_Strict):
         description="The job definitions the team's specs may name: alias → job definition ARN, at least one. "
         "Required.",
         examples=[{"trainer": "arn:aws:batch:us-east-1:123456789012:job-definition/vision-trainer:3"}],
+    )
+    multinode_job_definitions: list[Alias] = Field(
+        default=[],
+        description="Which of `job_definitions` are multi-node parallel ones (docs/multinode.md): a spec with "
+        "`nodes` must name one, a spec without must not. Default: none.",
+        examples=[["ddp"]],
     )
     environments: Annotated[list[Environment], Field(min_length=1)] = Field(
         default=["adhoc"],
@@ -261,16 +276,7 @@ class PlatformConfig(_Strict):
     version: Annotated[int, Field(ge=1, le=1, description="The format's version: always 1. Required.", examples=[1])]
     queues: Annotated[dict[Name, QueueConfig], Field(min_length=1)] = Field(
         description="The job queues batchdrop may submit to: name → queue, at least one. Required.",
-        examples=[
-            {
-                "cpu-shared": {
-                    "arn": "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared",
-                    "hardware": "cpu",
-                    "max_vcpus": 96,
-                    "max_memory_mib": 393216,
-                }
-            }
-        ],
+        examples=[{"cpu": {"arn": _QUEUE_ARN, "hardware": "cpu", "max_vcpus": 96, "max_memory_mib": 393216}}],
     )
     teams: Annotated[dict[Name, TeamConfig], Field(min_length=1)] = Field(
         description="The teams that may drop specs, by the name of their folder under incoming/: at least one. "
@@ -355,6 +361,11 @@ def check_platform_config(config: PlatformConfig) -> list[Finding]:
             findings.extend(_fallback_findings(config, index, route.fallback, queue))
     for team_name, team in config.teams.items():
         findings.extend(_budget_findings(config, team_name, team))
+        findings.extend(
+            (("teams", team_name, "multinode_job_definitions", i), "unknown_job_definition", f"no alias `{alias}`")
+            for i, alias in enumerate(team.multinode_job_definitions)
+            if alias not in team.job_definitions
+        )
         if team.share_identifier is None:
             fair = [q for q in config.reachable_queues(team_name) if q in config.queues and config.queues[q].fair_share]
             if fair:

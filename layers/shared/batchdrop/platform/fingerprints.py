@@ -57,11 +57,22 @@ def _unnamed(request: Mapping[str, Any]) -> dict[str, Any]:
     kept = {key: value for key, value in request.items() if key not in {"jobName", "dependsOn"}}
     if "tags" in kept:
         kept["tags"] = {key: value for key, value in kept["tags"].items() if key != RUN_TAG}
-    overrides = kept.get("containerOverrides")
-    if overrides and "environment" in overrides:
-        variables = [item for item in overrides["environment"] if item.get("name") != RUN_VARIABLE]
-        kept["containerOverrides"] = {**overrides, "environment": variables}
+    if "containerOverrides" in kept:
+        kept["containerOverrides"] = _unnamed_overrides(kept["containerOverrides"])
+    if nodes := kept.get("nodeOverrides"):  # a multi-node job's: each node range's
+        ranges = [
+            {**item, "containerOverrides": _unnamed_overrides(item.get("containerOverrides") or {})}
+            for item in nodes.get("nodePropertyOverrides") or []
+        ]
+        kept["nodeOverrides"] = {**nodes, "nodePropertyOverrides": ranges}
     return kept
+
+
+def _unnamed_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    if "environment" not in overrides:
+        return dict(overrides)
+    variables = [item for item in overrides["environment"] if item.get("name") != RUN_VARIABLE]
+    return {**overrides, "environment": variables}
 
 
 def _hash(content: object) -> str:

@@ -21,6 +21,7 @@ from batchdrop.platform.costs import queue_prices
 from batchdrop.platform.definition_commands import DefinitionCommand, definition_to_submit
 from batchdrop.platform.fingerprints import step_hashes
 from batchdrop.platform.identity import job_name
+from batchdrop.platform.multinode import definition_findings, fit_findings, multinode_queue, node_request
 from batchdrop.platform.recovery import RecoveryPolicy, policy_for, retry_strategy
 from batchdrop.spec import sweep as sweeps
 from batchdrop.spec.documents import Document
@@ -53,6 +54,8 @@ class PlannedJob(BaseModel):
     depends_on: list[str]
     """Steps this job waits for; their job ids are known only at submission."""
     array_size: int | None = None
+    nodes: int | None = None
+    """A multi-node parallel job's nodes, each with `resources`."""
     sweep: dict[str, list[str]] | None = None
     """Axes of the sweep; child i runs with `batchdrop.spec.sweep.child_values(sweep, i)`."""
     request: dict[str, Any]
@@ -212,20 +215,24 @@ def _plan_job(
                 f"(it has: {', '.join(team_config.job_definitions)})",
             )
         )
+    findings.extend(definition_findings(draft, team, team_config))
     matched = matching_route(config, team, environment, resources.hardware)
     queue_name = matched.queue if matched else None
+    kind: str = resources.hardware
+    if settings.nodes is not None:  # multi-node: on-demand only
+        queue_name, kind = multinode_queue(config, team, environment, resources.hardware), f"multi-node {kind}"
     queue = config.queues.get(queue_name) if queue_name else None
     if queue_name is None or queue is None:
         findings.append(
             (
                 draft.where("resources"),
                 "no_route",
-                f"no queue takes {resources.hardware} jobs of team `{team}` in `{environment}`; "
-                "ask the platform team to add a route",
+                f"no {'on-demand ' if settings.nodes else ''}queue takes {kind} jobs of team `{team}` in "
+                f"`{environment}`; ask the platform team to add a route",
             )
         )
         return findings, warnings, None
-    findings.extend(_fit_findings(draft, queue_name, queue))
+    findings.extend(_fit_findings(draft, queue_name, queue) or fit_findings(draft, queue_name, queue))
     timeout_minutes = settings.timeout_minutes or config.defaults.timeout_minutes
     if timeout_minutes is None and team_config.needs_timeouts:
         why = "has a budget" if team_config.budget is not None else "requires one"
@@ -293,6 +300,7 @@ def _plan_job(
             resources=resources,
             depends_on=list(draft.depends_on),
             array_size=draft.array_size,
+            nodes=settings.nodes.count if settings.nodes else None,
             sweep={axis: list(values) for axis, values in settings.sweep.items()} if settings.sweep else None,
             request=request,
             recovery=recovery,
@@ -430,4 +438,4 @@ def build_request(
         identifier, default_priority = share
         request["shareIdentifier"] = identifier
         request["schedulingPriorityOverride"] = settings.priority if settings.priority is not None else default_priority
-    return request
+    return node_request(request, settings.nodes.count) if settings.nodes else request

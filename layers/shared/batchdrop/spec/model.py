@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from batchdrop.errors import Loc
 from batchdrop.spec.explain import describe_pattern
+from batchdrop.spec.nodes import Nodes
 
 MAX_ARRAY_SIZE = 10_000
 MIN_ARRAY_SIZE = 2
@@ -302,6 +303,13 @@ class JobSettings(_Strict):
         "place of `Ref::<name>` in the command (`command`, or else the job definition's). Not with `array_size`, "
         "nor a name also in `parameters`; with `steps`, on the step.",
         examples=[{"lr": ["0.1", "0.01"], "batch": ["32", "64"]}],
+    )
+    nodes: Nodes | None = Field(
+        default=None,
+        description="Run the job as one multi-node parallel job (docs/multinode.md): `{count}` nodes, each with "
+        "`resources`, for distributed training. Needs a multinode job definition; not with `array_size` or "
+        "`sweep`; with `steps`, on the step.",
+        examples=[{"count": 4}],
     )
     priority: Annotated[int, Field(ge=0, le=9999)] | None = Field(
         default=None,

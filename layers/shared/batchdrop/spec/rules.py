@@ -30,7 +30,7 @@ from batchdrop.spec.model import (
 _SETTINGS = tuple(JobSettings.model_fields)
 _MERGED_MAPS = {"parameters": MAX_PARAMETERS, "env": MAX_ENV, "tags": MAX_TAGS}
 """Maps a step merges over the top-level ones, each with its most entries (once merged too)."""
-_NOT_DEFAULTS_WITH_STEPS = ("sweep", "array_size")
+_NOT_DEFAULTS_WITH_STEPS = ("sweep", "array_size", "nodes")
 
 _FORBIDDEN_WORDS = {
     "image": "the image is fixed by the job definition; choose a `job_definition` alias instead",
@@ -156,7 +156,7 @@ def check_spec(spec: JobSpec, drafts: list[JobDraft], *, scan_text: bool = True)
     """The rules that span fields: steps, dependencies, sweeps, names, free text (`scan_text`)."""
     findings: list[Finding] = _iam_arn_findings(spec, ()) if scan_text else []
     if spec.steps:
-        for name in ("sweep", "array_size"):
+        for name in _NOT_DEFAULTS_WITH_STEPS:
             if getattr(spec, name) is not None:
                 findings.append(
                     ((name,), "misplaced", f"with `steps`, put `{name}` on the step that needs it, not at the top")
@@ -290,7 +290,30 @@ def _check_job(draft: JobDraft) -> list[Finding]:
         )
     if settings.sweep is not None:
         findings.extend(_check_sweep(draft, settings.sweep))
+    if settings.nodes is not None:
+        findings.extend(_check_nodes(draft))
     return findings
+
+
+def _check_nodes(draft: JobDraft) -> Iterator[Finding]:
+    """A multi-node job is one gang of nodes: not an array, and not moved by batchdrop's recoveries (Batch
+    retries it whole within `attempts`)."""
+    for name in ("array_size", "sweep"):
+        if getattr(draft.settings, name) is not None:
+            yield (
+                draft.where("nodes"),
+                "nodes_and_array",
+                f"use either `nodes` or `{name}`: a multi-node job cannot be an array job or a sweep",
+            )
+    retries = draft.settings.retries
+    for name in ("out_of_memory", "spot_fallback"):
+        if retries is not None and getattr(retries, name) is not None:
+            yield (
+                (*draft.where("retries"), name),
+                "nodes_without_recovery",
+                f"a multi-node job cannot have `retries.{name}`: it runs only on on-demand capacity, and Batch "
+                "retries it whole within `attempts`",
+            )
 
 
 def _merged_too_long(draft: JobDraft, label: str) -> Iterator[Finding]:
