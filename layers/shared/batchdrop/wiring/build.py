@@ -10,8 +10,11 @@ import boto3
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import JobsBucket
 from batchdrop.gateways.topic import EventPublisher
+from batchdrop.platform.config import BudgetConfig
+from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.publish.teller import Teller
 from batchdrop.store.claims import RunClaims
+from batchdrop.store.costs import TeamCosts
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.recoveries import Recoveries
 from batchdrop.submit.recovery import Recoverer
@@ -26,15 +29,15 @@ from batchdrop.wiring.settings import PublishSettings, SubmitSettings, TrackSett
 def build_submitter(settings: SubmitSettings, session: boto3.Session | None = None) -> Submitter:
     session = session or boto3.Session()
     s3 = client("s3", session)
+    dynamodb = client("dynamodb", session)
     return Submitter(
-        table=RunClaims(
-            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
-        ),
+        table=RunClaims(dynamodb, settings.table_name, retention=timedelta(days=settings.retention_days)),
         batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
         bucket=JobsBucket(s3),
         config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
         retention=timedelta(days=settings.retention_days),
+        month_costs=TeamCosts(dynamodb, settings.table_name),  # a team's month, for its monthly budget
     )
 
 
@@ -54,13 +57,20 @@ def build_recoverer(submitter: Submitter, settings: SubmitSettings, session: bot
 
 def build_tracker(settings: TrackSettings, session: boto3.Session | None = None) -> Tracker:
     session = session or boto3.Session()
+    dynamodb = client("dynamodb", session)
+    config = config_source(settings.platform_config, settings.config_ttl_seconds, session)
     return Tracker(
-        table=JobStates(
-            client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
-        ),
-        config=config_source(settings.platform_config, settings.config_ttl_seconds, session),
+        table=JobStates(dynamodb, settings.table_name, retention=timedelta(days=settings.retention_days)),
+        config=config,
         region=settings.region,
+        costs=TeamCosts(dynamodb, settings.table_name, budgets=lambda team: _budget(config, team)),
     )
+
+
+def _budget(config: PlatformConfigSource, team: str) -> BudgetConfig | None:
+    """A team's budget as the platform config says now (None: it has none, or the team is unknown)."""
+    found = config.get().teams.get(team)
+    return found.budget if found is not None else None
 
 
 def build_teller(settings: PublishSettings, session: boto3.Session | None = None) -> Teller:
