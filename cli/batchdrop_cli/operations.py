@@ -24,7 +24,7 @@ from batchdrop.store.child_states import CHILD_STATUS, failed_children
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.track.batch_events import JobDetail, log_streams, log_url
+from batchdrop.track.batch_events import DEFAULT_LOG_GROUP, JobDetail, log_streams, log_url
 from batchdrop.track.queue_place import QueueStanding
 
 if TYPE_CHECKING:
@@ -201,6 +201,8 @@ class LogSection:
     """For an array child: its index (its job id is `<parent>:<index>`)."""
     status: str | None = None
     """The job's (or child's) status when its logs were read."""
+    node: int | None = None
+    """For a multi-node job's node: its index (its job id is `<job>#<node>`)."""
 
     @property
     def not_started(self) -> bool:
@@ -395,7 +397,13 @@ class Operations:
     # ------------------------------------------------------------------ logs
 
     def log_sections(
-        self, run_id: str, *, step: str | None = None, attempt: int | None = None, index: int | None = None
+        self,
+        run_id: str,
+        *,
+        step: str | None = None,
+        attempt: int | None = None,
+        index: int | None = None,
+        node: int | None = None,
     ) -> list[LogSection]:
         """Every attempt's log lines of the run's jobs (or of one step, one attempt). An array or sweep
         step shows its failed children (or, with `index`, that one child): the parent has no logs."""
@@ -410,6 +418,8 @@ class Operations:
             jobs = [job for job in jobs if job.array_size]
             if not jobs:
                 raise OperationFailed(f"--index is for a sweep or array step; {step or f'run {run_id}'} has none")
+        if node is not None:
+            return self._node_sections([job for job in jobs if job.nodes], run_id, step, attempt, node)
         sections: list[LogSection] = []
         for job in jobs:
             if job.array_size:
@@ -439,6 +449,68 @@ class Operations:
                         lines,
                         missing,
                         status=shown_status(job),
+                    )
+                )
+        return sections
+
+    def _node_sections(
+        self, jobs: list[JobRecord], run_id: str, step: str | None, attempt: int | None, node: int
+    ) -> list[LogSection]:
+        """Node `node`'s log of each multi-node job (each attempt's, as its end was tracked)."""
+        if not jobs:
+            raise OperationFailed(f"--node is for a multi-node step; {step or f'run {run_id}'} has none")
+        sections: list[LogSection] = []
+        for job in jobs:
+            if not 0 <= node < (job.nodes or 0):
+                raise OperationFailed(
+                    f"step {job.step} has nodes 0 to {(job.nodes or 0) - 1}: there is no --node {node}"
+                )
+            ends = [
+                t.attempt_end
+                for t in self.table.with_history(job).ordered_history()
+                if t.attempt_end
+                and t.attempt_end.node == node
+                and (attempt is None or t.attempt_end.attempt == attempt)
+            ]
+            for end in ends:
+                status = "FAILED" if end.failure_class else "SUCCEEDED"
+                if end.log_stream is None:
+                    why = "Batch gave no log stream for it"
+                    sections.append(
+                        LogSection(
+                            job.step, job.job_id, end.attempt, None, None, None, [], why, status=status, node=node
+                        )
+                    )
+                    continue
+                lines, missing = self._read_stream(DEFAULT_LOG_GROUP, end.log_stream)
+                sections.append(
+                    LogSection(
+                        job.step,
+                        job.job_id,
+                        end.attempt,
+                        DEFAULT_LOG_GROUP,
+                        end.log_stream,
+                        None,
+                        lines,
+                        missing,
+                        status=status,
+                        node=node,
+                    )
+                )
+            if not ends:
+                why = "its end has not been tracked yet (a node's log is known once it ends)"
+                sections.append(
+                    LogSection(
+                        job.step,
+                        job.job_id,
+                        attempt or 0,
+                        None,
+                        None,
+                        None,
+                        [],
+                        why,
+                        status=shown_status(job),
+                        node=node,
                     )
                 )
         return sections

@@ -187,6 +187,7 @@ def add_stack_commands(commands: Any) -> None:
     logs.add_argument("--step", help="only this step")
     logs.add_argument("--attempt", type=int, help="only this attempt (1 is the first)")
     logs.add_argument("--index", type=int, metavar="N", help="a sweep or array step: only child N (0 is the first)")
+    logs.add_argument("--node", type=int, metavar="N", help="a multi-node step: only node N (0 is the main node)")
     logs.add_argument("--follow", action="store_true", help="print new lines as they are written, until the job ends")
     logs.add_argument("--timeout", type=float, help="with --follow: stop after this many seconds")
     logs.set_defaults(run=_logs)
@@ -510,6 +511,8 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
         notes.append(f"where it stands: {standing}")
     if job.children:
         notes.append(f"children: {_counts(job.children)}")
+    if job.nodes:
+        notes += _node_notes(job)
     if not reused and job.status in TERMINAL and (usd := cost_of(job)) is not None:
         notes.append(f"cost: {money_words(usd)}, estimated")
     if job.failure:
@@ -517,6 +520,23 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
     if len(job.attempt_ends) > 1 or any(end.failure for end in job.attempt_ends):
         notes += [attempt_line(end) for end in job.attempt_ends]
     notes += [f"log (attempt {link.attempt}): {link.url}" for link in job.log_links]
+    return notes
+
+
+MAX_NODE_LINES = 10
+
+
+def _node_notes(job: JobRecord) -> list[str]:
+    """A multi-node job's nodes: how many ended how, and each failed node's end (the first few), which
+    say why the job failed when its main node only lost a peer."""
+    ends = [t.attempt_end for t in job.ordered_history() if t.attempt_end and t.attempt_end.node is not None]
+    latest = {end.node: end for end in ends}  # the last attempt's end of each node
+    failed = [end for _, end in sorted(latest.items(), key=lambda item: item[0] or 0) if end.failure_class]
+    ended = f": {len(latest) - len(failed)} succeeded, {len(failed)} failed" if latest else ""
+    notes = [f"nodes: {job.nodes} (node 0 the main node){ended}; `batchdrop logs --node N` shows node N's log"]
+    notes += [attempt_line(end) for end in failed[:MAX_NODE_LINES]]
+    if len(failed) > MAX_NODE_LINES:
+        notes.append(f"… and {len(failed) - MAX_NODE_LINES} more failed nodes (status --json lists every one)")
     return notes
 
 
@@ -598,11 +618,15 @@ def _cancel(args: argparse.Namespace) -> int:
 def _logs(args: argparse.Namespace) -> int:
     operations = Stack(args).operations
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    sections = operations.log_sections(args.run_id, step=args.step, attempt=args.attempt, index=args.index)
+    sections = operations.log_sections(
+        args.run_id, step=args.step, attempt=args.attempt, index=args.index, node=args.node
+    )
     while args.follow and any(section.not_started for section in sections):  # --follow waits for it to start
         _before(deadline, f"run {args.run_id}: its jobs have not started; stopped waiting (--timeout)")
         operations.sleep(LOG_POLL_SECONDS)
-        sections = operations.log_sections(args.run_id, step=args.step, attempt=args.attempt, index=args.index)
+        sections = operations.log_sections(
+            args.run_id, step=args.step, attempt=args.attempt, index=args.index, node=args.node
+        )
     for section in sections:
         if args.follow and section.log_stream and section.status not in ENDED:
             _follow_section(operations, args, section, deadline)
@@ -627,6 +651,7 @@ def _before(deadline: float | None, message: str) -> None:
 
 def _print_section_head(section: LogSection) -> None:
     child = f"[{section.index}]" if section.index is not None else ""
+    child += f" node {section.node}" if section.node is not None else ""
     status = f" · {STDOUT.status(section.status)}" if section.status else ""
     where = f" · {section.log_stream}" if section.log_stream else ""
     print(f"==> {section.step}{child} · attempt {section.attempt}{status}{where} <==")

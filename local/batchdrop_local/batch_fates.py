@@ -45,6 +45,9 @@ class JobFate:
     (per original array index), and only while the job runs on a spot queue."""
     fail_children: tuple[int, ...] | None = None
     """For an array job: the children (by original index) `outcome` applies to; the others succeed."""
+    fail_node: int | None = None
+    """For a multi-node job and outcome `fail`: the node that exits with `exit_code` (the others succeed); a
+    node other than the main node takes the main node down with it (its training loses a peer: exit 1)."""
     first_job_only: bool = False
     """`outcome` only for the first job of this spec and step the local Batch runs; every later job of
     it (a rerun's, a recovery's) succeeds, so a `batchdrop rerun` of the failed run can succeed."""

@@ -10,6 +10,7 @@ has a scheduling policy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from batchdrop.platform.config import PlatformConfig
 from batchdrop_local.emulator import EmbeddedAws
@@ -86,15 +87,28 @@ def provision_batch(
             computeEnvironmentOrder=[{"order": 1, "computeEnvironment": environment}],
             **fair_share,
         )
+    multinode = {
+        team.job_definitions[alias] for team in config.teams.values() for alias in team.multinode_job_definitions
+    }
     for arn in job_definition_arns(config):
         name, _, revision = arn.rsplit("/", 1)[1].partition(":")
-        for _ in range(int(revision or 1)):  # register until the revision the config names exists
-            batch.register_job_definition(
-                jobDefinitionName=name,
-                type="container",
-                containerProperties={
-                    "image": f"public.ecr.aws/docker/library/python:3.13-slim#{name}",
-                    "command": ["python", "-c", "print('hello from batchdrop')"],
-                    "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        container = {
+            "image": f"public.ecr.aws/docker/library/python:3.13-slim#{name}",
+            "command": ["python", "-c", "print('hello from batchdrop')"],
+            "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "2048"}],
+        }
+        # a multi-node definition: one node range, `0:`, so a spec's node count covers every node
+        shape: dict[str, Any] = (
+            {
+                "type": "multinode",
+                "nodeProperties": {
+                    "numNodes": 2,
+                    "mainNode": 0,
+                    "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
                 },
-            )
+            }
+            if arn in multinode
+            else {"type": "container", "containerProperties": container}
+        )
+        for _ in range(int(revision or 1)):  # register until the revision the config names exists
+            batch.register_job_definition(jobDefinitionName=name, **shape)

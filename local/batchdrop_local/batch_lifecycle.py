@@ -66,6 +66,8 @@ class _Job:
     """For an array child: its original index (the index it had before any resubmission)."""
     memory_mib: int | None = None
     """The memory it asked for (its request's override, else its job definition's)."""
+    nodes: int | None = None
+    """A multi-node parallel job's nodes: each tells its own events, `<job id>#<node index>`."""
 
     @property
     def ended(self) -> bool:
@@ -162,8 +164,16 @@ class LocalBatch:
         asked = bridges.requested(self.aws, self.table, described["jobId"])
         if asked is None:
             return  # not recorded yet (its run is being submitted): seen again on the next tick
-        resources, max_attempts = asked
+        resources, max_attempts, nodes = asked
         view = as_batch_shows_it(described, resources)
+        if nodes:  # a multi-node job shows its node range, with the request's overrides, not a container
+            view.pop("nodeProperties", None)
+            container = view.pop("container")
+            view["nodeProperties"] = {
+                "numNodes": nodes,
+                "mainNode": 0,
+                "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
+            }
         spec, step = spec_and_step(described)
         size = described.get("arrayProperties", {}).get("size")
         if size:
@@ -176,6 +186,7 @@ class LocalBatch:
             next_at=time.monotonic(),
             retry_strategy=described.get("retryStrategy") or {"attempts": max_attempts},
             memory_mib=memory_mib(described) or memory_mib(view),
+            nodes=nodes,
         )
         self.jobs[described["jobId"]] = job
 
@@ -204,14 +215,69 @@ class LocalBatch:
             job.started_at = datetime.now(UTC)
             running = job.fate.runs_for / self.speed if job.fate.runs_for is not None else self._seconds("running")
             self._move(job, "RUNNING", after=running)
-            self._write_logs(job, "started")
+            if job.nodes:
+                for index in range(job.nodes):
+                    self._publish(state_change(self._node_view(job, index), "RUNNING", at=job.started_at))
+            else:
+                self._write_logs(job, "started")
         elif job.status == "RUNNING":
             self._finish_attempt(job)
+
+    # ------------------------------------------------------------------ multi-node jobs
+
+    def _node_view(self, job: _Job, index: int) -> dict[str, Any]:
+        """Node `index` of a multi-node job, as Batch shows it: a job `<id>#<index>` with `nodeDetails` and
+        its node range's container."""
+        view = {key: value for key, value in job.view.items() if key != "nodeProperties"}
+        container = job.view["nodeProperties"]["nodeRangeProperties"][0]["container"]
+        return {
+            **view,
+            "jobId": f"{job.view['jobId']}#{index}",
+            "jobArn": f"{job.view['jobArn']}#{index}",
+            "nodeDetails": {"nodeIndex": index, "isMainNode": index == 0},
+            "container": dict(container),
+        }
+
+    def _finish_nodes(self, job: _Job, outcome: str) -> int:
+        """Every node's end, told as its own event with its log; the main node's exit code, returned, is
+        the job's. A failing node that is not the main node takes the main node down (exit 1)."""
+        assert job.nodes is not None
+        failing = (job.fate.fail_node or 0) if outcome == "fail" else None
+        number = len(job.attempts) + 1
+        main_code = 0
+        for index in range(job.nodes):
+            code = job.fate.exit_code if index == failing else 1 if index == 0 and failing is not None else 0
+            main_code = code if index == 0 else main_code
+            node = _Job(view=self._node_view(job, index), fate=job.fate, depends_on=[], array_size=None)
+            node.started_at = job.started_at
+            node.attempts = [dict(attempt) for attempt in job.attempts]
+            self._write_logs(node, "started")
+            self._write_logs(node, f"exited with code {code}" if code else "done", attempt=number)
+            node.attempts.append(self._attempt(node, exit_code=code))
+            status = "FAILED" if code else "SUCCEEDED"
+            self._publish(
+                state_change(
+                    node.view,
+                    status,
+                    at=datetime.now(UTC),
+                    attempts=node.attempts,
+                    reason="Essential container in task exited",
+                    exit_code=code,
+                )
+            )
+        return main_code
 
     def _finish_attempt(self, job: _Job) -> None:
         number = len(job.attempts) + 1
         outcome = self._outcome(job)
-        if outcome == "spot_reclaim":
+        if job.nodes:  # the main node's end (its exit code and log stream) is the job's
+            code = self._finish_nodes(job, outcome)
+            main = {"exitCode": code, "logStreamName": log_stream(self._node_view(job, 0), number)}
+            job.attempts.append({**self._attempt(job, exit_code=code), "container": main})
+            if not code:
+                self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
+                return
+        elif outcome == "spot_reclaim":
             job.attempts.append(self._attempt(job, exit_code=None, status_reason=RECLAIMED))
             self._write_logs(job, "the instance was reclaimed", attempt=number)
         elif outcome in {"fail", "out_of_memory"}:

@@ -187,11 +187,12 @@ def sns_event_from_queue(message: dict[str, Any], subscription_arn: str) -> dict
     }
 
 
-def requested(aws: Any, table: str, job_id: str) -> tuple[dict[str, Any], int] | None:
+def requested(aws: Any, table: str, job_id: str) -> tuple[dict[str, Any], int, int | None] | None:
     """BATCH RESOURCE OVERRIDES. moto's DescribeJobs shows the job definition's vCPUs and memory,
     not the resourceRequirements the SubmitJob request overrode, and no retry strategy. Batch would
     show the request's; locally they are read from the job's record, which holds what was asked
-    for: the resources, and the attempts the retry strategy allows.
+    for: the resources, the attempts the retry strategy allows, and a multi-node job's nodes (moto keeps
+    its job definition's `numNodes`, not the request's `nodeOverrides`).
     """
     key = {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": "JOB"}}
     item = aws.client("dynamodb").get_item(TableName=table, Key=key).get("Item")
@@ -199,7 +200,8 @@ def requested(aws: Any, table: str, job_id: str) -> tuple[dict[str, Any], int] |
         return None
     resources = item["resources"]["M"]
     plain = {name: float(value["N"]) if name == "vcpus" else int(value["N"]) for name, value in resources.items()}
-    return plain, int(item.get("max_attempts", {}).get("N", 1))
+    nodes = int(item["nodes"]["N"]) if "nodes" in item else None
+    return plain, int(item.get("max_attempts", {}).get("N", 1)), nodes
 
 
 def stand_in_stack_outputs(aws: Any, stack_name: str, outputs: dict[str, str]) -> None:

@@ -165,6 +165,8 @@ class AttemptEnd(_Record):
     """Its containers' reason, e.g. `OutOfMemoryError: Container killed due to memory usage`."""
     failure_class: str | None = None
     failure: str | None = None
+    log_stream: str | None = None
+    """A node's log stream (`batchdrop logs --node`); a job's own are its `log_links`."""
 
 
 class Transition(_Record):
@@ -197,6 +199,8 @@ class JobRecord(_Record):
     job_definition_arn: str
     resources: Resources
     array_size: int | None = None
+    nodes: int | None = None
+    """A multi-node parallel job's nodes (its every node's end is in `history`, as `node <i> <status>`)."""
     depends_on: list[str] = Field(default_factory=list)
     """Job ids this job waits for."""
     max_attempts: int = 1

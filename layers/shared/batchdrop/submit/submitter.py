@@ -140,6 +140,7 @@ def submitted_job_record(
         job_definition_arn=job.job_definition_arn,
         resources=job.resources,
         array_size=job.array_size,
+        nodes=job.nodes,
         max_attempts=int(job.request.get("retryStrategy", {}).get("attempts", 1)),
         depends_on=depends_on,
         history={"0:SUBMITTED": Transition(status="SUBMITTED", at=at)},

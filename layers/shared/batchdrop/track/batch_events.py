@@ -95,11 +95,26 @@ class NodeDetails(_Tolerant):
     isMainNode: bool | None = None
 
 
+class NodeRange(_Tolerant):
+    """One node range of a multi-node parallel job: `targetNodes` `0:`, `1:3`, `2`, with its container."""
+
+    targetNodes: str = "0:"
+    container: ContainerDetail | None = None
+
+    def count(self, nodes: int) -> int:
+        """How many of a job's `nodes` the range covers."""
+        first, colon, last = self.targetNodes.partition(":")
+        start = int(first) if first.isdigit() else 0
+        end = (int(last) if last.isdigit() else nodes - 1) if colon else start
+        return max(0, min(end, nodes - 1) - start + 1)
+
+
 class NodeProperties(_Tolerant):
     """On a multi-node parallel job itself."""
 
     numNodes: int | None = None
     mainNode: int | None = None
+    nodeRangeProperties: list[NodeRange] = []
 
 
 @dataclass(frozen=True)

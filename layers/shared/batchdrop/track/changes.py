@@ -17,7 +17,7 @@ from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_se
 from batchdrop.track.batches import TryAgainSoon
 from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore
-from batchdrop.track.usage import requested_resources, usage_of
+from batchdrop.track.usage import requested_usage
 
 
 class StateChanges:
@@ -65,9 +65,9 @@ class StateChanges:
                 fields["duration_seconds"] = seconds
             if detail.arrayProperties and detail.arrayProperties.statusSummary:
                 fields["status_summary"] = dict(detail.arrayProperties.statusSummary)
-            requested = requested_resources(detail)
-            if requested is not None and not detail.arrayProperties:
-                fields["usage"] = usage_of(requested, seconds).model_dump(mode="json")
+            usage = requested_usage(detail, seconds)
+            if usage is not None and not detail.arrayProperties:
+                fields["usage"] = usage.model_dump(mode="json")
         if status == "FAILED" and reason is None:
             failure = classify(detail)
             fields["failure_class"], fields["failure"] = failure.kind, failure.words

@@ -16,7 +16,7 @@ status, reason and exit code from its main node, and sends the job's own events 
 from __future__ import annotations
 
 from batchdrop.store.records import TERMINAL, AttemptEnd, Transition
-from batchdrop.track.batch_events import BatchEvent, epoch_ms
+from batchdrop.track.batch_events import BatchEvent, NodeProperties, NodeRange, epoch_ms
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
@@ -31,7 +31,8 @@ class NodeEvents:
     def apply(self, job_id: str, group: list[Delivery], result: TrackResult) -> tuple[list[Transition], list[Delivery]]:
         """The transitions to add to the job's history, and the main node's ends as deliveries of the job's
         own events (to be applied with them)."""
-        if self.table.get_job(job_id) is None:
+        record = self.table.get_job(job_id)
+        if record is None:
             not_ours(group[0].event.detail, len(group), result)
             return [], []
         result.counts["NodeEvents"] += len(group)
@@ -43,7 +44,11 @@ class NodeEvents:
                 continue
             transitions.append(node_end(event))
             if is_main_node(event):
-                detail = event.detail.model_copy(update={"jobId": job_id, "nodeDetails": None})
+                # as the job's own end: its usage is every node's (the main node's container × its nodes)
+                nodes = NodeProperties(
+                    numNodes=record.nodes or 1, nodeRangeProperties=[NodeRange(container=event.detail.container)]
+                )
+                detail = event.detail.model_copy(update={"jobId": job_id, "nodeDetails": None, "nodeProperties": nodes})
                 main.append(Delivery(delivery.message_id, event.model_copy(update={"detail": detail})))
         return transitions, main
 
@@ -69,6 +74,7 @@ def node_end(event: BatchEvent) -> Transition:
         reason=detail.container_reason,
         failure_class=failure.kind if failure else None,
         failure=failure.words if failure else None,
+        log_stream=detail.container.logStreamName if detail.container else None,
     )
     return Transition(
         status=f"node {node} {detail.status}",

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from batchdrop.events.contract import Usage
 from batchdrop.spec.model import Resources
-from batchdrop.track.batch_events import JobDetail
+from batchdrop.track.batch_events import ContainerDetail, JobDetail
+
+
+def requested_usage(detail: JobDetail, seconds: float) -> Usage | None:
+    """What the job used: what it asked for × its run time; a multi-node job's, every node's (each node
+    range's resources × the nodes it covers)."""
+    nodes = detail.nodeProperties
+    if nodes is not None and nodes.nodeRangeProperties and not detail.is_node:
+        total, count = Usage(), nodes.numNodes or 1
+        for node_range in nodes.nodeRangeProperties:
+            each = _resources([node_range.container] if node_range.container else [])
+            if each is not None:
+                total = add_usage(total, usage_of(each, seconds * node_range.count(count)))
+        return total
+    requested = requested_resources(detail)
+    return usage_of(requested, seconds) if requested is not None else None
 
 
 def requested_resources(detail: JobDetail) -> Resources | None:
@@ -13,6 +28,10 @@ def requested_resources(detail: JobDetail) -> Resources | None:
     containers = [detail.container] if detail.container else []
     if detail.ecsProperties:
         containers += [c for task in detail.ecsProperties.taskProperties for c in task.containers]
+    return _resources(containers)
+
+
+def _resources(containers: list[ContainerDetail]) -> Resources | None:
     vcpus, memory, gpus = 0.0, 0, 0
     for container in containers:
         wanted = {item["type"]: item["value"] for item in container.resourceRequirements}
