@@ -36,6 +36,7 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
     ended = {name: run.status for name, run in snapshot.runs.items()}
     assert ended == {
         "cpu-report.yaml": "failed",
+        "ddp-training.yaml": "succeeded",
         "gpu-finetune.yaml": "succeeded",
         "lr-grid-1000.yaml": "succeeded",
         "resnet-pipeline.yaml": "failed",
@@ -100,6 +101,11 @@ def test_the_demo_ends_every_run_as_its_scenario_expects(tmp_path: Path) -> None
     assert package.status == "SUCCEEDED"
     assert package.recovers is not None, "submitted again, after the new train job"
     assert jobs[("nightly-report", "main")].exit_code == 3
+    # distributed training: one multi-node job of 4 nodes on the on-demand queue, every node counted
+    ddp = jobs[("ddp-training", "train")]
+    assert (ddp.queue, ddp.nodes, ddp.status) == ("gpu-on-demand", 4, "SUCCEEDED")
+    assert ddp.usage is not None
+    assert ddp.usage.gpu_hours == pytest.approx(4 * ddp.usage.vcpu_hours / 48), "4 GPUs and 48 vCPUs a node"
 
     # Slack: each team's channel, the failures classified, the rejection explained
     texts: dict[str, list[str]] = {message.channel: [] for message in demo.slack.received}
