@@ -118,6 +118,8 @@ MADE_BATCH = {  # what Ref gives for the Batch resources of CreateBatchEnvironme
     "FirstTeamJobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/batchdrop-dev-vision:1",
     "SecondTeamJobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/batchdrop-dev-forecasting:1",
     "GeneratedPlatformConfig": "/batchdrop/dev/platform-config",
+    "MultiNodeJobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/batchdrop-dev-gpu-multinode",
+    "FirstTeamMultiNodeJobDefinition": "arn:aws:batch:us-east-1:123456789012:job-definition/batchdrop-dev-vision-ddp:1",
 }
 
 
@@ -450,9 +452,54 @@ def test_the_made_queues_share_fairly_between_the_teams_and_cancel_what_cannot_s
 
 
 def test_every_made_batch_resource_is_conditional() -> None:
+    multinode = {"MultiNodePlacementGroup", "MultiNodeComputeEnvironment", "MultiNodeJobQueue"}
+    multinode |= {"FirstTeamMultiNodeJobDefinition"}
     for name, resource in RESOURCES.items():
-        if resource["Type"].startswith("AWS::Batch::") or name in {"GeneratedPlatformConfig", "BatchLaunchTemplate"}:
+        if name in multinode:  # only with CreateBatchEnvironment too (the condition says both)
+            assert resource.get("Condition") == "CreatesMultiNodeEnvironment", name
+        elif resource["Type"].startswith("AWS::Batch::") or name in {"GeneratedPlatformConfig", "BatchLaunchTemplate"}:
             assert resource.get("Condition") == "CreatesBatchEnvironment", name
+    assert TEMPLATE["Conditions"]["CreatesMultiNodeEnvironment"]["Fn::And"][0] == {
+        "Condition": "CreatesBatchEnvironment"
+    }
+
+
+def test_a_made_multinode_environment_is_on_demand_close_together_and_in_the_platform_config() -> None:
+    """docs/multinode.md: Batch runs multi-node jobs on EC2 on-demand only; one subnet and a cluster placement
+    group keep the nodes close; the first team gets a multi-node definition of one node range, `0:`; the
+    config routes multi-node GPU jobs to its queue (the GPU route's on-demand fallback)."""
+    made = resolver(CreateBatchEnvironment="true", CreateMultiNodeEnvironment="true", BatchSubnetIds=["a", "b"])
+    resources = made.resolve(RESOURCES["MultiNodeComputeEnvironment"]["Properties"])["ComputeResources"]
+    assert (resources["Type"], resources["Subnets"], resources["PlacementGroup"]) == (
+        "EC2",
+        ["a"],
+        "MultiNodePlacementGroup",
+    )
+    assert RESOURCES["MultiNodePlacementGroup"]["Properties"] == {"Strategy": "cluster"}
+    definition = made.resolve(RESOURCES["FirstTeamMultiNodeJobDefinition"]["Properties"])
+    assert definition["Type"] == "multinode"
+    [node_range] = definition["NodeProperties"]["NodeRangeProperties"]
+    assert node_range["TargetNodes"] == "0:"
+    assert node_range["Container"]["JobRoleArn"] == "FirstTeamJobRole.Arn"
+    assert node_range["Container"]["Privileged"] is False
+    value = made.resolve(RESOURCES["GeneratedPlatformConfig"]["Properties"])["Value"]
+    config = parse_platform_config(value.encode(), "platform.yaml")
+    queue = config.queues["gpu-multinode"]
+    assert (queue.arn, queue.capacity, queue.max_environment_vcpus) == (
+        MADE_BATCH["MultiNodeJobQueue"],
+        "on_demand",
+        192,
+    )
+    assert config.teams["vision"].multinode_job_definitions == ["ddp"]
+    assert config.teams["vision"].job_definitions["ddp"] == MADE_BATCH["FirstTeamMultiNodeJobDefinition"]
+    assert [(route.queue, route.fallback) for route in config.routes] == [
+        ("gpu-spot", "gpu-multinode"),
+        ("cpu-spot", None),
+    ]
+    role = made.resolve(RESOURCES["SubmitFunctionRole"]["Properties"])
+    (submit,) = (s for s in role["Policies"][0]["PolicyDocument"]["Statement"] if s["Action"] == "batch:SubmitJob")
+    assert MADE_BATCH["MultiNodeJobQueue"] in submit["Resource"]
+    assert MADE_BATCH["FirstTeamMultiNodeJobDefinition"] in submit["Resource"]
 
 
 def test_an_event_that_beats_its_jobs_record_is_retried_soon_yet_outlives_a_crashed_submit() -> None:
