@@ -31,6 +31,7 @@ SCENARIO = Scenario(
         JobFate(spec="cli-pipeline", step="prep", runs_for=120),  # running until it is cancelled
         JobFate(spec="cli-sweep", step="train", outcome="fail", exit_code=3),  # every child fails
         JobFate(spec="cli-spot", step="main", outcome="spot_reclaim"),  # attempt 1 reclaimed, attempt 2 succeeds
+        JobFate(spec="cli-ddp", step="main", outcome="fail", exit_code=2, fail_node=2),  # node 2 fails, node 0 with it
     ],
     seconds={"queued": 0.3, "starting": 0.3, "running": 2.0, "child": 0.5},
 )
@@ -41,6 +42,15 @@ team: vision
 job_definition: trainer
 command: [python, report.py]
 resources: {{vcpus: 2, memory_mib: 4096}}
+"""
+DDP_SPEC = """\
+version: 1
+name: cli-ddp
+team: vision
+job_definition: ddp
+nodes: {count: 3}
+command: [torchrun, train.py]
+resources: {vcpus: 8, memory_mib: 30000, gpus: 1}
 """
 PIPELINE_SPEC = pipeline_spec(
     "cli-pipeline", ["prep", "train"], train={"resources": "{vcpus: 8, memory_mib: 30000, gpus: 1}"}
@@ -475,3 +485,26 @@ def test_status_shows_who_dropped_the_run_and_each_attempt_of_a_retried_job(cli:
     ]
     listed = cli.json("list", "--team", "vision", "--since", "10m")
     assert next(run for run in listed["runs"] if run["run_id"] == run_id)["dropped_by"] == status["run"]["dropped_by"]
+
+
+def test_a_multinode_jobs_failed_node_is_told_by_status_and_its_log_by_logs_node(cli: Cli, tmp_path: Path) -> None:
+    """docs/multinode.md: node 2 exits 2 and takes the main node down; status says which node failed and
+    why, logs --node 2 prints that node's own log."""
+    code, out, err = cli("submit", _spec(tmp_path, "cli-ddp", DDP_SPEC), "--follow")
+    assert code == 3, err
+    run_id = out.split("✓ run ")[1].split(":")[0]
+    deadline = time.monotonic() + 30
+    while True:  # the nodes' ends are tracked in their own batches: the last may follow the job's end
+        code, status, err = cli("status", run_id)
+        if "1 succeeded, 2 failed" in status or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "nodes: 3 (node 0 the main node): 1 succeeded, 2 failed" in status, status
+    assert "node 2: attempt 1 failed: the program exited with code 2" in status
+    code, logs, err = cli("logs", run_id, "--node", "2")
+    assert code == 0, err
+    assert "==> main node 2 · attempt 1 · FAILED" in logs
+    assert "exited with code 2" in logs
+    code, _, err = cli("logs", run_id, "--node", "3")
+    assert code == 2
+    assert "there is no --node 3" in err
