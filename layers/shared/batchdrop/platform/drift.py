@@ -287,6 +287,7 @@ def _definition_findings(
             )
         elif not any(_platform_of(environment) in definition.platforms for environment in environments):
             misfits.append(f"{queue.name} ({'/'.join(definition.platforms)} definition, no such environment)")
+    runs_on = [queue.name for queue in reachable if definition.type != "multinode" or queue.name in on_demand]
     if misfits:
         findings.append(found("fits queues", "error", f"{definition.type}; cannot run on {', '.join(misfits)}"))
     else:
@@ -295,7 +296,7 @@ def _definition_findings(
                 "fits queues",
                 "ok",
                 f"{definition.type}, {'/'.join(definition.platforms)}: "
-                f"{', '.join(queue.name for queue in reachable) or 'no queue reachable'}",
+                f"{', '.join(name for name in runs_on) or 'no queue reachable'}",
             )
         )
     return findings
