@@ -20,24 +20,35 @@ class StreamReader:
     def __init__(self, aws: Any, stream_arn: str) -> None:
         self.client = aws.client("dynamodbstreams")
         self.stream_arn = stream_arn
-        self._iterators: dict[str, str | None] = {}
+        self._after: dict[str, str] = {}
+        """Shard -> the sequence number of the last record read from it."""
 
     def read(self) -> list[dict[str, Any]]:
-        """Every record written since the last read, in order, as Lambda hands them over."""
+        """Every record written since the last read, in order, as Lambda hands them over.
+
+        Each read asks for a new iterator after the last record it saw (not the one GetRecords handed
+        back last time): when a TransactWriteItems is cancelled, moto restores the table from a copy,
+        stream shard included, and an iterator over the old shard would never see another record."""
         shards = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"].get("Shards", [])
         records: list[dict[str, Any]] = []
         for shard in shards:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self.client.get_shard_iterator(
-                    StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
-            while (iterator := self._iterators[shard_id]) is not None:
+            where: dict[str, str] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self._after[shard_id]}
+                if shard_id in self._after
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = self.client.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where).get(
+                "ShardIterator"
+            )
+            while iterator is not None:
                 page = self.client.get_records(ShardIterator=iterator, Limit=1000)
-                records += [lambda_record(record, self.stream_arn) for record in page.get("Records", [])]
-                self._iterators[shard_id] = page.get("NextShardIterator")
-                if not page.get("Records"):
+                found = page.get("Records", [])
+                records += [lambda_record(record, self.stream_arn) for record in found]
+                if not found:
                     break
+                self._after[shard_id] = found[-1]["dynamodb"]["SequenceNumber"]
+                iterator = page.get("NextShardIterator")
         return records
 
 

@@ -270,7 +270,8 @@ class TeamCosts:
                     raise
                 if marker in exc.response.get("Item", {}):  # type: ignore[operator]  # marked before
                     self._marked.add(known)
-                continue  # not reached yet
+                    continue
+                break  # not reached yet: nor is the budget itself, at or above warn_at × it
             self._marked.add(known)
             marked.append(crossing)
         return marked
