@@ -17,7 +17,6 @@ SOURCE = SpecSource(bucket="jobs", key="incoming/vision/gpu-finetune.yaml")
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-
 def test_a_submitted_jobs_record_keeps_its_queues_prices() -> None:
     spec = EXAMPLES / "specs" / "gpu-finetune.yaml"
     plan = check_and_plan(spec.read_bytes(), spec.name, team="vision", config=CONFIG, run_id="r1")
