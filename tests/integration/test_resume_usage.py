@@ -4,7 +4,6 @@ reused steps, each naming the run whose job it is."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +13,8 @@ from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.events.contract import Usage
 from batchdrop.store.records import RunRecord
+from tests.integration.test_resume import drop as drop_and_wait
+from tests.integration.test_resume import run_ids
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,6 @@ steps:
     command: [python, {evaluate}]
     resources: {{vcpus: 1, memory_mib: 2048}}
 """
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +49,8 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
 
 
 def drop(plane: ControlPlane, body: str) -> RunRecord:
-    known = {run.run_id for run in plane.table.list_runs("vision", limit=100)[0]}
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key="incoming/vision/use-pipe.yaml", Body=body.encode())
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        runs, _ = plane.table.list_runs("vision", limit=100)
-        ended = [run for run in runs if run.run_id not in known and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail("the run did not end")
+    """Upload the spec; its new run once it has ended (test_resume's own wait)."""
+    return drop_and_wait(plane, "incoming/vision/use-pipe.yaml", body.encode(), after=run_ids(plane))
 
 
 def used(plane: ControlPlane, job_id: str) -> Usage:
