@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from batchdrop.errors import BatchdropError
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.bucket import INCOMING, DropLocation
+from batchdrop.platform.costs import cost_of, run_cost, told_usd
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.store.chains import chain_line, replaced_jobs
 from batchdrop.store.child_states import CHILD_STATUS, failed_children
@@ -128,12 +129,18 @@ class RunView(BaseModel):
         return chain_line(job, self.replaced)
 
     def as_json(self) -> dict[str, Any]:
-        """What `status --json` prints: the run record and each job record with its history."""
+        """What `status --json` prints: the run record and each job record with its history, with the run's
+        cost and each job's as the text `status` prints them (estimates in US dollars, so far while running;
+        None where no queue has prices, and for a step reused from another run, which paid for it)."""
+        cost = run_cost(self.run.run_id, [*self.jobs, *self.replaced.values()])  # recoveries ran too
         return {
             "run": run_json(self.run),
+            "cost_usd": told_usd(cost.usd) if cost.known else None,
+            "unpriced_jobs": cost.unpriced_jobs,
             "jobs": [
                 {
                     **job.model_dump(mode="json", exclude={"history", "status_order"}),
+                    "cost_usd": _job_cost(self.run.run_id, job),
                     "shown_status": shown_status(job),
                     "recovery_chain": self.story(job),
                     "standing": self.standing.get(job.job_id),
@@ -142,6 +149,12 @@ class RunView(BaseModel):
                 for job in self.jobs
             ],
         }
+
+
+def _job_cost(run_id: str, job: JobRecord) -> float | None:
+    """A job's cost as `status` tells it (None: no prices, or another run's job, reused)."""
+    usd = cost_of(job) if job.run_id == run_id else None
+    return None if usd is None else told_usd(usd)
 
 
 @dataclass(frozen=True)

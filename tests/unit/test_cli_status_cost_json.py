@@ -1,0 +1,82 @@
+"""`batchdrop status --json` carries the same cost as the text `status`: the run's (recoveries included,
+reused steps left out) and each job's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from batchdrop.events.contract import Usage
+from batchdrop.platform.config import QueuePrice
+from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
+from batchdrop_cli.operations import Operations
+from batchdrop_cli.stack import _print_view
+from tests.unit.test_cli_status_chain import Jobs
+from tests.unit.test_recovery_chain import GIB, SOURCE, T0, by_id, job, oom_due
+
+
+def table(run: RunRecord, *jobs: JobRecord) -> Any:
+    """The records table as `status` reads it."""
+    return Jobs(run, by_id(*jobs))
+
+
+PRICE = QueuePrice(vcpu_hour=0.05, gib_hour=0.005, gpu_hour=2.0)
+
+
+def test_status_json_has_the_runs_cost_and_each_jobs_as_the_text_prints_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    one_hour = Usage(vcpu_hours=2.0, memory_gib_hours=16.0)  # 2 × $0.05 + 16 × $0.005 = $0.18
+    prep = job("old-prep", memory=4096, status="SUCCEEDED", step="prep", run_id="run-before", price=PRICE)
+    failed = job(
+        "t1", memory=16 * GIB, status="FAILED", recovery=oom_due(1, 32 * GIB), recovered_by="t2", usage=one_hour
+    )
+    failed = failed.model_copy(update={"price": PRICE})
+    train = job("t2", memory=32 * GIB, status="SUCCEEDED", recovers="t1", price=PRICE, usage=one_hour)
+    run = RunRecord(
+        run_id="r1",
+        team="vision",
+        status="succeeded",
+        source=SOURCE,
+        received_at=T0,
+        claim_owner="m",
+        claimed_at=T0,
+        jobs=[
+            SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"}),
+            SubmittedJobRef.of(train, ["prep"]),
+        ],
+    )
+    unused: Any = None
+    view = Operations(table=table(run, prep, failed, train), s3=unused, batch=unused, logs=unused, bucket="b").view(
+        "r1"
+    )
+
+    _print_view(view)
+    document = view.as_json()
+
+    assert "  cost      $0.36, estimated" in capsys.readouterr().out  # the recovery's failed job ran too
+    assert document["cost_usd"] == pytest.approx(0.36)
+    assert document["unpriced_jobs"] == 0
+    assert {each["step"]: each["cost_usd"] for each in document["jobs"]} == {"prep": None, "train": 0.18}
+
+
+def test_status_json_cost_is_none_where_no_queue_has_prices() -> None:
+    running = job("a", memory=4096, status="RUNNING")
+    run = RunRecord(
+        run_id="r1",
+        team="vision",
+        status="running",
+        source=SOURCE,
+        received_at=T0,
+        claim_owner="m",
+        claimed_at=T0,
+        jobs=[SubmittedJobRef.of(running)],
+    )
+    unused: Any = None
+    document = (
+        Operations(table=table(run, running), s3=unused, batch=unused, logs=unused, bucket="b").view("r1").as_json()
+    )
+    assert document["cost_usd"] is None
+    assert document["unpriced_jobs"] == 1
+    assert document["jobs"][0]["cost_usd"] is None
