@@ -9,6 +9,7 @@ import boto3
 
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import JobsBucket
+from batchdrop.gateways.submit_rate import SubmitRate
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.config import BudgetConfig
 from batchdrop.platform.source import PlatformConfigSource
@@ -32,7 +33,10 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
     dynamodb = client("dynamodb", session)
     return Submitter(
         table=RunClaims(dynamodb, settings.table_name, retention=timedelta(days=settings.retention_days)),
-        batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
+        batch=BatchGateway(
+            client("batch", session, config=BATCH_CLIENT_CONFIG),
+            submit_rate=SubmitRate(settings.submit_jobs_per_second / settings.submit_instances),
+        ),
         bucket=JobsBucket(s3),
         config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),

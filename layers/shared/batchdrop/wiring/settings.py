@@ -32,6 +32,12 @@ class SubmitSettings(_Settings):
     retention_days: int = Field(default=90, alias="RECORD_RETENTION_DAYS", ge=1)
     stale_claim_seconds: int = Field(default=960, alias="STALE_CLAIM_SECONDS", ge=60)
     """Longer than the function's timeout: a claim this old belongs to an invocation that is gone."""
+    submit_jobs_per_second: float = Field(default=40.0, alias="SUBMIT_JOBS_PER_SECOND", gt=0)
+    """The account's SubmitJob calls a second batchdrop may use (Batch takes about 50; the rest are left to
+    the account's other users): the template's `SubmitJobsPerSecond`."""
+    submit_instances: int = Field(default=5, alias="SUBMIT_MAX_CONCURRENCY", ge=1)
+    """How many submit instances may run at once (the template's `SubmitMaxConcurrency`): each takes its
+    share of the budget."""
 
 
 def load_settings[SettingsT: _Settings](model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:

@@ -1,0 +1,101 @@
+"""A submit instance's share of the account's SubmitJob budget: paced calls, never more than the rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
+from batchdrop.gateways.submit_rate import SubmitRate
+from batchdrop.wiring.settings import SubmitSettings, load_settings
+
+QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps (or the test says so)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def paced(per_second: float, burst: float = 1.0) -> tuple[SubmitRate, FakeClock]:
+    clock = FakeClock()
+    return SubmitRate(per_second, burst=burst, clock=clock, sleep=clock.sleep), clock
+
+
+def test_calls_in_a_row_are_spaced_at_the_rate() -> None:
+    rate, clock = paced(8.0)
+    started = clock.now
+    for _ in range(81):
+        rate.take()
+    assert clock.now - started == pytest.approx(10.0), "81 calls at 8 a second: the first at once, 80 in 10 s"
+    assert rate.waited == pytest.approx(10.0)
+
+
+def test_an_idle_instance_calls_at_once_but_saves_no_more_than_its_burst() -> None:
+    rate, clock = paced(2.0, burst=3.0)
+    clock.now += 3600  # an hour idle
+    assert [rate.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert rate.take() == pytest.approx(0.5), "the fourth waits for a new token"
+
+
+def test_no_window_of_a_second_holds_more_calls_than_the_rate_and_the_burst() -> None:
+    rate, clock = paced(5.0)
+    times = []
+    for index in range(200):
+        if index % 7 == 0:
+            clock.now += 0.13  # work between calls, less than the gap
+        rate.take()
+        times.append(clock.now)
+    for start in times:
+        assert sum(1 for at in times if start <= at < start + 1.0) <= 5 + 1
+
+
+def test_a_rate_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        SubmitRate(0)
+
+
+def test_every_submit_attempt_takes_a_token_a_throttled_one_too() -> None:
+    batch_client = boto3.client(
+        "batch",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=BATCH_CLIENT_CONFIG,
+    )
+    rate, clock = paced(4.0)
+    backoffs: list[float] = []
+    gateway = BatchGateway(batch_client, sleep=backoffs.append, submit_rate=rate)
+    request: dict[str, Any] = {"jobName": "run-main", "jobQueue": QUEUE, "jobDefinition": "arn:aws:batch:x"}
+    with Stubber(batch_client) as stubber:
+        stubber.add_client_error("submit_job", "TooManyRequestsException", http_status_code=429)
+        stubber.add_response("submit_job", {"jobId": "j-1", "jobName": "run-main", "jobArn": "arn"})
+        stubber.add_response("submit_job", {"jobId": "j-2", "jobName": "run-main", "jobArn": "arn"})
+        assert gateway.submit(request).job_id == "j-1"
+        assert gateway.submit(request).job_id == "j-2"
+        stubber.assert_no_pending_responses()
+    assert clock.sleeps == pytest.approx([0.25, 0.25]), "three calls at 4 a second: two waits of a quarter second"
+    assert len(backoffs) == 1, "the throttle still backs off"
+
+
+def test_the_submit_function_takes_its_share_of_the_budget_from_the_template() -> None:
+    environment = {"TABLE_NAME": "records", "BATCHDROP_PLATFORM_CONFIG": "s3://b/platform.yaml"}
+    defaults = load_settings(SubmitSettings, environment)
+    assert (defaults.submit_jobs_per_second, defaults.submit_instances) == (40.0, 5)
+    chosen = load_settings(
+        SubmitSettings, {**environment, "SUBMIT_JOBS_PER_SECOND": "25", "SUBMIT_MAX_CONCURRENCY": "10"}
+    )
+    assert chosen.submit_jobs_per_second / chosen.submit_instances == 2.5
