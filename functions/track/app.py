@@ -26,7 +26,7 @@ from batchdrop.track.batches import Delivery
 from batchdrop.track.early_retry import Returned
 from batchdrop.wiring.build import build_early_retry, build_tracker
 from batchdrop.wiring.settings import TrackSettings, load_settings
-from batchdrop.wiring.telemetry import dimension_metric
+from batchdrop.wiring.telemetry import dimension_metric, team_month_metrics
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
@@ -65,6 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         dimension_metric(f"Jobs{status.capitalize()}", value, team=team, queue=queue)  # JobsSucceeded, JobsFailed
     for team, usd in sorted(result.costs.items()):  # dollars added to each team's month (docs/costs.md)
         dimension_metric("CostUSD", usd, unit=MetricUnit.NoUnit, team=team)
+    team_month_metrics(result.months)  # each team's month so far against its budget
     if unreadable:
         metrics.add_metric(name="UnreadableEvents", unit=MetricUnit.Count, value=len(unreadable))
     failed = sorted(result.failed | set(unreadable))

@@ -5,6 +5,7 @@ budget is told once each (`team.budget`), even when the crossing is applied agai
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 from batchdrop_local.runtime import invoke, load_handler
 from batchdrop_local.state_changes import in_sqs
-from batchdrop_local.streams import StreamReader, matches
 
+from batchdrop.events.contract import Usage
 from batchdrop.platform.config import BudgetConfig
 from batchdrop.store.costs import JobCost, TeamCosts, cost_key, month_of
 from batchdrop.store.items import serialize
@@ -111,37 +112,19 @@ def track(local_stack: LocalStack, budgets: dict[str, BudgetConfig]) -> tuple[In
 def counting(module: ModuleType, budgets: dict[str, BudgetConfig]) -> TeamCosts:
     deployed: Tracker = module.tracker
     costs = TeamCosts(deployed.table.client, deployed.table.table_name, budgets=budgets.get)  # type: ignore[attr-defined]
-    module.__dict__["tracker"] = Tracker(
-        table=deployed.table, config=deployed.config, region=deployed.region, costs=costs
-    )
+    tracker = Tracker(table=deployed.table, config=deployed.config, region=deployed.region, costs=costs)
+    assert tracker.costs is not None
+    tracker.costs.clock = lambda: at(64)  # the month the tests' jobs end in is this month, whenever they run
+    module.__dict__["tracker"] = tracker
     return costs
 
 
-class Outbox:
-    """The records table's stream handed to the publish function as its event source mapping would (its
-    filters), the team months' changes only; then the `team.budget` events the topic delivered, one per
-    `event_id` (delivery is at least once: subscribers drop duplicates by it)."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.function = stack.stack.functions["PublishFunction"]
-        self.module = load_handler(self.function)
-        self.seen: set[str] = set()
-
-    def team_budget_events(self) -> list[dict[str, Any]]:
-        properties = self.function.events["Outbox"]["Properties"]
-        records = [
-            record
-            for record in StreamReader(self.stack.aws, properties["Stream"]).read()
-            if record["dynamodb"]["SequenceNumber"] not in self.seen
-            and matches(record, properties["FilterCriteria"]["Filters"])
-            and record["dynamodb"]["Keys"]["PK"]["S"].startswith("COST#")
-        ]
-        self.seen |= {record["dynamodb"]["SequenceNumber"] for record in records}
-        if records:
-            assert invoke(self.function, self.module, {"Records": records}) == {"batchItemFailures": []}
-        told = [event for event in self.stack.published_events() if event["body"]["type"] == "team.budget"]
-        return list({event["body"]["event_id"]: event for event in told}.values())
+def team_budget_events(stack: LocalStack) -> list[dict[str, Any]]:
+    """The `team.budget` events the topic delivered since the last look (the outbox told by the publish
+    function, `LocalStack.tell`), one per `event_id` (delivery is at least once: subscribers drop
+    duplicates by it)."""
+    told = [event for event in stack.published_events() if event["body"]["type"] == "team.budget"]
+    return list({event["body"]["event_id"]: event for event in told}.values())
 
 
 def test_crossing_the_warning_level_is_told_once_and_crossing_the_budget_once(
@@ -152,14 +135,13 @@ def test_crossing_the_warning_level_is_told_once_and_crossing_the_budget_once(
 ) -> None:
     invoke_track, costs = track
     module, invoke_submit = submit
-    outbox = Outbox(local_stack)
     first = submit_spec(local_stack, invoke_submit, module, "gpu-finetune.yaml", "vision")
     events = lifecycle(first.batch["main"])
     assert invoke_track(in_sqs(*events)) == {"batchItemFailures": []}
     (kept,) = costs.months(["vision"], [month_of(at(64))])
     spent = kept.total.usd
     assert spent > 0
-    assert outbox.team_budget_events() == [], "no budget yet: nothing to cross"
+    assert team_budget_events(local_stack) == [], "no budget yet: nothing to cross"
 
     # the budget as it is now puts the month past its warning level (80%) but within the budget
     budgets["vision"] = BudgetConfig(monthly_usd=spent * 1.1, warn_at=0.8)
@@ -169,7 +151,7 @@ def test_crossing_the_warning_level_is_told_once_and_crossing_the_budget_once(
         counting(other, budgets)
         assert invoke(function, other, in_sqs(events[-1])) == {"batchItemFailures": []}
 
-    (warned,) = outbox.team_budget_events()
+    (warned,) = team_budget_events(local_stack)
     body = warned["body"]
     assert (body["status"], body["team"], body["month"]) == ("warning", "vision", month_of(at(64)))
     assert body["spent_usd"] == pytest.approx(spent, abs=1e-4)
@@ -179,11 +161,106 @@ def test_crossing_the_warning_level_is_told_once_and_crossing_the_budget_once(
 
     again = JobCost.of(table_of(local_stack).get_job(first.jobs["main"].job_id))  # type: ignore[arg-type]
     assert costs.mark_crossings(again) == [], "marked already: nothing new"
-    assert outbox.team_budget_events() == []
+    assert team_budget_events(local_stack) == []
 
     second = submit_spec(local_stack, invoke_submit, module, "gpu-finetune.yaml", "vision")
     assert invoke_track(in_sqs(*lifecycle(second.batch["main"]))) == {"batchItemFailures": []}
 
-    (exceeded,) = outbox.team_budget_events()
+    (exceeded,) = team_budget_events(local_stack)
     assert exceeded["body"]["status"] == "exceeded"
     assert exceeded["body"]["run_id"] == second.run.run_id
+
+
+# ---------------------------------------------------------------- the month as it stands: a read, not a write
+
+
+def updates_counted(client: Any) -> list[str]:
+    """Every UpdateItem this client makes from now on (its table's name), as botocore sends it."""
+    made: list[str] = []
+    client.meta.events.register("before-call.dynamodb.UpdateItem", lambda params, **_: made.append("UpdateItem"))
+    return made
+
+
+def month_item(costs: TeamCosts, month: str, usd: float, **markers: Any) -> None:
+    item = {"kind": "team_month", "team": "vision", "month": month, "usd": usd, "jobs": 3} | markers
+    costs.client.put_item(TableName=costs.table_name, Item=cost_key("vision", month) | serialize(item))
+
+
+def ended_cost(month: str) -> JobCost:
+    return JobCost(
+        job_id="job-1",
+        team="vision",
+        month=month,
+        queue="gpu-shared",
+        spec_name="finetune",
+        usage=Usage(gpu_hours=1.0),
+        usd=2.0,
+        run_id="run-1",
+        source_uri="s3://jobs/incoming/vision/finetune.yaml",
+    )
+
+
+def test_a_month_past_its_warning_level_costs_each_ended_job_a_read_and_no_write(local_stack: LocalStack) -> None:
+    table = table_of(local_stack)
+    budget = BudgetConfig(monthly_usd=100.0, warn_at=0.8)
+    costs = TeamCosts(local_stack.client("dynamodb"), table.table_name, budgets=lambda team: budget)
+    month = month_of(at(64))
+    month_item(costs, month, 90.0, budget_warned={"at": at(60).isoformat()}, budget_warned_usd=81.0)
+    updates = updates_counted(costs.client)
+
+    for _ in range(3):
+        standing = costs.standing(ended_cost(month))
+        assert (standing.usd, standing.monthly_usd, standing.crossings) == (90.0, 100.0, ())
+    assert updates == [], "warned before, budget not reached: nothing written"
+
+    month_item(costs, month, 100.0, budget_warned={"at": at(60).isoformat()}, budget_warned_usd=81.0)
+    assert costs.standing(ended_cost(month)).crossings == ("exceeded",)
+    assert costs.standing(ended_cost(month)).crossings == (), "marked: the next end writes nothing"
+    assert updates == ["UpdateItem"]
+
+
+def test_two_instances_that_read_the_same_crossing_at_once_mark_it_once(local_stack: LocalStack) -> None:
+    table = table_of(local_stack)
+    budget = BudgetConfig(monthly_usd=100.0, warn_at=0.8)
+    first = TeamCosts(local_stack.client("dynamodb"), table.table_name, budgets=lambda team: budget)
+    second = TeamCosts(local_stack.client("dynamodb"), table.table_name, budgets=lambda team: budget)
+    month = month_of(at(64))
+    month_item(first, month, 85.0)
+    marked_by_second: list[tuple[str, ...]] = []
+    hooked: list[bool] = []
+
+    def second_marks_in_between(**_: Any) -> None:  # the first has read the month unmarked, and not written yet
+        if not hooked:  # once (the two may share a client: the second's own write comes here too)
+            hooked.append(True)
+            marked_by_second.append(second.standing(ended_cost(month)).crossings)
+
+    first.client.meta.events.register("before-call.dynamodb.UpdateItem", second_marks_in_between)
+    assert first.standing(ended_cost(month)).crossings == (), "refused: the second marked it first"
+    assert marked_by_second == [("warning",)]
+    kept = first.client.get_item(TableName=table.table_name, Key=cost_key("vision", month))["Item"]
+    assert "budget_warned" in kept
+
+
+def test_the_track_function_tells_the_dashboard_each_teams_month_against_its_budget(
+    local_stack: LocalStack,
+    submit: tuple[ModuleType, Invoke],
+    track: tuple[Invoke, TeamCosts],
+    budgets: dict[str, BudgetConfig],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    invoke_track, costs = track
+    module, invoke_submit = submit
+    budgets["vision"] = BudgetConfig(monthly_usd=1000.0)
+    submitted = submit_spec(local_stack, invoke_submit, module, "gpu-finetune.yaml", "vision")
+    events = lifecycle(submitted.batch["main"])
+    capsys.readouterr()
+    assert invoke_track(in_sqs(*events)) == {"batchItemFailures": []}
+
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (spent,) = [line for line in lines if "TeamMonthToDateUSD" in line]
+    (budget,) = [line for line in lines if "TeamMonthlyBudgetUSD" in line]
+    (kept,) = costs.months(["vision"], [month_of(at(64))])
+    assert spent["team"] == budget["team"] == "vision"
+    assert spent["TeamMonthToDateUSD"] == [pytest.approx(kept.total.usd)]
+    assert kept.total.usd > 0
+    assert budget["TeamMonthlyBudgetUSD"] == [1000.0]

@@ -4,13 +4,14 @@ counted, what each adds, and what a count that fails or repeats does. The real l
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from batchdrop_local.state_changes import attempt, sample_job, state_change
 
 from batchdrop.platform.config import PlatformConfig, QueuePrice
-from batchdrop.store.costs import JobCost
+from batchdrop.store.costs import JobCost, MonthStanding
 from batchdrop.store.records import TERMINAL, JobRecord
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery, TrackResult
@@ -134,3 +135,54 @@ def test_without_a_ledger_nothing_is_counted(platform_config: PlatformConfig) ->
     result = deliver(tracker, end_of(job))
     assert result.costs == {}
     assert "CostsCounted" not in result.counts
+
+
+# ---------------------------------------------------------------- the month as it stands (the dashboard's)
+
+
+class StandingLedger(MemoryLedger):
+    """A ledger that also says where its team's month stands after each count (`TeamCosts.standing`)."""
+
+    def __init__(self, table: MemoryTable, monthly_usd: float | None) -> None:
+        super().__init__(table)
+        self.monthly_usd = monthly_usd
+
+    def standing(self, cost: JobCost) -> MonthStanding:
+        spent = sum(c.usd or 0.0 for c in self.counted.values() if (c.team, c.month) == (cost.team, cost.month))
+        return MonthStanding(team=cost.team, month=cost.month, usd=spent, monthly_usd=self.monthly_usd)
+
+
+def standing_world(platform_config: PlatformConfig, *, now: datetime) -> tuple[Tracker, MemoryTable, StandingLedger]:
+    table = MemoryTable()
+    jobs = [
+        job_record("a", "prep").model_copy(update={"price": PRICE}),
+        job_record("b", "train").model_copy(update={"price": PRICE}),
+    ]
+    table.write_new([run_of_jobs(jobs)], jobs)
+    ledger = StandingLedger(table, monthly_usd=500.0)
+    tracker = Tracker(
+        table=table, config=FixedConfig(platform_config), region="us-east-1", clock=lambda: at(60), costs=ledger
+    )
+    assert tracker.costs is not None
+    tracker.costs.clock = lambda: now
+    return tracker, table, ledger
+
+
+def test_each_teams_month_so_far_and_its_budget_are_told_after_its_counts(platform_config: PlatformConfig) -> None:
+    tracker, table, ledger = standing_world(platform_config, now=at(60))
+    result = deliver(tracker, end_of(table.jobs["a"]), end_of(table.jobs["b"]))
+
+    (told,) = result.months.values()
+    assert (told.team, told.month, told.monthly_usd) == ("vision", "2026-11", 500.0)
+    assert told.usd == pytest.approx(sum(cost.usd or 0.0 for cost in ledger.counted.values()))
+    assert told.usd == pytest.approx(sum(result.costs.values())), "both ends are in the month told"
+
+
+def test_a_late_end_of_last_month_is_counted_into_it_but_not_told_as_this_months_figure(
+    platform_config: PlatformConfig,
+) -> None:
+    tracker, table, ledger = standing_world(platform_config, now=at(60) + timedelta(days=10))  # in December
+    result = deliver(tracker, end_of(table.jobs["a"]))
+
+    assert list(ledger.counted) == ["a"], "counted into November, where it ended"
+    assert result.months == {}

@@ -11,19 +11,21 @@ Exactly once: a job's cost is added in one TransactWriteItems with a marker on t
 applied twice, two instances, botocore re-sending a transaction whose answer was lost) fails the marker's
 condition and adds nothing.
 
-Budget crossings (docs/budgets.md): for a team with a monthly budget, each count is followed by a conditional
-update of the month that sets `budget_warned` once its total reaches `warn_at` × the budget, and
-`budget_exceeded` once it reaches the budget, each only if absent: once per team-month. The publish function
-tells the change as `team.budget` (the records table's stream is the outbox). Tracking marks after every
-count, and after a count refused as made before (`track.costs`): a marker that could not be set after its
-count (the function died between) is set by the same end delivered again, or by the month's next count.
+The month as it stands (docs/budgets.md): each count is followed by one strongly consistent read of the
+month (its total and budget markers; the dashboard's month against the budget). For a team with a monthly
+budget, a level the read finds reached and unmarked is then set by a conditional update (`budget_warned`
+once the total reaches `warn_at` × the budget, `budget_exceeded` once it reaches the budget, each only if
+absent): once per team-month, and no write at all while a level is unreached or marked already. The publish
+function tells the change as `team.budget` (the records table's stream is the outbox). Tracking reads after
+every count, and after a count refused as made before (`track.costs`): a marker that could not be set after
+its count (the function died between) is set by the same end delivered again, or by the month's next count.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -162,6 +164,18 @@ def _tally(figures: dict[str, float]) -> Tally:
     )
 
 
+@dataclass(frozen=True)
+class MonthStanding:
+    """A team's month as it stands after a count: its total so far and budget (the dashboard's month against
+    the budget), and the budget crossings marked by this count."""
+
+    team: str
+    month: str
+    usd: float
+    monthly_usd: float | None = None
+    crossings: tuple[str, ...] = ()
+
+
 @dataclass
 class TeamCosts:
     """Each team's months: counted as jobs end (tracking), read by `batchdrop costs`."""
@@ -173,8 +187,6 @@ class TeamCosts:
     budgets: Callable[[str], BudgetConfig | None] | None = None
     """A team's budget (the platform config's), for its crossings; None: crossings are not marked."""
     clock: Callable[[], datetime] = utc_now
-    _marked: set[tuple[str, str, str]] = field(default_factory=set, init=False, repr=False)
-    """(team, month, crossing) known marked: not asked again by this instance."""
 
     def count(self, cost: JobCost) -> bool:
         """Add a finished job's cost to its team's month, once: False if it was counted already (or the job
@@ -235,46 +247,68 @@ class TeamCosts:
             raise
         return True
 
+    def standing(self, cost: JobCost) -> MonthStanding:
+        """The cost's team-month as it stands after its count (one strongly consistent read: what the dashboard
+        is told), with the budget levels it has reached and had not, marked now. A level is written only when
+        the read finds it reached and unmarked: a month past its warning level costs a read per ended job, not
+        a refused write. The write stays conditional (marker absent, total reached), so of two instances that
+        read the same month, one marks it: `team.budget` is told once."""
+        budget = self.budgets(cost.team) if self.budgets is not None else None
+        monthly = budget.monthly_usd if budget is not None else None
+        markers = list(BUDGET_MARKERS.values())
+        found = self.client.get_item(
+            TableName=self.table_name,
+            Key=cost_key(cost.team, cost.month),
+            ConsistentRead=True,
+            ProjectionExpression=", ".join(f"#m{index}" for index in range(len(markers) + 1)),
+            ExpressionAttributeNames={f"#m{index}": name for index, name in enumerate(["usd", *markers])},
+        )
+        item = deserialize(found.get("Item", {}))
+        usd = float(item.get("usd", 0.0))
+        standing = MonthStanding(team=cost.team, month=cost.month, usd=usd, monthly_usd=monthly)
+        if budget is None or monthly is None:
+            return standing
+        marked: list[str] = []
+        for crossing, threshold in (("warning", monthly * budget.warn_at), ("exceeded", monthly)):
+            if BUDGET_MARKERS[crossing] in item:
+                continue  # marked before (told then)
+            if usd < threshold:
+                break  # not reached, nor is the budget itself (at or above warn_at × it)
+            if self._mark(cost, crossing, budget, threshold):
+                marked.append(crossing)
+        return replace(standing, crossings=tuple(marked))
+
     def mark_crossings(self, cost: JobCost) -> list[str]:
         """Mark the budget levels the cost's team-month has reached and had not: the crossings marked now."""
-        budget = self.budgets(cost.team) if self.budgets is not None else None
-        if budget is None or budget.monthly_usd is None:
-            return []
-        marked: list[str] = []
-        for crossing, threshold in (("warning", budget.monthly_usd * budget.warn_at), ("exceeded", budget.monthly_usd)):
-            marker = BUDGET_MARKERS[crossing]
-            known = (cost.team, cost.month, crossing)
-            if known in self._marked:
-                continue
-            crossed = {
-                "at": self.clock().isoformat(),
-                "monthly_usd": budget.monthly_usd,
-                "warn_at": budget.warn_at,
-                "threshold_usd": threshold,
-                "run_id": cost.run_id,
-                "source_uri": cost.source_uri,
-                "spec_name": cost.spec_name,
-            }
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=cost_key(cost.team, cost.month),
-                    UpdateExpression="SET #marker = :crossed, #spent = #usd",
-                    ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#marker) AND #usd >= :threshold",
-                    ExpressionAttributeNames={"#marker": marker, "#spent": f"{marker}_usd", "#usd": "usd"},
-                    ExpressionAttributeValues=serialize({":crossed": crossed, ":threshold": threshold}),
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ClientError as exc:
-                if error_code(exc) != "ConditionalCheckFailedException":
-                    raise
-                if marker in exc.response.get("Item", {}):  # type: ignore[operator]  # marked before
-                    self._marked.add(known)
-                    continue
-                break  # not reached yet: nor is the budget itself, at or above warn_at × it
-            self._marked.add(known)
-            marked.append(crossing)
-        return marked
+        return list(self.standing(cost).crossings)
+
+    def _mark(self, cost: JobCost, crossing: str, budget: BudgetConfig, threshold: float) -> bool:
+        """Set a crossing's marker if it is absent and the month's total has reached it: False if another
+        instance (or an earlier delivery) set it first."""
+        marker = BUDGET_MARKERS[crossing]
+        crossed = {
+            "at": self.clock().isoformat(),
+            "monthly_usd": budget.monthly_usd,
+            "warn_at": budget.warn_at,
+            "threshold_usd": threshold,
+            "run_id": cost.run_id,
+            "source_uri": cost.source_uri,
+            "spec_name": cost.spec_name,
+        }
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=cost_key(cost.team, cost.month),
+                UpdateExpression="SET #marker = :crossed, #spent = #usd",
+                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(#marker) AND #usd >= :threshold",
+                ExpressionAttributeNames={"#marker": marker, "#spent": f"{marker}_usd", "#usd": "usd"},
+                ExpressionAttributeValues=serialize({":crossed": crossed, ":threshold": threshold}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False  # marked first by another (the total never goes down, so it is not "not reached")
+        return True
 
     def months(self, teams: Iterable[str], months: Iterable[str]) -> list[MonthCost]:
         """The months kept of these teams (one read each, 100 to a call); a month with no cost has no item."""

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from batchdrop.store.costs import MonthStanding
 from batchdrop.track.batch_events import BatchEvent, JobDetail
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class TrackResult:
     """Jobs that reached SUCCEEDED or FAILED, by (team, queue, status): the dashboard's outcomes."""
     costs: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     """US dollars added to each team's month (`track.costs`): the dashboard's cost per team."""
+    months: dict[str, MonthStanding] = field(default_factory=dict)
+    """Each team's month so far and its budget, as read after its newest count this month (`track.costs`):
+    the dashboard's month against the budget."""
 
 
 @contextmanager

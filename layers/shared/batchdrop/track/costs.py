@@ -10,14 +10,15 @@ reads the other after its own write (strongly consistent), so one of them always
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from batchdrop.events.contract import Usage
 from batchdrop.store.child_states import children_ended
-from batchdrop.store.costs import JobCost
+from batchdrop.store.costs import JobCost, MonthStanding, month_of
 from batchdrop.store.items import Children, JobChange
-from batchdrop.store.records import JobRecord
+from batchdrop.store.records import JobRecord, utc_now
 from batchdrop.track.batches import TrackResult
 from batchdrop.track.ports import TrackStore
 
@@ -31,16 +32,18 @@ class CostLedger(Protocol):  # `batchdrop.store.costs.TeamCosts`
 
 
 @runtime_checkable
-class BudgetMarker(Protocol):  # `batchdrop.store.costs.TeamCosts` given the teams' budgets
-    def mark_crossings(self, cost: JobCost) -> list[str]: ...
+class MonthReader(Protocol):  # `batchdrop.store.costs.TeamCosts` (given the teams' budgets, it marks crossings)
+    def standing(self, cost: JobCost) -> MonthStanding: ...
 
 
 class CostCounting:
-    """Adds each ended job's cost to its team's month, once; tells the dashboard what it added."""
+    """Adds each ended job's cost to its team's month, once; tells the dashboard what it added and where
+    the month stands."""
 
-    def __init__(self, *, table: TrackStore, ledger: CostLedger) -> None:
+    def __init__(self, *, table: TrackStore, ledger: CostLedger, clock: Callable[[], datetime] = utc_now) -> None:
         self.table = table
         self.ledger = ledger
+        self.clock = clock
         self._counted: OrderedDict[str, None] = OrderedDict()
         """Jobs this instance counted or found counted (bounded): a later copy of their end costs no write."""
 
@@ -70,8 +73,11 @@ class CostCounting:
         if cost.job_id in self._counted:
             return
         counted = self.ledger.count(cost)
-        if isinstance(self.ledger, BudgetMarker):  # after a refused count too: its marks may be missing
-            result.counts["BudgetCrossings"] += len(self.ledger.mark_crossings(cost))
+        if isinstance(self.ledger, MonthReader):  # after a refused count too: its marks may be missing
+            standing = self.ledger.standing(cost)
+            result.counts["BudgetCrossings"] += len(standing.crossings)
+            if standing.month == month_of(self.clock()):  # a late end of last month is not this month's figure
+                result.months[cost.team] = standing
         self._counted[cost.job_id] = None
         while len(self._counted) > KNOWN_COUNTED:
             self._counted.popitem(last=False)
