@@ -11,6 +11,7 @@ from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, Usage
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue
 from batchdrop.spec.model import Resources
+from batchdrop.store.child_states import run_time_bucket
 from batchdrop.store.items import Children
 from batchdrop.store.records import AttemptEnd, JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
 
@@ -230,10 +231,36 @@ OUT_OF_MEMORY = range(100, 130)
 """Children out of memory on their first attempt."""
 OTHER_FAILURES = range(990, 1000)
 """Children that failed twice for another reason."""
+SWEEP = {
+    "lr": ["0.1", "0.03", "0.01", "0.003", "0.001"],
+    "batch": ["32", "64", "128", "256"],
+    "seed": [str(seed) for seed in range(50)],
+}
+"""5 × 4 × 50 = 1,000 children: child 100 is lr=0.1 batch=128 seed=0."""
+
+
+def child_seconds(index: int) -> float:
+    """A child's last attempt's run time: most ran 3 to 8 minutes (a larger batch longer), the ones out of
+    memory were killed within a minute, the other failures ran long."""
+    if index in OUT_OF_MEMORY:
+        return 20.0 + index % 40
+    if index in OTHER_FAILURES:
+        return 1_800.0 + 60 * (index % 10)
+    return 180.0 + 75 * ((index // 50) % 4) + (index * 37) % 120
+
+
+def sweep_run_times() -> dict[int, int]:
+    """The histogram tracking would have kept of the sweep's 1,000 children (each counted at its end)."""
+    run_times: dict[int, int] = {}
+    for index in range(SWEEP_SIZE):
+        bucket = run_time_bucket(child_seconds(index))
+        run_times[bucket] = run_times.get(bucket, 0) + 1
+    return dict(sorted(run_times.items()))
 
 
 def sweep() -> Scenario:
-    """A 1,000-child sweep: 960 succeeded (some after a retry), 30 out of memory, 10 failed otherwise."""
+    """A 1,000-child sweep (`SWEEP`): 960 succeeded (some after a retry), 30 out of memory, 10 failed otherwise;
+    their run times as tracking keeps them (`child_seconds`)."""
     states = []
     for index in range(SWEEP_SIZE):
         if index in OUT_OF_MEMORY:
@@ -247,6 +274,7 @@ def sweep() -> Scenario:
         version=40,
         counts={"FAILED": 40, "SUCCEEDED": 960},
         usage=Usage(vcpu_hours=250.0, memory_gib_hours=1000.0),
+        run_times=sweep_run_times(),
     )
     array = job(
         "sweep-1",
@@ -266,6 +294,7 @@ def sweep() -> Scenario:
         child_vcpu_hours=250.0,
         child_memory_gib_hours=1000.0,
         resources=Resources(vcpus=1, memory_mib=4096),
+        sweep=SWEEP,
     )
     record = run(
         "run-sweep",

@@ -1,7 +1,8 @@
 """The run report in a real browser: Debian's headless Chromium (`make chromium` installs it) loads the
 reports of a pipeline with a retried step and a recovery, a 1,000-child sweep with failures and a rejected
 run, from disk with no network; no console errors, nothing fetched, the timeline's bars are the records'
-attempts, and nothing overflows sideways at 1280 px or at 390 px. Screenshots are kept as test artefacts
+attempts, the sweep's run-time histogram holds every ended child once, and nothing overflows sideways at
+1280 px or at 390 px. Screenshots are kept as test artefacts
 (their folder is printed)."""
 
 from __future__ import annotations
@@ -110,6 +111,15 @@ def test_a_report_renders_in_chromium_as_its_records_say(
             page.screenshot(path=str(artefacts / f"{name}-{width}px.png"), full_page=True)
         reused = page.evaluate("() => [...document.querySelectorAll('li.reused')].map(li => li.dataset.step)")
         assert reused == [ref.step for ref in scenario.run.jobs if ref.reused_from]
+        drawn = page.evaluate(
+            """() => [...document.querySelectorAll('g.bucket')].map(g => ({
+                children: Number(g.dataset.children),
+                height: g.querySelector('rect').getBoundingClientRect().height,
+            }))"""
+        )
+        kept = {job_id: sum(children.run_times.values()) for job_id, children in scenario.children.items()}
+        assert sum(bar["children"] for bar in drawn) == sum(kept.values())  # every ended child's run time, once
+        assert all(bar["height"] > 0 for bar in drawn if bar["children"])
     finally:
         page.close()
     assert errors == []

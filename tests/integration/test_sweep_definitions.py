@@ -15,6 +15,7 @@ import pytest
 
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.spec import sweep
+from batchdrop.store.queries import RecordQueries
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
@@ -94,6 +95,9 @@ def test_a_sweep_without_command_is_one_array_job_wrapping_the_definitions_comma
     assert run_of(local_stack, upload, module).status == "submitted"
     (job,) = local_stack.batch_jobs()
     assert job["arrayProperties"]["size"] == 6
+    record = RecordQueries(local_stack.client("dynamodb"), local_stack.table).get_job(job["jobId"])
+    assert record is not None
+    assert record.sweep == {"experiment_file": EXPERIMENTS, "seed": ["1", "2"]}, "kept for the report's children"
 
     # What each child would run: the command exactly as sent, its index set as Batch sets it.
     for index in range(6):

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from batchdrop.gateways.batch import BatchGateway
+from batchdrop.store.child_states import run_time_bucket
 from batchdrop.store.claims import RunClaims
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
@@ -398,6 +399,8 @@ def test_array_children_are_counted_on_the_parent_with_few_writes(
     assert record is not None
     assert record.children == {"RUNNING": 0, "SUCCEEDED": 1000}
     assert record.child_usage.gpu_hours == pytest.approx(1000 * 0.5)  # 1 GPU for 30 minutes each
+    stored = JobStates(local_stack.client("dynamodb"), local_stack.table).get_children(record.job_id)
+    assert stored.run_times == {run_time_bucket(30 * 60): 1000}, "each child's 30 minutes, counted once"
     assert job_events(local_stack) == [], "an array job speaks once, when it ends"
     summary = {"SUCCEEDED": 1000}
     ended = state_change(

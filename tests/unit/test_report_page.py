@@ -8,7 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from batchdrop.report.page import MAX_FAILED_CHILD_ROWS, render_report
+from batchdrop.report.arrays import MAX_FAILED_CHILD_ROWS
+from batchdrop.report.page import render_report
 from batchdrop.store.records import JobRecord
 from tests import report_scenarios
 from tests.report_scenarios import Scenario
@@ -62,7 +63,8 @@ def test_every_report_is_one_page_that_loads_nothing_and_runs_no_script(name: st
     assert all("src" not in attrs for _, attrs in elements.tags)
     assert not re.search(r"url\(|@import|@font-face", page)
     hrefs = [attrs["href"] for _, attrs in elements.tags if attrs.get("href")]
-    assert all(str(href).startswith("https://console.aws.amazon.com/") for href in hrefs)  # logs only, never loaded
+    console = re.compile(r"https://([a-z0-9-]+\.)?console\.aws\.amazon\.com/")
+    assert all(console.match(str(href)) for href in hrefs)  # logs and Batch's job pages only, never loaded
     assert "default-src 'none'" in page  # and the browser is told to load nothing, whatever slips in
 
 
@@ -156,12 +158,60 @@ def test_a_sweep_shows_its_children_by_status_and_its_failed_children_without_a_
     assert "children 990-999" in text
     assert "ran out of memory" in text
     assert "batchdrop logs run-sweep --step lr-sweep --index 100" in text
+    assert "and 20 more" in text  # 40 failed, the first 20 one per row
     rows = [tag for tag, _ in elements.tags if tag == "tr"]
     assert len(rows) < MAX_FAILED_CHILD_ROWS + 10  # 40 failed children, a few table rows: never 1,000
     assert len(page.encode()) < 40_000
     columns = {attrs["data-attempts"]: attrs["data-children"] for attrs in elements.with_class("column")}
     assert columns == {"1": "971", "2": "29"}  # ended children by attempts made
-    assert "run time is not recorded" in text
+
+
+def test_a_sweeps_children_run_times_are_a_histogram_with_the_median_and_90th_percentile_in_words() -> None:
+    scenario = report_scenarios.sweep()
+    elements = parsed(render(scenario))
+    buckets = elements.with_class("bucket")
+    assert sum(int(attrs["data-children"] or 0) for attrs in buckets) == 1000, "every ended child, once"
+    assert [float(attrs["data-from"] or 0) for attrs in buckets] == sorted(
+        float(attrs["data-from"] or 0) for attrs in buckets
+    ), "shortest first"
+    assert len(buckets) == 15, "one bar a bucket from the shortest to the longest, empty ones too: bounded"
+    text = visible(elements)
+    seconds = sorted(report_scenarios.child_seconds(index) for index in range(1000))
+    median, p90 = seconds[499], seconds[899]
+    said = re.search(r"median about (\d+) min(?: (\d+) s)?, 90th percentile about (\d+) min(?: (\d+) s)?", text)
+    assert said is not None, text
+    told_median = int(said.group(1)) * 60 + int(said.group(2) or 0)
+    told_p90 = int(said.group(3)) * 60 + int(said.group(4) or 0)
+    assert told_median == pytest.approx(median, rel=0.2)
+    assert told_p90 == pytest.approx(p90, rel=0.2)
+    assert "of 1,000 children, each its last attempt" in text
+
+
+def test_an_array_without_run_times_kept_says_so() -> None:
+    scenario = report_scenarios.sweep()
+    children = scenario.children["sweep-1"]
+    before = children.__class__(states=children.states, version=1, counts=children.counts, usage=children.usage)
+    text = visible(parsed(render_report(scenario.run, scenario.jobs, {"sweep-1": before}, now=scenario.now)))
+    assert "No child's run time is recorded yet" in text
+
+
+def test_a_sweeps_failed_children_show_their_values_failure_and_the_child_jobs_page() -> None:
+    scenario = report_scenarios.sweep()
+    elements = parsed(render(scenario))
+    text = visible(elements)
+    assert "Sweep values" in text
+    assert "100lr=0.1 batch=128 seed=01ran out of memory" in text  # index, values, attempts, failure
+    links = [attrs["href"] for tag, attrs in elements.tags if tag == "a" and "sweep-1%3A" in (attrs["href"] or "")]
+    links += [attrs["href"] for tag, attrs in elements.tags if tag == "a" and "sweep-1:" in (attrs["href"] or "")]
+    assert "https://us-east-1.console.aws.amazon.com/batch/home?region=us-east-1#jobs/detail/sweep-1:100" in links
+
+
+def test_a_plain_arrays_failed_children_have_no_sweep_values() -> None:
+    scenario = report_scenarios.sweep()
+    plain = scenario.jobs[0].model_copy(update={"sweep": None})
+    text = visible(parsed(render_report(scenario.run, [plain], scenario.children, now=scenario.now)))
+    assert "Sweep values" not in text
+    assert "ran out of memory" in text
 
 
 def test_a_recovered_arrays_children_keep_their_original_indices() -> None:
@@ -171,7 +221,7 @@ def test_a_recovered_arrays_children_keep_their_original_indices() -> None:
     states = children.__class__(states="151726", version=1, counts={}, usage=children.usage)
     text = visible(parsed(render_report(scenario.run, [array], {"sweep-1": states}, now=scenario.now)))
     assert "children 105" in text
-    assert "105 (here 1)" in text
+    assert "105 (here 1)lr=0.1 batch=128 seed=5" in text, "a recovery's child shows its original's values"
     assert "children 990" in text
 
 

@@ -31,6 +31,12 @@ RECORD_BYTES = 300 * 1024
 """A run or job record as written at most: DynamoDB's 400 KB less room for the outbox and the
 attributes tracking adds later."""
 
+SWEEP_RECORD_BYTES = 32 * 1024
+"""A sweep's axes and values kept on its job record (`JobRecord.sweep`, so the report can say each failed
+child's values) at most, as JSON: the job record is updated at every state change, and DynamoDB bills an
+update by the whole item's size (and the stream carries it twice), so it stays small. A larger sweep
+(thousands of long values) is not kept: its failed children are named by index."""
+
 # ---------------------------------------------------------------------- counts
 
 MAX_PROBLEMS = 100

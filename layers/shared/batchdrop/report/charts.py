@@ -1,8 +1,9 @@
 """The report's charts, as inline SVG: the timeline (a row per attempt of each job, a row per reused
-step), an array's children by status, and its children by the attempts they made."""
+step), an array's children by status, its children by the attempts they made, and by their run times."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from datetime import datetime
 from batchdrop.notify.block_kit import human_duration
 from batchdrop.report.markup import text, when
 from batchdrop.report.timeline import Bar, time_span
+from batchdrop.store.child_states import bucket_bounds, run_time_quantile
 from batchdrop.store.records import JobRecord, RunRecord
 
 WIDTH = 1000
@@ -163,4 +165,47 @@ def histogram(by_attempts: Mapping[int, int]) -> str:
     return (
         f'<svg class="chart" viewBox="0 0 {total_width} 142" role="img" '
         f'aria-label="ended children by attempts made" style="max-width:{total_width}px">{"".join(bars)}</svg>'
+    )
+
+
+def run_time_histogram(run_times: Mapping[int, int]) -> str:
+    """Ended children by their last attempt's run time: a bar per bucket (√2 apart, so a log scale), from the
+    shortest bucket counted to the longest, with the median's and the 90th percentile's buckets marked."""
+    if not run_times:
+        return ""
+    first, last = min(run_times), max(run_times)
+    tallest = max(run_times.values())
+    median, p90 = run_time_quantile(run_times, 0.5), run_time_quantile(run_times, 0.9)
+    marks = {p90: "p90", median: "median"} if median != p90 else {median: "median, p90"}
+    step, width, left_margin = 24, 20, 8
+    bars = []
+    for position, bucket in enumerate(range(first, last + 1)):
+        count = run_times.get(bucket, 0)
+        low, high = bucket_bounds(bucket)
+        left = left_margin + position * step
+        tall = count / tallest * 90 if count else 0.0
+        upto = "and longer" if math.isinf(high) else f"to {human_duration(high)}"
+        label = (
+            f'<text x="{left + width / 2}" y="134" text-anchor="middle">{text(human_duration(low))}</text>'
+            if position % 3 == 0
+            else ""
+        )
+        mark = marks.get(bucket)
+        flag = (
+            f'<text class="mark" x="{left + width / 2}" y="{112 - tall - 6:.1f}" text-anchor="middle">{mark}</text>'
+            if mark
+            else ""
+        )
+        bars.append(
+            f'<g class="bucket" data-from="{low:g}" data-to="{high:g}" data-children="{count}">'
+            f'<rect x="{left}" y="{116 - tall:.1f}" width="{width}" height="{max(tall, 0.5):.1f}" '
+            f'fill="{"#bf8700" if mark else "#0969da"}"><title>{count:,} children ran '
+            f"{text(human_duration(low))} {text(upto)}</title></rect>{label}{flag}</g>"
+        )
+    total_width = left_margin + (last - first + 1) * step + 16
+    return (
+        f'<svg class="chart" viewBox="0 0 {total_width} 142" role="img" '
+        f'aria-label="ended children by run time" style="max-width:{min(2 * total_width, 640)}px">'
+        f'<line x1="{left_margin}" y1="116.5" x2="{total_width - 8}" y2="116.5" stroke="#d1d9e0"/>'
+        f"{''.join(bars)}</svg>"
     )

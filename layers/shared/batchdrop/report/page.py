@@ -9,7 +9,8 @@ from pathlib import PurePosixPath
 
 from batchdrop.events.contract import Usage
 from batchdrop.notify.block_kit import human_duration
-from batchdrop.report.charts import Reused, histogram, status_strip, timeline
+from batchdrop.report.arrays import arrays_section
+from batchdrop.report.charts import Reused, timeline
 from batchdrop.report.children import ChildSummary, summarize_children
 from batchdrop.report.markup import CONTENT_POLICY, STYLE, dollars, hours, link, table, text, when
 from batchdrop.report.timeline import Bar, attempt_bars
@@ -21,8 +22,6 @@ from batchdrop.units import gib, number
 CostOf = Callable[[JobRecord], float | None]
 """A job's cost in dollars (None: not known); the report shows cost columns only when given one."""
 ENDED_RUNS = frozenset({"rejected", "succeeded", "failed", "cancelled"})
-MAX_FAILED_CHILD_ROWS = 50
-"""An array's failed children listed one per row; the rest are in the compact ranges above the table."""
 
 
 def render_report(
@@ -52,7 +51,7 @@ def render_report(
         job.job_id: summarize_children(job, children_by_job.get(job.job_id)) for job in ordered if job.array_size
     }
     if summaries:
-        sections.append(_arrays(run, ordered, summaries))
+        sections.append(arrays_section(run, ordered, summaries))
     if ordered:
         sections.append(_failures(ordered, summaries))
     sections.append(
@@ -198,53 +197,6 @@ def _steps(order: Sequence[JobRecord | Reused], bars: Sequence[Bar], cost_of: Co
     return (
         f'<section id="steps"><h2>Steps: resources and usage</h2>{table(head, rows, numeric=numeric)}{note}</section>'
     )
-
-
-def _arrays(run: RunRecord, ordered: Sequence[JobRecord], summaries: Mapping[str, ChildSummary]) -> str:
-    parts = ['<section id="arrays"><h2>Arrays and sweeps</h2>']
-    for job in ordered:
-        summary = summaries.get(job.job_id)
-        if summary is None:
-            continue
-        counts = (
-            ", ".join(f"{text(status)} {count:,}" for status, count in summary.counts.items()) or "none heard of yet"
-        )
-        parts.append(
-            f'<div class="array" data-job="{text(job.job_id)}"><h3>{text(job.step)}: {summary.size:,} children</h3>'
-            f"{status_strip(summary.counts, summary.size)}<p>{counts}</p>"
-        )
-        if summary.by_attempts:
-            parts.append(f"<p>Ended children by the attempts they made:</p>{histogram(summary.by_attempts)}")
-        parts.append(
-            "<p class=\"muted\">Each child's own run time is not recorded (only the step's summed usage, above), "
-            "so no distribution of child run times is shown.</p>"
-        )
-        if not summary.from_states:
-            parts.append('<p class="muted">Its children\'s states were not read: counts only.</p>')
-        for kind, ranges in summary.failed_ranges().items():
-            words = next(child.words for child in summary.failed if child.kind == kind)
-            parts.append(f"<p><strong>{text(words)}</strong>: children <code>{text(ranges)}</code></p>")
-        if summary.failed:
-            rows = [
-                [
-                    str(child.original) + ("" if child.original == child.index else f" (here {child.index})"),
-                    str(child.attempts),
-                    text(child.words),
-                    f"<code>batchdrop logs {text(run.run_id)} --step {text(job.step)} --index {child.index}</code>",
-                ]
-                for child in summary.failed[:MAX_FAILED_CHILD_ROWS]
-            ]
-            parts.append(
-                f"<p>Failed children ({len(summary.failed):,}):</p>"
-                + table(["Index", "Attempts", "Failure", "Its log"], rows, numeric=frozenset({0, 1}))
-            )
-            if len(summary.failed) > MAX_FAILED_CHILD_ROWS:
-                parts.append(
-                    f'<p class="muted">and {len(summary.failed) - MAX_FAILED_CHILD_ROWS:,} more (ranges above).</p>'
-                )
-        parts.append("</div>")
-    parts.append("</section>")
-    return "".join(parts)
 
 
 def _failures(ordered: Sequence[JobRecord], summaries: Mapping[str, ChildSummary]) -> str:

@@ -185,6 +185,10 @@ class Children:
     version: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
+    run_times: dict[int, int] = field(default_factory=dict)
+    """Ended children by their last attempt's run time: bucket (`child_states.run_time_bucket`) → count,
+    each child counted once, when the merge first shows it ended; children that never ran are not in it.
+    Empty in items written before run times were kept."""
 
 
 @dataclass(frozen=True)

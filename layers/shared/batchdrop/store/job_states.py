@@ -140,7 +140,7 @@ class JobStates:
 
     def get_children(self, parent_id: str) -> Children:
         """An array job's children as last merged: their states (see `batchdrop.track.arrays.CHILD_CODES`), counts by
-        status, usage, and the item's version."""
+        status, usage, run times (a histogram), and the item's version."""
         found = self.client.get_item(TableName=self.table_name, Key=children_key(parent_id), ConsistentRead=True).get(
             "Item"
         )
@@ -152,6 +152,7 @@ class JobStates:
             version=int(plain.get("version", 0)),
             counts={str(status): int(count) for status, count in plain.get("counts", {}).items()},
             usage=Usage.model_validate(plain.get("usage", {})),
+            run_times={int(bucket): int(count) for bucket, count in plain.get("run_times", {}).items()},
         )
 
     def put_children(self, parent_id: str, children: Children, *, read_version: int) -> bool:
@@ -165,6 +166,7 @@ class JobStates:
             "version": children.version,
             "counts": children.counts,
             "usage": children.usage.model_dump(mode="json"),
+            "run_times": {str(bucket): count for bucket, count in children.run_times.items()},
         }
         return conditionally(
             self.client.put_item,

@@ -6,6 +6,7 @@ table layout that stores these is `batchdrop.store.items`.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import quote
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, RunStep, Usage
-from batchdrop.limits import RECORD_BYTES
+from batchdrop.limits import RECORD_BYTES, SWEEP_RECORD_BYTES
 from batchdrop.platform.config import QueuePrice
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.spec.model import Resources
@@ -277,6 +278,10 @@ class JobRecord(_Record):
     price: QueuePrice | None = None
     """Its queue's unit prices when it was submitted (the platform config's `price`): its cost in dollars
     is its usage × these (`batchdrop.platform.costs`); None where the queue has none."""
+    sweep: dict[str, list[str]] | None = None
+    """For a sweep: its axes and values in the spec's order, so child i's values are
+    `batchdrop.spec.sweep.child_values(sweep, i)` (a recovery's children by their original index, see
+    `child_indices`); None for other jobs, and for a sweep over `limits.SWEEP_RECORD_BYTES` (not kept)."""
 
     @property
     def child_usage(self) -> Usage:
@@ -339,6 +344,13 @@ class Receipt(_Record):
             warnings=run.warnings,
             follow=f"batchdrop status {run.run_id}",
         )
+
+
+def kept_sweep(sweep: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+    """A sweep as its job record keeps it: whole, or not at all when over `SWEEP_RECORD_BYTES` as JSON."""
+    if not sweep or len(json.dumps(sweep).encode()) > SWEEP_RECORD_BYTES:
+        return None
+    return {axis: list(values) for axis, values in sweep.items()}
 
 
 def fit_run(run: RunRecord) -> RunRecord:

@@ -58,6 +58,7 @@ from batchdrop.store.records import (
     SubmittedJobRef,
     Transition,
     fit_run,
+    kept_sweep,
     utc_now,
 )
 from batchdrop.submit.budgets import BudgetCheck, MonthToDate
@@ -153,6 +154,7 @@ def submitted_job_record(
         recovery_policy=job.recovery,
         content_hash=job.content_hash,
         price=plan.prices.get(job.queue),
+        sweep=kept_sweep(job.sweep),  # the report's failed children's values
     )
 
 

@@ -1,6 +1,6 @@
 """Array jobs' children (`<parent>:<index>`): not records of their own, but two characters each in one
-item beside their parent, merged a batch at a time, with the counts and usage they add up to; a batch
-of 100 child events costs a read and two writes, not 100."""
+item beside their parent, merged a batch at a time, with the counts, usage and histogram of run times
+they add up to; a batch of 100 child events costs a read and two writes, not 100."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
-from batchdrop.store.child_states import BASE36, CHILD_CODES, CHILD_STATUS, FAILED_CODES
+from batchdrop.store.child_states import BASE36, CHILD_CODES, CHILD_STATUS, FAILED_CODES, run_time_bucket
 from batchdrop.store.items import Children
 from batchdrop.store.records import TERMINAL, JobRecord, timestamp, utc_now
-from batchdrop.track.batch_events import BatchEvent, run_seconds
+from batchdrop.track.batch_events import BatchEvent, JobDetail, run_seconds
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.costs import CostCounting
 from batchdrop.track.failures import classify
@@ -82,6 +82,7 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
     size = parent.array_size or 0
     states = list(stored.states.ljust(2 * size, "."))
     counts = Counter(stored.counts)
+    run_times = Counter(stored.run_times)
     usage = stored.usage
     changed = False
     for index, event in newest.items():
@@ -96,8 +97,11 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
         if old != "..":
             counts[CHILD_STATUS[old[1]]] -= 1
         counts[event.detail.status] += 1
-        if event.detail.status in TERMINAL:
+        if event.detail.status in TERMINAL:  # its first end (an end already merged was skipped above): counted once
             usage = add_usage(usage, usage_of(parent.resources, run_seconds(event.detail)))
+            ran = last_attempt_seconds(event.detail)
+            if ran is not None:
+                run_times[run_time_bucket(ran)] += 1
     if not changed:
         return None
     return Children(
@@ -105,7 +109,20 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
         version=stored.version + 1,
         counts=dict(sorted(counts.items())),
         usage=usage,
+        run_times=dict(sorted(run_times.items())),
     )
+
+
+def last_attempt_seconds(detail: JobDetail) -> float | None:
+    """A child's last attempt's run time (the one that ended it), from its start and stop; None if it never
+    started (say, cancelled while queued)."""
+    attempts = detail.finished_attempts
+    started, stopped = (attempts[-1].started_at, attempts[-1].stopped_at) if attempts else (None, None)
+    if not (started and stopped):
+        started, stopped = detail.startedAt, detail.stoppedAt
+    if not (started and stopped) or stopped < started:
+        return None
+    return (stopped - started) / 1000
 
 
 def _child_state(event: BatchEvent) -> str:
