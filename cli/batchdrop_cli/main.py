@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
-from batchdrop.platform.budgets import WorstCase, budget_problems, worst_case
+from batchdrop.platform.budgets import ExpectedCase, WorstCase, budget_problems, worst_case
 from batchdrop.platform.config import BudgetConfig, PlatformConfig, parse_platform_config
 from batchdrop.platform.costs import money_words
 from batchdrop.platform.identity import run_id_for_content
@@ -29,8 +29,10 @@ from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
+from batchdrop.store.queries import EarlierRuns
 from batchdrop_cli.costs import add_costs_command
 from batchdrop_cli.drops import NO_TEAM
+from batchdrop_cli.expected import add_expected_options, expected_json, expected_lines, read_expected
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.platform_check import add_platform_commands
 from batchdrop_cli.reports import add_report_command
@@ -50,7 +52,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = Path("examples/platform.yaml")
 SCHEMA_ID = "https://batchdrop.dev/schemas/spec-v1.json"
-EXPECTED_OFFLINE = "unknown offline (the median run time of the step's earlier runs needs the stack)"
 MONTH_OFFLINE = "not known offline (the monthly budget is checked when the file is dropped)"
 
 
@@ -112,10 +113,13 @@ def _parser() -> argparse.ArgumentParser:
         "print the exact SubmitJob requests a spec becomes (offline)",
         "batchdrop plan examples/specs/resnet-pipeline.yaml",
         "batchdrop plan train.yaml --team vision --run-id test123 --json",
+        "batchdrop --stack batchdrop-prod plan train.yaml --expected",
+        details="With --expected it also reads the spec's earlier runs from the stack, for the expected case.",
     )
     plan.add_argument("file", metavar="FILE", help="the spec to plan (.yaml, .yml or .json)")
     _add_team_and_config(plan)
     plan.add_argument("--run-id", help="the run id to plan with (default: derived from the file)")
+    add_expected_options(plan)
     plan.set_defaults(run=_plan)
 
     schema = command(
@@ -212,7 +216,9 @@ def _check_file(path: str, team_option: str | None, config: PlatformConfig, run_
     return result
 
 
-def budget_json(worst: WorstCase, budget: BudgetConfig | None) -> dict[str, Any]:
+def budget_json(
+    worst: WorstCase, budget: BudgetConfig | None, expected: tuple[ExpectedCase, EarlierRuns] | None = None
+) -> dict[str, Any]:
     """A plan's worst case and its team's budget, as `plan --json` shows them (docs/budgets.md)."""
     return {
         "worst_case_usd": round(worst.usd, 2),
@@ -225,14 +231,16 @@ def budget_json(worst: WorstCase, budget: BudgetConfig | None) -> dict[str, Any]
             for step in worst.steps
         ],
         "unbounded_steps": worst.unbounded,
-        "expected": EXPECTED_OFFLINE,
+        "expected": expected_json(expected),
         "per_run_usd": budget.per_run_usd if budget else None,
         "monthly_usd": budget.monthly_usd if budget else None,
         "month_to_date": MONTH_OFFLINE if budget and budget.monthly_usd is not None else None,
     }
 
 
-def _print_budget(worst: WorstCase, budget: BudgetConfig | None, team: str) -> None:
+def _print_budget(
+    worst: WorstCase, budget: BudgetConfig | None, team: str, expected: tuple[ExpectedCase, EarlierRuns] | None
+) -> None:
     print("\nworst case:")
     for step in worst.steps:
         print(f"  {step.words()}")
@@ -246,7 +254,7 @@ def _print_budget(worst: WorstCase, budget: BudgetConfig | None, team: str) -> N
         print(f"  team {team} allows {money_words(budget.per_run_usd)} per run")
     if budget is not None and budget.monthly_usd is not None:
         print(f"  team {team} allows {money_words(budget.monthly_usd)} a month; spent this month: {MONTH_OFFLINE}")
-    print(f"expected: {EXPECTED_OFFLINE}")
+    print("\n".join(expected_lines(expected)))
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -304,7 +312,8 @@ def _plan(args: argparse.Namespace) -> int:
         else:
             _print_validation(result)
         return EXIT_INVALID
-    document = plan_json(plan) | {"budget": budget_json(result["worst"], result["budget"])}
+    expected = read_expected(args, plan) if args.expected else None  # the stack's earlier runs
+    document = plan_json(plan) | {"budget": budget_json(result["worst"], result["budget"], expected)}
     if args.json:
         print_json(document)
         return EXIT_OK
@@ -317,7 +326,7 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"\n{job.step}: {job.hardware} queue {job.queue}{array}{after}")
         print("SubmitJob request:")
         print(json.dumps(shown["request"], indent=2, ensure_ascii=False))
-    _print_budget(result["worst"], result["budget"], plan.team)
+    _print_budget(result["worst"], result["budget"], plan.team, expected)
     return EXIT_OK
 
 

@@ -1,21 +1,24 @@
-"""A run's worst case in dollars, and the team budgets it is checked against (docs/budgets.md).
+"""A run's worst case in dollars, and the team budgets it is checked against; and its expected case
+(docs/budgets.md).
 
 Pure arithmetic over a plan: every job and array child × its timeout × its requested resources × its
 queue's prices × the attempts it may make, recoveries included: Batch's attempts of the job itself, each
 out-of-memory recovery its spec allows (with the memory grown as recovery grows it, up to the queue's
 largest instance) and a spot fallback's job on the fallback queue's prices. Each step's arithmetic is
-kept in words, so a rejection can show it. No AWS, no clock.
+kept in words, so a rejection can show it. The expected case is the median run time of each step's
+earlier jobs (read by the caller) × the plan's resources and prices. No AWS, no clock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+import statistics
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from batchdrop.errors import Problem
 from batchdrop.platform.config import BudgetConfig, QueuePrice
-from batchdrop.platform.costs import money_words
+from batchdrop.platform.costs import held_usage, money_words, usage_cost
 from batchdrop.platform.planning import Plan, PlannedJob
 from batchdrop.spec.model import Resources
 from batchdrop.units import gib
@@ -134,7 +137,7 @@ def _dearer(job: PlannedJob, memory_mib: int, queues: tuple[str, ...], prices: d
 
 
 def _hourly(resources: Resources, memory_mib: int, price: QueuePrice) -> float:
-    return resources.vcpus * price.vcpu_hour + memory_mib / 1024 * price.gib_hour + resources.gpus * price.gpu_hour
+    return usage_cost(held_usage(resources, 1.0, memory_mib=memory_mib), price)
 
 
 def _line(
@@ -148,13 +151,24 @@ def _line(
     prices: dict[str, QueuePrice],
 ) -> CostLine:
     count = job.array_size or job.nodes or 1  # a multi-node job's every node costs
-    jobs = f"{count:,} children" if job.array_size else f"{count:,} nodes" if job.nodes else "1 job"
+    jobs = _jobs_words(job)
     tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
     price = prices.get(queue)
     if price is None:
         return CostLine(None, f"{label}: {jobs} × {duration_words(minutes)} on `{queue}`, which has no prices")
     usd = count * minutes / 60 * _hourly(job.resources, memory_mib, price) * attempts
-    resources = job.resources
+    each = _rates_words(job.resources, memory_mib, price)
+    words = f"{label}: {jobs} × {duration_words(minutes)} × {each} × {tries} = up to {money_words(usd)}"
+    return CostLine(usd, words)
+
+
+def _jobs_words(job: PlannedJob) -> str:
+    count = job.array_size or job.nodes or 1
+    return f"{count:,} children" if job.array_size else f"{count:,} nodes" if job.nodes else "1 job"
+
+
+def _rates_words(resources: Resources, memory_mib: int, price: QueuePrice) -> str:
+    """'(1 GPU at $0.75/GPU-hour + 8 vCPUs at $0.04/vCPU-hour + 32 GiB at $0.0045/GiB-hour)'."""
     parts = [
         (resources.gpus, "GPU", price.gpu_hour, f"{resources.gpus} GPU" + ("s" if resources.gpus > 1 else "")),
         (resources.vcpus, "vCPU", price.vcpu_hour, f"{resources.vcpus:g} vCPU" + ("s" if resources.vcpus != 1 else "")),
@@ -162,10 +176,7 @@ def _line(
     ]
     rates = [f"{amount} at {rate_words(rate)}/{unit}-hour" for held, unit, rate, amount in parts if held and rate]
     each = " + ".join(rates) if rates else "nothing priced"
-    if len(rates) > 1:
-        each = f"({each})"
-    words = f"{label}: {jobs} × {duration_words(minutes)} × {each} × {tries} = up to {money_words(usd)}"
-    return CostLine(usd, words)
+    return f"({each})" if len(rates) > 1 else each
 
 
 def duration_words(minutes: int) -> str:
@@ -180,6 +191,82 @@ def rate_words(usd: float) -> str:
     text = f"{usd:.4f}".rstrip("0")
     whole, _, cents = text.partition(".")
     return f"${int(whole):,}.{cents.ljust(2, '0')}"
+
+
+EARLIER_RUNS = 20
+"""The expected case is read from at most this many of the spec's newest runs."""
+
+
+@dataclass(frozen=True)
+class StepExpected:
+    """A step's expected case: its earlier jobs' median run time × this plan's resources and prices."""
+
+    step: str
+    samples: int = 0
+    """The earlier jobs of the step the median is of (0: none, so no expected case)."""
+    minutes: float | None = None
+    """Their median run time: per job, or per child of an array (per node of a multi-node job)."""
+    usd: float | None = None
+    """None: no earlier jobs, or its queue has no prices."""
+    words: str = ""
+
+
+@dataclass(frozen=True)
+class ExpectedCase:
+    steps: tuple[StepExpected, ...]
+
+    @property
+    def known(self) -> bool:
+        """Some step ran before: `usd` means something (for those steps)."""
+        return any(step.samples for step in self.steps)
+
+    @property
+    def usd(self) -> float:
+        """Dollars expected of the steps that ran before and have prices."""
+        return sum(step.usd or 0.0 for step in self.steps)
+
+    @property
+    def unknown(self) -> list[str]:
+        """Steps with no earlier job to go by."""
+        return [step.step for step in self.steps if not step.samples]
+
+
+def expected_case(
+    plan: Plan, run_minutes: Mapping[str, Sequence[float]], *, skip: Collection[str] = ()
+) -> ExpectedCase:
+    """The plan's expected case: for each step, the median of `run_minutes[step]` (its earlier jobs' run
+    times, per job or child, every attempt's) × its jobs, children or nodes × its resources at its queue's
+    prices. No retries or recoveries are added: the earlier jobs' own attempts are in their run times."""
+    return ExpectedCase(
+        tuple(
+            _step_expected(job, run_minutes.get(job.step, ()), plan.prices) for job in plan.jobs if job.step not in skip
+        )
+    )
+
+
+def _step_expected(job: PlannedJob, samples: Sequence[float], prices: dict[str, QueuePrice]) -> StepExpected:
+    if not samples:
+        return StepExpected(job.step, words=f"`{job.step}`: no earlier run of this step")
+    minutes = statistics.median(samples)
+    ran = f"median {run_time_words(minutes)} of {len(samples)} earlier job{'s' if len(samples) > 1 else ''}"
+    price = prices.get(job.queue)
+    if price is None:
+        words = f"`{job.step}`: {ran} on `{job.queue}`, which has no prices"
+        return StepExpected(job.step, len(samples), minutes, None, words)
+    count = job.array_size or job.nodes or 1
+    usd = count * usage_cost(held_usage(job.resources, minutes / 60), price)
+    each = _rates_words(job.resources, job.resources.memory_mib, price)
+    words = f"`{job.step}`: {_jobs_words(job)} × {ran} × {each} = about {money_words(usd)}"
+    return StepExpected(job.step, len(samples), minutes, usd, words)
+
+
+def run_time_words(minutes: float) -> str:
+    """A median run time: '40 s', '42 min', '2.5 h'."""
+    if minutes < 1:
+        return f"{minutes * 60:.0f} s"
+    if minutes < 120:
+        return f"{minutes:,.0f} min"
+    return f"{minutes / 60:,.1f} h"
 
 
 def budget_problems(

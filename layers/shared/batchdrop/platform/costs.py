@@ -15,6 +15,7 @@ from typing import Protocol
 
 from batchdrop.events.contract import Usage
 from batchdrop.platform.config import PlatformConfig, QueuePrice
+from batchdrop.spec.model import Resources
 
 
 class PricedJob(Protocol):
@@ -37,6 +38,15 @@ def queue_prices(config: PlatformConfig) -> dict[str, QueuePrice]:
     """Each queue's prices by its name, for the queues that have them: what planning hands on to the
     jobs' records (a recovery's new job takes the prices of the queue it is submitted to)."""
     return {name: queue.price for name, queue in config.queues.items() if queue.price is not None}
+
+
+def held_usage(resources: Resources, hours: float, *, memory_mib: int | None = None) -> Usage:
+    """What holding these resources for `hours` uses (`memory_mib`: a recovery's grown memory instead of the
+    resources' own): what a worst or an expected case is priced from."""
+    memory = resources.memory_mib if memory_mib is None else memory_mib
+    return Usage(
+        vcpu_hours=resources.vcpus * hours, memory_gib_hours=memory / 1024 * hours, gpu_hours=resources.gpus * hours
+    )
 
 
 def usage_cost(usage: Usage, price: QueuePrice) -> float:

@@ -1,10 +1,12 @@
 """RecordQueries: Runs and jobs as operators ask for them (the command line, tests): by id, a team's newest
-first, with their histories; and who asked to cancel a run."""
+first, with their histories; a spec's earlier runs and its steps' run times (`batchdrop plan --expected`);
+and who asked to cancel a run."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,46 @@ from batchdrop.store.records import STATUS_RANK, JobRecord, RunRecord, Transitio
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+
+NAMED_AMONG = 5
+"""A spec with no runs from its key is looked for by name among this many times as many of its team's runs."""
+
+
+@dataclass(frozen=True)
+class EarlierRuns:
+    """A spec's earlier runs, as its expected case reads them (`platform.budgets.expected_case`)."""
+
+    read: str
+    """Where they were looked for, in words."""
+    runs: list[RunRecord]
+    run_minutes: dict[str, list[float]]
+    """Each step's run times, per job or child, in minutes (`step_run_minutes`)."""
+
+
+def step_run_minutes(runs: Iterable[RunRecord], jobs: Mapping[str, JobRecord]) -> dict[str, list[float]]:
+    """Each step's run times in these runs: of every job a run ran itself (not a step it reused) and that
+    succeeded, its run time per job, per array child or per node, every attempt's (what was paid for)."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        for ref in run.jobs:
+            job = jobs.get(ref.job_id)
+            if job is None or job.run_id != run.run_id or job.status != "SUCCEEDED":
+                continue
+            minutes = run_minutes(job)
+            if minutes is not None:
+                found[job.step].append(minutes)
+    return dict(found)
+
+
+def run_minutes(job: JobRecord) -> float | None:
+    """A job's run time in minutes, per child or node: its usage (requested resources × run time, summed
+    over attempts and children) over its memory; None when batchdrop knows no usage of it."""
+    usage = job.told_usage
+    if usage is None or usage.memory_gib_hours <= 0 or job.resources.memory_mib <= 0:
+        return None
+    count = job.array_size or job.nodes or 1
+    return usage.memory_gib_hours / (job.resources.memory_mib / 1024) / count * 60
 
 
 @dataclass
@@ -103,6 +145,34 @@ class RecordQueries:
         page = self.client.query(**arguments)
         runs = [RunRecord.model_validate(deserialize(item)) for item in page.get("Items", [])]
         return runs, page.get("LastEvaluatedKey")
+
+    def runs_of_source(self, bucket: str, key: str, *, limit: int) -> list[RunRecord]:
+        """The newest runs made from one S3 key (GSI3: one query of `limit` keys, then the runs by id)."""
+        page = self.client.query(
+            TableName=self.table_name,
+            IndexName="GSI3",
+            KeyConditionExpression="GSI3PK = :source",
+            ExpressionAttributeValues=serialize({":source": f"SRC#{bucket}/{key}"}),
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        # GSI3 keeps keys only: the run ids, then the runs themselves
+        run_ids = [str(deserialize(item)["GSI3SK"]).rsplit("#", 1)[-1] for item in page.get("Items", [])]
+        runs = self.get_runs(run_ids)
+        return [runs[run_id] for run_id in run_ids if run_id in runs]
+
+    def earlier_runs(self, *, bucket: str, key: str, team: str, spec_name: str, limit: int) -> EarlierRuns:
+        """A spec's newest runs, at most `limit`, with their jobs: those made from its S3 key; or, if it has
+        none (a new name, another folder), those of the same spec name among its team's newest
+        `NAMED_AMONG` × `limit` runs. Bounded: two queries at most, and the jobs of `limit` runs."""
+        runs = self.runs_of_source(bucket, key, limit=limit)
+        read = f"s3://{bucket}/{key}"
+        if not runs:
+            newest, _ = self.list_runs(team, limit=limit * NAMED_AMONG)
+            runs = [run for run in newest if run.spec_name == spec_name][:limit]
+            read = f"spec `{spec_name}` among team {team}'s newest {limit * NAMED_AMONG} runs"
+        jobs = self.get_jobs(ref.job_id for run in runs for ref in run.jobs if not ref.reused_from)
+        return EarlierRuns(read=read, runs=runs, run_minutes=step_run_minutes(runs, jobs))
 
     def record_cancel_request(
         self, run_id: str, job_ids: Iterable[str], *, who: str, reason: str | None, at: datetime
