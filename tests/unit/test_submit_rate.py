@@ -1,18 +1,23 @@
-"""A submit instance's share of the account's SubmitJob budget: paced calls, never more than the rate."""
+"""The account's SubmitJob budget: one schedule every submit instance books its calls on (DynamoDB: moto
+in-process), or an instance's own share when the schedule cannot be booked; never more than the rate."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
-from batchdrop.gateways.submit_rate import SubmitRate
+from batchdrop.gateways.submit_rate import SharedSubmitRate, SubmitRate
+from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
+TABLE = "records"
 
 
 class FakeClock:
@@ -99,3 +104,73 @@ def test_the_submit_function_takes_its_share_of_the_budget_from_the_template() -
         SubmitSettings, {**environment, "SUBMIT_JOBS_PER_SECOND": "25", "SUBMIT_MAX_CONCURRENCY": "10"}
     )
     assert chosen.submit_jobs_per_second / chosen.submit_instances == 2.5
+
+
+@pytest.fixture
+def slots() -> Iterator[SubmitSlots]:
+    with mock_aws():
+        dynamodb = boto3.client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield SubmitSlots(dynamodb, TABLE)
+
+
+def test_instances_booking_at_once_get_one_slot_each_in_turn(slots: SubmitSlots) -> None:
+    starts = [slots.book(0.025, now=5000.0) for _ in range(4)]  # four instances, the same moment
+    assert starts == pytest.approx([5000.0, 5000.025, 5000.05, 5000.075])
+
+
+def test_a_schedule_nobody_booked_for_a_while_starts_again_at_now(slots: SubmitSlots) -> None:
+    slots.book(0.5, now=5000.0)
+    slots.book(0.5, now=5000.0)
+    assert slots.book(0.5, now=5060.0) == pytest.approx(5060.0), "an idle minute is not owed to anyone"
+    assert slots.book(0.5, now=5060.1) == pytest.approx(5060.5)
+
+
+def test_shared_instances_together_keep_to_the_rate_and_use_an_idle_ones_share() -> None:
+    """Two instances of a budget of 10 a second meant for 5: with the others idle, they share all 10."""
+    clock = FakeClock()
+    schedule = FakeSlots()
+    instances = [SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep) for _ in range(2)]
+    started = clock.now
+    calls = []
+    for _ in range(50):
+        for instance in instances:
+            instance.take()
+            calls.append(clock.now)
+    assert calls[-1] - started == pytest.approx(9.9), "100 calls at 10 a second: the last after 9.9 s"
+    assert len(calls) == 100
+
+
+def test_an_unbookable_schedule_paces_the_instance_to_its_own_share() -> None:
+    clock = FakeClock()
+    schedule = FakeSlots(failing=True)
+    rate = SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep)
+    started = clock.now
+    for _ in range(5):
+        rate.take()
+    assert clock.now - started == pytest.approx(2.0), "its own share: 2 a second, the first at once"
+
+
+class FakeSlots(SubmitSlots):
+    """The schedule's arithmetic without a table (or a table that does not answer)."""
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.next = 0.0
+        self.failing = failing
+
+    def book(self, slot_seconds: float, now: float) -> float:
+        if self.failing:
+            raise SlotsUnavailable("the table does not answer")
+        start = max(now, self.next)
+        self.next = start + slot_seconds
+        return start

@@ -7,9 +7,9 @@ with retries off and this gateway decides: a throttle (the request was
 refused, 50 TPS per account) is retried with jittered exponential backoff; an
 uncertain outcome (time-out, connection lost, 5xx) is settled by looking the
 deterministic job name up, and only a job that is not there is submitted again.
-Every SubmitJob attempt first waits for a token of this instance's share of the
-account's SubmitJob budget (`submit_rate`), so that a burst of drops is paced
-below the throttle instead of thrown at it.
+Every SubmitJob attempt first waits for its turn within the account's SubmitJob
+budget (`submit_rate`), so that a burst of drops is paced below the throttle
+instead of thrown at it.
 The calls that are safe to repeat (ListJobs, DescribeJobs, TerminateJob) are
 retried by the gateway too, on throttles, 5xx and lost connections alike, so one
 client configuration (one attempt per call) serves every call: ListJobs and
@@ -43,7 +43,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 
 from batchdrop.errors import BatchdropError
 from batchdrop.gateways.queue_state import EnvironmentState, QueueFront, QueuePlace, environment_state
-from batchdrop.gateways.submit_rate import SubmitRate
+from batchdrop.gateways.submit_rate import SubmitPacer
 from batchdrop.platform.definition_commands import DefinitionCommand, command_of
 
 if TYPE_CHECKING:
@@ -150,11 +150,11 @@ class BatchGateway:
         definition_ttl: float = 300.0,
         queue_ttl: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
-        submit_rate: SubmitRate | None = None,
+        submit_rate: SubmitPacer | None = None,
     ) -> None:
         self.client = client
         self.submit_rate = submit_rate
-        """This instance's share of the account's SubmitJob budget (`submit_rate`); None: unpaced."""
+        """Waits for each SubmitJob attempt's turn within the account's SubmitJob budget; None: unpaced."""
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.max_delay = max_delay

@@ -1,22 +1,45 @@
-"""How fast one submit instance may call SubmitJob: its share of the account's SubmitJob budget.
+"""How fast the submit instances call SubmitJob: within the account's SubmitJob budget, together.
 
 AWS Batch accepts about 50 SubmitJob calls a second per account, shared with everything else in
-it. batchdrop may use `SubmitJobsPerSecond` of them (a template parameter, 40 by default: 10 are
-left to the account's other users), and at most `SubmitMaxConcurrency` submit instances run at
-once (the intake's event source caps them), so each instance paces its own calls to
-budget / instances. Paced, a burst of drops goes through at the budget with almost no throttles,
-instead of every instance sending as fast as it can, being refused, and backing off on its own:
-docs/operations.md (*Capacity*) has the figures of both.
+it. batchdrop may use `SubmitJobsPerSecond` of them (a template parameter, 40 by default: the rest
+is left to the account's other users). Every SubmitJob attempt first takes its turn:
 
-A token bucket, not a fixed gap: an instance that was idle may make one call at once. The clock
-and the sleep are injected (a test's fake clock sees every wait). One Lambda instance handles one
-event at a time, so nothing here is shared between threads.
+- `SharedSubmitRate` (what the submit function uses): every instance books its call on one
+  schedule in the records table (`store/submit_slots`), so the calls of all instances together
+  keep to the budget, and an instance with work uses the share of one that has none. One
+  DynamoDB write per call. When the schedule cannot be booked, the instance paces itself to its
+  fixed share instead (below), so a DynamoDB hiccup slows submissions and never fails them.
+- `SubmitRate`: one instance's own token bucket, at budget / `SubmitMaxConcurrency` (at most that
+  many instances run at once). Simple and free, but a share an idle instance leaves is lost: the
+  tail of a burst, when fewer instances have work, goes slower.
+
+Paced, a burst goes through at the budget with almost no throttles, instead of every instance
+sending as fast as it can, being refused and backing off on its own (docs/operations.md,
+*Capacity*, has the figures of all three). The clock and the sleep are injected (a test's fake
+clock sees every wait). One Lambda instance handles one event at a time: nothing here is shared
+between threads.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
+
+from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
+
+logger = logging.getLogger(__name__)
+
+MAX_WAIT = 10.0
+"""Longest wait for a booked slot: a schedule booked further ahead (clocks far apart) is not waited out;
+the call goes, and a throttle, if any, is backed off as any other."""
+
+
+class SubmitPacer(Protocol):
+    def take(self) -> float:
+        """Wait until a SubmitJob call may be made; the seconds waited."""
+        ...
 
 
 class SubmitRate:
@@ -53,5 +76,41 @@ class SubmitRate:
         self.sleep(wait)
         self._tokens = 0.0  # the token that came in while waiting is this call's
         self._counted_at = now + wait
+        self.waited += wait
+        return wait
+
+
+class SharedSubmitRate:
+    """The budget of every instance at once: each call books the next slot of one shared schedule and
+    waits for it; if the schedule cannot be booked, this instance's own share (`SubmitRate`) paces it."""
+
+    def __init__(
+        self,
+        slots: SubmitSlots,
+        per_second: float,
+        instances: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if per_second <= 0:
+            raise ValueError(f"a SubmitJob rate must be positive, not {per_second}")
+        self.slots = slots
+        self.slot_seconds = 1.0 / per_second
+        self.clock = clock  # wall-clock time: the schedule is shared by instances on other hosts
+        self.sleep = sleep
+        self.own_share = SubmitRate(per_second / max(1, instances), clock=clock, sleep=sleep)
+        self.waited = 0.0
+
+    def take(self) -> float:
+        try:
+            start = self.slots.book(self.slot_seconds, self.clock())
+        except SlotsUnavailable as exc:
+            logger.warning("SubmitJob schedule unavailable; pacing to this instance's share", extra={"error": str(exc)})
+            return self.own_share.take()
+        wait = min(MAX_WAIT, start - self.clock())
+        if wait <= 0:
+            return 0.0
+        self.sleep(wait)
         self.waited += wait
         return wait

@@ -9,13 +9,14 @@ import boto3
 
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import JobsBucket
-from batchdrop.gateways.submit_rate import SubmitRate
+from batchdrop.gateways.submit_rate import SharedSubmitRate
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.config import BudgetConfig
 from batchdrop.platform.source import PlatformConfigSource
 from batchdrop.publish.teller import Teller
 from batchdrop.store.claims import RunClaims
 from batchdrop.store.costs import TeamCosts
+from batchdrop.store.submit_slots import SubmitSlots
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.recoveries import Recoveries
 from batchdrop.submit.recovery import Recoverer
@@ -35,7 +36,9 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
         table=RunClaims(dynamodb, settings.table_name, retention=timedelta(days=settings.retention_days)),
         batch=BatchGateway(
             client("batch", session, config=BATCH_CLIENT_CONFIG),
-            submit_rate=SubmitRate(settings.submit_jobs_per_second / settings.submit_instances),
+            submit_rate=SharedSubmitRate(
+                SubmitSlots(dynamodb, settings.table_name), settings.submit_jobs_per_second, settings.submit_instances
+            ),
         ),
         bucket=JobsBucket(s3),
         config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),

@@ -1,0 +1,91 @@
+"""SubmitSlots: the account's SubmitJob calls as one schedule every submit instance books its calls on.
+
+Layout: PK `RATE#SubmitJob`, SK `SLOTS`, `kind: submit_slots`, `next`: the epoch second at which the
+next free slot begins. Booking a call moves `next` on by one slot (1 / the rate); the caller's slot
+is where `next` stood, so no two calls of any instances share a slot and, however many instances
+book, the calls keep to the rate. An instance books only when it has a call to make, so a share
+an idle instance does not use is not lost (as it is when each instance paces itself to
+rate / instances).
+
+One write a call, and never a retry loop: while the schedule is busy (`next` ahead of now) an
+atomic ADD moves it on; when it has fallen behind (nobody booked for a while) a conditional SET
+starts it again at now; the two conditions exclude each other, and a lost race only sends the
+booking to the other branch. An ADD that botocore re-sends after it was applied books a slot
+nobody uses: a slot lost, never a call over the rate. No stream consumer reads this kind (the
+outbox's filters name theirs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from batchdrop.errors import BatchdropError
+from batchdrop.store.items import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+SLOTS_KIND = "submit_slots"
+SLOTS_KEY: dict[str, Any] = {"PK": {"S": "RATE#SubmitJob"}, "SK": {"S": "SLOTS"}}
+_ATTEMPTS = 4
+"""Each branch's condition fails only when another instance moved `next` across now in between."""
+
+
+class SlotsUnavailable(BatchdropError):
+    """The schedule could not be booked (DynamoDB failing, or lost races past every attempt)."""
+
+
+class SubmitSlots:
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.table_name = table_name
+
+    def book(self, slot_seconds: float, now: float) -> float:
+        """Book the next free slot of `slot_seconds`: the epoch second it begins (now or later)."""
+        for _ in range(_ATTEMPTS):
+            try:
+                return self._after_the_last(slot_seconds, now)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
+            try:
+                return self._from_now(slot_seconds, now)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
+        raise SlotsUnavailable("cannot book a SubmitJob slot: the schedule kept moving")
+
+    def _after_the_last(self, slot_seconds: float, now: float) -> float:
+        """The busy schedule: the slot after the last one booked."""
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=SLOTS_KEY,
+            UpdateExpression="ADD #next :slot",
+            ConditionExpression="#next >= :now",
+            ExpressionAttributeNames={"#next": "next"},
+            ExpressionAttributeValues={":slot": {"N": _number(slot_seconds)}, ":now": {"N": _number(now)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return float(response["Attributes"]["next"]["N"]) - slot_seconds
+
+    def _from_now(self, slot_seconds: float, now: float) -> float:
+        """The idle schedule (or none yet): start it again at now."""
+        self.client.update_item(
+            TableName=self.table_name,
+            Key=SLOTS_KEY,
+            UpdateExpression="SET #next = :after, #kind = :kind",
+            ConditionExpression="attribute_not_exists(#next) OR #next < :now",
+            ExpressionAttributeNames={"#next": "next", "#kind": "kind"},
+            ExpressionAttributeValues={
+                ":after": {"N": _number(now + slot_seconds)},
+                ":now": {"N": _number(now)},
+                ":kind": {"S": SLOTS_KIND},
+            },
+        )
+        return now
+
+
+def _number(seconds: float) -> str:
+    return f"{seconds:.6f}"
