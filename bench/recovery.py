@@ -71,7 +71,7 @@ LOG = Path(".batchdrop") / "bench-recovery.log"
 
 def run() -> list[Figure]:
     aws = EmbeddedAws().start()
-    writes = _count_writes()
+    writes = _count_requests()
     try:
         with quiet_process_output(LOG), ControlPlane(aws, scenario=SCENARIO, speed=SPEED).running() as plane:
             started = time.monotonic()
@@ -87,11 +87,11 @@ def run() -> list[Figure]:
             resumed = _drop(plane, "bench-resume", "resume: latest\n", after=failed.run_id)
             return [*figures, *_resume_figures(plane, failed, resumed), _bench_time(time.monotonic() - started)]
     finally:
-        _count_writes(stop=True)
+        _count_requests(stop=True)
         aws.stop()
 
 
-def _count_writes(*, stop: bool = False, operations: tuple[str, ...] = WRITES) -> dict[str, int]:
+def _count_requests(*, stop: bool = False, operations: tuple[str, ...] = WRITES) -> dict[str, int]:
     """Count DynamoDB write requests (or `operations`) where the embedded AWS answers them (its server runs
     in this process; the functions run in processes of their own): every request, a refused conditional
     write included."""
@@ -176,7 +176,7 @@ def _figures(plane: ControlPlane, run_record: RunRecord, writes: tuple[int, int]
 def _report_figure(plane: ControlPlane, run_record: RunRecord) -> Figure:
     """The report of the sweep whose children recovered, built from the table as `batchdrop report` and the
     report function build it: its time, its size, and the DynamoDB read requests it takes."""
-    reads = _count_writes(operations=READS)
+    reads = _count_requests(operations=READS)
     try:
         started = time.perf_counter()
         records = read_report_records(
@@ -185,7 +185,7 @@ def _report_figure(plane: ControlPlane, run_record: RunRecord) -> Figure:
         page = report_page(records, utc_now())
         seconds = time.perf_counter() - started
     finally:
-        _count_writes(stop=True, operations=READS)
+        _count_requests(stop=True, operations=READS)
     return Figure(
         "report of the 1,000-child sweep with its recovery",
         seconds * 1000,

@@ -4,7 +4,6 @@ function replaces the job from the records table's stream, and the run ends as a
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from batchdrop.platform.config import parse_platform_config
 from batchdrop.spec.sweep import expand_indices
 from batchdrop.store.records import JobRecord, RunRecord
 from tests.conftest import EXAMPLES
+from tests.integration.runs import drop_and_wait
 from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,6 @@ resources: {resources}
 retries: {retries}
 """
 PIPELINE = pipeline_spec("rec-pipe", train={"retries": "{out_of_memory: {times: 2, grow: 2.0}}"})
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +54,7 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
 
 
 def drop(plane: ControlPlane, name: str, body: bytes) -> RunRecord:
-    """Upload the spec under the team's folder; the run once it has ended (waited for)."""
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=f"incoming/vision/{name}.yaml", Body=body)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        runs, _ = plane.table.list_runs("vision", limit=100)
-        ended = [run for run in runs if run.spec_name == name and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail(f"run of {name} did not end")
+    return drop_and_wait(plane, f"incoming/vision/{name}.yaml", body)
 
 
 def one_job(name: str, resources: str, retries: str) -> bytes:

@@ -4,7 +4,6 @@ twice, and the run ends once, with each step's whole chain on one line."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
-from batchdrop.store.records import RunRecord
+from tests.integration.runs import batch_job_names, drop_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +53,6 @@ steps:
     command: [python, report.py, right]
     resources: {vcpus: 1, memory_mib: 2048}
 """
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -63,32 +61,10 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
         yield running
 
 
-def drop_and_wait(plane: ControlPlane, name: str, body: bytes) -> RunRecord:
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=f"incoming/vision/{name}.yaml", Body=body)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs, _ = plane.table.list_runs("vision", limit=100)
-        ended = [run for run in runs if run.spec_name == name and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail(f"run of {name} did not end")
-
-
-def batch_job_names(plane: ControlPlane, run: RunRecord) -> list[str]:
-    batch = plane.aws.client("batch")
-    names: list[str] = []
-    for queue in batch.describe_job_queues()["jobQueues"]:
-        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
-            summaries = batch.list_jobs(jobQueue=queue["jobQueueArn"], jobStatus=status)["jobSummaryList"]
-            names += [s["jobName"] for s in summaries if run.run_id in s["jobName"] and ":" not in s["jobId"]]
-    return names
-
-
 def test_two_parallel_branches_out_of_memory_at_once_are_each_recovered_with_their_own_downstream(
     plane: ControlPlane,
 ) -> None:
-    run = drop_and_wait(plane, "rec-branches", BRANCHES)
+    run = drop_and_wait(plane, "incoming/vision/rec-branches.yaml", BRANCHES)
 
     assert run.status == "succeeded"
     names = batch_job_names(plane, run)
@@ -129,7 +105,7 @@ JOIN = BRANCHES.replace(b"rec-branches", b"rec-join").replace(
 
 
 def test_two_branches_a_later_step_waits_for_out_of_memory_at_once_end_once(plane: ControlPlane) -> None:
-    run = drop_and_wait(plane, "rec-join", JOIN)
+    run = drop_and_wait(plane, "incoming/vision/rec-join.yaml", JOIN)
 
     names = batch_job_names(plane, run)
     assert [name for name, count in Counter(names).items() if count > 1] == [], "nothing submitted twice"

@@ -6,7 +6,6 @@ shows a bar per attempt Batch made, the recoveries, and the failed children by i
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from batchdrop.report.page import render_report
 from batchdrop.report.records import read_report_records
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.records import RunRecord, utc_now
+from tests.integration.runs import drop_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,6 @@ command: [python, train.py, --seed, Ref::seed]
 resources: {{vcpus: 1, memory_mib: 2048}}
 sweep: {{seed: {[str(n) for n in range(20)]}}}
 """.encode()
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 BAR = re.compile(r'<li class="bar" data-step="([^"]*)" data-job="([^"]*)" data-attempt="(\d+)" data-outcome="(\w+)"')
 
 
@@ -65,19 +64,6 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
         yield running
 
 
-def drop(plane: ControlPlane, name: str, body: bytes) -> RunRecord:
-    """Upload the spec under the team's folder; the run once it has ended (waited for)."""
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=f"incoming/vision/{name}.yaml", Body=body)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        runs, _ = plane.table.list_runs("vision", limit=100)
-        ended = [run for run in runs if run.spec_name == name and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail(f"run of {name} did not end")
-
-
 def report(plane: ControlPlane, run: RunRecord) -> str:
     table = plane.table
     records = read_report_records(table, JobStates(table.client, table.table_name), run.run_id)
@@ -85,7 +71,7 @@ def report(plane: ControlPlane, run: RunRecord) -> str:
 
 
 def test_a_pipelines_report_shows_batchs_retry_and_batchdrops_recovery(plane: ControlPlane) -> None:
-    run = drop(plane, "rpt-pipe", PIPELINE)
+    run = drop_and_wait(plane, "incoming/vision/rpt-pipe.yaml", PIPELINE)
     assert run.status == "succeeded"
 
     page = report(plane, run)
@@ -104,7 +90,7 @@ def test_a_pipelines_report_shows_batchs_retry_and_batchdrops_recovery(plane: Co
 
 
 def test_a_sweeps_report_shows_its_failed_children_by_index(plane: ControlPlane) -> None:
-    run = drop(plane, "rpt-sweep", SWEEP)
+    run = drop_and_wait(plane, "incoming/vision/rpt-sweep.yaml", SWEEP)
     assert run.status == "failed"
 
     page = report(plane, run)

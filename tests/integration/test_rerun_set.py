@@ -12,8 +12,9 @@ from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
+from tests.integration.runs import drop_and_wait, run_ids
 from tests.integration.test_operator_cli import Cli
-from tests.integration.test_resume import batch_job_names, drop, pipeline, run_ids
+from tests.integration.test_resume import pipeline, steps_submitted
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: py
 
 
 def test_rerun_with_more_memory_for_the_step_that_ran_out_reruns_it_alone(plane: ControlPlane, cli: Cli) -> None:
-    first = drop(plane, "incoming/vision/set-oom.yaml", pipeline("set-oom"), after=run_ids(plane))
+    first = drop_and_wait(plane, "incoming/vision/set-oom.yaml", pipeline("set-oom"))
     assert first.status == "failed"
 
     code, out, err = cli("rerun", first.run_id, "--set", "evaluate.resources.memory_mib=8192", "--wait")
@@ -44,12 +45,12 @@ def test_rerun_with_more_memory_for_the_step_that_ran_out_reruns_it_alone(plane:
     assert "set evaluate.resources.memory_mib: 4096 → 8192" in err
     rerun = next(run for run in plane.table.list_runs("vision", limit=100)[0] if run.resumes == first.run_id)
     assert rerun.status == "succeeded"  # its evaluation runs out of memory below 8192 MiB: it had 8192
-    assert batch_job_names(plane, rerun) == ["evaluate"]  # prep and train reused: never submitted again
+    assert steps_submitted(plane, rerun) == ["evaluate"]  # prep and train reused: never submitted again
     assert f"train            reused (run {first.run_id}, job " in out
 
 
 def test_a_set_the_spec_refuses_is_not_uploaded(plane: ControlPlane, cli: Cli) -> None:
-    first = drop(plane, "incoming/vision/set-oom.yaml", pipeline("set-oom"), after=run_ids(plane))
+    first = drop_and_wait(plane, "incoming/vision/set-oom.yaml", pipeline("set-oom"))
     before = run_ids(plane)
     cli.calls.clear()  # this test's own upload is not the command's
 

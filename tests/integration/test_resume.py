@@ -4,18 +4,15 @@ failed or changed is submitted, the reused steps keep their jobs, and the new ru
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
-from batchdrop.platform.config import parse_platform_config
 from batchdrop.store.records import RunRecord
-from tests.conftest import EXAMPLES
+from tests.integration.runs import batch_job_names, drop_and_wait, run_ids, wait_for_new_run
 from tests.integration.test_operator_cli import Cli
 
 pytestmark = pytest.mark.integration
@@ -28,7 +25,6 @@ SCENARIO = Scenario(
     ],
     seconds={"queued": 0.2, "starting": 0.2, "running": 0.4, "child": 0.1},
 )
-CONFIG = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())
 PIPELINE = """\
 version: 1
 name: {name}
@@ -47,7 +43,6 @@ steps:
     command: [python, {evaluate}]
     resources: {{vcpus: 2, memory_mib: {memory}}}
 """
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 
 @pytest.fixture(scope="module")
@@ -65,52 +60,23 @@ def pipeline(name: str, evaluate: str = "evaluate.py", memory: int = 4096, extra
     return (PIPELINE.format(name=name, evaluate=evaluate, memory=memory) + extra).encode()
 
 
-def drop(plane: ControlPlane, key: str, body: bytes, *, after: set[str] | None = None) -> RunRecord:
-    """Upload the spec; the new run once it has ended (waited for)."""
-    known = after or set()
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=key, Body=body)
-    return wait_for_new_run(plane, known)
-
-
-def wait_for_new_run(plane: ControlPlane, known: set[str], team: str = "vision") -> RunRecord:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        runs, _ = plane.table.list_runs(team, limit=100)
-        ended = [run for run in runs if run.run_id not in known and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail("the run did not end")
-
-
-def run_ids(plane: ControlPlane, team: str = "vision") -> set[str]:
-    runs, _ = plane.table.list_runs(team, limit=100)
-    return {run.run_id for run in runs}
-
-
-def batch_job_names(plane: ControlPlane, run: RunRecord) -> list[str]:
-    """The steps of every Batch job made for the run (its job names carry its run id)."""
-    batch = plane.aws.client("batch")
-    names: set[str] = set()
-    for queue in CONFIG.queues.values():
-        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
-            summaries: list[dict[str, Any]] = batch.list_jobs(jobQueue=queue.arn, jobStatus=status)["jobSummaryList"]
-            names |= {s["jobName"] for s in summaries if run.run_id in s["jobName"]}
-    return sorted(name.split("-")[2] for name in names)
+def steps_submitted(plane: ControlPlane, run: RunRecord) -> list[str]:
+    """The steps of every Batch job made for the run."""
+    return sorted({name.split("-")[2] for name in batch_job_names(plane, run)})
 
 
 def test_a_changed_evaluation_with_resume_latest_reuses_prep_and_train(plane: ControlPlane) -> None:
     key = "incoming/vision/res-pipe.yaml"
-    first = drop(plane, key, pipeline("res-pipe"), after=run_ids(plane))
+    first = drop_and_wait(plane, key, pipeline("res-pipe"))
     assert first.status == "failed"
-    assert batch_job_names(plane, first) == ["evaluate", "prep", "train"]
+    assert steps_submitted(plane, first) == ["evaluate", "prep", "train"]
 
     fixed = pipeline("res-pipe", evaluate="evaluate_v2.py", memory=8192, extra="resume: latest\n")
-    second = drop(plane, key, fixed, after=run_ids(plane))
+    second = drop_and_wait(plane, key, fixed)
 
     assert second.status == "succeeded"
     assert second.resumes == first.run_id
-    assert batch_job_names(plane, second) == ["evaluate"]  # no SubmitJob for prep and train
+    assert steps_submitted(plane, second) == ["evaluate"]  # no SubmitJob for prep and train
     earlier = {ref.step: ref.job_id for ref in first.jobs}
     reused = {ref.step: (ref.job_id, ref.reused_from) for ref in second.jobs if ref.reused_from}
     assert reused == {"prep": (earlier["prep"], first.run_id), "train": (earlier["train"], first.run_id)}
@@ -120,7 +86,7 @@ def test_a_changed_evaluation_with_resume_latest_reuses_prep_and_train(plane: Co
 
 
 def test_batchdrop_rerun_of_a_failed_run_reruns_only_the_failed_step(plane: ControlPlane, cli: Cli) -> None:
-    first = drop(plane, "incoming/vision/res-rerun.yaml", pipeline("res-rerun"), after=run_ids(plane))
+    first = drop_and_wait(plane, "incoming/vision/res-rerun.yaml", pipeline("res-rerun"))
     assert first.status == "failed"
 
     code, out, err = cli("rerun", first.run_id, "--wait")
@@ -128,7 +94,7 @@ def test_batchdrop_rerun_of_a_failed_run_reruns_only_the_failed_step(plane: Cont
     assert code == 3, err  # its evaluation fails again: the exit code says the run failed
     rerun = next(run for run in plane.table.list_runs("vision", limit=100)[0] if run.resumes == first.run_id)
     assert rerun.source.key.startswith("incoming/vision/res-rerun.rerun-")
-    assert batch_job_names(plane, rerun) == ["evaluate"]
+    assert steps_submitted(plane, rerun) == ["evaluate"]
     assert f"prep             reused (run {first.run_id}, job " in out
     assert f"train            reused (run {first.run_id}, job " in out
 
@@ -140,11 +106,11 @@ def test_batchdrop_rerun_of_a_failed_run_reruns_only_the_failed_step(plane: Cont
         for run in plane.table.list_runs("vision", limit=100)[0]
         if run.resumes == first.run_id and run.run_id != rerun.run_id
     )
-    assert batch_job_names(plane, again) == ["evaluate", "train"]
+    assert steps_submitted(plane, again) == ["evaluate", "train"]
 
 
 def test_a_run_of_another_team_cannot_be_resumed(plane: ControlPlane) -> None:
-    theirs = drop(plane, "incoming/vision/res-pipe.yaml", pipeline("res-pipe"), after=run_ids(plane))
+    theirs = drop_and_wait(plane, "incoming/vision/res-pipe.yaml", pipeline("res-pipe"))
     known = run_ids(plane, "forecasting")
     body = f"""\
 version: 1
@@ -177,10 +143,10 @@ sweep:
 
 def test_a_resumed_sweep_runs_again_only_its_two_failed_children(plane: ControlPlane) -> None:
     key = "incoming/vision/res-grid.yaml"
-    first = drop(plane, key, GRID, after=run_ids(plane))
+    first = drop_and_wait(plane, key, GRID)
     assert first.status == "failed"
 
-    second = drop(plane, key, GRID + b"resume: latest\n", after=run_ids(plane))
+    second = drop_and_wait(plane, key, GRID + b"resume: latest\n")
 
     assert second.status == "succeeded"
     (ref,) = second.jobs

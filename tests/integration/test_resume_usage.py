@@ -13,8 +13,7 @@ from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.events.contract import Usage
 from batchdrop.store.records import RunRecord
-from tests.integration.test_resume import drop as drop_and_wait
-from tests.integration.test_resume import run_ids
+from tests.integration.runs import drop_and_wait
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +49,7 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
 
 def drop(plane: ControlPlane, body: str) -> RunRecord:
     """Upload the spec; its new run once it has ended (test_resume's own wait)."""
-    return drop_and_wait(plane, "incoming/vision/use-pipe.yaml", body.encode(), after=run_ids(plane))
+    return drop_and_wait(plane, "incoming/vision/use-pipe.yaml", body.encode())
 
 
 def used(plane: ControlPlane, job_id: str) -> Usage:
