@@ -4,32 +4,32 @@ clients from `batchdrop.wiring.clients` (the one place they are made; gateways t
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import boto3
 
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import JobsBucket
 from batchdrop.gateways.submit_rate import SharedSubmitRate
-from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.config import BudgetConfig
 from batchdrop.platform.source import PlatformConfigSource
-from batchdrop.publish.teller import Teller
 from batchdrop.store.claims import RunClaims
 from batchdrop.store.costs import TeamCosts
 from batchdrop.store.submit_slots import SubmitSlots
-from batchdrop.store.job_states import JobStates
-from batchdrop.store.recoveries import Recoveries
-from batchdrop.submit.recovery import Recoverer
 from batchdrop.submit.submitter import Submitter
-from batchdrop.track.early_retry import EarlyRetry
-from batchdrop.track.reconcile import Reconciler
-from batchdrop.track.tracker import Tracker
-from batchdrop.wiring.clients import client, config_source
+from batchdrop.wiring.clients import client, config_source, default_session
 from batchdrop.wiring.settings import PublishSettings, SubmitSettings, TrackSettings
+
+if TYPE_CHECKING:  # imported where each is built: the submit function's cold start imports only its own path
+    from batchdrop.publish.teller import Teller
+    from batchdrop.submit.recovery import Recoverer
+    from batchdrop.track.early_retry import EarlyRetry
+    from batchdrop.track.reconcile import Reconciler
+    from batchdrop.track.tracker import Tracker
 
 
 def build_submitter(settings: SubmitSettings, session: boto3.Session | None = None) -> Submitter:
-    session = session or boto3.Session()
+    session = session or default_session()
     s3 = client("s3", session)
     dynamodb = client("dynamodb", session)
     return Submitter(
@@ -51,7 +51,10 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
 def build_recoverer(submitter: Submitter, settings: SubmitSettings, session: boto3.Session | None = None) -> Recoverer:
     """The submit function's second service (the records table's stream): on the submitter's own Batch
     gateway, bucket and platform config, so both share their caches and clients."""
-    session = session or boto3.Session()
+    from batchdrop.store.recoveries import Recoveries  # noqa: PLC0415  # the recovery path: on its first stream batch
+    from batchdrop.submit.recovery import Recoverer  # noqa: PLC0415
+
+    session = session or default_session()
     return Recoverer(
         table=Recoveries(
             client("dynamodb", session), settings.table_name, retention=timedelta(days=settings.retention_days)
@@ -63,7 +66,10 @@ def build_recoverer(submitter: Submitter, settings: SubmitSettings, session: bot
 
 
 def build_tracker(settings: TrackSettings, session: boto3.Session | None = None) -> Tracker:
-    session = session or boto3.Session()
+    from batchdrop.store.job_states import JobStates  # noqa: PLC0415  # not the submit function's path
+    from batchdrop.track.tracker import Tracker  # noqa: PLC0415
+
+    session = session or default_session()
     dynamodb = client("dynamodb", session)
     config = config_source(settings.platform_config, settings.config_ttl_seconds, session)
     return Tracker(
@@ -81,7 +87,10 @@ def _budget(config: PlatformConfigSource, team: str) -> BudgetConfig | None:
 
 
 def build_teller(settings: PublishSettings, session: boto3.Session | None = None) -> Teller:
-    session = session or boto3.Session()
+    from batchdrop.gateways.topic import EventPublisher  # noqa: PLC0415  # not the submit function's path
+    from batchdrop.publish.teller import Teller  # noqa: PLC0415
+
+    session = session or default_session()
     return Teller(
         publisher=EventPublisher(client("sns", session), settings.events_topic_arn),
         bucket=JobsBucket(client("s3", session)),
@@ -90,6 +99,8 @@ def build_teller(settings: PublishSettings, session: boto3.Session | None = None
 
 
 def build_early_retry(settings: TrackSettings, session: boto3.Session | None = None) -> EarlyRetry | None:
+    from batchdrop.track.early_retry import EarlyRetry  # noqa: PLC0415  # not the submit function's path
+
     if settings.tracking_queue_url is None:
         return None
     return EarlyRetry(
@@ -98,7 +109,9 @@ def build_early_retry(settings: TrackSettings, session: boto3.Session | None = N
 
 
 def build_reconciler(settings: TrackSettings, session: boto3.Session | None = None) -> Reconciler:
-    session = session or boto3.Session()
+    from batchdrop.track.reconcile import Reconciler  # noqa: PLC0415  # not the submit function's path
+
+    session = session or default_session()
     return Reconciler(
         tracker=build_tracker(settings, session),
         batch=BatchGateway(client("batch", session, config=BATCH_CLIENT_CONFIG)),
