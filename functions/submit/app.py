@@ -20,33 +20,77 @@ stream.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.parser.models import S3Model, S3RecordModel, SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Json, ValidationError
 
 from batchdrop.store.items import deserialize
 from batchdrop.store.records import JobRecord, SpecSource
 from batchdrop.submit.intake import is_object_creation
-from batchdrop.submit.recovery import Recovered
 from batchdrop.submit.submitter import Drop, Outcome, Submitter
 from batchdrop.wiring.build import build_recoverer, build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
+from batchdrop.wiring.snapstart import refresh_after_restore
 from batchdrop.wiring.telemetry import dimension_metric
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse, PartialItemFailures
+
+    from batchdrop.submit.recovery import Recovered, Recoverer
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
 settings = load_settings(SubmitSettings)
 submitter = build_submitter(settings)
-recoverer = build_recoverer(submitter, settings)
+refresh_after_restore()
+
+
+@cache
+def recoverer() -> Recoverer:
+    """Built on the first stream batch (its modules imported then): most instances only read the intake queue."""
+    return build_recoverer(submitter, settings)
+
+
+# The S3 notification as this function reads it: the fields it uses, checked. Powertools' parser models
+# (and its BatchProcessor, which imports every event model and data class) cost a cold start ~100 ms.
+class S3Object(BaseModel):
+    key: str
+    size: float | None = None
+    eTag: str | None = None
+    versionId: str | None = None
+    sequencer: str | None = None
+
+
+class S3Bucket(BaseModel):
+    name: str
+
+
+class S3Entity(BaseModel):
+    bucket: S3Bucket
+    object: S3Object | None = None
+
+
+class S3Identity(BaseModel):
+    principalId: str
+
+
+class S3RecordModel(BaseModel):
+    eventName: str
+    eventTime: datetime
+    userIdentity: S3Identity
+    s3: S3Entity
+
+
+class S3Model(BaseModel):
+    Records: list[S3RecordModel]
 
 
 class S3TestEvent(BaseModel):
@@ -57,11 +101,9 @@ class S3TestEvent(BaseModel):
     Bucket: str
 
 
-class IntakeRecord(SqsRecordModel):
+class IntakeRecord(BaseModel):
+    messageId: str
     body: Json[S3Model | S3TestEvent]
-
-
-processor = BatchProcessor(event_type=EventType.SQS, model=IntakeRecord, raise_on_entire_batch_failure=False)
 
 
 def drop_from(record: S3RecordModel, message_id: str) -> Drop:
@@ -140,7 +182,7 @@ def recover(records: list[dict[str, Any]]) -> PartialItemFailureResponse:
             continue
         logger.set_correlation_id(failed.run_id)
         try:
-            recovered = recoverer.recover(failed)
+            recovered = recoverer().recover(failed)
         except Exception:
             logger.exception("recovery failed; the stream hands it over again", extra={"job_id": failed.job_id})
             return {"batchItemFailures": [{"itemIdentifier": str(images.get("SequenceNumber", ""))}]}
@@ -162,11 +204,23 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     records = event.get("Records", [])
     if records and records[0].get("eventSource") == "aws:dynamodb":
         return recover(records)
-    metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(event.get("Records", [])))
-    response = process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(records))
+    failures: list[PartialItemFailures] = [{"itemIdentifier": message_id} for message_id in intake(records)]
     unrecorded = submitter.flush()  # the batch's records, written together; only a drop that failed returns
     if unrecorded:
         metrics.add_metric(name="UnrecordedDrops", unit=MetricUnit.Count, value=len(unrecorded))
-    failures = response.get("batchItemFailures", [])
     failures += [{"itemIdentifier": message_id} for message_id in sorted(unrecorded)]
     return {"batchItemFailures": failures}
+
+
+def intake(records: list[dict[str, Any]]) -> list[str]:
+    """Each SQS record read and handled on its own; the message ids of those that failed (a partial
+    batch response: SQS delivers them again), as Powertools' BatchProcessor reports them."""
+    failed: list[str] = []
+    for raw in records:
+        try:
+            handle_record(IntakeRecord.model_validate(raw))
+        except Exception as exc:  # one bad message never harms its batch
+            logger.debug("record failed; SQS delivers it again", extra={"error": repr(exc)})
+            failed.append(str(raw.get("messageId")))
+    return failed
