@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from batchdrop.errors import BatchdropError, ConfigInvalid, ConfigUnavailable, Problem, SpecRejected
-from batchdrop.platform.budgets import ExpectedCase, WorstCase, budget_problems, worst_case
+from batchdrop.platform.budgets import WorstCase, budget_problems, worst_case
 from batchdrop.platform.config import BudgetConfig, PlatformConfig, parse_platform_config
 from batchdrop.platform.costs import money_words
 from batchdrop.platform.identity import run_id_for_content
@@ -29,10 +29,9 @@ from batchdrop.platform.planning import Plan, plan_run
 from batchdrop.platform.source import CONFIG_ENV_VAR, config_name, read_config_bytes
 from batchdrop.spec.model import JobSpec
 from batchdrop.spec.parse import parse_spec
-from batchdrop.store.queries import EarlierRuns
 from batchdrop_cli.costs import add_costs_command
 from batchdrop_cli.drops import NO_TEAM
-from batchdrop_cli.expected import add_expected_options, expected_json, expected_lines, read_expected
+from batchdrop_cli.expected import Expected, add_expected_options, expected_json, expected_lines, read_expected
 from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.platform_check import add_platform_commands
 from batchdrop_cli.reports import add_report_command
@@ -52,6 +51,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 DEFAULT_CONFIG = Path("examples/platform.yaml")
 SCHEMA_ID = "https://batchdrop.dev/schemas/spec-v1.json"
+OFFLINE_EXPECTED = Expected()
 MONTH_OFFLINE = "not known offline (the monthly budget is checked when the file is dropped)"
 
 
@@ -216,9 +216,7 @@ def _check_file(path: str, team_option: str | None, config: PlatformConfig, run_
     return result
 
 
-def budget_json(
-    worst: WorstCase, budget: BudgetConfig | None, expected: tuple[ExpectedCase, EarlierRuns] | None = None
-) -> dict[str, Any]:
+def budget_json(worst: WorstCase, budget: BudgetConfig | None, expected: Expected = OFFLINE_EXPECTED) -> dict[str, Any]:
     """A plan's worst case and its team's budget, as `plan --json` shows them (docs/budgets.md)."""
     return {
         "worst_case_usd": round(worst.usd, 2),
@@ -238,9 +236,7 @@ def budget_json(
     }
 
 
-def _print_budget(
-    worst: WorstCase, budget: BudgetConfig | None, team: str, expected: tuple[ExpectedCase, EarlierRuns] | None
-) -> None:
+def _print_budget(worst: WorstCase, budget: BudgetConfig | None, team: str, expected: Expected) -> None:
     print("\nworst case:")
     for step in worst.steps:
         print(f"  {step.words()}")
@@ -312,7 +308,7 @@ def _plan(args: argparse.Namespace) -> int:
         else:
             _print_validation(result)
         return EXIT_INVALID
-    expected = read_expected(args, plan) if args.expected else None  # the stack's earlier runs
+    expected = read_expected(args, plan) if args.expected else OFFLINE_EXPECTED  # the stack's earlier runs
     document = plan_json(plan) | {"budget": budget_json(result["worst"], result["budget"], expected)}
     if args.json:
         print_json(document)

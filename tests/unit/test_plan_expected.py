@@ -15,8 +15,10 @@ from batchdrop.platform.planning import Plan, check_and_plan
 from batchdrop.spec.model import Resources
 from batchdrop.store.queries import EarlierRuns, run_minutes, step_run_minutes
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
-from batchdrop_cli.expected import OFFLINE, expected_json, expected_lines
+from batchdrop_cli import expected as expected_module
+from batchdrop_cli.expected import OFFLINE, Expected, expected_json, expected_lines
 from batchdrop_cli.main import EXIT_OK, main
+from batchdrop_cli.operations import OperationFailed
 from tests.conftest import EXAMPLES
 from tests.recordkit import job_record, run_of_jobs
 
@@ -103,12 +105,12 @@ def test_no_earlier_runs_say_so_in_one_line_and_the_worst_case_stands_alone() ->
     expected = expected_case(plan, earlier.run_minutes)
 
     assert not expected.known
-    (line,) = expected_lines((expected, earlier))
+    (line,) = expected_lines(Expected(expected, earlier))
     assert line == (
         "expected: unknown: no earlier runs (s3://jobs/incoming/vision/resnet-pipeline.yaml); "
         "the worst case stands alone"
     )
-    shown = expected_json((expected, earlier))
+    shown = expected_json(Expected(expected, earlier))
     assert (shown["known"], shown["usd"], shown["runs_read"]) == (False, None, 0)
 
 
@@ -117,7 +119,7 @@ def test_earlier_runs_none_of_whose_steps_succeeded_give_no_expected_case() -> N
     runs = [run_of_jobs([ran(job_record("a", "prep"), 3, status="FAILED")])]
     earlier = EarlierRuns(read="s3://jobs/incoming/vision/p.yaml", runs=runs, run_minutes={})
 
-    (line,) = expected_lines((expected_case(plan, earlier.run_minutes), earlier))
+    (line,) = expected_lines(Expected(expected_case(plan, earlier.run_minutes), earlier))
     assert line == (
         "expected: unknown: none of these steps succeeded in 1 earlier run (s3://jobs/incoming/vision/p.yaml); "
         "the worst case stands alone"
@@ -129,7 +131,7 @@ def test_the_expected_case_as_plan_json_shows_it() -> None:
     runs = [run_of_jobs([job_record("a", "prep")])]
     earlier = EarlierRuns(read="s3://jobs/incoming/vision/p.yaml", runs=runs, run_minutes={"prep": [12.0, 14.0]})
 
-    shown = expected_json((expected_case(plan, earlier.run_minutes), earlier))
+    shown = expected_json(Expected(expected_case(plan, earlier.run_minutes), earlier))
 
     assert shown["known"] is True
     assert shown["runs_read"] == 1
@@ -158,3 +160,21 @@ def test_offline_plan_says_the_expected_case_needs_the_stack(capsys: pytest.Capt
     assert main(["plan", spec, "--config", config, "--json"]) == EXIT_OK
     shown = json.loads(capsys.readouterr().out)["budget"]["expected"]
     assert shown == {"known": False, "usd": None, "runs_read": 0, "read": None, "steps": [], "words": OFFLINE}
+
+
+def test_a_stack_that_cannot_be_read_costs_the_plan_its_expected_case_not_its_worst_case(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_stack(_: object) -> None:
+        raise OperationFailed("stack 'batchdrop-dev' not found: deploy it, or pass --stack")
+
+    monkeypatch.setattr(expected_module, "Stack", no_stack)
+    spec = str(EXAMPLES / "specs" / "resnet-pipeline.yaml")
+
+    assert main(["plan", spec, "--config", str(EXAMPLES / "platform.yaml"), "--expected"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "  in all: up to $66.43" in out
+    assert out.splitlines()[-1] == (
+        "expected: unknown: the stack's earlier runs could not be read "
+        "(stack 'batchdrop-dev' not found: deploy it, or pass --stack)"
+    )
