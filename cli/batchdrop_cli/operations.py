@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from batchdrop.errors import BatchdropError
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.bucket import INCOMING, DropLocation
+from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP, log_url
 from batchdrop.platform.costs import cost_of, run_cost, told_usd
 from batchdrop.platform.identity import run_id_for_object
 from batchdrop.store.chains import chain_line, replaced_jobs
@@ -25,7 +26,7 @@ from batchdrop.store.child_states import CHILD_STATUS, failed_children
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, JobRecord, Receipt, RunRecord, SpecSource, Transition, utc_now
-from batchdrop.track.batch_events import DEFAULT_LOG_GROUP, JobDetail, log_streams, log_url
+from batchdrop.track.batch_events import JobDetail, log_streams
 from batchdrop.track.queue_place import QueueStanding
 
 if TYPE_CHECKING:

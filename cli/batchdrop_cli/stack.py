@@ -32,6 +32,7 @@ from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.costs import cost_of, money_words, run_cost
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
+from batchdrop.store.node_ends import node_summary
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, Transition
 from batchdrop.track.failures import retried_because
@@ -527,13 +528,17 @@ MAX_NODE_LINES = 10
 
 
 def _node_notes(job: JobRecord) -> list[str]:
-    """A multi-node job's nodes: how many ended how, and each failed node's end (the first few), which
-    say why the job failed when its main node only lost a peer."""
+    """A multi-node job's nodes: how many ended how (the line Slack says), and each failed node's end (the
+    first few), which say why the job failed when its main node only lost a peer."""
     ends = [t.attempt_end for t in job.ordered_history() if t.attempt_end and t.attempt_end.node is not None]
     latest = {end.node: end for end in ends}  # the last attempt's end of each node
     failed = [end for _, end in sorted(latest.items(), key=lambda item: item[0] or 0) if end.failure_class]
-    ended = f": {len(latest) - len(failed)} succeeded, {len(failed)} failed" if latest else ""
-    notes = [f"nodes: {job.nodes} (node 0 the main node){ended}; `batchdrop logs --node N` shows node N's log"]
+    summary = node_summary(job)  # the line Slack says, from the node ends the record keeps
+    if summary is not None:
+        notes = [f"{summary.words()}; node 0 is the main node, `batchdrop logs --node N` shows node N's log"]
+    else:  # a record tracked before node ends were kept: from its history
+        ended = f": {len(latest) - len(failed)} succeeded, {len(failed)} failed" if latest else ""
+        notes = [f"nodes: {job.nodes} (node 0 the main node){ended}; `batchdrop logs --node N` shows node N's log"]
     notes += [attempt_line(end) for end in failed[:MAX_NODE_LINES]]
     if len(failed) > MAX_NODE_LINES:
         notes.append(f"… and {len(failed) - MAX_NODE_LINES} more failed nodes (status --json lists every one)")

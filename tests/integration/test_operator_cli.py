@@ -499,7 +499,8 @@ def test_a_multinode_jobs_failed_node_is_told_by_status_and_its_log_by_logs_node
         if "1 succeeded, 2 failed" in status or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert "nodes: 3 (node 0 the main node): 1 succeeded, 2 failed" in status, status
+    assert "3 nodes: 1 succeeded, 2 failed (node 0: " in status, status  # from the node ends its record keeps
+    assert "node 2: the program exited with code 2)" in status
     assert "node 2: attempt 1 failed: the program exited with code 2" in status
     code, logs, err = cli("logs", run_id, "--node", "2")
     assert code == 0, err

@@ -16,7 +16,7 @@ from batchdrop.gateways.bucket import SpecUnreadable
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.definition_commands import DefinitionCommand
 from batchdrop.store.items import Applied, Children, Claim, JobChange, RecordConflict, RecordsUnavailable
-from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
+from batchdrop.store.records import TERMINAL, JobRecord, NodeEnd, RunRecord, SpecSource, SubmittedJobRef, Transition
 
 
 @dataclass
@@ -121,6 +121,14 @@ class MemoryTable:
 
     def get_children(self, parent_id: str) -> Children:
         return self.children.get(parent_id, Children())
+
+    def keep_node_end(self, job_id: str, node: int, end: NodeEnd) -> bool:
+        job = self.jobs.get(job_id)
+        kept = job.node_ends.get(str(node)) if job else None
+        if job is None or (kept is not None and kept.attempt >= end.attempt):
+            return False
+        self.jobs[job_id] = job.model_copy(update={"node_ends": {**job.node_ends, str(node): end.fitted()}})
+        return True
 
     def get_children_states(self, job_id: str) -> str:
         return self.get_children(job_id).states

@@ -23,6 +23,8 @@ from batchdrop.events.contract import (
     JobStatusChanged,
     JobStuck,
     LogLink,
+    NodesTold,
+    NodeTold,
     RecoveryTold,
     RunEnded,
     RunRejected,
@@ -163,6 +165,32 @@ FAILURES: dict[str, JobStatusChanged] = {
         usage=None,
     ),
     "failed-unknown": failed(None, None, None, attempts=1, log_links=[log_link(1)]),
+    "failed-multinode": failed(
+        "out_of_memory",
+        "out of memory (exit code 137)",
+        "Essential container in task exited",
+        exit_code=137,
+        attempts=1,
+        log_links=[],
+        step="ddp",
+        nodes=NodesTold(
+            count=4,
+            succeeded=3,
+            failed=1,
+            failed_nodes=[
+                NodeTold(
+                    node=2,
+                    status="failed",
+                    attempt=1,
+                    exit_code=137,
+                    failure_class="out_of_memory",
+                    failure="out of memory (exit code 137)",
+                    log_url=log_link(1, "node-2").url,
+                )
+            ],
+            words="4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory",
+        ),
+    ),
 }
 
 RECLAIMED = AttemptTold(
@@ -544,6 +572,35 @@ def test_every_attempts_log_is_linked(name: str) -> None:
     text = all_text(render(event))
     for item in event.log_links:
         assert f"<{escape(item.url)}|Attempt {item.attempt}" in text
+
+
+def test_a_failed_multi_node_job_says_which_node_failed_and_links_its_log() -> None:
+    event = EVENTS["failed-multinode"]
+    assert isinstance(event, JobStatusChanged)
+    assert event.nodes is not None
+    message = render(event)
+    text = all_text(message)
+    assert "4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory" in text
+    node_log = escape(event.nodes.failed_nodes[0].log_url or "")
+    assert f"• node 2: <{node_log}|log>" in text
+    assert "4 nodes: 3 succeeded, node 2 failed" in message.text, "the fallback text says it too"
+    assert node_log in message.text
+
+
+def test_many_failed_nodes_are_counted_past_those_described() -> None:
+    many = NodesTold(
+        count=16,
+        succeeded=0,
+        failed=16,
+        failed_nodes=[
+            NodeTold(node=node, status="failed", attempt=1, exit_code=1, log_url=log_link(node, "n").url)
+            for node in range(10)
+        ],
+        words="16 nodes: 16 failed (node 0: the program exited with code 1; …; and 13 more)",
+    )
+    event = failed("non_zero_exit", "the program exited with code 1", None, exit_code=1, nodes=many)
+    text = all_text(render(event))
+    assert "6 more failed nodes" in text or "and 6 more" in text, text
 
 
 def test_many_attempts_and_containers_keep_every_link_across_sections() -> None:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from batchdrop.gateways.log_links import log_url
 from batchdrop.platform.config import PlatformConfig
 from batchdrop.spec.model import Resources
 from batchdrop.store.records import order_key
-from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams, log_url
+from batchdrop.track.batch_events import BatchEvent, JobDetail, log_streams
 from batchdrop.track.failures import attempt_ends, classify, stuck_advice
 from batchdrop.track.usage import requested_resources, usage_of
 from tests.conftest import EVENTS, load_event

@@ -37,6 +37,13 @@ child's values) at most, as JSON: the job record is updated at every state chang
 update by the whole item's size (and the stream carries it twice), so it stays small. A larger sweep
 (thousands of long values) is not kept: its failed children are named by index."""
 
+NODE_FAILURE_CHARS = 80
+"""A failed node's failure in words as its job record keeps it (`records.NodeEnd`) at most."""
+NODE_END_BYTES = 200
+"""A node's end as its job record keeps it at most, as JSON (`records.NodeEnd.fitted`): × Batch's 1,000
+nodes, 200 KB, half of DynamoDB's item limit, whatever the nodes say. One longer (a long log group or
+stream) drops its log stream: `batchdrop logs --node N` still finds it, in the job's history."""
+
 # ---------------------------------------------------------------------- counts
 
 MAX_PROBLEMS = 100

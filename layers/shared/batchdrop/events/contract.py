@@ -119,6 +119,41 @@ class LogLink(BaseModel):
     url: str
 
 
+MAX_TOLD_NODES = 10
+"""A multi-node job's failed nodes an event describes one by one at most (the counts are whole)."""
+
+
+class NodeTold(BaseModel):
+    """How one node of a multi-node parallel job ended (its last attempt)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    node: int = Field(description="The node's index; node 0 is the main node.")
+    status: Literal["succeeded", "failed"]
+    attempt: int = Field(description="From 1.")
+    exit_code: int | None = None
+    failure_class: FailureClass | None = None
+    failure: str | None = Field(default=None, description="The node's failure in plain words.")
+    log_url: str | None = Field(default=None, description="The node's CloudWatch log stream in the console.")
+
+
+class NodesTold(BaseModel):
+    """A multi-node parallel job's nodes: how many ended how, and which failed."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    count: int = Field(description="The job's nodes.")
+    succeeded: int = Field(description="Nodes whose end is known and succeeded.")
+    failed: int = Field(description="Nodes whose end is known and failed.")
+    failed_nodes: list[NodeTold] = Field(
+        default=[], description=f"The failed nodes, lowest index first (the first {MAX_TOLD_NODES})."
+    )
+    words: str = Field(
+        description="All of it in a line, as Slack and `batchdrop status` say it.",
+        examples=["4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory"],
+    )
+
+
 class Usage(BaseModel):
     """Requested resources × run time, summed over attempts (and children, for an array)."""
 
@@ -256,6 +291,11 @@ class JobStatusChanged(_JobEvent):
         default=None,
         description="On a failure: true when batchdrop is replacing the job with a new one (a `job.recovering` "
         "event tells how).",
+    )
+    nodes: NodesTold | None = Field(
+        default=None,
+        description="For a multi-node parallel job: its nodes' ends as known when this was told (a node's end "
+        "heard after the job's own is kept, but not told again).",
     )
 
     def attributes(self) -> dict[str, str]:

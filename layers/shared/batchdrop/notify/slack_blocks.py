@@ -50,6 +50,7 @@ from batchdrop.notify.block_kit import (
     section,
 )
 from batchdrop.notify.slack_budgets import team_budget
+from batchdrop.notify.slack_nodes import nodes_section, nodes_text
 from batchdrop.notify.slack_parts import (
     ENDED,
     FAILURE_ADVICE,
@@ -110,6 +111,8 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
         blocks.append(section(f"*Batch says*\n{quote_block(event.reason)}"))
     if event.children:
         blocks.append(section(children_summary(event.children, event.array_size)))
+    if event.nodes:
+        blocks.append(nodes_section(event.nodes))
     if event.usage is not None and event.status in {"succeeded", "failed", "lost"}:
         blocks.append(section(f"*Used* {usage_text(event.usage)}"))
     blocks += _log_sections(event)
@@ -126,6 +129,7 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
     text = (
         f"{marker} {word}: {escape(subject)}{cause}. "
         f"Team {escape(event.team)}, queue {escape(event.queue)}, run {event.run_id}.{logs}"
+        + (nodes_text(event.nodes) if event.nodes else "")
     )
     return message(text, blocks)
 

@@ -68,6 +68,7 @@ from batchdrop.gateways.bucket import JobsBucket, locate, run_receipt_key, run_r
 from batchdrop.gateways.topic import EventPublisher
 from batchdrop.platform.costs import cost_of, told_usd
 from batchdrop.platform.recovery import RecoveryDue
+from batchdrop.publish.nodes import nodes_told
 from batchdrop.store.costs import BUDGET_MARKERS
 from batchdrop.store.drift import DRIFT_KIND
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, RunRecord, Transition, order_key
@@ -308,6 +309,7 @@ class Teller:
             usage=record.told_usage if ended else None,
             cost_usd=told_usd(cost) if cost is not None else None,
             children=record.told_children,
+            nodes=nodes_told(record, self.region) if final and record.nodes else None,
         )
 
     def _recovery_abandoned(self, record: JobRecord, number: int) -> JobStatusChanged:

@@ -34,7 +34,7 @@ from batchdrop.store.items import (
     run_key,
     serialize,
 )
-from batchdrop.store.records import TERMINAL, JobRecord, RunRecord, Transition
+from batchdrop.store.records import TERMINAL, JobRecord, NodeEnd, RunRecord, Transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -209,6 +209,35 @@ class JobStates:
                 }
             ),
         )
+
+    def keep_node_end(self, job_id: str, node: int, end: NodeEnd) -> bool:
+        """Keep a multi-node job's node's end on its record (`JobRecord.node_ends`), unless it already keeps
+        this node's end of this attempt or a later one: one conditional write, in any order, redelivered or
+        not. False if it kept one already (or there is no such job)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": job_key(job_id),
+            "UpdateExpression": "SET node_ends.#node = :end",
+            "ConditionExpression": "attribute_exists(PK) AND "
+            "(attribute_not_exists(node_ends.#node) OR node_ends.#node.a < :attempt)",
+            "ExpressionAttributeNames": {"#node": str(node)},
+            "ExpressionAttributeValues": serialize({":end": end.fitted().stored(), ":attempt": end.attempt}),
+        }
+        try:
+            return conditionally(self.client.update_item, **arguments)
+        except ClientError as exc:
+            if error_code(exc) != "ValidationException":
+                raise
+        # a record written before node ends were kept has no map to set a node in: made once, then kept
+        conditionally(
+            self.client.update_item,
+            TableName=self.table_name,
+            Key=job_key(job_id),
+            UpdateExpression="SET node_ends = if_not_exists(node_ends, :none)",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues=serialize({":none": {}}),
+        )
+        return conditionally(self.client.update_item, **arguments)
 
     def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
         """Move a run to `status` if it is in one of the `expected` states; False if it was not."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, RunStep, Usage
-from batchdrop.limits import RECORD_BYTES, SWEEP_RECORD_BYTES
+from batchdrop.limits import NODE_END_BYTES, NODE_FAILURE_CHARS, RECORD_BYTES, SWEEP_RECORD_BYTES
 from batchdrop.platform.config import QueuePrice
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.spec.model import Resources
@@ -170,6 +170,36 @@ class AttemptEnd(_Record):
     """A node's log stream (`batchdrop logs --node`); a job's own are its `log_links`."""
 
 
+class NodeEnd(_Record):
+    """How one node of a multi-node parallel job ended (its latest attempt), kept on the job record by node
+    index (`JobRecord.node_ends`), with short stored names (the aliases) and within `NODE_END_BYTES`, so
+    1,000 nodes that all failed still fit the job's item."""
+
+    attempt: int = Field(alias="a")
+    status: Literal["SUCCEEDED", "FAILED"] = Field(alias="s")
+    exit_code: int | None = Field(default=None, alias="x")
+    failure_class: str | None = Field(default=None, alias="k")
+    failure: str | None = Field(default=None, alias="w")
+    """In words, cut to `limits.NODE_FAILURE_CHARS`."""
+    log_group: str | None = Field(default=None, alias="g")
+    """None: Batch's default, `/aws/batch/job`."""
+    log_stream: str | None = Field(default=None, alias="l")
+
+    def stored(self) -> dict[str, object]:
+        """As kept in the job's `node_ends` map: short names, nothing empty."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def fitted(self) -> NodeEnd:
+        """This end within its bounds: words cut to `NODE_FAILURE_CHARS`, then, if still over
+        `NODE_END_BYTES`, without its log group and stream."""
+        end = self
+        if end.failure and len(end.failure) > NODE_FAILURE_CHARS:
+            end = end.model_copy(update={"failure": end.failure[: NODE_FAILURE_CHARS - 1] + "…"})
+        if len(json.dumps(end.stored()).encode()) > NODE_END_BYTES:
+            end = end.model_copy(update={"log_group": None, "log_stream": None})
+        return end
+
+
 class Transition(_Record):
     status: str
     at: datetime
@@ -202,6 +232,9 @@ class JobRecord(_Record):
     array_size: int | None = None
     nodes: int | None = None
     """A multi-node parallel job's nodes (its every node's end is in `history`, as `node <i> <status>`)."""
+    node_ends: dict[str, NodeEnd] = {}
+    """For a multi-node parallel job: each node's end as heard so far, by node index (`"2"`), its latest
+    attempt's (`track.nodes`: one conditional write per node end, in any order, redelivered or not)."""
     depends_on: list[str] = Field(default_factory=list)
     """Job ids this job waits for."""
     max_attempts: int = 1

@@ -21,13 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP
 from batchdrop.store.records import TERMINAL
-
-DEFAULT_LOG_GROUP = "/aws/batch/job"
 
 
 class _Tolerant(BaseModel):
@@ -319,18 +317,6 @@ def log_streams(detail: JobDetail) -> list[tuple[int, str | None, str, str]]:
 def _log_group(container: ContainerDetail) -> str:
     options = (container.logConfiguration or {}).get("options") or {}
     return str(options.get("awslogs-group", DEFAULT_LOG_GROUP))
-
-
-def log_url(region: str, group: str, stream: str) -> str:
-    """The CloudWatch console page of a log stream (the console double-escapes `/` as `$252F`)."""
-
-    def escape(text: str) -> str:
-        return quote(text, safe="").replace("%", "$25")
-
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
-        f"#logsV2:log-groups/log-group/{escape(group)}/log-events/{escape(stream)}"
-    )
 
 
 def run_seconds(detail: JobDetail) -> float:

@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import Any
 
 from batchdrop.events.contract import LogLink
+from batchdrop.gateways.log_links import log_url
 from batchdrop.platform.recovery import decide, decide_children
 from batchdrop.spec.sweep import expand_indices
 from batchdrop.store.child_states import children_ended, failed_children
 from batchdrop.store.items import JobChange
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Transition, order_key, timestamp, utc_now
-from batchdrop.track.batch_events import JobDetail, log_streams, log_url, run_seconds
+from batchdrop.track.batch_events import JobDetail, log_streams, run_seconds
 from batchdrop.track.batches import TryAgainSoon
 from batchdrop.track.failures import attempt_ends, classify
 from batchdrop.track.ports import TrackStore

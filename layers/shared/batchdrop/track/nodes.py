@@ -7,6 +7,10 @@ status, reason and exit code from its main node, and sends the job's own events 
   (or SUCCEEDED) carrying the node's end (`AttemptEnd` with `node`: reason, exit code, failure in
   words): a node's failure reaches its job, and `status` can say which node failed and why, even when
   the main node's own end says only that it lost a peer;
+- and is **kept on the job's record** too, compact (`JobRecord.node_ends`: status, exit code, failure,
+  log stream, by node): one conditional write that keeps a node's latest attempt's end, whatever order
+  the ends come in and however often. Nodes are handled before the jobs of their batch, so a job's end
+  told with its nodes' carries them to `job.status` and Slack;
 - **the main node's end** (`nodeDetails.isMainNode`; node 0 if Batch does not say) is also applied as
   the job's own end: whichever of it and the job's own event comes first ends the job (a finished job
   stays finished), so the job ends and is told once even if its own end event is late;
@@ -15,8 +19,9 @@ status, reason and exit code from its main node, and sends the job's own events 
 
 from __future__ import annotations
 
-from batchdrop.store.records import TERMINAL, AttemptEnd, Transition
-from batchdrop.track.batch_events import BatchEvent, NodeProperties, NodeRange, epoch_ms
+from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP
+from batchdrop.store.records import TERMINAL, AttemptEnd, NodeEnd, Transition
+from batchdrop.track.batch_events import BatchEvent, NodeProperties, NodeRange, epoch_ms, log_streams
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
@@ -43,6 +48,8 @@ class NodeEvents:
             if event.detail.status not in TERMINAL:
                 continue
             transitions.append(node_end(event))
+            # on the record too, for Slack and `status`: one conditional write per node end, kept once
+            self.table.keep_node_end(job_id, event.detail.node_index, kept_end(event))
             if is_main_node(event):
                 # as the job's own end: its usage is every node's (the main node's container × its nodes)
                 nodes = NodeProperties(
@@ -58,6 +65,23 @@ def is_main_node(event: BatchEvent) -> bool:
     if details is not None and details.isMainNode is not None:
         return details.isMainNode
     return event.detail.node_index == 0
+
+
+def kept_end(event: BatchEvent) -> NodeEnd:
+    """A node's end as its job's record keeps it (`JobRecord.node_ends`): compact, its log stream with it."""
+    detail = event.detail
+    failure = classify(detail) if detail.status == "FAILED" else None
+    streams = log_streams(detail)
+    group, stream = (streams[-1][2], streams[-1][3]) if streams else (None, None)
+    return NodeEnd(
+        attempt=max(1, detail.attempt_count),
+        status="FAILED" if detail.status == "FAILED" else "SUCCEEDED",
+        exit_code=detail.exit_code,
+        failure_class=failure.kind if failure else None,
+        failure=failure.words if failure else None,
+        log_group=None if group == DEFAULT_LOG_GROUP else group,
+        log_stream=stream,
+    )
 
 
 def node_end(event: BatchEvent) -> Transition:

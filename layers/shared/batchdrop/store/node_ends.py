@@ -1,0 +1,61 @@
+"""A multi-node parallel job's nodes as its record keeps them (`JobRecord.node_ends`), summed up: how many
+ended how, which failed and why, in one line that Slack, `job.status` and `batchdrop status` all say:
+`4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batchdrop.store.records import JobRecord, NodeEnd
+
+NODES_IN_WORDS = 3
+"""Failed nodes the one line describes, then "and N more"."""
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    count: int
+    """The job's nodes."""
+    succeeded: int
+    failed: list[tuple[int, NodeEnd]]
+    """The failed nodes with their ends, lowest index first."""
+
+    @property
+    def unheard(self) -> int:
+        return max(self.count - self.succeeded - len(self.failed), 0)
+
+    def words(self) -> str:
+        """`4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory`."""
+        parts = []
+        if self.succeeded:
+            parts.append("all succeeded" if self.succeeded == self.count else f"{self.succeeded:,} succeeded")
+        if len(self.failed) == 1:
+            node, end = self.failed[0]
+            parts.append(f"node {node} failed: {node_failure(end)}")
+        elif self.failed:
+            described = "; ".join(f"node {node}: {node_failure(end)}" for node, end in self.failed[:NODES_IN_WORDS])
+            more = len(self.failed) - NODES_IN_WORDS
+            parts.append(f"{len(self.failed):,} failed ({described}{f'; and {more:,} more' if more > 0 else ''})")
+        if self.unheard:
+            parts.append(f"{self.unheard:,} not heard from")
+        return f"{self.count:,} nodes: " + ", ".join(parts)
+
+
+def node_summary(job: JobRecord) -> NodeSummary | None:
+    """The job's nodes summed up; None for a job that is not multi-node, or whose record keeps no node end
+    (tracked before node ends were kept: its history has them)."""
+    if not job.nodes or not job.node_ends:
+        return None
+    ends = sorted((int(node), end) for node, end in job.node_ends.items() if node.isdigit())
+    succeeded = sum(end.status == "SUCCEEDED" for _, end in ends)
+    failed = [(node, end) for node, end in ends if end.status == "FAILED"]
+    return NodeSummary(count=max(job.nodes, len(ends)), succeeded=succeeded, failed=failed)
+
+
+def node_failure(end: NodeEnd) -> str:
+    """A failed node's end in a few words: `exit code 137 — out of memory`, `the program exited with code 2`."""
+    words = end.failure or end.failure_class or "failed"
+    if end.exit_code is None:
+        return words
+    words = words.removesuffix(f" (exit code {end.exit_code})")
+    return words if f"code {end.exit_code}" in words else f"exit code {end.exit_code} — {words}"

@@ -1,0 +1,46 @@
+"""A multi-node job's node ends kept on its record, against DynamoDB (the emulator): one conditional write
+per node end that keeps each node's latest attempt, in any order, redelivered or not, and records written
+before node ends were kept (no map to set a node in) get theirs too."""
+
+from __future__ import annotations
+
+from batchdrop.store.items import job_item
+from batchdrop.store.job_states import JobStates
+from batchdrop.store.queries import RecordQueries
+from batchdrop.store.records import NodeEnd
+from tests.integration.conftest import LocalStack
+from tests.recordkit import job_record
+
+FAILED = NodeEnd(attempt=1, status="FAILED", exit_code=137, failure_class="out_of_memory", log_stream="ddp/default/a")
+RETRIED = NodeEnd(attempt=2, status="SUCCEEDED", exit_code=0, log_stream="ddp/default/b")
+
+
+def test_each_nodes_latest_end_is_kept_once_in_any_order(local_stack: LocalStack) -> None:
+    dynamodb = local_stack.client("dynamodb")
+    job = job_record("mnp-1", "train").model_copy(update={"nodes": 4})
+    dynamodb.put_item(TableName=local_stack.table, Item=job_item(job))
+    states = JobStates(dynamodb, local_stack.table)
+
+    assert states.keep_node_end("mnp-1", 2, RETRIED)
+    assert not states.keep_node_end("mnp-1", 2, FAILED), "an earlier attempt's end, late: not kept"
+    assert not states.keep_node_end("mnp-1", 2, RETRIED), "the same end again: nothing written"
+    assert states.keep_node_end("mnp-1", 3, FAILED)
+    assert not states.keep_node_end("no-such-job", 1, FAILED)
+
+    stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-1")
+    assert stored is not None
+    assert stored.node_ends == {"2": RETRIED, "3": FAILED}
+
+
+def test_a_record_written_before_node_ends_were_kept_gets_its_map(local_stack: LocalStack) -> None:
+    dynamodb = local_stack.client("dynamodb")
+    job = job_record("mnp-old", "train").model_copy(update={"nodes": 2})
+    item = job_item(job)
+    assert item.pop("node_ends") == {"M": {}}
+    dynamodb.put_item(TableName=local_stack.table, Item=item)
+
+    assert JobStates(dynamodb, local_stack.table).keep_node_end("mnp-old", 1, FAILED)
+
+    stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-old")
+    assert stored is not None
+    assert stored.node_ends == {"1": FAILED}
