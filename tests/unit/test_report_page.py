@@ -10,7 +10,7 @@ import pytest
 
 from batchdrop.report.arrays import MAX_FAILED_CHILD_ROWS
 from batchdrop.report.page import render_report
-from batchdrop.store.records import JobRecord
+from batchdrop.store.records import JobRecord, NodeEnd
 from tests import report_scenarios
 from tests.report_scenarios import Scenario
 
@@ -280,3 +280,30 @@ def test_a_cancelled_run_shows_who_cancelled_it_and_its_job_as_cancelled() -> No
     assert "by arn:aws:sts::123456789012:assumed-role/dev/ada at 2026-11-30 09:30:00 UTC: wrong learning rate" in text
     assert "CANCELLED" in text
     assert "cancelled: cancelled by ada" in text
+
+
+def test_a_failed_multi_node_job_shows_its_nodes_and_the_failed_nodes_log() -> None:
+    scenario = report_scenarios.pipeline()
+    train = scenario.jobs[1].model_copy(
+        update={
+            "nodes": 4,
+            "node_ends": {
+                "0": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
+                "1": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
+                "2": NodeEnd(
+                    attempt=1,
+                    status="FAILED",
+                    exit_code=137,
+                    failure_class="out_of_memory",
+                    failure="out of memory (exit code 137)",
+                    log_stream="ddp/default/node2",
+                ),
+                "3": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
+            },
+        }
+    )
+    jobs = [scenario.jobs[0], train, *scenario.jobs[2:]]
+    elements = parsed(render_report(scenario.run, jobs, {}, now=scenario.now))
+    assert "4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory" in visible(elements)
+    hrefs = [attrs["href"] or "" for tag, attrs in elements.tags if tag == "a"]
+    assert any("ddp$252Fdefault$252Fnode2" in href and href.startswith("https://us-east-1.") for href in hrefs)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from batchdrop.events.contract import Usage
+from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP, log_url
 from batchdrop.notify.block_kit import human_duration
 from batchdrop.report.arrays import arrays_section
 from batchdrop.report.charts import Reused, timeline
@@ -15,6 +16,7 @@ from batchdrop.report.children import ChildSummary, summarize_children
 from batchdrop.report.markup import CONTENT_POLICY, STYLE, dollars, hours, link, table, text, when
 from batchdrop.report.timeline import Bar, attempt_bars
 from batchdrop.store.items import Children
+from batchdrop.store.node_ends import NodeSummary, node_summary
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, RunRecord
 from batchdrop.track.failures import retried_because
 from batchdrop.units import gib, number
@@ -22,6 +24,8 @@ from batchdrop.units import gib, number
 CostOf = Callable[[JobRecord], float | None]
 """A job's cost in dollars (None: not known); the report shows cost columns only when given one."""
 ENDED_RUNS = frozenset({"rejected", "succeeded", "failed", "cancelled"})
+MAX_NODE_LOG_LINKS = 20
+"""A multi-node job's failed nodes linked one by one at most (the line counts them all)."""
 
 
 def render_report(
@@ -212,6 +216,9 @@ def _failures(ordered: Sequence[JobRecord], summaries: Mapping[str, ChildSummary
             items.append(
                 _failure_item(job, f"{'cancelled' if _status(job) == 'CANCELLED' else 'failed'}: {words}", None)
             )
+        nodes = node_summary(job)
+        if nodes is not None and nodes.failed:
+            items.append(_nodes_item(job, nodes))
         summary = summaries.get(job.job_id)
         if summary is not None and summary.failed:
             items.append(_failure_item(job, f"{len(summary.failed):,} children failed (see Arrays and sweeps)", None))
@@ -232,6 +239,22 @@ def _failure_item(job: JobRecord, words: str, attempt: int | None, *, links: boo
     return (
         f'<li data-job="{text(job.job_id)}"><strong>{text(job.step)}</strong> '
         f'<span class="muted">(job <code>{text(job.job_id)}</code>)</span>: {text(words)}'
+        + (f" — {logs}" if logs else "")
+        + "</li>"
+    )
+
+
+def _nodes_item(job: JobRecord, nodes: NodeSummary) -> str:
+    """A multi-node job's nodes in one line (as Slack and `status` say it), with each failed node's log."""
+    region = job.queue_arn.split(":")[3] if job.queue_arn.count(":") >= 5 else ""
+    logs = " ".join(
+        link(log_url(region, end.log_group or DEFAULT_LOG_GROUP, end.log_stream), f"log of node {node}")
+        for node, end in nodes.failed[:MAX_NODE_LOG_LINKS]
+        if end.log_stream and region
+    )
+    return (
+        f'<li data-job="{text(job.job_id)}" class="nodes"><strong>{text(job.step)}</strong> '
+        f'<span class="muted">(job <code>{text(job.job_id)}</code>)</span>: {text(nodes.words())}'
         + (f" — {logs}" if logs else "")
         + "</li>"
     )
