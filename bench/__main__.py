@@ -9,6 +9,7 @@ from bench.report import Figure
 
 BENCHMARKS = {"core": "bench.core", "submit": "bench.submit", "track": "bench.track", "recovery": "bench.recovery"}
 BENCHMARKS["burst"] = "bench.burst"  # thousands of drops at once against a shared SubmitJob limit (issue 17)
+BENCHMARKS["coldstart"] = "bench.coldstart"  # the submit function's cold start (issue 17)
 
 
 def main(names: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""The submit path (issue 3): handler time per drop against the floor of AWS calls, awscli, memory, cold start.
+"""The submit path (issue 3): handler time per drop against the floor of AWS calls, awscli, memory.
 
 Against the embedded AWS (moto, threaded, in a process of its own so that its
 memory is not ours), in one run:
@@ -12,16 +12,14 @@ memory is not ours), in one run:
   PutObject receipt, a Publish) — no validation, no planning, no batching.
 - **awscli**: the seed tooling — one `aws batch submit-job` process per job.
 - **peak memory** of the handler's process (the handler runs in a process of its own).
-- **cold start**: importing the submit handler module (Powertools utilities and
-  its clients created) in fresh interpreters, against `import boto3` and creating
-  the same clients; and what Powertools Tracer (the X-Ray SDK) would add.
+
+The cold start is `bench.coldstart`'s.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import time
 import uuid
@@ -43,7 +41,6 @@ from bench.report import (
     ROOT,
     Figure,
     against_separate_aws,
-    median_seconds_of_python,
     outbox,
     run_worker,
     tell_in_own_process,
@@ -53,8 +50,6 @@ DROPS = 500
 BATCH = 10
 FLOOR_TARGET = 1.1
 MEMORY_TARGET_MB = 150
-COLD_TARGET = 1.3
-COLD_RUNS = 15
 AWSCLI_JOBS = 20
 SPECS = sorted((ROOT / "examples" / "specs").iterdir())
 
@@ -112,7 +107,7 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
         ),
     ]
     figures += _awscli(aws, handler_seconds / jobs)
-    return figures + _cold_start(function.environment)
+    return figures
 
 
 def _handler_in_own_process(
@@ -222,97 +217,6 @@ def _awscli(aws: SeparateEmbeddedAws, handler_per_job: float) -> list[Figure]:
             per_job / handler_per_job,
             "×",
             detail=f"the handler submits (and records, and tells) a job in {handler_per_job * 1000:.1f} ms",
-        ),
-    ]
-
-
-_IMPORT_HANDLER = """
-import importlib.util, sys, time
-t0 = time.perf_counter()
-spec = importlib.util.spec_from_file_location("app", "functions/submit/app.py")
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-print(time.perf_counter() - t0)
-"""
-_BOTO3_AND_CLIENTS = """
-import time
-t0 = time.perf_counter()
-import boto3
-from botocore.config import Config
-session = boto3.Session()
-for name in ("s3", "dynamodb", "batch", "sns"):
-    session.client(name, config=Config(retries={"mode": "standard"}))
-print(time.perf_counter() - t0)
-"""
-_PARSER_MODELS = """
-import time
-import boto3
-from aws_lambda_powertools import Logger, Metrics
-import pydantic, pydantic.main
-t0 = time.perf_counter()
-from aws_lambda_powertools.utilities.parser.models import S3Model, SqsRecordModel
-print(time.perf_counter() - t0)
-"""
-_PYDANTIC = """
-import time
-import boto3
-t0 = time.perf_counter()
-from pydantic import BaseModel
-print(time.perf_counter() - t0)
-"""
-_TRACER = """
-import time
-from aws_lambda_powertools import Logger
-t0 = time.perf_counter()
-from aws_lambda_powertools import Tracer
-Tracer()
-print(time.perf_counter() - t0)
-"""
-
-
-def _cold_start(function_environment: dict[str, str]) -> list[Figure]:
-    env = {
-        key: value for key, value in {**os.environ, **function_environment}.items() if key != "PYTHONDONTWRITEBYTECODE"
-    }
-    env.pop("AWS_ENDPOINT_URL", None)  # clients are created, never called: no endpoint needed
-    handler: list[float] = []
-    baseline: list[float] = []
-    tracer: list[float] = []
-    parser: list[float] = []
-    pydantic: list[float] = []
-    for _ in range(COLD_RUNS):  # interleaved, so drift in the machine's load hits all alike
-        handler += median_seconds_of_python(_IMPORT_HANDLER, 1, env)
-        baseline += median_seconds_of_python(_BOTO3_AND_CLIENTS, 1, env)
-        tracer += median_seconds_of_python(_TRACER, 1, {**env, "POWERTOOLS_TRACE_DISABLED": "false"})
-        parser += median_seconds_of_python(_PARSER_MODELS, 1, env)
-        pydantic += median_seconds_of_python(_PYDANTIC, 1, env)
-    handler_ms, baseline_ms = statistics.median(handler) * 1000, statistics.median(baseline) * 1000
-    ratio = handler_ms / baseline_ms
-    return [
-        Figure(
-            f"cold start: import the submit handler (median of {COLD_RUNS})",
-            handler_ms,
-            "ms",
-            detail=f"import boto3 + the same 4 clients: {baseline_ms:.0f} ms",
-        ),
-        Figure("cold start / (boto3 + clients)", ratio, "×", target=f"≤ {COLD_TARGET}", within=ratio <= COLD_TARGET),
-        Figure(
-            "of which pydantic's own import",
-            statistics.median(pydantic) * 1000,
-            "ms",
-            detail=f"{statistics.median(pydantic) * 1000 / baseline_ms:.0%} of boto3 + clients",
-        ),
-        Figure(
-            "of which Powertools parser models (SQS record, S3 notification)",
-            statistics.median(parser) * 1000,
-            "ms",
-            detail=f"{statistics.median(parser) * 1000 / baseline_ms:.0%} of boto3 + clients",
-        ),
-        Figure(
-            "Powertools Tracer (X-Ray SDK) would add",
-            statistics.median(tracer) * 1000,
-            "ms",
-            detail="not used: Lambda's active tracing instead (template Globals)",
         ),
     ]
 
