@@ -11,12 +11,11 @@ dead-letter queue for a person.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
@@ -27,6 +26,9 @@ from batchdrop.track.early_retry import Returned
 from batchdrop.wiring.build import build_early_retry, build_tracker
 from batchdrop.wiring.settings import TrackSettings, load_settings
 from batchdrop.wiring.telemetry import dimension_metric, team_month_metrics
+
+if TYPE_CHECKING:  # a type only: importing Powertools' batch utilities costs a cold start ~70 ms
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
