@@ -7,7 +7,8 @@ safe to copy or is refreshed here:
 
 - `random`'s generator, seeded once when the module was imported: every copy would draw the same
   sequence, so the Batch gateway's full-jitter back-off would have all submit instances retry a
-  throttled SubmitJob in step, the herd jitter exists to break. Reseeded after restore.
+  throttled SubmitJob in step, the herd jitter exists to break; botocore's retries draw their
+  jitter from it too (every client, every function). Reseeded after restore.
 - boto3 clients: made at init, no call made, so no connection is open in the snapshot. Their
   credentials come from the runtime's credential provider and are refreshed by botocore before
   they expire.
