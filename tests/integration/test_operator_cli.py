@@ -501,6 +501,10 @@ def test_a_multinode_jobs_failed_node_is_told_by_status_and_its_log_by_logs_node
         time.sleep(0.5)
     assert "3 nodes: 1 succeeded, 2 failed (node 0: " in status, status  # from the node ends its record keeps
     assert "node 2: the program exited with code 2)" in status
+    told = [m.text for m in cli.plane.slack.received if "cli-ddp" in m.text and m.text.startswith("❌ Failed")]
+    assert told, [m.text for m in cli.plane.slack.received]
+    assert "3 nodes: " in told[-1], told  # Slack's message lists the nodes
+    assert "node 2" in told[-1], told
     assert "node 2: attempt 1 failed: the program exited with code 2" in status
     code, logs, err = cli("logs", run_id, "--node", "2")
     assert code == 0, err

@@ -129,7 +129,7 @@ def _job_status(event: JobStatusChanged) -> SlackMessage:
     text = (
         f"{marker} {word}: {escape(subject)}{cause}. "
         f"Team {escape(event.team)}, queue {escape(event.queue)}, run {event.run_id}.{logs}"
-        + (nodes_text(event.nodes) if event.nodes else "")
+        + (("." if logs else "") + nodes_text(event.nodes) if event.nodes else "")
     )
     return message(text, blocks)
 
