@@ -18,6 +18,8 @@ from batchdrop.store.child_states import (
     run_time_bucket,
     run_time_quantile,
 )
+from batchdrop.track.arrays import last_attempt_seconds
+from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.tracker import Tracker
 from tests.recordkit import at, job_record
 from tests.unit.fakes import FixedConfig, MemoryTable
@@ -73,9 +75,6 @@ def test_a_childs_events_in_any_order_count_it_once_at_its_end(array) -> None:
 
 
 def test_a_child_that_never_ran_has_no_run_time() -> None:
-    from batchdrop.track.arrays import last_attempt_seconds
-    from batchdrop.track.batch_events import BatchEvent
-
     view = {**batch_view(job_record("arr", "sweep", array_size=6)), "jobId": "arr:5", "arrayProperties": {"index": 5}}
     view.pop("startedAt", None)
     cancelled = BatchEvent.model_validate(state_change(view, "FAILED", at=at(2), reason="cancelled"))
