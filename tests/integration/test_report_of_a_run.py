@@ -1,7 +1,8 @@
 """`batchdrop report`'s records, read from a real run: the whole local control plane plays a pipeline whose
 first step is reclaimed once on spot (Batch retries it) and whose train step runs out of memory (batchdrop
 recovers it), and a sweep whose children partly fail; the report reads the records the stack wrote and
-shows a bar per attempt Batch made, the recoveries, and the failed children by index (docs/report.md)."""
+shows a bar per attempt Batch made, the recoveries, the children's run times, and the failed children by
+index with their sweep values (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,9 @@ def test_a_sweeps_report_shows_its_failed_children_by_index(plane: ControlPlane)
     assert "FAILED 4, SUCCEEDED 16" in page
     assert "children <code>3-5,17</code>" in page
     assert [int(index) for index in re.findall(r"--index (\d+)</code>", page)] == list(FAILED_CHILDREN)
+    # every child's run time, as tracking kept it from the local Batch's events, once each
+    assert sum(int(count) for count in re.findall(r'<g class="bucket"[^>]*data-children="(\d+)"', page)) == 20
+    assert "Ended children by run time: median about" in page
+    # each failed child's sweep value (kept on the job's record at submit) and its child job's page
+    assert [int(seed) for seed in re.findall(r"<td>seed=(\d+)</td>", page)] == list(FAILED_CHILDREN)
+    assert len(re.findall(r'href="https://us-east-1\.console\.aws\.amazon\.com/batch/[^"]*:(?:3|4|5|17)"', page)) == 4
