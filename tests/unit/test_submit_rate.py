@@ -161,6 +161,14 @@ def test_an_unbookable_schedule_paces_the_instance_to_its_own_share() -> None:
     assert clock.now - started == pytest.approx(2.0), "its own share: 2 a second, the first at once"
 
 
+def test_a_schedule_booked_far_ahead_is_not_waited_out() -> None:
+    clock = FakeClock()
+    schedule = FakeSlots()
+    schedule.next = clock.now + 3600  # an instance whose clock ran an hour fast booked it
+    rate = SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep)
+    assert [rate.take() for _ in range(3)] == pytest.approx([0.0, 0.5, 0.5]), "its own share: 2 a second"
+
+
 class FakeSlots(SubmitSlots):
     """The schedule's arithmetic without a table (or a table that does not answer)."""
 

@@ -32,8 +32,9 @@ from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
 logger = logging.getLogger(__name__)
 
 MAX_WAIT = 10.0
-"""Longest wait for a booked slot: a schedule booked further ahead (clocks far apart) is not waited out;
-the call goes, and a throttle, if any, is backed off as any other."""
+"""Longest wait for a booked slot. The schedule runs ahead by at most one slot per busy instance (5 slots,
+an eighth of a second, at the defaults); one booked further ahead means clocks far apart, and is not
+waited out: the instance paces itself to its own share instead."""
 
 
 class SubmitPacer(Protocol):
@@ -108,7 +109,10 @@ class SharedSubmitRate:
         except SlotsUnavailable as exc:
             logger.warning("SubmitJob schedule unavailable; pacing to this instance's share", extra={"error": str(exc)})
             return self.own_share.take()
-        wait = min(MAX_WAIT, start - self.clock())
+        wait = start - self.clock()
+        if wait > MAX_WAIT:
+            logger.warning("SubmitJob schedule far ahead; pacing to this instance's share", extra={"ahead": wait})
+            return self.own_share.take()
         if wait <= 0:
             return 0.0
         self.sleep(wait)
