@@ -1,6 +1,7 @@
 """A multi-node job's node ends kept on its record, against DynamoDB (the emulator): one conditional write
-per node end that keeps each node's latest attempt, in any order, redelivered or not, and records written
-before node ends were kept (no map to set a node in) get theirs too."""
+for a batch's ends that keeps each node's latest attempt, in any order, redelivered or not, whichever
+writer gets there first; and records written before node ends were kept (no map to set a node in) get
+theirs too."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ def test_each_nodes_latest_end_is_kept_once_in_any_order(local_stack: LocalStack
     dynamodb.put_item(TableName=local_stack.table, Item=job_item(job))
     states = JobStates(dynamodb, local_stack.table)
 
-    assert states.keep_node_end("mnp-1", 2, RETRIED)
-    assert not states.keep_node_end("mnp-1", 2, FAILED), "an earlier attempt's end, late: not kept"
-    assert not states.keep_node_end("mnp-1", 2, RETRIED), "the same end again: nothing written"
-    assert states.keep_node_end("mnp-1", 3, FAILED)
-    assert not states.keep_node_end("no-such-job", 1, FAILED)
+    assert states.keep_node_ends("mnp-1", {2: RETRIED}) == 1
+    assert states.keep_node_ends("mnp-1", {2: FAILED}) == 0, "an earlier attempt's end, late: not kept"
+    assert states.keep_node_ends("mnp-1", {2: RETRIED}) == 0, "the same end again: nothing written"
+    assert states.keep_node_ends("mnp-1", {3: FAILED}) == 1
+    assert states.keep_node_ends("no-such-job", {1: FAILED, 2: FAILED}) == 0
 
     stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-1")
     assert stored is not None
@@ -39,8 +40,23 @@ def test_a_record_written_before_node_ends_were_kept_gets_its_map(local_stack: L
     assert item.pop("node_ends") == {"M": {}}
     dynamodb.put_item(TableName=local_stack.table, Item=item)
 
-    assert JobStates(dynamodb, local_stack.table).keep_node_end("mnp-old", 1, FAILED)
+    assert JobStates(dynamodb, local_stack.table).keep_node_ends("mnp-old", {1: FAILED}) == 1
 
     stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-old")
     assert stored is not None
     assert stored.node_ends == {"1": FAILED}
+
+
+def test_a_batchs_ends_are_kept_whole_when_another_writer_kept_some_first(local_stack: LocalStack) -> None:
+    dynamodb = local_stack.client("dynamodb")
+    job = job_record("mnp-many", "train").model_copy(update={"nodes": 60})
+    dynamodb.put_item(TableName=local_stack.table, Item=job_item(job))
+    states = JobStates(dynamodb, local_stack.table)
+    assert states.keep_node_ends("mnp-many", {7: RETRIED, 40: RETRIED}) == 2  # another instance, first
+
+    ends = dict.fromkeys(range(60), FAILED)  # node 7's and 40's are an earlier attempt's: kept already
+    assert states.keep_node_ends("mnp-many", ends) == 58, "every other node's, past one write's 25 too"
+
+    stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-many")
+    assert stored is not None
+    assert stored.node_ends == {str(node): RETRIED if node in {7, 40} else FAILED for node in range(60)}

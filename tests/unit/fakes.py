@@ -34,6 +34,8 @@ class MemoryTable:
     """Failed jobs the watchdog's index keeps, because they failed waiting for a recovery."""
     child_hashes: dict[str, list[str]] = field(default_factory=dict)
     """An array job's children's content hashes, by job id (submit.resume)."""
+    node_end_writes: int = 0
+    """Writes of node ends made (`keep_node_ends`): one a tracking batch's job, and none for ends kept."""
 
     # ------------------------------------------------------------------ claims (submit)
 
@@ -122,13 +124,14 @@ class MemoryTable:
     def get_children(self, parent_id: str) -> Children:
         return self.children.get(parent_id, Children())
 
-    def keep_node_end(self, job_id: str, node: int, end: NodeEnd) -> bool:
+    def keep_node_ends(self, job_id: str, ends: Mapping[int, NodeEnd]) -> int:
         job = self.jobs.get(job_id)
-        kept = job.node_ends.get(str(node)) if job else None
-        if job is None or (kept is not None and kept.attempt >= end.attempt):
-            return False
-        self.jobs[job_id] = job.model_copy(update={"node_ends": {**job.node_ends, str(node): end.fitted()}})
-        return True
+        if job is None:
+            return 0
+        kept = {str(node): end.fitted() for node, end in ends.items() if end.replaces(job.node_ends.get(str(node)))}
+        self.jobs[job_id] = job.model_copy(update={"node_ends": {**job.node_ends, **kept}})
+        self.node_end_writes += 1
+        return len(kept)
 
     def get_children_states(self, job_id: str) -> str:
         return self.get_children(job_id).states

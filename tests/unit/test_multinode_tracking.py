@@ -155,6 +155,16 @@ def test_node_ends_kept_on_the_record_are_the_same_in_any_order_and_redelivered(
     )
 
 
+def test_a_batchs_node_ends_are_one_write_and_ends_kept_already_none(platform_config: PlatformConfig) -> None:
+    tracker, table = world(platform_config)
+    told = events(failing=2)
+    deliver(tracker, told)
+    assert table.node_end_writes == 1, "three nodes' ends in one tracking batch: one write"
+    deliver(tracker, told)  # redelivered: the record read already keeps every one
+    deliver(tracker, told[1:3])
+    assert table.node_end_writes == 1, "a redelivered end costs no write"
+
+
 def test_a_later_attempts_node_end_replaces_an_earlier_and_never_the_other_way(platform_config: PlatformConfig) -> None:
     tracker, table = world(platform_config)
     first = node_view(1)

@@ -19,3 +19,11 @@ def log_url(region: str, group: str, stream: str) -> str:
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
         f"#logsV2:log-groups/log-group/{escape(group)}/log-events/{escape(stream)}"
     )
+
+
+def stream_url(region: str, group: str | None, stream: str | None) -> str | None:
+    """A log stream's console page, where it is known: None without a stream or a region (a link to no
+    region's console would not open). A group of None is Batch's default."""
+    if not (stream and region):
+        return None
+    return log_url(region, group or DEFAULT_LOG_GROUP, stream)

@@ -4,7 +4,7 @@ nodes with their failure and log link, and the line Slack and `batchdrop status`
 from __future__ import annotations
 
 from batchdrop.events.contract import MAX_TOLD_NODES, NodesTold, NodeTold
-from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP, log_url
+from batchdrop.gateways.log_links import stream_url
 from batchdrop.store.node_ends import node_summary
 from batchdrop.store.records import JobRecord, NodeEnd
 
@@ -25,7 +25,6 @@ def nodes_told(record: JobRecord, region: str) -> NodesTold | None:
 
 
 def _node(node: int, end: NodeEnd, region: str) -> NodeTold:
-    url = log_url(region, end.log_group or DEFAULT_LOG_GROUP, end.log_stream) if end.log_stream else None
     return NodeTold(
         node=node,
         status="failed" if end.status == "FAILED" else "succeeded",
@@ -33,5 +32,5 @@ def _node(node: int, end: NodeEnd, region: str) -> NodeTold:
         exit_code=end.exit_code,
         failure_class=end.failure_class,  # type: ignore[arg-type]  # classify's
         failure=end.failure,
-        log_url=url,
+        log_url=stream_url(region, end.log_group, end.log_stream),
     )

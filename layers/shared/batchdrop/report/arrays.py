@@ -87,7 +87,6 @@ def _child_link(run: RunRecord, job: JobRecord, child: FailedChild) -> str:
     """The child job's page in the Batch console (its attempts and log stream), and the command that prints
     its log."""
     child_id = f"{job.job_id}:{child.index}"
-    region = job.queue_arn.split(":")[3] if job.queue_arn.count(":") >= 5 else ""
-    page = link(console_url(region, child_id), f"job {child_id}") if region else text(child_id)
+    page = link(console_url(job.region, child_id), f"job {child_id}") if job.region else text(child_id)
     command = f"batchdrop logs {run.run_id} --step {job.step} --index {child.index}"
     return f"{page}<br><code>{text(command)}</code>"

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 
 from batchdrop.events.contract import Usage
-from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP, log_url
+from batchdrop.gateways.log_links import stream_url
 from batchdrop.notify.block_kit import human_duration
 from batchdrop.report.arrays import arrays_section
 from batchdrop.report.charts import Reused, timeline
@@ -246,12 +246,10 @@ def _failure_item(job: JobRecord, words: str, attempt: int | None, *, links: boo
 
 def _nodes_item(job: JobRecord, nodes: NodeSummary) -> str:
     """A multi-node job's nodes in one line (as Slack and `status` say it), with each failed node's log."""
-    region = job.queue_arn.split(":")[3] if job.queue_arn.count(":") >= 5 else ""
-    logs = " ".join(
-        link(log_url(region, end.log_group or DEFAULT_LOG_GROUP, end.log_stream), f"log of node {node}")
-        for node, end in nodes.failed[:MAX_NODE_LOG_LINKS]
-        if end.log_stream and region
+    urls = (
+        (node, stream_url(job.region, end.log_group, end.log_stream)) for node, end in nodes.failed[:MAX_NODE_LOG_LINKS]
     )
+    logs = " ".join(link(url, f"log of node {node}") for node, url in urls if url)
     return (
         f'<li data-job="{text(job.job_id)}" class="nodes"><strong>{text(job.step)}</strong> '
         f'<span class="muted">(job <code>{text(job.job_id)}</code>)</span>: {text(nodes.words())}'

@@ -5,7 +5,7 @@ with the reads tracking needs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,7 @@ from batchdrop.store.items import (
     run_key,
     serialize,
 )
+from batchdrop.store.node_ends import NODE_ENDS_PER_WRITE, node_ends_update
 from batchdrop.store.records import TERMINAL, JobRecord, NodeEnd, RunRecord, Transition
 
 if TYPE_CHECKING:
@@ -210,25 +211,53 @@ class JobStates:
             ),
         )
 
-    def keep_node_end(self, job_id: str, node: int, end: NodeEnd) -> bool:
-        """Keep a multi-node job's node's end on its record (`JobRecord.node_ends`), unless it already keeps
-        this node's end of this attempt or a later one: one conditional write, in any order, redelivered or
-        not. False if it kept one already (or there is no such job)."""
-        arguments: dict[str, Any] = {
-            "TableName": self.table_name,
-            "Key": job_key(job_id),
-            "UpdateExpression": "SET node_ends.#node = :end",
-            "ConditionExpression": "attribute_exists(PK) AND "
-            "(attribute_not_exists(node_ends.#node) OR node_ends.#node.a < :attempt)",
-            "ExpressionAttributeNames": {"#node": str(node)},
-            "ExpressionAttributeValues": serialize({":end": end.fitted().stored(), ":attempt": end.attempt}),
-        }
-        try:
-            return conditionally(self.client.update_item, **arguments)
-        except ClientError as exc:
-            if error_code(exc) != "ValidationException":
-                raise
-        # a record written before node ends were kept has no map to set a node in: made once, then kept
+    def keep_node_ends(self, job_id: str, ends: Mapping[int, NodeEnd]) -> int:
+        """Keep a multi-node job's nodes' ends on its record (`JobRecord.node_ends`), each unless the record
+        keeps that node's end of the same attempt or a later one (`NodeEnd.replaces`): one conditional write
+        for a tracking batch's ends (`NODE_ENDS_PER_WRITE` at most), in any order, redelivered or not. If
+        another writer kept some of them first, the write fails whole and returns the record, and the rest are
+        written again. How many it kept (0 for no such job)."""
+        nodes = sorted(ends)
+        return sum(
+            self._keep_node_ends(job_id, {node: ends[node] for node in nodes[start : start + NODE_ENDS_PER_WRITE]})
+            for start in range(0, len(nodes), NODE_ENDS_PER_WRITE)
+        )
+
+    def _keep_node_ends(self, job_id: str, pending: dict[int, NodeEnd]) -> int:
+        made_map = False
+        while pending:
+            try:
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key=job_key(job_id),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **node_ends_update(pending),
+                )
+            except ClientError as exc:
+                code = error_code(exc)
+                if code == "ValidationException" and not made_map:
+                    # a record written before node ends were kept has no map to set a node in: made once
+                    self._make_node_ends_map(job_id)
+                    made_map = True
+                    continue
+                if code != "ConditionalCheckFailedException":
+                    raise
+                stored: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+                if not stored:
+                    return 0  # no such job
+                kept = {
+                    str(node): NodeEnd.model_validate(end)
+                    for node, end in deserialize(stored).get("node_ends", {}).items()
+                }
+                left = {node: end for node, end in pending.items() if end.replaces(kept.get(str(node)))}
+                if len(left) == len(pending):  # the condition failed for none of them: nothing more to learn
+                    raise
+                pending = left
+                continue
+            return len(pending)
+        return 0
+
+    def _make_node_ends_map(self, job_id: str) -> None:
         conditionally(
             self.client.update_item,
             TableName=self.table_name,
@@ -237,7 +266,6 @@ class JobStates:
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues=serialize({":none": {}}),
         )
-        return conditionally(self.client.update_item, **arguments)
 
     def set_run_status(self, run_id: str, team: str, status: str, *, expected: Iterable[str], **fields: Any) -> bool:
         """Move a run to `status` if it is in one of the `expected` states; False if it was not."""

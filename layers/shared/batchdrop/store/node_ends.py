@@ -4,12 +4,18 @@ ended how, which failed and why, in one line that Slack, `job.status` and `batch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from batchdrop.store.items import serialize
 from batchdrop.store.records import JobRecord, NodeEnd
 
 NODES_IN_WORDS = 3
 """Failed nodes the one line describes, then "and N more"."""
+NODE_ENDS_PER_WRITE = 25
+"""Node ends one UpdateItem sets at most: each adds about 100 characters to its expressions, and DynamoDB
+refuses an expression over 4 KB."""
 
 
 @dataclass(frozen=True)
@@ -59,3 +65,23 @@ def node_failure(end: NodeEnd) -> str:
         return words
     words = words.removesuffix(f" (exit code {end.exit_code})")
     return words if f"code {end.exit_code}" in words else f"exit code {end.exit_code} — {words}"
+
+
+def node_ends_update(ends: Mapping[int, NodeEnd]) -> dict[str, Any]:
+    """UpdateItem's arguments that set these nodes' ends in a job record's `node_ends` (fitted, short names)
+    if the record exists and keeps, for each, no end or an earlier attempt's: all of them or none."""
+    names = {f"#n{position}": str(node) for position, node in enumerate(ends)}
+    values: dict[str, Any] = {}
+    sets, conditions = [], ["attribute_exists(PK)"]
+    for position, end in enumerate(ends.values()):
+        values |= {f":e{position}": end.fitted().stored(), f":a{position}": end.attempt}
+        sets.append(f"node_ends.#n{position} = :e{position}")
+        conditions.append(
+            f"(attribute_not_exists(node_ends.#n{position}) OR node_ends.#n{position}.a < :a{position})"
+        )  # `a`: NodeEnd.attempt as stored; the condition `NodeEnd.replaces` says in Python
+    return {
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": serialize(values),
+    }

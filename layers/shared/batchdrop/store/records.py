@@ -185,6 +185,11 @@ class NodeEnd(_Record):
     """None: Batch's default, `/aws/batch/job`."""
     log_stream: str | None = Field(default=None, alias="l")
 
+    def replaces(self, kept: NodeEnd | None) -> bool:
+        """Whether this end is to be kept over the node's end kept so far: there is none, or it is an earlier
+        attempt's (the same end again, or an earlier attempt's end come late, changes nothing)."""
+        return kept is None or kept.attempt < self.attempt
+
     def stored(self) -> dict[str, object]:
         """As kept in the job's `node_ends` map: short names, nothing empty."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -315,6 +320,12 @@ class JobRecord(_Record):
     """For a sweep: its axes and values in the spec's order, so child i's values are
     `batchdrop.spec.sweep.child_values(sweep, i)` (a recovery's children by their original index, see
     `child_indices`); None for other jobs, and for a sweep over `limits.SWEEP_RECORD_BYTES` (not kept)."""
+
+    @property
+    def region(self) -> str:
+        """The AWS region of its queue (from the queue's ARN), for console links; "" if it is not an ARN."""
+        parts = self.queue_arn.split(":")
+        return parts[3] if len(parts) >= 6 else ""
 
     @property
     def child_usage(self) -> Usage:

@@ -8,9 +8,10 @@ status, reason and exit code from its main node, and sends the job's own events 
   words): a node's failure reaches its job, and `status` can say which node failed and why, even when
   the main node's own end says only that it lost a peer;
 - and is **kept on the job's record** too, compact (`JobRecord.node_ends`: status, exit code, failure,
-  log stream, by node): one conditional write that keeps a node's latest attempt's end, whatever order
-  the ends come in and however often. Nodes are handled before the jobs of their batch, so a job's end
-  told with its nodes' carries them to `job.status` and Slack;
+  log stream, by node): each node's latest attempt's end, whatever order the ends come in and however
+  often. The ends the record (read already, strongly consistent) does not keep yet are written in one
+  conditional write for the batch, so a redelivered end writes nothing. Nodes are handled before the
+  jobs of their batch, so a job's end told with its nodes' carries them to `job.status` and Slack;
 - **the main node's end** (`nodeDetails.isMainNode`; node 0 if Batch does not say) is also applied as
   the job's own end: whichever of it and the job's own event comes first ends the job (a finished job
   stays finished), so the job ends and is told once even if its own end event is late;
@@ -43,13 +44,15 @@ class NodeEvents:
         result.counts["NodeEvents"] += len(group)
         transitions: list[Transition] = []
         main: list[Delivery] = []
+        ends: dict[int, NodeEnd] = {}
         for delivery in group:
             event = delivery.event
             if event.detail.status not in TERMINAL:
                 continue
             transitions.append(node_end(event))
-            # on the record too, for Slack and `status`: one conditional write per node end, kept once
-            self.table.keep_node_end(job_id, event.detail.node_index, kept_end(event))
+            end, node = kept_end(event), event.detail.node_index
+            if end.replaces(ends.get(node)) and end.replaces(record.node_ends.get(str(node))):
+                ends[node] = end
             if is_main_node(event):
                 # as the job's own end: its usage is every node's (the main node's container × its nodes)
                 nodes = NodeProperties(
@@ -57,6 +60,8 @@ class NodeEvents:
                 )
                 detail = event.detail.model_copy(update={"jobId": job_id, "nodeDetails": None, "nodeProperties": nodes})
                 main.append(Delivery(delivery.message_id, event.model_copy(update={"detail": detail})))
+        if ends:  # on the record too, for Slack and `status`: those it does not keep yet, in one write
+            self.table.keep_node_ends(job_id, ends)
         return transitions, main
 
 
