@@ -25,6 +25,7 @@ The bridges, each named where it is implemented:
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import threading
@@ -245,6 +246,86 @@ def serialize_dynamodb_writes() -> None:
 
         setattr(DynamoDBBackend, name, one_at_a_time)
     DynamoDBBackend._batchdrop_serialized = True  # type: ignore[attr-defined]
+
+
+def back_up_only_what_a_transaction_writes() -> None:
+    """CANCELLED TRANSACTIONS. A TransactWriteItems that is cancelled changes nothing, and its table's
+    stream shows nothing of it. moto keeps that promise by deep-copying every table a transaction names
+    (every item, and every record its stream ever had) before each transaction, and putting the copy in
+    the table's place when it is cancelled: a cost that grows with the table, per transaction. Tracking
+    counts each ended job's cost in one, so a benchmark of thousands of jobs copied its table thousands
+    of times (the emulator grew past 18 GB), and a cancelled one left the stream's readers holding the
+    replaced shard. Here only the items a transaction names are copied, and a cancelled transaction
+    puts them back and cuts its records off the (same) stream. Call before the emulator serves, before
+    `serialize_dynamodb_writes` (which makes a transaction one step, so nothing reads between).
+    """
+    from moto.dynamodb import models  # noqa: PLC0415  # only the emulator's process loads moto
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+
+    if getattr(models.DynamoDBBackend, "_batchdrop_item_backups", False):
+        return
+
+    class TablesNotCopied:
+        """`copy` as moto's DynamoDB backend sees it: a table's "backup" is the table itself."""
+
+        copy = staticmethod(copy.copy)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backups: list[tuple[Table, Any, Any, Any]] = []
+        streams: dict[int, tuple[Any, int]] = {}
+        for entry in transact_items:
+            operation: Any = next(iter(entry.values()), {})
+            table = self.tables.get(operation.get("TableName")) if isinstance(operation, dict) else None
+            if table is None:
+                continue
+            backup = _backed_up(table, operation)
+            if backup is not None:
+                backups.append((table, *backup))
+            if table.stream_shard is not None:
+                streams.setdefault(id(table), (table.stream_shard, len(table.stream_shard.items)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, item in reversed(backups):
+                _put_back(table, hash_value, range_value, item)
+            for shard, length in streams.values():
+                del shard.items[length:]
+            raise
+
+    models.copy = TablesNotCopied  # type: ignore[assignment,attr-defined]
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    models.DynamoDBBackend._batchdrop_item_backups = True  # type: ignore[attr-defined]
+
+
+def _backed_up(table: Any, operation: dict[str, Any]) -> tuple[Any, Any, Any] | None:
+    """The key of the item a transaction's operation names, and a copy of the item (None: there is none)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType  # noqa: PLC0415  # only the emulator's process loads moto
+
+    key = operation.get("Key") or operation.get("Item") or {}
+    try:
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    except KeyError:
+        return None  # moto refuses it before it writes anything
+    return hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))
+
+
+def _put_back(table: Any, hash_value: Any, range_value: Any, item: Any) -> None:
+    """The item as it was before the transaction (None: it was not there)."""
+    holder = table.items[hash_value] if range_value is not None else table.items
+    where = range_value if range_value is not None else hash_value
+    if item is None:
+        holder.pop(where, None)
+    else:
+        holder[where] = item
+    if range_value is not None and not table.items[hash_value]:
+        del table.items[hash_value]
 
 
 def retry_delay_seconds(speed: float) -> int:

@@ -41,6 +41,7 @@ class EmbeddedAws:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: PLC0415
 
         # moto is patched in the process that hosts it (the demo's emulator runs in a process of its own)
+        bridges.back_up_only_what_a_transaction_writes()
         bridges.serialize_dynamodb_writes()
         batch_fates.keep_submitted_retry_strategies()
         batch_queues.answer_queue_snapshots()
