@@ -39,10 +39,15 @@ update by the whole item's size (and the stream carries it twice), so it stays s
 
 NODE_FAILURE_CHARS = 80
 """A failed node's failure in words as its job record keeps it (`records.NodeEnd`) at most."""
+NODE_FAILURE_MIN_CHARS = 32
+"""A failed node's words are cut down to this to make room for its log stream (enough for `out of memory
+(exit code 137)`; its history keeps them whole); below it the log stream is dropped instead."""
 NODE_END_BYTES = 200
 """A node's end as its job record keeps it at most, as JSON (`records.NodeEnd.fitted`): × Batch's 1,000
-nodes, 200 KB, half of DynamoDB's item limit, whatever the nodes say. One longer (a long log group or
-stream) drops its log stream: `batchdrop logs --node N` still finds it, in the job's history."""
+nodes, 200 KB, half of DynamoDB's item limit, whatever the nodes say (the rest of a job's record, every
+field at its worst, is under 90 KB: tests/unit/test_record_item_bounds.py). One longer has its words cut
+to keep its log stream, or, with a long log group or stream, drops the log stream: `batchdrop logs --node
+N` still finds it, in the job's history."""
 
 # ---------------------------------------------------------------------- counts
 

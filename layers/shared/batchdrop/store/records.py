@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchdrop.errors import Problem
 from batchdrop.events.contract import LogLink, RunStep, Usage
-from batchdrop.limits import NODE_END_BYTES, NODE_FAILURE_CHARS, RECORD_BYTES, SWEEP_RECORD_BYTES
+from batchdrop.limits import (
+    NODE_END_BYTES,
+    NODE_FAILURE_CHARS,
+    NODE_FAILURE_MIN_CHARS,
+    RECORD_BYTES,
+    SWEEP_RECORD_BYTES,
+)
 from batchdrop.platform.config import QueuePrice
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy
 from batchdrop.spec.model import Resources
@@ -180,7 +186,7 @@ class NodeEnd(_Record):
     exit_code: int | None = Field(default=None, alias="x")
     failure_class: str | None = Field(default=None, alias="k")
     failure: str | None = Field(default=None, alias="w")
-    """In words, cut to `limits.NODE_FAILURE_CHARS`."""
+    """In words, cut to `limits.NODE_FAILURE_CHARS` (or fewer: `fitted`)."""
     log_group: str | None = Field(default=None, alias="g")
     """None: Batch's default, `/aws/batch/job`."""
     log_stream: str | None = Field(default=None, alias="l")
@@ -195,14 +201,27 @@ class NodeEnd(_Record):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def fitted(self) -> NodeEnd:
-        """This end within its bounds: words cut to `NODE_FAILURE_CHARS`, then, if still over
-        `NODE_END_BYTES`, without its log group and stream."""
-        end = self
-        if end.failure and len(end.failure) > NODE_FAILURE_CHARS:
-            end = end.model_copy(update={"failure": end.failure[: NODE_FAILURE_CHARS - 1] + "…"})
-        if len(json.dumps(end.stored()).encode()) > NODE_END_BYTES:
-            end = end.model_copy(update={"log_group": None, "log_stream": None})
-        return end
+        """This end within its bounds: words cut to `NODE_FAILURE_CHARS`; if still over `NODE_END_BYTES`,
+        words cut further (to `NODE_FAILURE_MIN_CHARS` at least) to keep its log stream, which is worth more
+        than their tail (its history keeps them whole); and if that is not enough, without its log group
+        and stream (`batchdrop logs --node` finds them in its history)."""
+        end = self.model_copy(update={"failure": _cut(self.failure, NODE_FAILURE_CHARS)})
+        over = end.stored_bytes() - NODE_END_BYTES
+        if over <= 0:
+            return end
+        if end.failure and len(end.failure) - over >= NODE_FAILURE_MIN_CHARS:
+            shorter = end.model_copy(update={"failure": _cut(end.failure, len(end.failure) - over)})
+            if shorter.stored_bytes() <= NODE_END_BYTES:  # a character may be more than a byte: measured
+                return shorter
+        return end.model_copy(update={"log_group": None, "log_stream": None})
+
+    def stored_bytes(self) -> int:
+        return len(json.dumps(self.stored(), ensure_ascii=False).encode())
+
+
+def _cut(words: str | None, chars: int) -> str | None:
+    """Words of at most `chars` characters, an ellipsis saying where they were cut."""
+    return words if words is None or len(words) <= chars else words[: chars - 1] + "…"
 
 
 class Transition(_Record):
