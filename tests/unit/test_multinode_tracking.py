@@ -248,17 +248,22 @@ def test_a_node_end_too_long_to_keep_drops_its_log_stream_not_the_node() -> None
     assert set(end.stored()) == {"a", "s", "x", "w"}, "stored with short names"
 
 
+def out_of_memory_end(log_stream: str) -> NodeEnd:
+    """A node's first attempt's end, out of memory, as the job's record keeps it."""
+    return NodeEnd(
+        attempt=1,
+        status="FAILED",
+        exit_code=137,
+        failure_class="out_of_memory",
+        failure="out of memory (exit code 137)",
+        log_stream=log_stream,
+    )
+
+
 def test_the_failed_jobs_status_event_carries_its_nodes_as_stored() -> None:
     nodes = {
         "0": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
-        "2": NodeEnd(
-            attempt=1,
-            status="FAILED",
-            exit_code=137,
-            failure_class="out_of_memory",
-            failure="out of memory (exit code 137)",
-            log_stream="ddp/default/abc",
-        ),
+        "2": out_of_memory_end("ddp/default/abc"),
     }
     before, after = moved(telling_job(nodes=4), "RUNNING", "FAILED", failure_class="out_of_memory", failure="oom")
     stored = stored_job(after) | {"node_ends": {node: end.stored() for node, end in nodes.items()}}  # as DynamoDB

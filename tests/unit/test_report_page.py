@@ -13,6 +13,7 @@ from batchdrop.report.page import render_report
 from batchdrop.store.records import JobRecord, NodeEnd
 from tests import report_scenarios
 from tests.report_scenarios import Scenario
+from tests.unit.test_multinode_tracking import out_of_memory_end
 
 
 def render(scenario: Scenario, **options: object) -> str:
@@ -290,14 +291,7 @@ def test_a_failed_multi_node_job_shows_its_nodes_and_the_failed_nodes_log() -> N
             "node_ends": {
                 "0": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
                 "1": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
-                "2": NodeEnd(
-                    attempt=1,
-                    status="FAILED",
-                    exit_code=137,
-                    failure_class="out_of_memory",
-                    failure="out of memory (exit code 137)",
-                    log_stream="ddp/default/node2",
-                ),
+                "2": out_of_memory_end("ddp/default/node2"),
                 "3": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
             },
         }
