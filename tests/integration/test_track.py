@@ -415,6 +415,45 @@ def test_array_children_are_counted_on_the_parent_with_few_writes(
     assert run.status == "succeeded"
 
 
+def test_two_instances_merging_one_arrays_children_count_each_childs_run_time_once(
+    local_stack: LocalStack, functions: tuple[ModuleType, Invoke, ModuleType, Invoke]
+) -> None:
+    submit_module, submit, _, _ = functions
+    submitted = submit_spec(local_stack, submit, submit_module, "lr-grid-1000.yaml", "vision")
+    parent = submitted.batch["main"]
+    minutes = {index: 1 + index % 40 for index in range(300)}  # each child its own run time
+    child_events = []
+    for index, ran in minutes.items():
+        child = {**parent, "jobId": f"{parent['jobId']}:{index}", "arrayProperties": {"index": index}}
+        child_events.append(state_change(child, "RUNNING", at=at(5)))
+        stop = at(5 + ran)
+        done = attempt(child, 1, started=at(5), stopped=stop, exit_code=0)
+        child_events.append(state_change(child, "SUCCEEDED", at=stop, exit_code=0, attempts=[done]))
+    child_events += child_events  # everything delivered twice
+    random.Random(11).shuffle(child_events)
+    function = local_stack.stack.functions["TrackFunction"]
+    instances = [load_handler(function) for _ in range(2)]
+    barrier = threading.Barrier(2)
+
+    def deliver(module: ModuleType, share: list[dict[str, Any]]) -> None:
+        barrier.wait()
+        for start in range(0, len(share), 20):  # small batches: the two merge the same item often
+            invoke(function, module, in_sqs(*share[start : start + 20]))
+
+    shares = [child_events[0::2], child_events[1::2]]
+    threads = [threading.Thread(target=deliver, args=pair) for pair in zip(instances, shares, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = JobStates(local_stack.client("dynamodb"), local_stack.table).get_children(parent["jobId"])
+    expected: dict[int, int] = {}
+    for ran in minutes.values():
+        expected[run_time_bucket(ran * 60)] = expected.get(run_time_bucket(ran * 60), 0) + 1
+    assert stored.run_times == expected, "each child counted once, in its own bucket, whoever merged it"
+    assert stored.counts.get("SUCCEEDED") == 300
+
+
 def _count_writes(module: ModuleType) -> dict[str, int]:
     writes = {"count": 0}
 
