@@ -5,12 +5,19 @@ theirs too."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from batchdrop_local.state_changes import attempt, sample_job, state_change
+
 from batchdrop.store.items import job_item
 from batchdrop.store.job_states import JobStates
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import NodeEnd
+from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.batches import Delivery, TrackResult
+from batchdrop.track.nodes import NodeEvents
 from tests.integration.conftest import LocalStack
-from tests.recordkit import job_record
+from tests.recordkit import at, job_record
 
 FAILED = NodeEnd(attempt=1, status="FAILED", exit_code=137, failure_class="out_of_memory", log_stream="ddp/default/a")
 RETRIED = NodeEnd(attempt=2, status="SUCCEEDED", exit_code=0, log_stream="ddp/default/b")
@@ -60,3 +67,33 @@ def test_a_batchs_ends_are_kept_whole_when_another_writer_kept_some_first(local_
     stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-many")
     assert stored is not None
     assert stored.node_ends == {str(node): RETRIED if node in {7, 40} else FAILED for node in range(60)}
+
+
+def test_a_batch_of_100_nodes_ends_is_4_writes_and_its_redelivery_none(local_stack: LocalStack) -> None:
+    dynamodb = local_stack.client("dynamodb")
+    job = job_record("mnp-100", "train").model_copy(update={"nodes": 100})
+    dynamodb.put_item(TableName=local_stack.table, Item=job_item(job))
+    nodes = NodeEvents(table=JobStates(dynamodb, local_stack.table))
+    group = []
+    for index in range(100):
+        view = sample_job(f"mnp-100#{index}", gpus=0)
+        view["nodeDetails"] = {"nodeIndex": index, "isMainNode": index == 0}
+        code = 137 if index == 7 else 0
+        end = attempt(view, 1, started=at(3), stopped=at(9), exit_code=code)
+        told = state_change(view, "FAILED" if code else "SUCCEEDED", at=at(9), attempts=[end], exit_code=code)
+        group.append(Delivery(f"m{index}", BatchEvent.model_validate(told)))
+    updates = {"count": 0}
+
+    def count(**_: Any) -> None:
+        updates["count"] += 1
+
+    dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", count)
+    nodes.apply("mnp-100", group, TrackResult())
+    assert updates["count"] == 4, "100 ends, 25 to a write"
+    nodes.apply("mnp-100", group, TrackResult())
+    assert updates["count"] == 4, "the record read already keeps them: nothing written"
+
+    stored = RecordQueries(dynamodb, local_stack.table).get_job("mnp-100")
+    assert stored is not None
+    assert len(stored.node_ends) == 100
+    assert stored.node_ends["7"].failure_class == "out_of_memory"
