@@ -1,6 +1,7 @@
-"""A multi-node parallel job's nodes as its record keeps them (`JobRecord.node_ends`), summed up: how many
-ended how, which failed and why, in one line that Slack, `job.status` and `batchdrop status` all say:
-`4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory`."""
+"""A multi-node parallel job's nodes as its record keeps them (`JobRecord.node_ends`): the conditional
+write that keeps a batch's ends (`node_ends_update`, made by `JobStates.keep_node_ends`), and the ends
+summed up: how many ended how, which failed and why, in one line that Slack, `job.status` and `batchdrop
+status` all say: `4 nodes: 3 succeeded, node 2 failed: exit code 137 — out of memory`."""
 
 from __future__ import annotations
 
