@@ -258,7 +258,7 @@ class JobRecord(_Record):
     """A multi-node parallel job's nodes (its every node's end is in `history`, as `node <i> <status>`)."""
     node_ends: dict[str, NodeEnd] = {}
     """For a multi-node parallel job: each node's end as heard so far, by node index (`"2"`), its latest
-    attempt's (`track.nodes`: one conditional write per node end, in any order, redelivered or not)."""
+    attempt's (`track.nodes`: one conditional write a tracking batch, in any order, redelivered or not)."""
     depends_on: list[str] = Field(default_factory=list)
     """Job ids this job waits for."""
     max_attempts: int = 1
