@@ -22,7 +22,9 @@ class SettingsInvalid(BatchdropError):
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    # Each function reads one of these: its validator is built when it is first read, not at import
+    # for all of them (a few ms of every cold start each).
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class SubmitSettings(_Settings):
