@@ -68,7 +68,8 @@ class SubmitRate:
     def take(self) -> float:
         """Wait until a call fits the rate, and count it; the seconds waited."""
         now = self.clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._counted_at) * self.per_second)
+        elapsed = max(0.0, now - self._counted_at)  # a clock that went back (a restored snapshot) owes nothing
+        self._tokens = min(self.burst, self._tokens + elapsed * self.per_second)
         self._counted_at = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0
