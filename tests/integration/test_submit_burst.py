@@ -1,6 +1,6 @@
 """A burst of drops while Batch throttles SubmitJob (HTTP 429 beneath botocore, tests/faults.py): every drop
-is submitted once, none is handed back to the queue (so none can reach its dead-letter queue), and each
-SubmitJob call took its slot on the shared schedule (issue 17; `bench.burst` measures the rates)."""
+is submitted once, none is handed back to the queue (so none can reach its dead-letter queue), and the
+SubmitJob calls took their slots on the shared schedule (issue 17; `bench.burst` measures the rates)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,6 @@ def test_a_throttled_burst_submits_every_drop_once_and_hands_none_back(
     assert set(names.values()) == {1}, "one Batch job per drop, no name twice"
     assert all(run_of(local_stack, upload, module).status == "submitted" for upload in uploads)
     bookings = [seen for seen in faults.requests if seen.operation == "UpdateItem" and b"RATE#SubmitJob" in seen.body]
-    assert len(bookings) >= 2 * DROPS, "every SubmitJob attempt, the throttled ones too, took a slot first"
+    assert 2 * DROPS / 3 <= len(bookings) <= 2 * DROPS, "every SubmitJob attempt took a slot, booked 3 at a time"
     slots = local_stack.client("dynamodb").get_item(TableName=local_stack.table, Key=SLOTS_KEY)["Item"]
     assert slots["kind"] == {"S": "submit_slots"}

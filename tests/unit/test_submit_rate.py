@@ -144,19 +144,42 @@ def test_a_schedule_nobody_booked_for_a_while_starts_again_at_now(slots: SubmitS
     assert slots.book(0.5, now=5060.1) == pytest.approx(5060.5)
 
 
-def test_shared_instances_together_keep_to_the_rate_and_use_an_idle_ones_share() -> None:
-    """Two instances of a budget of 10 a second meant for 5: with the others idle, they share all 10."""
+def test_an_instance_with_work_uses_the_idle_ones_share_booking_three_calls_at_a_time() -> None:
+    """A budget of 10 a second meant for 5 instances: alone, one makes all 10, one write per 3 calls."""
+    clock = FakeClock()
+    schedule = FakeSlots()
+    rate = SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep)
+    started = clock.now
+    for _ in range(99):
+        rate.take()
+    assert clock.now - started == pytest.approx(9.8), "99 calls at 10 a second: the last after 9.8 s"
+    assert rate.bookings == 33
+
+
+def test_instances_booking_in_turn_never_make_more_calls_than_the_slots() -> None:
+    """Two instances calling as fast as they can: every call is in a slot booked for it, or a little late."""
     clock = FakeClock()
     schedule = FakeSlots()
     instances = [SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep) for _ in range(2)]
     started = clock.now
     calls = []
-    for _ in range(50):
+    for _ in range(30):
         for instance in instances:
             instance.take()
             calls.append(clock.now)
-    assert calls[-1] - started == pytest.approx(9.9), "100 calls at 10 a second: the last after 9.9 s"
-    assert len(calls) == 100
+    assert len(calls) <= round((schedule.next - started) * 10.0), "no more calls than the slots booked"
+    for at in calls:
+        assert sum(1 for other in calls if at <= other < at + 1.0) <= 10 + 2 * 2, "the rate, and two late per instance"
+
+
+def test_a_booked_slot_long_gone_by_is_let_go_and_the_call_books_again() -> None:
+    clock = FakeClock()
+    schedule = FakeSlots()
+    rate = SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep)
+    rate.take()
+    clock.now += 5.0  # a long read: the two slots left are seconds old
+    assert rate.take() == 0.0
+    assert rate.bookings == 2
 
 
 def test_an_unbookable_schedule_paces_the_instance_to_its_own_share() -> None:

@@ -4,10 +4,10 @@ AWS Batch accepts about 50 SubmitJob calls a second per account, shared with eve
 it. batchdrop may use `SubmitJobsPerSecond` of them (a template parameter, 40 by default: the rest
 is left to the account's other users). Every SubmitJob attempt first takes its turn:
 
-- `SharedSubmitRate` (what the submit function uses): every instance books its call on one
+- `SharedSubmitRate` (what the submit function uses): every instance books its calls on one
   schedule in the records table (`store/submit_slots`), so the calls of all instances together
   keep to the budget, and an instance with work uses the share of one that has none. One
-  DynamoDB write per call. When the schedule cannot be booked, the instance paces itself to its
+  DynamoDB write per three calls. When the schedule cannot be booked, the instance paces itself to its
   fixed share instead (below), so a DynamoDB hiccup slows submissions and never fails them.
 - `SubmitRate`: one instance's own token bucket, at budget / `SubmitMaxConcurrency` (at most that
   many instances run at once). Simple and free, but a share an idle instance leaves is lost: the
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -31,6 +32,10 @@ from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
 
 logger = logging.getLogger(__name__)
 
+BOOKED_AT_ONCE = 3
+"""Slots an instance books with one write: a third of the writes, and at most two late calls on top."""
+LATE_GRACE = 0.25
+"""How late a booked slot may still be used (seconds)."""
 MAX_WAIT = 10.0
 """Longest wait for a booked slot. The schedule runs ahead by at most one slot per busy instance (5 slots,
 an eighth of a second, at the defaults); one booked further ahead means clocks far apart, and is not
@@ -83,8 +88,14 @@ class SubmitRate:
 
 
 class SharedSubmitRate:
-    """The budget of every instance at once: each call books the next slot of one shared schedule and
-    waits for it; if the schedule cannot be booked, this instance's own share (`SubmitRate`) paces it."""
+    """The budget of every instance at once: an instance books `at_once` consecutive slots of one shared
+    schedule (one write for several calls) and makes each call in its slot, waiting for it if need be;
+    if the schedule cannot be booked, this instance's own share (`SubmitRate`) paces it.
+
+    A call may use its slot up to `grace` seconds late (the instance was busy reading and planning
+    the drop): the schedule still counts it, so over any stretch the calls are at most the slots,
+    and at any moment at most `at_once - 1` late calls per instance come on top of the rate (the
+    part of Batch's limit left to others absorbs them). A slot older than that is let go."""
 
     def __init__(
         self,
@@ -92,6 +103,8 @@ class SharedSubmitRate:
         per_second: float,
         instances: int,
         *,
+        at_once: int = BOOKED_AT_ONCE,
+        grace: float = LATE_GRACE,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -99,20 +112,34 @@ class SharedSubmitRate:
             raise ValueError(f"a SubmitJob rate must be positive, not {per_second}")
         self.slots = slots
         self.slot_seconds = 1.0 / per_second
+        self.at_once = max(1, at_once)
+        self.grace = grace
         self.clock = clock  # wall-clock time: the schedule is shared by instances on other hosts
         self.sleep = sleep
         self.own_share = SubmitRate(per_second / max(1, instances), clock=clock, sleep=sleep)
         self.waited = 0.0
+        self.bookings = 0
+        self._booked: deque[float] = deque()
+        """The starts of this instance's slots not yet used, earliest first."""
 
     def take(self) -> float:
-        try:
-            start = self.slots.book(self.slot_seconds, self.clock())
-        except SlotsUnavailable as exc:
-            logger.warning("SubmitJob schedule unavailable; pacing to this instance's share", extra={"error": str(exc)})
-            return self.own_share.take()
-        wait = start - self.clock()
+        now = self.clock()
+        while self._booked and self._booked[0] < now - self.grace:
+            self._booked.popleft()  # gone by unused
+        if not self._booked:
+            try:
+                start = self.slots.book(self.slot_seconds * self.at_once, now)
+            except SlotsUnavailable as exc:
+                logger.warning(
+                    "SubmitJob schedule unavailable; pacing to this instance's share", extra={"error": str(exc)}
+                )
+                return self.own_share.take()
+            self.bookings += 1
+            self._booked.extend(start + index * self.slot_seconds for index in range(self.at_once))
+        wait = self._booked.popleft() - self.clock()
         if wait > MAX_WAIT:
             logger.warning("SubmitJob schedule far ahead; pacing to this instance's share", extra={"ahead": wait})
+            self._booked.clear()
             return self.own_share.take()
         if wait <= 0:
             return 0.0
