@@ -1,18 +1,18 @@
 """SubmitSlots: the account's SubmitJob calls as one schedule every submit instance books its calls on.
 
 Layout: PK `RATE#SubmitJob`, SK `SLOTS`, `kind: submit_slots`, `next`: the epoch second at which the
-next free slot begins. Booking a call moves `next` on by one slot (1 / the rate); the caller's slot
-is where `next` stood, so no two calls of any instances share a slot and, however many instances
-book, the calls keep to the rate. An instance books only when it has a call to make, so a share
-an idle instance does not use is not lost (as it is when each instance paces itself to
-rate / instances).
+next free slot begins. A booking moves `next` on by the time it books (one slot is 1 / the rate);
+the booker's slots begin where `next` stood, so no two calls of any instances share a slot and,
+however many instances book, the calls keep to the rate. An instance books only when it has a call
+to make, so a share an idle instance does not use is not lost (as it is when each instance paces
+itself to rate / instances).
 
-One write a call, and never a retry loop: while the schedule is busy (`next` ahead of now) an
-atomic ADD moves it on; when it has fallen behind (nobody booked for a while) a conditional SET
-starts it again at now; the two conditions exclude each other, and a lost race only sends the
-booking to the other branch. An ADD that botocore re-sends after it was applied books a slot
-nobody uses: a slot lost, never a call over the rate. No stream consumer reads this kind (the
-outbox's filters name theirs).
+One write a booking (an instance books a few slots at once: `gateways/submit_rate`), and never a
+retry loop: while the schedule is busy (`next` ahead of now) an atomic ADD moves it on; when it
+has fallen behind (nobody booked for a while) a conditional SET starts it again at now; the two
+conditions exclude each other, and a lost race only sends the booking to the other branch. An ADD
+that botocore re-sends after it was applied books slots nobody uses: slots lost, never a call over
+the rate. No stream consumer reads this kind (the outbox's filters name theirs).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class SubmitSlots:
         self.table_name = table_name
 
     def book(self, slot_seconds: float, now: float) -> float:
-        """Book the next free slot of `slot_seconds`: the epoch second it begins (now or later)."""
+        """Book the next `slot_seconds` of the schedule: the epoch second they begin (now or later)."""
         for _ in range(_ATTEMPTS):
             try:
                 return self._after_the_last(slot_seconds, now)
