@@ -236,11 +236,11 @@ def _costs(args: argparse.Namespace) -> int:
         raise OperationFailed(f"--top {args.top}: show at least 1")
     stack = Stack(args)
     teams = sorted(set(args.team)) or stack.teams()
-    table = stack.operations.table
+    table = stack.table
     if key is None:
         summary = monthly_costs(TeamCosts(table.client, table.table_name), teams, by, since, now)
     else:
-        summary = tag_costs(table, stack.operations.s3, teams, key, since)
+        summary = tag_costs(table, stack.s3, teams, key, since)
     if args.json:
         print_json(summary_json(summary))
     else:

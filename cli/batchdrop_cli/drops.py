@@ -15,7 +15,8 @@ from batchdrop.errors import Problem, cut
 from batchdrop.gateways.bucket import INCOMING, locate_drop
 from batchdrop.spec.documents import size_problem
 from batchdrop.submit.intake import misplaced_problems
-from batchdrop_cli.operations import StackResources, Upload
+from batchdrop_cli.operations import StackResources
+from batchdrop_cli.uploads import Upload
 
 NO_TEAM = Problem(path="team", code="no_team", message="no team: say `team:` in the spec or pass --team")
 TEAM_PLACEHOLDER = "TEAM"

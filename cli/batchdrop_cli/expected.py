@@ -59,7 +59,7 @@ def read_expected(args: argparse.Namespace, plan: Plan) -> Expected:
     relative_path = (args.relative_path or Path(args.file).name).lstrip("/")
     try:
         stack = Stack(args)
-        earlier = stack.operations.table.earlier_runs(
+        earlier = stack.table.earlier_runs(
             bucket=stack.resources.bucket,
             key=f"{INCOMING}{plan.team}/{relative_path}",
             team=plan.team,

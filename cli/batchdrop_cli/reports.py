@@ -45,7 +45,7 @@ def add_report_command(commands: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    table = Stack(args).operations.table
+    table = Stack(args).table
     try:
         records = read_report_records(table, JobStates(table.client, table.table_name), args.run_id)
     except RunNotFound as exc:

@@ -53,9 +53,7 @@ def _rerun(args: argparse.Namespace) -> int:
     steps = [step.strip() for step in (args.steps or "").split(",") if step.strip()]
     edits = parse_edits(args.edits)  # a malformed --set is refused before AWS is asked anything
     stack = Stack(args)
-    request = rerun_request(
-        stack.operations.table, stack.operations.s3, args.run_id, steps, now=datetime.now(UTC), edits=edits
-    )
+    request = rerun_request(stack.table, stack.s3, args.run_id, steps, now=datetime.now(UTC), edits=edits)
     for change in request.changes:
         print(f"set {change.words()}", file=sys.stderr)
     problems = request_problems(request)

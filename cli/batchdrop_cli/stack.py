@@ -29,28 +29,21 @@ from batchdrop.errors import BatchdropError, InvalidInput, Problem
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.bucket import INCOMING, run_report_key
 from batchdrop.platform.config import parse_platform_config
-from batchdrop.platform.costs import cost_of, money_words, run_cost
+from batchdrop.platform.costs import money_words, run_cost
 from batchdrop.platform.source import config_name, read_config_bytes
 from batchdrop.spec.documents import format_for, load_document
 from batchdrop.store.node_ends import node_summary
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Receipt, Transition
 from batchdrop.track.failures import retried_because
+from batchdrop_cli.cancelling import RunAlreadyEnded, RunCanceller
 from batchdrop_cli.drops import TEAM_PLACEHOLDER, drop_problems, no_receipt_advice
-from batchdrop_cli.operations import (
-    LogSection,
-    OperationFailed,
-    Operations,
-    Progress,
-    ReceiptTimedOut,
-    RunAlreadyEnded,
-    RunView,
-    StackResources,
-    Upload,
-    parse_since,
-    run_json,
-    shown_status,
-)
+from batchdrop_cli.following import Progress, RunFollower
+from batchdrop_cli.log_streams import LogStreams
+from batchdrop_cli.operations import OperationFailed, StackResources, parse_since
+from batchdrop_cli.run_logs import LogSection, RunLogs
+from batchdrop_cli.run_views import RunReader, RunView, run_json, shown_status
+from batchdrop_cli.uploads import ReceiptTimedOut, Upload, Uploader
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -204,13 +197,15 @@ class Stack:
         self.session = boto3.Session(profile_name=args.profile, region_name=args.region)
         self.endpoint_url: str | None = args.endpoint_url
         self.resources = StackResources.from_stack(self.client("cloudformation"), args.stack)
-        self.operations = Operations(
-            table=RecordQueries(self.client("dynamodb"), self.resources.table),
-            s3=self.client("s3"),
-            batch=BatchGateway(self.client("batch", BATCH_CLIENT_CONFIG)),
-            logs=self.client("logs"),
-            bucket=self.resources.bucket,
-        )
+        self.table = RecordQueries(self.client("dynamodb"), self.resources.table)
+        self.s3 = self.client("s3")
+        self.batch = BatchGateway(self.client("batch", BATCH_CLIENT_CONFIG))
+        self.log_streams = LogStreams(logs=self.client("logs"))
+        self.runs = RunReader(table=self.table, batch=self.batch)
+        self.uploader = Uploader(s3=self.s3, bucket=self.resources.bucket)
+        self.follower = RunFollower(runs=self.runs, table=self.table)
+        self.canceller = RunCanceller(runs=self.runs, table=self.table, batch=self.batch)
+        self.run_logs = RunLogs(runs=self.runs, table=self.table, batch=self.batch, streams=self.log_streams)
 
     def client(self, service: str, config: Config = CLIENT_CONFIG) -> Any:
         return self.session.client(service, endpoint_url=self.endpoint_url, config=config)  # type: ignore[call-overload]
@@ -257,14 +252,13 @@ def drop_and_show(
     args: argparse.Namespace, stack: Stack, raw: bytes, team: str, relative_path: str, *, what: str
 ) -> int:
     """Upload the file, wait for its receipt and print it; with --wait or --follow, the run's end."""
-    operations = stack.operations
     started = time.monotonic()
-    upload = operations.upload(raw, team, relative_path)
+    upload = stack.uploader.upload(raw, team, relative_path)
     display = _Display(sys.stderr, quiet=args.json)
     display.say(f"uploaded {what} to {upload.source.uri} (run {upload.run_id}); waiting for its receipt…")
     timeout = args.timeout if args.timeout is not None else RECEIPT_TIMEOUT_SECONDS
     try:
-        receipt = operations.wait_for_receipt(upload, timeout=timeout)
+        receipt = stack.uploader.wait_for_receipt(upload, timeout=timeout)
     except ReceiptTimedOut as late:
         if args.json:
             print_json({"run_id": upload.run_id, "source": upload.source.model_dump(mode="json"), "receipt": None})
@@ -278,7 +272,7 @@ def drop_and_show(
         return EXIT_INVALID if receipt.status == "rejected" else EXIT_OK
     if receipt.status == "rejected":
         if args.json:
-            print_json({"receipt": _receipt_json(receipt), **operations.view(receipt.run_id).as_json()})
+            print_json({"receipt": _receipt_json(receipt), **stack.runs.view(receipt.run_id).as_json()})
         else:
             _print_receipt(receipt, upload)
         return EXIT_INVALID
@@ -286,7 +280,7 @@ def drop_and_show(
         _print_receipt(receipt, upload)
     deadline = None if args.timeout is None else started + args.timeout
     following = args.follow and not args.json
-    final = _follow(operations, receipt.run_id, follow=following, display=display, deadline=deadline)
+    final = _follow(stack.follower, receipt.run_id, follow=following, display=display, deadline=deadline)
     if args.json:
         print_json({"receipt": _receipt_json(receipt), **final.as_json()})
     else:
@@ -329,9 +323,9 @@ def _print_refusal(path: Path, team: str | None, relative_path: str, problems: l
     _print_problems(problems, len(problems))
 
 
-def _follow(operations: Operations, run_id: str, *, follow: bool, display: _Display, deadline: float | None) -> RunView:
+def _follow(follower: RunFollower, run_id: str, *, follow: bool, display: _Display, deadline: float | None) -> RunView:
     last: Progress | None = None
-    for progress in operations.watch(run_id):
+    for progress in follower.watch(run_id):
         last = progress
         if follow:
             display.clear()
@@ -393,7 +387,7 @@ class _Display:
 
 
 def _status(args: argparse.Namespace) -> int:
-    view = Stack(args).operations.view(args.run_id, with_history=True, with_standing=True)
+    view = Stack(args).runs.view(args.run_id, with_history=True, with_standing=True)
     if args.json:
         print_json(view.as_json())
     else:
@@ -418,7 +412,7 @@ def _list(args: argparse.Namespace) -> int:
                 f"{', '.join(known) or 'none'}); listing the runs of files dropped under it anyway",
                 file=sys.stderr,
             )
-    runs, more = stack.operations.runs(teams, status=args.status, since=since, limit=args.limit)
+    runs, more = stack.runs.runs(teams, status=args.status, since=since, limit=args.limit)
     if args.json:
         print_json({"runs": [run_json(run) for run in runs], "more": more})
         return EXIT_OK
@@ -503,7 +497,7 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
     """What `status` says under the table of a step: reused from which run, its recovery chain on one line,
     children, failure, attempts and logs."""
     notes = []
-    reused = next((ref.reused_from for ref in view.run.jobs if ref.job_id == job.job_id and ref.reused_from), None)
+    reused = view.reused_from(job)
     if reused:
         notes.append(f"reused from run {reused} (its usage is counted there)")
     if story := view.story(job):
@@ -514,7 +508,7 @@ def _job_notes(view: RunView, job: JobRecord) -> list[str]:
         notes.append(f"children: {_counts(job.children)}")
     if job.nodes:
         notes += _node_notes(job)
-    if not reused and job.status in TERMINAL and (usd := cost_of(job)) is not None:
+    if (usd := view.job_cost(job)) is not None:  # once it has ended, as `status --json` tells it
         notes.append(f"cost: {money_words(usd)}, estimated")
     if job.failure:
         notes.append(f"failure: {job.failure}")
@@ -603,7 +597,7 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
 def _cancel(args: argparse.Namespace) -> int:
     stack = Stack(args)
     try:
-        requests = stack.operations.cancel(args.run_id, who=stack.caller(), reason=args.reason)
+        requests = stack.canceller.cancel(args.run_id, who=stack.caller(), reason=args.reason)
     except RunAlreadyEnded as ended:  # nothing to stop: what was asked is already so
         if args.json:
             print_json({"run_id": args.run_id, "already_ended": ended.status, "jobs": []})
@@ -621,20 +615,20 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    operations = Stack(args).operations
+    stack = Stack(args)
     deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    sections = operations.log_sections(
+    sections = stack.run_logs.sections(
         args.run_id, step=args.step, attempt=args.attempt, index=args.index, node=args.node
     )
     while args.follow and any(section.not_started for section in sections):  # --follow waits for it to start
         _before(deadline, f"run {args.run_id}: its jobs have not started; stopped waiting (--timeout)")
-        operations.sleep(LOG_POLL_SECONDS)
-        sections = operations.log_sections(
+        stack.log_streams.sleep(LOG_POLL_SECONDS)
+        sections = stack.run_logs.sections(
             args.run_id, step=args.step, attempt=args.attempt, index=args.index, node=args.node
         )
     for section in sections:
         if args.follow and section.log_stream and section.status not in ENDED:
-            _follow_section(operations, args, section, deadline)
+            _follow_section(stack, args, section, deadline)
             continue
         if args.json:
             for moment, line in section.lines:
@@ -676,21 +670,19 @@ def _print_log_json(section: LogSection, moment: datetime, line: str) -> None:
     print(json.dumps(record, ensure_ascii=False), flush=True)
 
 
-def _follow_section(
-    operations: Operations, args: argparse.Namespace, section: LogSection, deadline: float | None
-) -> None:
+def _follow_section(stack: Stack, args: argparse.Namespace, section: LogSection, deadline: float | None) -> None:
     """Stream one running job's log until the job ends (or --timeout)."""
     assert section.log_group is not None
     assert section.log_stream is not None
 
     def still_running() -> bool:
         _before(deadline, f"run {args.run_id}: stopped following its logs (--timeout); the job goes on")
-        current = operations.log_sections(args.run_id, step=section.step, attempt=section.attempt, index=section.index)
+        current = stack.run_logs.sections(args.run_id, step=section.step, attempt=section.attempt, index=section.index)
         return any(other.log_stream == section.log_stream and other.status not in ENDED for other in current)
 
     if not args.json:
         _print_section_head(section)
-    lines = operations.follow_stream(
+    lines = stack.log_streams.follow(
         section.log_group, section.log_stream, still_running=still_running, poll=LOG_POLL_SECONDS
     )
     for moment, line in lines:

@@ -32,11 +32,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from batchdrop.gateways.batch import BatchGateway
 from batchdrop.notify.block_kit import plural
 from batchdrop.store.records import RunRecord
-from batchdrop_cli.operations import OperationFailed, Operations
+from batchdrop_cli.operations import OperationFailed
 from batchdrop_cli.reruns import rerun_request
+from batchdrop_cli.uploads import Uploader
 from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.demo_drops import (
@@ -99,13 +99,8 @@ class Demo:
                 self.table = self.plane.table
                 self.runtime = self.plane.runtime
                 self.batch = self.plane.batch
-                self.operations = Operations(  # what the `batchdrop` command acts through
-                    table=self.table,
-                    s3=self.aws.client("s3"),
-                    batch=BatchGateway(self.aws.client("batch")),
-                    logs=self.aws.client("logs"),
-                    bucket=self.plane.bucket,
-                )
+                self.s3 = self.aws.client("s3")
+                self.uploader = Uploader(s3=self.s3, bucket=self.plane.bucket)  # as `batchdrop` drops a file
                 self.started = time.monotonic()
                 yield self
         finally:
@@ -125,8 +120,8 @@ class Demo:
             if drop.key or drop.problem or original is None or original.status not in FINISHED:
                 continue
             try:
-                request = rerun_request(self.table, self.operations.s3, original.run_id, [], now=datetime.now(UTC))
-                upload = self.operations.upload(request.body, request.team, request.relative_path)
+                request = rerun_request(self.table, self.s3, original.run_id, [], now=datetime.now(UTC))
+                upload = self.uploader.upload(request.body, request.team, request.relative_path)
             except OperationFailed as exc:
                 drop.problem = f"batchdrop rerun {original.run_id}: {exc}"
                 continue

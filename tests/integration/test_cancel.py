@@ -15,7 +15,8 @@ from typing import Any
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import SpecSource
-from batchdrop_cli.operations import Operations
+from batchdrop_cli.cancelling import RunCanceller
+from batchdrop_cli.run_views import RunReader
 from tests.conftest import EXAMPLES
 from tests.integration.conftest import LocalStack
 
@@ -30,14 +31,9 @@ def test_cancel_stops_jobs_that_started_since_their_records_were_written(
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     run_id = module.Submitter.run_id(SpecSource(bucket=upload.bucket, key=upload.key, version_id=upload.version_id))
     table = RecordQueries(local_stack.client("dynamodb"), local_stack.table)
-    operations = Operations(
-        table=table,
-        s3=local_stack.client("s3"),
-        batch=BatchGateway(local_stack.client("batch")),
-        logs=local_stack.client("logs"),
-        bucket=local_stack.bucket,
-    )
-    requests = operations.cancel(run_id, who="arn:aws:iam::123456789012:user/ana", reason="wrong data")
+    batch = BatchGateway(local_stack.client("batch"))
+    canceller = RunCanceller(runs=RunReader(table=table, batch=batch), table=table, batch=batch)
+    requests = canceller.cancel(run_id, who="arn:aws:iam::123456789012:user/ana", reason="wrong data")
     assert {(request.step, request.status, request.action) for request in requests} == {
         ("prep", "SUBMITTED", "cancelled"),
         ("train", "SUBMITTED", "cancelled"),

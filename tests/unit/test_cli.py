@@ -11,14 +11,17 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import pytest
 
 from batchdrop.spec.documents import load_document
+from batchdrop_cli.log_streams import LogStreams
 from batchdrop_cli.main import EXIT_INVALID, EXIT_OK, EXIT_USAGE, _parser, main, spec_schema
-from batchdrop_cli.operations import OperationFailed, Operations, RunView, parse_since, shown_status
+from batchdrop_cli.operations import OperationFailed, parse_since
+from batchdrop_cli.run_logs import RunLogs
+from batchdrop_cli.run_views import RunView, shown_status
 from batchdrop_cli.stack import Colour
 from tests.conftest import EXAMPLE_SPECS, EXAMPLES, ROOT
 from tests.unit.test_telling import job
@@ -327,8 +330,8 @@ class _Logs:
 def test_follow_reads_each_line_once_and_the_last_ones_after_the_job_ends() -> None:
     logs = _Logs([["starting"], [], ["epoch 1"], ["epoch 2", "done"]])
     running = iter([True, True, True, False, False])
-    operations = Operations(table=None, s3=None, batch=None, logs=logs, bucket="b", sleep=lambda _: None)  # type: ignore[arg-type]
-    lines = operations.follow_stream("g", "s", still_running=lambda: next(running))
+    streams = LogStreams(logs=cast(Any, logs), sleep=lambda _: None)
+    lines = streams.follow("g", "s", still_running=lambda: next(running))
     assert [line for _, line in lines] == ["starting", "epoch 1", "epoch 2", "done"]
 
 
@@ -350,19 +353,20 @@ class _Batch:
         }
 
 
-def _array_operations(monkeypatch: pytest.MonkeyPatch, states: str) -> tuple[Operations, _Batch]:
+def _array_operations(monkeypatch: pytest.MonkeyPatch, states: str) -> tuple[RunLogs, _Batch]:
     batch = _Batch()
     parent = job(job_id="p1", step="train", array_size=4, status="FAILED", children={"FAILED": 2, "SUCCEEDED": 2})
-    operations = Operations(table=None, s3=None, batch=batch, logs=_Logs([["boom"]]), bucket="b")  # type: ignore[arg-type]
     view = RunView.model_construct(jobs=[parent])  # type: ignore[call-arg]  # only its jobs are read
-    monkeypatch.setattr(operations, "view", lambda run_id: view)
-    monkeypatch.setattr(operations, "_children_states", lambda parent_id: states)
-    return operations, batch
+    runs = argparse.Namespace(view=lambda run_id: view)
+    streams = LogStreams(logs=cast(Any, _Logs([["boom"]])))
+    run_logs = RunLogs(runs=cast(Any, runs), table=cast(Any, None), batch=cast(Any, batch), streams=streams)
+    monkeypatch.setattr(run_logs, "_children_states", lambda parent_id: states)
+    return run_logs, batch
 
 
 def test_logs_of_a_sweep_are_its_failed_childrens(monkeypatch: pytest.MonkeyPatch) -> None:
     operations, batch = _array_operations(monkeypatch, "06050506")  # children 0 and 3 failed
-    sections = operations.log_sections("r1")
+    sections = operations.sections("r1")
     assert [(section.step, section.index, section.status) for section in sections] == [
         ("train", 0, "FAILED"),
         ("train", 3, "FAILED"),
@@ -374,14 +378,14 @@ def test_logs_of_a_sweep_are_its_failed_childrens(monkeypatch: pytest.MonkeyPatc
 
 def test_logs_index_reads_one_child_and_refuses_one_the_array_does_not_have(monkeypatch: pytest.MonkeyPatch) -> None:
     operations, _ = _array_operations(monkeypatch, "05050506")
-    [section] = operations.log_sections("r1", index=2)
+    [section] = operations.sections("r1", index=2)
     assert (section.index, section.status, section.log_stream) == (2, "SUCCEEDED", "trainer/default/2")
     assert "not started" not in (section.missing or "")
     with pytest.raises(OperationFailed, match="children 0 to 3: there is no --index 4"):
-        operations.log_sections("r1", index=4)
+        operations.sections("r1", index=4)
 
 
 def test_logs_of_a_sweep_without_failures_say_how_to_read_a_child(monkeypatch: pytest.MonkeyPatch) -> None:
     operations, _ = _array_operations(monkeypatch, "05050505")
-    [section] = operations.log_sections("r1")
+    [section] = operations.sections("r1")
     assert section.missing == "a sweep or array of 4: pass --index N (0 to 3) for one child's logs"

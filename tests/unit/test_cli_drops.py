@@ -15,8 +15,10 @@ from batchdrop.submit.intake import misplaced_problems
 from batchdrop.track.failures import retried_because
 from batchdrop_cli.drops import drop_problems, no_receipt_advice
 from batchdrop_cli.main import EXIT_INVALID, main
-from batchdrop_cli.operations import RunView, StackResources, Upload
+from batchdrop_cli.operations import StackResources
+from batchdrop_cli.run_views import RunView
 from batchdrop_cli.stack import _print_view, attempt_line
+from batchdrop_cli.uploads import Upload
 from tests.unit.test_telling import job, run
 
 SPEC = "version: 1\nname: x\nteam: vision\njob_definition: trainer\ncommand: [python, x.py]\n"

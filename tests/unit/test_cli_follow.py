@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef, Transition
-from batchdrop_cli.operations import Operations
+from batchdrop_cli.following import RunFollower
+from batchdrop_cli.run_views import RunReader
 from tests.recordkit import SOURCE, T0, job_record
 
 
@@ -60,18 +61,13 @@ def test_news_written_late_still_comes_in_its_place() -> None:
         if looks[0] == 2:
             table.run = table.run.model_copy(update={"status": "succeeded"})
 
-    operations = Operations(
-        table=cast(Any, table),
-        s3=cast(Any, None),
-        batch=cast(Any, None),
-        logs=cast(Any, None),
-        bucket="jobs",
-        clock=lambda: now[0],
-        sleep=sleep,
+    records: Any = table
+    follower = RunFollower(
+        runs=RunReader(table=records, batch=cast(Any, None)), table=records, clock=lambda: now[0], sleep=sleep
     )
     printed = [
         (moment, job.step, transition.status if transition else "children")
-        for progress in operations.watch("r1")
+        for progress in follower.watch("r1")
         for moment, job, transition in progress.events
     ]
     assert printed == [

@@ -10,8 +10,8 @@ import pytest
 
 from batchdrop.gateways.bucket import locate_drop
 from batchdrop.store.records import Receipt, SpecSource, SubmittedJobRef
-from batchdrop_cli.operations import Upload
 from batchdrop_cli.stack import _print_receipt
+from batchdrop_cli.uploads import Upload
 
 SOURCE = SpecSource(bucket="jobs", key="incoming/vision/grid.yaml")
 

@@ -84,7 +84,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Table:
 
     class Stack:
         def __init__(self, args: argparse.Namespace) -> None:
-            self.operations = argparse.Namespace(table=table)
+            self.table = table
 
     monkeypatch.setattr(reports, "Stack", Stack)
     monkeypatch.setattr(reports, "JobStates", lambda client, table_name: table)

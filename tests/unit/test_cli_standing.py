@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from batchdrop.gateways.batch import BatchUnavailable
 from batchdrop.gateways.queue_state import EnvironmentState, QueuePlace
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
-from batchdrop_cli.operations import Operations
+from batchdrop_cli.run_views import RunReader
 from batchdrop_cli.stack import _print_view
 from tests.unit.test_queue_place import runnable_job
 
@@ -21,7 +21,7 @@ FULL = EnvironmentState(name="gpu-spot", status="VALID", state="ENABLED", max_vc
 
 
 class Records:
-    """The records table as `Operations.view` reads it."""
+    """The records table as `RunReader.view` reads it."""
 
     def __init__(self, run: RunRecord, jobs: list[JobRecord]) -> None:
         self.run, self.jobs, self.table_name = run, {job.job_id: job for job in jobs}, "records"
@@ -53,7 +53,7 @@ class Queues:
         return [FULL]
 
 
-def operations_for(batch: Queues) -> Operations:
+def reader_for(batch: Queues) -> RunReader:
     waiting = runnable_job("j1", since=T0)
     running = runnable_job("j0", since=T0).model_copy(update={"status": "RUNNING", "step": "prep"})
     run = RunRecord(
@@ -66,14 +66,13 @@ def operations_for(batch: Queues) -> Operations:
         claimed_at=T0,
         jobs=[SubmittedJobRef.of(running), SubmittedJobRef.of(waiting, ["prep"])],
     )
-    unused: Any = None
     table: Any = Records(run, [running, waiting])
-    return Operations(table=table, s3=unused, batch=batch, logs=unused, bucket="jobs")  # type: ignore[arg-type]
+    return RunReader(table=table, batch=cast(Any, batch))
 
 
 def test_status_says_where_a_runnable_job_stands(capsys: pytest.CaptureFixture[str]) -> None:
     batch = Queues(QueuePlace(position=12, listed=40))
-    view = operations_for(batch).view("r1", with_history=True, with_standing=True)
+    view = reader_for(batch).view("r1", with_history=True, with_standing=True)
     _print_view(view)
     out = capsys.readouterr().out
     assert (
@@ -90,7 +89,7 @@ def test_status_says_where_a_runnable_job_stands(capsys: pytest.CaptureFixture[s
 
 def test_a_status_batch_will_not_answer_for_still_prints(capsys: pytest.CaptureFixture[str]) -> None:
     batch = Queues(BatchUnavailable("throttled"))
-    view = operations_for(batch).view("r1", with_history=True, with_standing=True)
+    view = reader_for(batch).view("r1", with_history=True, with_standing=True)
     _print_view(view)
     out = capsys.readouterr().out
     assert "where it stands: the queue's environment gpu-spot is at its maximum of 64 vCPUs" in out
@@ -98,6 +97,6 @@ def test_a_status_batch_will_not_answer_for_still_prints(capsys: pytest.CaptureF
 
 def test_follow_and_other_views_do_not_ask_batch() -> None:
     batch = Queues(QueuePlace(position=1, listed=1))
-    view = operations_for(batch).view("r1")
+    view = reader_for(batch).view("r1")
     assert view.standing == {}
     assert batch.asked == []

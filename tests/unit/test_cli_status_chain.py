@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
-from batchdrop_cli.operations import Operations, RunView
+from batchdrop_cli.run_views import RunReader, RunView
 from batchdrop_cli.stack import _print_view
 from tests.unit.test_recovery_chain import GIB, SOURCE, T0, by_id, job, oom_due
 
 
 class Jobs:
-    """The records table as `Operations.view` reads it: a run and job records by id."""
+    """The records table as `RunReader.view` reads it: a run and job records by id."""
 
     def __init__(self, run: RunRecord, jobs: dict[str, JobRecord]) -> None:
         self.run, self.jobs, self.table_name = run, jobs, "records"
@@ -45,9 +45,7 @@ def test_status_shows_a_recovered_steps_chain_and_a_reused_steps_run(capsys: pyt
     )
     unused: Any = None  # status reads only the table
     table: Any = Jobs(run, by_id(prep, failed, train))
-    operations = Operations(table=table, s3=unused, batch=unused, logs=unused, bucket="jobs")
-
-    view = operations.view("r1")
+    view = RunReader(table=table, batch=unused).view("r1")
     _print_view(view)
     out = capsys.readouterr().out
 

@@ -10,7 +10,7 @@ import pytest
 from batchdrop.events.contract import Usage
 from batchdrop.platform.config import QueuePrice
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
-from batchdrop_cli.operations import Operations
+from batchdrop_cli.run_views import RunReader
 from batchdrop_cli.stack import _print_view
 from tests.unit.test_cli_status_chain import Jobs
 from tests.unit.test_recovery_chain import GIB, SOURCE, T0, by_id, job, oom_due
@@ -48,9 +48,7 @@ def test_status_json_has_the_runs_cost_and_each_jobs_as_the_text_prints_them(
         ],
     )
     unused: Any = None
-    view = Operations(table=table(run, prep, failed, train), s3=unused, batch=unused, logs=unused, bucket="b").view(
-        "r1"
-    )
+    view = RunReader(table=table(run, prep, failed, train), batch=unused).view("r1")
 
     _print_view(view)
     document = view.as_json()
@@ -74,9 +72,7 @@ def test_status_json_cost_is_none_where_no_queue_has_prices() -> None:
         jobs=[SubmittedJobRef.of(running)],
     )
     unused: Any = None
-    document = (
-        Operations(table=table(run, running), s3=unused, batch=unused, logs=unused, bucket="b").view("r1").as_json()
-    )
+    document = RunReader(table=table(run, running), batch=unused).view("r1").as_json()
     assert document["cost_usd"] is None
     assert document["unpriced_jobs"] == 1
     assert document["jobs"][0]["cost_usd"] is None
