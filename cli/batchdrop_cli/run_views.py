@@ -65,8 +65,9 @@ class RunView(BaseModel):
 
     def as_json(self) -> dict[str, Any]:
         """What `status --json` prints: the run record and each job record with its history, with the run's
-        cost and each job's as the text `status` prints them (estimates in US dollars, so far while running;
-        None where no queue has prices, and for a step reused from another run, which paid for it)."""
+        cost and each job's as the text `status` prints them (estimates in US dollars: the run's so far while
+        it runs, a job's once it has ended; None where no queue has prices, and for a step reused from another
+        run, which paid for it)."""
         cost = run_cost(self.run.run_id, [*self.jobs, *self.replaced.values()])  # recoveries ran too
         return {
             "run": run_json(self.run),
@@ -75,7 +76,7 @@ class RunView(BaseModel):
             "jobs": [
                 {
                     **job.model_dump(mode="json", exclude={"history", "status_order"}),
-                    "cost_usd": _job_cost(self.run.run_id, job),
+                    "cost_usd": None if (usd := self.job_cost(job)) is None else told_usd(usd),
                     "shown_status": shown_status(job),
                     "recovery_chain": self.story(job),
                     "standing": self.standing.get(job.job_id),
@@ -84,12 +85,6 @@ class RunView(BaseModel):
                 for job in self.jobs
             ],
         }
-
-
-def _job_cost(run_id: str, job: JobRecord) -> float | None:
-    """A job's cost as `status` tells it (None: no prices, or another run's job, reused)."""
-    usd = cost_of(job) if job.run_id == run_id else None
-    return None if usd is None else told_usd(usd)
 
 
 class RunReader:

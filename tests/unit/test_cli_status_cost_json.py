@@ -1,5 +1,5 @@
 """`batchdrop status --json` carries the same cost as the text `status`: the run's (recoveries included,
-reused steps left out) and each job's."""
+reused steps left out; so far while it runs) and each job's (once it has ended)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,33 @@ def test_status_json_cost_is_none_where_no_queue_has_prices() -> None:
     assert document["cost_usd"] is None
     assert document["unpriced_jobs"] == 1
     assert document["jobs"][0]["cost_usd"] is None
+
+
+def test_a_running_jobs_cost_is_told_once_it_has_ended_in_json_as_in_the_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    one_hour = Usage(vcpu_hours=2.0, memory_gib_hours=16.0)  # $0.18: its first attempt's, not the whole job's
+    prep = job("p1", memory=4096, status="SUCCEEDED", step="prep", price=PRICE, usage=one_hour)
+    train = job("t1", memory=4096, status="RUNNING", price=PRICE, usage=one_hour)
+    run = RunRecord(
+        run_id="r1",
+        team="vision",
+        status="running",
+        source=SOURCE,
+        received_at=T0,
+        claim_owner="m",
+        claimed_at=T0,
+        jobs=[SubmittedJobRef.of(prep), SubmittedJobRef.of(train, ["prep"])],
+    )
+    unused: Any = None
+    view = RunReader(table=table(run, prep, train), batch=unused).view("r1")
+
+    _print_view(view)
+    out = capsys.readouterr().out
+    document = view.as_json()
+
+    assert "  cost      $0.36, estimated so far" in out  # the run's, so far: what the running job used too
+    assert document["cost_usd"] == pytest.approx(0.36)
+    assert "  prep:\n    cost: $0.18, estimated" in out
+    assert out.count("    cost: ") == 1, "the running job's cost is not told yet"
+    assert {each["step"]: each["cost_usd"] for each in document["jobs"]} == {"prep": 0.18, "train": None}
