@@ -34,6 +34,8 @@ class MemoryTable:
     """Failed jobs the watchdog's index keeps, because they failed waiting for a recovery."""
     child_hashes: dict[str, list[str]] = field(default_factory=dict)
     """An array job's children's content hashes, by job id (submit.resume)."""
+    sweeps: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    """A sweep's axes and values, by job id: kept beside the job, never on its record (`store.items.SWEEP_SK`)."""
     node_end_writes: int = 0
     """Writes of node ends made (`keep_node_ends`): one a tracking batch's job, and none for ends kept."""
 
@@ -81,7 +83,7 @@ class MemoryTable:
         self.child_hashes.update((job_id, list(hashes)) for job_id, hashes in (child_hashes or {}).items())
         self.runs.update((run.run_id, run) for run in runs)
         for job in jobs:
-            self.jobs[job.job_id] = job
+            self.jobs[job.job_id] = self._kept_apart(job)
             self.histories.setdefault(job.job_id, {}).update(job.history)
 
     # ------------------------------------------------------------------ job states (track)
@@ -201,8 +203,15 @@ class MemoryTable:
     def write_recovered(self, jobs: Iterable[JobRecord]) -> None:
         for job in jobs:
             if job.job_id not in self.jobs:  # only where none is yet
-                self.jobs[job.job_id] = job
+                self.jobs[job.job_id] = self._kept_apart(job)
             self.histories.setdefault(job.job_id, {}).update(job.history)
+            self.sweeps.update({job.job_id: job.sweep} if job.sweep else {})
+
+    def _kept_apart(self, job: JobRecord) -> JobRecord:
+        """The job's record as the table keeps it: its sweep in an item of its own."""
+        if job.sweep:
+            self.sweeps[job.job_id] = job.sweep
+        return job.model_copy(update={"sweep": None})
 
     def rewire_run(self, run_id: str, moves: Mapping[int, tuple[str, SubmittedJobRef]]) -> bool:
         run = self.runs.get(run_id)

@@ -16,12 +16,12 @@ import pytest
 from batchdrop.platform.config import QueuePrice
 from batchdrop.report.records import RunNotFound, read_report_records
 from batchdrop.store.items import Children
-from batchdrop.store.records import JobRecord, RunRecord
+from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
 from batchdrop_cli import reports
 from batchdrop_cli.main import main
 from batchdrop_cli.operations import OperationFailed
 from tests import report_scenarios
-from tests.report_scenarios import Scenario
+from tests.report_scenarios import SWEEP, Scenario
 
 
 @dataclass
@@ -33,16 +33,30 @@ class Table:
     client: object = None
     asked_jobs: list[set[str]] = field(default_factory=list)
     histories_read: list[str] = field(default_factory=list)
+    sweeps_read: list[set[str]] = field(default_factory=list)
     children_read: list[str] = field(default_factory=list)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         return self.scenario.run if run_id == self.scenario.run.run_id else None
 
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
+        """As the table has them: without their histories and sweeps (items of their own)."""
         wanted = set(job_ids)
         self.asked_jobs.append(wanted)
         return {
-            job.job_id: job.model_copy(update={"history": {}}) for job in self.scenario.jobs if job.job_id in wanted
+            job.job_id: job.model_copy(update={"history": {}, "sweep": None})
+            for job in self.scenario.jobs
+            if job.job_id in wanted
+        }
+
+    def get_jobs_with_sweeps(self, job_ids: Iterable[str], sweeps_of: Iterable[str]) -> dict[str, JobRecord]:
+        """The same read, with the sweeps kept beside the jobs of `sweeps_of`."""
+        with_sweeps = set(sweeps_of)
+        self.sweeps_read.append(with_sweeps)
+        stored = {job.job_id: job.sweep for job in self.scenario.jobs}
+        return {
+            job_id: job.model_copy(update={"sweep": stored[job_id] if job_id in with_sweeps else None})
+            for job_id, job in self.get_jobs(job_ids).items()
         }
 
     def with_history(self, job: JobRecord) -> JobRecord:
@@ -69,6 +83,31 @@ def test_a_sweeps_report_reads_its_childrens_states() -> None:
     records = read_report_records(table, table, "run-sweep")
     assert table.children_read == ["sweep-1"]
     assert len(records.children["sweep-1"].states) == 2_000
+
+
+def test_a_sweeps_report_reads_its_axes_and_values_with_its_jobs_and_gives_them_to_the_jobs_it_replaced() -> None:
+    scenario = report_scenarios.sweep()
+    (first,) = scenario.jobs
+    recovery = first.model_copy(
+        update={"job_id": "sweep-2", "recovers": "sweep-1", "array_size": 3, "child_indices": "3,7-8"}
+    )
+    scenario.jobs = [first.model_copy(update={"sweep": None}), recovery]  # only the current job's item is read
+    scenario.run = scenario.run.model_copy(update={"jobs": [SubmittedJobRef.of(recovery)]})
+    table = Table(scenario)
+    records = read_report_records(table, table, "run-sweep")
+    assert table.asked_jobs == [{"sweep-2"}, {"sweep-1"}], "no read more than before: the sweep comes with its job"
+    assert table.sweeps_read == [{"sweep-2"}]
+    assert {job.job_id: job.sweep for job in records.jobs} == {"sweep-1": SWEEP, "sweep-2": SWEEP}
+
+
+def test_a_reused_steps_sweep_is_not_read() -> None:
+    scenario = report_scenarios.sweep()
+    ref = scenario.run.jobs[0].model_copy(update={"reused_from": "run-earlier"})
+    scenario.run = scenario.run.model_copy(update={"jobs": [ref]})
+    table = Table(scenario)
+    (job,) = read_report_records(table, table, "run-sweep").jobs
+    assert table.sweeps_read == [set()]
+    assert job.sweep is None
 
 
 def test_an_unknown_run_is_said_in_words() -> None:

@@ -272,8 +272,9 @@ def test_a_sweep_resubmits_one_array_of_just_its_failed_children_and_the_step_af
     assert new_report["dependsOn"] == [{"jobId": recovered.job_ids["sweep"]}]
     record = table.jobs[recovered.job_ids["sweep"]]
     assert (record.array_size, record.child_indices, record.resources.memory_mib) == (3, "3,7-8", 32768)
-    assert record.sweep is not None
-    assert record.sweep == job.sweep, "the whole sweep: its children's values by their original index"
+    assert record.sweep is None, "not on its record, which every state change updates"
+    whole = {"lr": ["0.1", "0.01", "0.001", "0.0001"], "seed": ["1", "2", "3", "4", "5"]}
+    assert table.sweeps == {job.job_id: whole, record.job_id: whole}, "beside each: children's values by original index"
     assert record.recovery_story == ["3 of 20 children ran out of memory with 16 GiB; retrying with 32 GiB (1 of 2)"]
     assert next(ref for ref in table.runs[outcome.run_id].jobs if ref.step == "sweep").array_size == 3
 

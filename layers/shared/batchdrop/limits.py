@@ -32,10 +32,11 @@ RECORD_BYTES = 300 * 1024
 attributes tracking adds later."""
 
 SWEEP_RECORD_BYTES = 32 * 1024
-"""A sweep's axes and values kept on its job record (`JobRecord.sweep`, so the report can say each failed
-child's values) at most, as JSON: the job record is updated at every state change, and DynamoDB bills an
-update by the whole item's size (and the stream carries it twice), so it stays small. A larger sweep
-(thousands of long values) is not kept: its failed children are named by index."""
+"""A sweep's axes and values kept beside its job (`JobRecord.sweep`, so the report can say each failed
+child's values) at most, as JSON: the bound of its item (`JOB#<id>` / `SWEEP`, written once, never updated;
+not on the job's record, which every state change rewrites and DynamoDB bills by its whole size), which the
+report reads at a read unit per 4 KB. A larger sweep (thousands of long values) is not kept: its failed
+children are named by index. Batch's SubmitJob (30 KiB a request) sends no larger sweep anyway."""
 
 NODE_FAILURE_CHARS = 80
 """A failed node's failure in words as its job record keeps it (`records.NodeEnd`) at most."""

@@ -31,6 +31,7 @@ from batchdrop.store.items import (
     read_runs,
     run_item,
     serialize,
+    sweep_items,
 )
 from batchdrop.store.records import JobRecord, RunRecord
 
@@ -100,8 +101,17 @@ class RunClaims:
     def finish_run(
         self, run: RunRecord, jobs: Iterable[JobRecord] = (), child_hashes: Mapping[str, Sequence[str]] | None = None
     ) -> None:
-        """Write the run's final submission record and its jobs (with their children's hashes, by job id),
-        all or nothing, if we still own it."""
+        """Write the run's final submission record and its jobs, all or nothing, if we still own it; first their
+        write-once items (children's hashes, by job id, and sweeps), the same whoever writes them, so that
+        the transaction stays within DynamoDB's 100 items (50 steps, each an array) and no job's record is
+        ever without them."""
+        jobs = list(jobs)
+        once = [
+            {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
+            for job_id, hashes in (child_hashes or {}).items()
+        ]
+        once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
+        batch_write(self.client, self.table_name, once, self.sleep)
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -111,10 +121,6 @@ class RunClaims:
                 }
             }
             for job in jobs
-        ]
-        items += [
-            {"Put": {"TableName": self.table_name, "Item": child_hashes_item(job_id, hashes)}}
-            for job_id, hashes in (child_hashes or {}).items()
         ]
         items.append(
             {
@@ -144,7 +150,7 @@ class RunClaims:
         child_hashes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Write records no one else writes yet (fresh claims), with the children's hashes of array jobs (by
-        job id), 25 to a call, retrying what is left."""
+        job id) and sweeps' axes and values, 25 to a call, retrying what is left."""
         jobs = list(jobs)
         requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
         requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
@@ -152,6 +158,7 @@ class RunClaims:
             {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
             for job_id, hashes in (child_hashes or {}).items()
         ]
+        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
         requests += [
             {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
             for job in jobs

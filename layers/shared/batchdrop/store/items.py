@@ -8,6 +8,8 @@ Layout (single-table; `template.yaml` declares the same keys and indexes):
   GSI3 `SRC#<bucket>/<key>` / `<received at>#<run id>`.
 - job: PK `JOB#<Batch job id>`, SK `JOB`;
   GSI1 `ACTIVE#<shard>` / `<last event at>#<job id>`, only while the job is not terminal.
+  Beside it, under the same PK: its history (`H#…`), an array's children (`CHILDREN`), and, written once
+  with the record, an array's children's hashes (`CHILD_HASHES`) and a sweep's axes and values (`SWEEP`).
 
 It serves docs/architecture.md without a scan: a run by id (GetItem), a job by Batch
 job id (GetItem: the tracker's hot path is strongly consistent), a team's
@@ -19,6 +21,7 @@ made from an S3 key (GSI3), and non-terminal jobs quiet since a given time
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -46,6 +49,10 @@ CHILDREN_SK = "CHILDREN"
 CHILD_HASHES_SK = "CHILD_HASHES"
 """Beside an array job submitted from a plan: its children's content hashes (docs/resume.md), written once,
 apart from the job's record so that the record's many updates do not carry 16 bytes a child."""
+SWEEP_SK = "SWEEP"
+"""Beside a sweep's job (its first, a recovery's or a resumed run's): its axes and values (`JobRecord.sweep`),
+written once with the job's record, apart from it so that the record's many updates (each billed by the whole
+item) do not carry up to `limits.SWEEP_RECORD_BYTES`. The records stream filters it out (its `kind`)."""
 JOB_SK = "JOB"
 
 _serializer = TypeSerializer()
@@ -81,6 +88,26 @@ def child_hashes_item(job_id: str, hashes: Sequence[str]) -> dict[str, Any]:
     return serialize({"PK": f"JOB#{job_id}", "SK": CHILD_HASHES_SK, "kind": "child_hashes", "hashes": "".join(hashes)})
 
 
+def sweep_key(job_id: str) -> dict[str, Any]:
+    return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": SWEEP_SK}}
+
+
+def sweep_items(jobs: Iterable[JobRecord]) -> list[dict[str, Any]]:
+    """The sweep item of each of `jobs` that keeps one: its axes and values as JSON text (a DynamoDB map
+    keeps no order, and a child's values depend on the axes' order)."""
+    return [
+        serialize({"PK": f"JOB#{job.job_id}", "SK": SWEEP_SK, "kind": "sweep", "sweep": json.dumps(job.sweep)})
+        for job in jobs
+        if job.sweep
+    ]
+
+
+def sweep_of(item: dict[str, Any]) -> dict[str, list[str]]:
+    """A sweep item's axes and values, in the spec's order."""
+    sweep: dict[str, list[str]] = json.loads(str(deserialize(item)["sweep"]))
+    return sweep
+
+
 def active_shard(job_id: str) -> str:
     return f"ACTIVE#{int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16) % ACTIVE_SHARDS}"
 
@@ -104,9 +131,10 @@ def run_item(run: RunRecord) -> dict[str, Any]:
 
 
 def job_item(job: JobRecord) -> dict[str, Any]:
-    """The stored form of a job; its history is kept in items of its own (`history_item`)."""
+    """The stored form of a job; its history and its sweep are kept in items of their own (`history_item`,
+    `sweep_items`)."""
     attributes: dict[str, Any] = {
-        **job.model_dump(mode="json", exclude_none=True, exclude={"history"}),
+        **job.model_dump(mode="json", exclude_none=True, exclude={"history", "sweep"}),
         "PK": f"JOB#{job.job_id}",
         "SK": JOB_SK,
         "kind": "job",
@@ -246,6 +274,26 @@ def read_jobs(
     items = batch_get(client, table_name, [job_key(job_id) for job_id in dict.fromkeys(job_ids)], sleep)
     records = (JobRecord.model_validate(deserialize(item)) for item in items)
     return {record.job_id: record for record in records}
+
+
+def read_jobs_with_sweeps(
+    client: DynamoDBClient,
+    table_name: str,
+    job_ids: Iterable[str],
+    sweeps_of: Iterable[str],
+    sleep: Callable[[float], None],
+) -> dict[str, JobRecord]:
+    """Job records by id, those of `sweeps_of` with their sweep (where they keep one) filled in: one batch
+    read of both."""
+    keys = [job_key(job_id) for job_id in dict.fromkeys(job_ids)]
+    keys += [sweep_key(job_id) for job_id in dict.fromkeys(sweeps_of)]
+    items = batch_get(client, table_name, keys, sleep)
+    sweeps = {item["PK"]["S"].removeprefix("JOB#"): sweep_of(item) for item in items if item["SK"]["S"] == SWEEP_SK}
+    records = (JobRecord.model_validate(deserialize(item)) for item in items if item["SK"]["S"] == JOB_SK)
+    return {
+        record.job_id: record.model_copy(update={"sweep": sweeps[record.job_id]}) if record.job_id in sweeps else record
+        for record in records
+    }
 
 
 def read_runs(

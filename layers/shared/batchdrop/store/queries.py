@@ -17,6 +17,7 @@ from batchdrop.store.items import (
     job_key,
     read_job,
     read_jobs,
+    read_jobs_with_sweeps,
     read_run,
     read_runs,
     run_key,
@@ -95,6 +96,11 @@ class RecordQueries:
     def get_jobs(self, job_ids: Iterable[str]) -> dict[str, JobRecord]:
         """Job records by id (strongly consistent), 100 to a call."""
         return read_jobs(self.client, self.table_name, job_ids, self.sleep)
+
+    def get_jobs_with_sweeps(self, job_ids: Iterable[str], sweeps_of: Iterable[str]) -> dict[str, JobRecord]:
+        """Job records by id, those of `sweeps_of` with their sweep's axes and values (kept beside the job),
+        in one batch read (the report's)."""
+        return read_jobs_with_sweeps(self.client, self.table_name, job_ids, sweeps_of, self.sleep)
 
     def with_history(self, job: JobRecord) -> JobRecord:
         """The job with its history (kept in items of their own) filled in."""

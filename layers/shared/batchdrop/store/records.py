@@ -338,7 +338,10 @@ class JobRecord(_Record):
     sweep: dict[str, list[str]] | None = None
     """For a sweep: its axes and values in the spec's order, so child i's values are
     `batchdrop.spec.sweep.child_values(sweep, i)` (a recovery's children by their original index, see
-    `child_indices`); None for other jobs, and for a sweep over `limits.SWEEP_RECORD_BYTES` (not kept)."""
+    `child_indices`); None for other jobs, and for a sweep over `limits.SWEEP_RECORD_BYTES` (not kept).
+    Like `history`, never in the job's own item (which every state change updates): written once beside it
+    (`store.items.sweep_items`) with the record, and read back only by the report's reader; None on a
+    record read any other way."""
 
     @property
     def region(self) -> str:
@@ -410,7 +413,8 @@ class Receipt(_Record):
 
 
 def kept_sweep(sweep: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
-    """A sweep as its job record keeps it: whole, or not at all when over `SWEEP_RECORD_BYTES` as JSON."""
+    """A sweep as its job keeps it (in an item beside the record): whole, or not at all when over
+    `SWEEP_RECORD_BYTES` as JSON."""
     if not sweep or len(json.dumps(sweep).encode()) > SWEEP_RECORD_BYTES:
         return None
     return {axis: list(values) for axis, values in sweep.items()}

@@ -23,6 +23,7 @@ from batchdrop.store.items import (
     read_run,
     run_key,
     serialize,
+    sweep_items,
 )
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
 
@@ -54,7 +55,8 @@ class Recoveries:
 
     def write_recovered(self, jobs: Iterable[JobRecord]) -> None:
         """The new jobs' records, each only where none is yet: a redelivery never puts a job that tracking
-        has moved on back to SUBMITTED."""
+        has moved on back to SUBMITTED; then their history and a sweep's axes and values (the same items
+        again on a redelivery), which a crash before them leaves to the redelivery to write."""
         jobs = list(jobs)
         for job in jobs:
             conditionally(
@@ -68,6 +70,7 @@ class Recoveries:
             for job in jobs
             for transition in job.history.values()
         ]
+        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
         batch_write(self.client, self.table_name, requests, self.sleep)
 
     def rewire_run(self, run_id: str, moves: Mapping[int, tuple[str, SubmittedJobRef]]) -> bool:
