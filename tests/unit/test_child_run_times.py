@@ -18,8 +18,7 @@ from batchdrop.store.child_states import (
     run_time_bucket,
     run_time_quantile,
 )
-from batchdrop.track.arrays import last_attempt_seconds
-from batchdrop.track.batch_events import BatchEvent
+from batchdrop.track.batch_events import BatchEvent, attempt_run_seconds, run_seconds
 from batchdrop.track.tracker import Tracker
 from tests.recordkit import at, job_record
 from tests.unit.fakes import FixedConfig, MemoryTable
@@ -78,7 +77,8 @@ def test_a_child_that_never_ran_has_no_run_time() -> None:
     view = {**batch_view(job_record("arr", "sweep", array_size=6)), "jobId": "arr:5", "arrayProperties": {"index": 5}}
     view.pop("startedAt", None)
     cancelled = BatchEvent.model_validate(state_change(view, "FAILED", at=at(2), reason="cancelled"))
-    assert last_attempt_seconds(cancelled.detail) is None
+    assert attempt_run_seconds(cancelled.detail) == [None]
+    assert run_seconds(cancelled.detail) == 0
 
 
 @pytest.mark.parametrize("seconds", [0.2, 1, 1.5, 59, 60, 3_600, 86_400, 14 * 86_400])

@@ -11,7 +11,7 @@ from datetime import datetime
 from batchdrop.store.child_states import BASE36, CHILD_CODES, CHILD_STATUS, FAILED_CODES, run_time_bucket
 from batchdrop.store.items import Children
 from batchdrop.store.records import TERMINAL, JobRecord, timestamp, utc_now
-from batchdrop.track.batch_events import BatchEvent, JobDetail, run_seconds
+from batchdrop.track.batch_events import BatchEvent, attempt_run_seconds, run_seconds
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.costs import CostCounting
 from batchdrop.track.failures import classify
@@ -99,7 +99,7 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
         counts[event.detail.status] += 1
         if event.detail.status in TERMINAL:  # its first end (an end already merged was skipped above): counted once
             usage = add_usage(usage, usage_of(parent.resources, run_seconds(event.detail)))
-            ran = last_attempt_seconds(event.detail)
+            ran = attempt_run_seconds(event.detail)[-1]  # its last attempt's: the one that ended it
             if ran is not None:
                 run_times[run_time_bucket(ran)] += 1
     if not changed:
@@ -111,18 +111,6 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
         usage=usage,
         run_times=dict(sorted(run_times.items())),
     )
-
-
-def last_attempt_seconds(detail: JobDetail) -> float | None:
-    """A child's last attempt's run time (the one that ended it), from its start and stop; None if it never
-    started (say, cancelled while queued)."""
-    attempts = detail.finished_attempts
-    started, stopped = (attempts[-1].started_at, attempts[-1].stopped_at) if attempts else (None, None)
-    if not (started and stopped):
-        started, stopped = detail.startedAt, detail.stoppedAt
-    if not (started and stopped) or stopped < started:
-        return None
-    return (stopped - started) / 1000
 
 
 def _child_state(event: BatchEvent) -> str:

@@ -321,14 +321,17 @@ def _log_group(container: ContainerDetail) -> str:
 
 def run_seconds(detail: JobDetail) -> float:
     """Time spent running, summed over attempts (what resources were held for)."""
-    total = 0.0
-    attempts = detail.finished_attempts
-    for attempt in attempts:
-        if attempt.started_at and attempt.stopped_at and attempt.stopped_at > attempt.started_at:
-            total += (attempt.stopped_at - attempt.started_at) / 1000
-    if not attempts and detail.startedAt and detail.stoppedAt and detail.stoppedAt > detail.startedAt:
-        total = (detail.stoppedAt - detail.startedAt) / 1000
-    return total
+    return sum((seconds for seconds in attempt_run_seconds(detail) if seconds is not None), 0.0)
+
+
+def attempt_run_seconds(detail: JobDetail) -> list[float | None]:
+    """Each finished attempt's run time, oldest first, from its start to its stop (None for one Batch tells
+    no start or stop of: it never ran); with no attempt told, the job's own start to stop."""
+    spans = [(attempt.started_at, attempt.stopped_at) for attempt in detail.finished_attempts]
+    return [
+        (stopped - started) / 1000 if started and stopped and stopped >= started else None
+        for started, stopped in spans or [(detail.startedAt, detail.stoppedAt)]
+    ]
 
 
 def epoch_ms(moment: int | None) -> datetime | None:
