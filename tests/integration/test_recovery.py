@@ -13,10 +13,13 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.platform.config import parse_platform_config
+from batchdrop.report.records import read_report_records
 from batchdrop.spec.sweep import expand_indices
+from batchdrop.store.job_states import JobStates
 from batchdrop.store.records import JobRecord, RunRecord
 from tests.conftest import EXAMPLES
 from tests.integration.runs import drop_and_wait
+from tests.integration.test_sweep_definitions import sweep_beside
 from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
@@ -206,3 +209,10 @@ def test_a_sweep_whose_40_children_ran_out_of_memory_reruns_those_40_only_and_su
     assert recovered.recovery_story == [
         "40 of 1,000 children ran out of memory with 4 GiB; retrying with 8 GiB (1 of 2)"
     ]
+    # the whole sweep beside each (a recovery's children keep their original index, so their values), and
+    # the report reads it with the run's jobs: the first array's failed children are named with their values
+    whole = {"lr": [f"0.{n}" for n in range(1, 11)], "seed": [str(n) for n in range(100)]}
+    assert sweep_beside(plane.table, first["jobId"]) == whole
+    assert sweep_beside(plane.table, second["jobId"]) == whole
+    records = read_report_records(plane.table, JobStates(plane.table.client, plane.table.table_name), run.run_id)
+    assert {job.job_id: job.sweep for job in records.jobs} == {first["jobId"]: whole, second["jobId"]: whole}

@@ -101,6 +101,6 @@ def test_a_sweeps_report_shows_its_failed_children_by_index(plane: ControlPlane)
     # every child's run time, as tracking kept it from the local Batch's events, once each
     assert sum(int(count) for count in re.findall(r'<g class="bucket"[^>]*data-children="(\d+)"', page)) == 20
     assert "Ended children by run time: median about" in page
-    # each failed child's sweep value (kept on the job's record at submit) and its child job's page
+    # each failed child's sweep value (kept beside the job's record at submit) and its child job's page
     assert [int(seed) for seed in re.findall(r"<td>seed=(\d+)</td>", page)] == list(FAILED_CHILDREN)
     assert len(re.findall(r'href="https://us-east-1\.console\.aws\.amazon\.com/batch/[^"]*:(?:3|4|5|17)"', page)) == 4

@@ -14,6 +14,7 @@ from batchdrop_local.emulator import EmbeddedAws
 from batchdrop.store.records import RunRecord
 from tests.integration.runs import batch_job_names, drop_and_wait, run_ids, wait_for_new_run
 from tests.integration.test_operator_cli import Cli
+from tests.integration.test_sweep_definitions import sweep_beside
 
 pytestmark = pytest.mark.integration
 
@@ -158,4 +159,6 @@ def test_a_resumed_sweep_runs_again_only_its_two_failed_children(plane: ControlP
     record = plane.table.get_job(ref.job_id)
     assert record is not None
     assert (record.child_indices, record.reused_children) == ("3,7", "0-2,4-6,8-11")
+    whole = {"lr": ["0.1", "0.01", "0.001"], "seed": ["1", "2", "3", "4"]}
+    assert sweep_beside(plane.table, ref.job_id) == whole, "the whole sweep: children 3 and 7 keep their values"
     assert record.told_children == {"SUCCEEDED": 2}

@@ -15,6 +15,7 @@ import pytest
 
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.spec import sweep
+from batchdrop.store.items import job_key
 from batchdrop.store.queries import RecordQueries
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
@@ -35,6 +36,14 @@ sweep:
   experiment_file: {json.dumps(EXPERIMENTS)}
   seed: ["1", "2"]
 """.encode()
+
+
+def sweep_beside(table: RecordQueries, job_id: str) -> dict[str, list[str]] | None:
+    """The sweep kept beside a job, in its own item (`JOB#<id>` / `SWEEP`), read as the report reads it; and
+    none of it on the job's record, which every state change updates."""
+    stored = table.client.get_item(TableName=table.table_name, Key=job_key(job_id), ConsistentRead=True)["Item"]
+    assert "sweep" not in stored, "never on the record"
+    return table.get_jobs_with_sweeps([job_id], sweeps_of=[job_id])[job_id].sweep
 
 
 def register(local_stack: LocalStack, name: str, command: list[str] | None) -> str:
@@ -95,9 +104,10 @@ def test_a_sweep_without_command_is_one_array_job_wrapping_the_definitions_comma
     assert run_of(local_stack, upload, module).status == "submitted"
     (job,) = local_stack.batch_jobs()
     assert job["arrayProperties"]["size"] == 6
-    record = RecordQueries(local_stack.client("dynamodb"), local_stack.table).get_job(job["jobId"])
-    assert record is not None
-    assert record.sweep == {"experiment_file": EXPERIMENTS, "seed": ["1", "2"]}, "kept for the report's children"
+    table = RecordQueries(local_stack.client("dynamodb"), local_stack.table)
+    kept = sweep_beside(table, job["jobId"])
+    assert kept == {"experiment_file": EXPERIMENTS, "seed": ["1", "2"]}, "kept for the report's children"
+    assert list(kept) == ["experiment_file", "seed"], "in the spec's order, which each child's values follow"
 
     # What each child would run: the command exactly as sent, its index set as Batch sets it.
     for index in range(6):

@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from batchdrop_local.streams import matches
+from batchdrop_local.template import load_template
+
 from batchdrop.limits import SWEEP_RECORD_BYTES
 from batchdrop.spec.sweep import child_values
 from batchdrop.store.claims import RunClaims
@@ -106,3 +109,17 @@ def test_a_recoverys_sweep_is_written_with_its_history() -> None:
     Recoveries(client, "records", sleep=lambda seconds: None).write_recovered([sweep_job("s2")])  # type: ignore[arg-type]
     assert client.written("JOB") == [("put_item", "JOB#s2")]
     assert client.written("SWEEP") == [("batch_write_item", "JOB#s2")]
+
+
+def test_no_function_on_the_records_stream_is_handed_a_sweep_item() -> None:
+    streams = [
+        event["Properties"]
+        for resource in load_template()["Resources"].values()
+        for event in resource.get("Properties", {}).get("Events", {}).values()
+        if event.get("Type") == "DynamoDB"
+    ]
+    assert len(streams) >= 2, "the outbox (publish) and recoveries (submit)"
+    (item,) = sweep_items([sweep_job("s1")])
+    written = {"eventSource": "aws:dynamodb", "eventName": "INSERT", "dynamodb": {"Keys": {}, "NewImage": item}}
+    for stream in streams:
+        assert not matches(written, stream.get("FilterCriteria", {}).get("Filters", [])), "nothing to tell of it"
