@@ -13,7 +13,7 @@ from batchdrop_local.template import load_template
 from batchdrop.limits import SWEEP_RECORD_BYTES
 from batchdrop.spec.sweep import child_values
 from batchdrop.store.claims import RunClaims
-from batchdrop.store.items import deserialize, job_item, sweep_items, sweep_of
+from batchdrop.store.items import RETENTION, deserialize, expiry, job_item, sweep_items, sweep_of
 from batchdrop.store.records import JobRecord, kept_sweep
 from batchdrop.store.recoveries import Recoveries
 from tests.recordkit import job_record, run_of_jobs
@@ -45,6 +45,7 @@ def test_a_sweep_is_kept_beside_its_job_in_the_specs_order_and_never_on_its_reco
     (item,) = sweep_items([job])
     stored = deserialize(item)
     assert (stored["PK"], stored["SK"], stored["kind"]) == ("JOB#sweep-1", "SWEEP", "sweep")
+    assert stored["expires_at"] == expiry(job.submitted_at, RETENTION), "with the job's first transition"
     assert list(sweep_of(item)) == ["seed", "lr", "batch"], "a child's values depend on the axes' order"
     assert child_values(sweep_of(item), 5) == child_values(sweep, 5)
 

@@ -110,7 +110,7 @@ class RunClaims:
             {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
             for job_id, hashes in (child_hashes or {}).items()
         ]
-        once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
+        once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         batch_write(self.client, self.table_name, once, self.sleep)
         items: list[TransactWriteItemTypeDef] = [
             {
@@ -158,7 +158,7 @@ class RunClaims:
             {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
             for job_id, hashes in (child_hashes or {}).items()
         ]
-        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
+        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         requests += [
             {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
             for job in jobs

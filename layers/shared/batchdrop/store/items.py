@@ -92,11 +92,20 @@ def sweep_key(job_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": SWEEP_SK}}
 
 
-def sweep_items(jobs: Iterable[JobRecord]) -> list[dict[str, Any]]:
+def sweep_items(jobs: Iterable[JobRecord], retention: timedelta = RETENTION) -> list[dict[str, Any]]:
     """The sweep item of each of `jobs` that keeps one: its axes and values as JSON text (a DynamoDB map
-    keeps no order, and a child's values depend on the axes' order)."""
+    keeps no order, and a child's values depend on the axes' order), expiring with the job's first
+    transition (`history_item`)."""
     return [
-        serialize({"PK": f"JOB#{job.job_id}", "SK": SWEEP_SK, "kind": "sweep", "sweep": json.dumps(job.sweep)})
+        serialize(
+            {
+                "PK": f"JOB#{job.job_id}",
+                "SK": SWEEP_SK,
+                "kind": "sweep",
+                "sweep": json.dumps(job.sweep),
+                "expires_at": expiry(job.submitted_at, retention),
+            }
+        )
         for job in jobs
         if job.sweep
     ]

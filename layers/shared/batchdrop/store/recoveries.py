@@ -70,7 +70,7 @@ class Recoveries:
             for job in jobs
             for transition in job.history.values()
         ]
-        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs)]
+        requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         batch_write(self.client, self.table_name, requests, self.sleep)
 
     def rewire_run(self, run_id: str, moves: Mapping[int, tuple[str, SubmittedJobRef]]) -> bool:
