@@ -13,6 +13,8 @@ safe to copy or is refreshed here:
   credentials come from the runtime's credential provider and are refreshed by botocore before
   they expire.
 - settings from the environment: the same for every instance of a published version.
+- the submit function's SubmitJob pacing: no slot of the shared schedule booked at init; its fallback
+  token bucket holds at most one call however far the clock moved while the snapshot waited.
 - caches with a time to live (the platform config, Batch's job definitions and queues, Slack's
   webhooks): empty at init, filled on first use, after restore, and timed from then.
 - ids: run ids are hashes of the object's identity; a notification claim's id is a `uuid4` made per
