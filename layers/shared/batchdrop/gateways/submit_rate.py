@@ -34,8 +34,10 @@ logger = logging.getLogger(__name__)
 
 BOOKED_AT_ONCE = 3
 """Slots an instance books with one write: a third of the writes, and at most two late calls on top."""
-LATE_GRACE = 0.25
-"""How late a booked slot may still be used (seconds)."""
+LATE_GRACE = 1.0
+"""How late a booked slot may still be used (seconds). However late, an instance holds at most
+`BOOKED_AT_ONCE - 1` unused slots, so what comes on top of the rate stays bounded; a short grace only
+loses slots to a slow read or plan."""
 MAX_WAIT = 10.0
 """Longest wait for a booked slot. The schedule runs ahead by at most one slot per busy instance (5 slots,
 an eighth of a second, at the defaults); one booked further ahead means clocks far apart, and is not
