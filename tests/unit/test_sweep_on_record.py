@@ -105,6 +105,16 @@ def test_a_resumed_claims_sweeps_are_written_before_the_transaction_that_records
     assert client.written("JOB") == [("transact_write_items", "JOB#s1")]
 
 
+def test_an_arrays_children_hashes_expire_with_its_sweep_not_never() -> None:
+    client = WriteRecorder()
+    jobs = [sweep_job("s1")]
+    RunClaims(client, "records", sleep=lambda seconds: None).write_new(  # type: ignore[arg-type]
+        [run_of_jobs(jobs)], jobs, {"s1": ["a" * 16] * 4}
+    )
+    kept = {item["SK"]["S"]: item for _, items in client.calls for item in items}
+    assert kept["CHILD_HASHES"]["expires_at"] == kept["SWEEP"]["expires_at"]
+
+
 def test_a_recoverys_sweep_is_written_with_its_history() -> None:
     client = WriteRecorder()
     Recoveries(client, "records", sleep=lambda seconds: None).write_recovered([sweep_job("s2")])  # type: ignore[arg-type]

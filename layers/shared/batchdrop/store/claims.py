@@ -106,10 +106,7 @@ class RunClaims:
         the transaction stays within DynamoDB's 100 items (50 steps, each an array) and no job's record is
         ever without them."""
         jobs = list(jobs)
-        once = [
-            {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
-            for job_id, hashes in (child_hashes or {}).items()
-        ]
+        once = self._child_hashes_requests(jobs, child_hashes)
         once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         batch_write(self.client, self.table_name, once, self.sleep)
         items: list[TransactWriteItemTypeDef] = [
@@ -143,6 +140,16 @@ class RunClaims:
                 raise RecordConflict(f"run {run.run_id} is no longer ours to finish: {exc}") from exc
             raise
 
+    def _child_hashes_requests(
+        self, jobs: Sequence[JobRecord], child_hashes: Mapping[str, Sequence[str]] | None
+    ) -> list[dict[str, Any]]:
+        """The children's hashes of array jobs (by job id), each expiring as its job's sweep and history do."""
+        submitted = {job.job_id: job.submitted_at for job in jobs}
+        return [
+            {"PutRequest": {"Item": child_hashes_item(job_id, hashes, expiry(submitted[job_id], self.retention))}}
+            for job_id, hashes in (child_hashes or {}).items()
+        ]
+
     def write_new(
         self,
         runs: Iterable[RunRecord],
@@ -154,10 +161,7 @@ class RunClaims:
         jobs = list(jobs)
         requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
         requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
-        requests += [
-            {"PutRequest": {"Item": child_hashes_item(job_id, hashes)}}
-            for job_id, hashes in (child_hashes or {}).items()
-        ]
+        requests += self._child_hashes_requests(jobs, child_hashes)
         requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         requests += [
             {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}

@@ -83,9 +83,18 @@ def child_hashes_key(job_id: str) -> dict[str, Any]:
     return {"PK": {"S": f"JOB#{job_id}"}, "SK": {"S": CHILD_HASHES_SK}}
 
 
-def child_hashes_item(job_id: str, hashes: Sequence[str]) -> dict[str, Any]:
-    """An array job's children's hashes, by the index in the plan, as one string (they are all one width)."""
-    return serialize({"PK": f"JOB#{job_id}", "SK": CHILD_HASHES_SK, "kind": "child_hashes", "hashes": "".join(hashes)})
+def child_hashes_item(job_id: str, hashes: Sequence[str], expires_at: int) -> dict[str, Any]:
+    """An array job's children's hashes, by the index in the plan, as one string (they are all one width),
+    expiring with the job's first transition (`history_item`), as its sweep does."""
+    return serialize(
+        {
+            "PK": f"JOB#{job_id}",
+            "SK": CHILD_HASHES_SK,
+            "kind": "child_hashes",
+            "hashes": "".join(hashes),
+            "expires_at": expires_at,
+        }
+    )
 
 
 def sweep_key(job_id: str) -> dict[str, Any]:
