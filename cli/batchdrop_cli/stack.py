@@ -191,7 +191,7 @@ def add_stack_commands(commands: Any) -> None:
 
 
 class Stack:
-    """The clients for one command, made from the global options."""
+    """The clients for one command, made from the global options, and what the commands act through."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.session = boto3.Session(profile_name=args.profile, region_name=args.region)
