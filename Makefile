@@ -105,9 +105,15 @@ bench: $(BIN)/.installed $(AWSCLI) ## benchmarks: print measured ratios against 
 PYTHON313 ?= $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python3.13; do \
 	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
+# The functions run as their alias `live`, on a version SAM publishes when a function's code changes, not when only
+# the shared layer does (where almost all of batchdrop's code is): each built function is stamped with the layer's
+# content hash, so an upgrade of the layer alone changes every function's code and publishes them all.
 build: $(SAM) ## sam build: the layer and functions for python3.13 on arm64, no Docker
 	@test -n "$(PYTHON313)" || { echo "sam build needs python3.13, the functions' runtime (set PYTHON313=...)"; exit 2; }
 	PATH="$(dir $(PYTHON313)):$$PATH" $(TOOL_ENV) $(SAM) build --template template.yaml
+	@layer=$$(cd .aws-sam/build/SharedLayer && find . -type f ! -name '*.pyc' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); \
+	for function in .aws-sam/build/*Function; do echo "$$layer" > "$$function/shared_layer.sha256"; done; \
+	echo "functions stamped with the shared layer's hash $$layer"
 
 clean: ## remove virtual environments and build output
 	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
