@@ -7,8 +7,8 @@ is left to the account's other users). Every SubmitJob attempt first takes its t
 - `SharedSubmitRate` (what the submit function uses): every instance books its calls on one
   schedule in the records table (`store/submit_slots`), so the calls of all instances together
   keep to the budget, and an instance with work uses the share of one that has none. One
-  DynamoDB write per three calls. When the schedule cannot be booked, the instance paces itself to its
-  fixed share instead (below), so a DynamoDB hiccup slows submissions and never fails them.
+  DynamoDB write per three calls. When the schedule cannot be booked, the instance paces itself
+  to its fixed share instead (below), so a DynamoDB hiccup slows submissions and never fails them.
 - `SubmitRate`: one instance's own token bucket, at budget / `SubmitMaxConcurrency` (at most that
   many instances run at once). Simple and free, but a share an idle instance leaves is lost: the
   tail of a burst, when fewer instances have work, goes slower.
@@ -39,9 +39,9 @@ LATE_GRACE = 1.0
 `BOOKED_AT_ONCE - 1` unused slots, so what comes on top of the rate stays bounded; a short grace only
 loses slots to a slow read or plan."""
 MAX_WAIT = 10.0
-"""Longest wait for a booked slot. The schedule runs ahead by at most one slot per busy instance (5 slots,
-an eighth of a second, at the defaults); one booked further ahead means clocks far apart, and is not
-waited out: the instance paces itself to its own share instead."""
+"""Longest wait for a booked slot. The schedule runs ahead by at most one booking per busy instance (15
+slots, under half a second, at the defaults); one booked further ahead means clocks far apart, and is
+not waited out: the instance paces itself to its own share instead."""
 
 
 class SubmitPacer(Protocol):
