@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from batchdrop_local.state_changes import attempt, sample_job, state_change
@@ -21,10 +21,11 @@ from batchdrop.publish.nodes import nodes_told
 from batchdrop.publish.teller import RecordChange
 from batchdrop.spec.model import Resources
 from batchdrop.store.node_ends import node_summary
-from batchdrop.store.records import NodeEnd
+from batchdrop.store.records import JobRecord, NodeEnd
 from batchdrop.track.batch_events import BatchEvent
 from batchdrop.track.batches import Delivery
 from batchdrop.track.tracker import Tracker
+from batchdrop_cli.run_views import RunView
 from batchdrop_cli.stack import _job_notes
 from tests.recordkit import at, job_record, run_of_jobs
 from tests.unit.fakes import FixedConfig, MemoryTable
@@ -118,15 +119,9 @@ def test_status_says_which_node_failed_and_why(platform_config: PlatformConfig) 
     assert failed[1] == "node 2: attempt 1 failed: the program exited with code 2 (Essential container in task exited)"
 
 
-def _job_notes_of(job: Any) -> list[str]:
-    class View:
-        run = type("Run", (), {"jobs": []})()
-        standing: ClassVar[dict[str, str]] = {}
-
-        def story(self, _job: Any) -> str:
-            return ""
-
-    return _job_notes(View(), job)  # type: ignore[arg-type]
+def _job_notes_of(job: JobRecord) -> list[str]:
+    """What `status` says under the job's step, for a run of just that job."""
+    return _job_notes(RunView(run=run_of_jobs([job]), jobs=[job]), job)
 
 
 def test_node_ends_kept_on_the_record_are_the_same_in_any_order_and_redelivered(
