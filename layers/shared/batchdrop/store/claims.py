@@ -28,7 +28,7 @@ from batchdrop.store.items import (
     job_item,
     read_jobs,
     read_run,
-    read_runs,
+    read_runs_of_source,
     run_item,
     serialize,
     sweep_items,
@@ -193,15 +193,4 @@ class RunClaims:
 
     def runs_of_source(self, bucket: str, key: str, limit: int = 20) -> list[RunRecord]:
         """The newest runs made from an S3 key (GSI3), newest first."""
-        page = self.client.query(
-            TableName=self.table_name,
-            IndexName="GSI3",
-            KeyConditionExpression="GSI3PK = :source",
-            ExpressionAttributeValues=serialize({":source": f"SRC#{bucket}/{key}"}),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        # GSI3 keeps keys only: the run ids, then the runs themselves
-        run_ids = [deserialize(item)["GSI3SK"].rsplit("#", 1)[-1] for item in page.get("Items", [])]
-        runs = read_runs(self.client, self.table_name, run_ids, self.sleep)
-        return [runs[run_id] for run_id in run_ids if run_id in runs]
+        return read_runs_of_source(self.client, self.table_name, (bucket, key), limit=limit, sleep=self.sleep)

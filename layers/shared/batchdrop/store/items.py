@@ -322,6 +322,25 @@ def read_runs(
     return {record.run_id: record for record in records}
 
 
+def read_runs_of_source(
+    client: DynamoDBClient, table_name: str, source: tuple[str, str], *, limit: int, sleep: Callable[[float], None]
+) -> list[RunRecord]:
+    """The newest runs made from one S3 object (`source`: its bucket and key), newest first: one query of
+    GSI3 (which keeps keys only: the run ids), then the runs by id."""
+    bucket, key = source
+    page = client.query(
+        TableName=table_name,
+        IndexName="GSI3",
+        KeyConditionExpression="GSI3PK = :source",
+        ExpressionAttributeValues=serialize({":source": f"SRC#{bucket}/{key}"}),
+        ScanIndexForward=False,
+        Limit=limit,
+    )
+    run_ids = [str(deserialize(item)["GSI3SK"]).rsplit("#", 1)[-1] for item in page.get("Items", [])]
+    runs = read_runs(client, table_name, run_ids, sleep)
+    return [runs[run_id] for run_id in run_ids if run_id in runs]
+
+
 def read_run(client: DynamoDBClient, table_name: str, run_id: str) -> RunRecord | None:
     item = client.get_item(TableName=table_name, Key=run_key(run_id), ConsistentRead=True).get("Item")
     return RunRecord.model_validate(deserialize(item)) if item else None

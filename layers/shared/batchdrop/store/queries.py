@@ -20,6 +20,7 @@ from batchdrop.store.items import (
     read_jobs_with_sweeps,
     read_run,
     read_runs,
+    read_runs_of_source,
     run_key,
     serialize,
 )
@@ -154,18 +155,7 @@ class RecordQueries:
 
     def runs_of_source(self, bucket: str, key: str, *, limit: int) -> list[RunRecord]:
         """The newest runs made from one S3 key (GSI3: one query of `limit` keys, then the runs by id)."""
-        page = self.client.query(
-            TableName=self.table_name,
-            IndexName="GSI3",
-            KeyConditionExpression="GSI3PK = :source",
-            ExpressionAttributeValues=serialize({":source": f"SRC#{bucket}/{key}"}),
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-        # GSI3 keeps keys only: the run ids, then the runs themselves
-        run_ids = [str(deserialize(item)["GSI3SK"]).rsplit("#", 1)[-1] for item in page.get("Items", [])]
-        runs = self.get_runs(run_ids)
-        return [runs[run_id] for run_id in run_ids if run_id in runs]
+        return read_runs_of_source(self.client, self.table_name, (bucket, key), limit=limit, sleep=self.sleep)
 
     def earlier_runs(self, *, bucket: str, key: str, team: str, spec_name: str, limit: int) -> EarlierRuns:
         """A spec's newest runs, at most `limit`, with their jobs: those made from its S3 key; or, if it has
