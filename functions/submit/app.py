@@ -220,7 +220,8 @@ def intake(records: list[dict[str, Any]]) -> list[str]:
     for raw in records:
         try:
             handle_record(IntakeRecord.model_validate(raw))
-        except Exception as exc:  # one bad message never harms its batch
-            logger.debug("record failed; SQS delivers it again", extra={"error": repr(exc)})
+        except Exception:  # one bad message never harms its batch
+            # Logged whole (it costs the message a receive, and the DLQ after the last): what failed and why.
+            logger.exception("record failed; SQS delivers it again", extra={"message_id": raw.get("messageId")})
             failed.append(str(raw.get("messageId")))
     return failed
