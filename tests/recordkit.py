@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from batchdrop.spec.model import Resources
 from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef, Transition
@@ -48,19 +49,25 @@ def job_record(
     )
 
 
+def run_record(jobs: Sequence[SubmittedJobRef] = (), *, status: str = "submitted", **update: Any) -> RunRecord:
+    """Run `r1` of team vision, received and claimed at T0, listing `jobs`; `update` sets other fields."""
+    fields: dict[str, Any] = {
+        "run_id": "r1",
+        "team": "vision",
+        "status": status,
+        "source": SOURCE,
+        "received_at": T0,
+        "claim_owner": "m",
+        "claimed_at": T0,
+        "jobs": list(jobs),
+    }
+    return RunRecord.model_validate(fields | update)
+
+
 def run_of_jobs(jobs: Sequence[JobRecord]) -> RunRecord:
     """Run `r1`, submitted, listing `jobs` as Submitter does: each after the steps of the jobs it depends on."""
     steps = {job.job_id: job.step for job in jobs}
-    return RunRecord(
-        run_id="r1",
-        team="vision",
-        status="submitted",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=[SubmittedJobRef.of(job, [steps[job_id] for job_id in job.depends_on]) for job in jobs],
-    )
+    return run_record([SubmittedJobRef.of(job, [steps[job_id] for job_id in job.depends_on]) for job in jobs])
 
 
 def pipeline_spec(

@@ -9,7 +9,7 @@ from typing import Any, cast
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef, Transition
 from batchdrop_cli.following import RunFollower
 from batchdrop_cli.run_views import RunReader
-from tests.recordkit import SOURCE, T0, job_record
+from tests.recordkit import T0, job_record, run_record
 
 
 def seconds(value: float) -> datetime:
@@ -23,16 +23,7 @@ class GrowingTable:
 
     def __init__(self) -> None:
         self.jobs = {"a": job_record("a", "prep"), "b": job_record("b", "train")}
-        self.run = RunRecord(
-            run_id="r1",
-            team="vision",
-            status="running",
-            source=SOURCE,
-            received_at=T0,
-            claim_owner="m",
-            claimed_at=T0,
-            jobs=[SubmittedJobRef.of(job) for job in self.jobs.values()],
-        )
+        self.run = run_record([SubmittedJobRef.of(job) for job in self.jobs.values()], status="running")
         self.histories: dict[str, list[Transition]] = {
             "a": [Transition(status="SUBMITTED", at=seconds(1)), Transition(status="RUNNING", at=seconds(8))],
             "b": [Transition(status="SUBMITTED", at=seconds(1))],

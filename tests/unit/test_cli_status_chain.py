@@ -10,7 +10,8 @@ import pytest
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
 from batchdrop_cli.run_views import RunReader, RunView
 from batchdrop_cli.stack import _print_view
-from tests.unit.test_recovery_chain import GIB, SOURCE, T0, by_id, job, oom_due
+from tests.recordkit import run_record
+from tests.unit.test_recovery_chain import GIB, by_id, job, oom_due
 
 
 class Jobs:
@@ -26,26 +27,20 @@ class Jobs:
         return {job_id: self.jobs[job_id] for job_id in job_ids if job_id in self.jobs}
 
 
+def status_view(run: RunRecord, *jobs: JobRecord) -> RunView:
+    """The view `batchdrop status` prints of `run`, its jobs read from a table holding `jobs`."""
+    table: Any = Jobs(run, by_id(*jobs))
+    unused: Any = None  # status reads only the table
+    return RunReader(table=table, batch=unused).view(run.run_id)
+
+
 def test_status_shows_a_recovered_steps_chain_and_a_reused_steps_run(capsys: pytest.CaptureFixture[str]) -> None:
     prep = job("old-prep", memory=4096, status="SUCCEEDED", step="prep")
     failed = job("t1", memory=16 * GIB, status="FAILED", attempts=1, recovery=oom_due(1, 32 * GIB), recovered_by="t2")
     train = job("t2", memory=32 * GIB, status="RUNNING", attempts=1, recovers="t1")
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="running",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=[
-            SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"}),
-            SubmittedJobRef.of(train, ["prep"]),
-        ],
-    )
-    unused: Any = None  # status reads only the table
-    table: Any = Jobs(run, by_id(prep, failed, train))
-    view = RunReader(table=table, batch=unused).view("r1")
+    reused_prep = SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"})
+    run = run_record([reused_prep, SubmittedJobRef.of(train, ["prep"])], status="running")
+    view = status_view(run, prep, failed, train)
     _print_view(view)
     out = capsys.readouterr().out
 
@@ -59,8 +54,6 @@ def test_status_shows_a_recovered_steps_chain_and_a_reused_steps_run(capsys: pyt
 
 
 def test_a_view_of_jobs_never_recovered_reads_no_chain() -> None:
-    run = RunRecord(
-        run_id="r", team="vision", status="running", source=SOURCE, received_at=T0, claim_owner="m", claimed_at=T0
-    )
+    run = run_record(run_id="r", status="running")
     view = RunView(run=run, jobs=[job("a", memory=4096, status="RUNNING")])
     assert view.story(view.jobs[0]) is None

@@ -3,23 +3,15 @@ reused steps left out; so far while it runs) and each job's (once it has ended).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from batchdrop.events.contract import Usage
 from batchdrop.platform.config import QueuePrice
-from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef
-from batchdrop_cli.run_views import RunReader
+from batchdrop.store.records import SubmittedJobRef
 from batchdrop_cli.stack import _print_view
-from tests.unit.test_cli_status_chain import Jobs
-from tests.unit.test_recovery_chain import GIB, SOURCE, T0, by_id, job, oom_due
-
-
-def table(run: RunRecord, *jobs: JobRecord) -> Any:
-    """The records table as `status` reads it."""
-    return Jobs(run, by_id(*jobs))
-
+from tests.recordkit import run_record
+from tests.unit.test_cli_status_chain import status_view
+from tests.unit.test_recovery_chain import GIB, job, oom_due
 
 PRICE = QueuePrice(vcpu_hour=0.05, gib_hour=0.005, gpu_hour=2.0)
 
@@ -34,21 +26,9 @@ def test_status_json_has_the_runs_cost_and_each_jobs_as_the_text_prints_them(
     )
     failed = failed.model_copy(update={"price": PRICE})
     train = job("t2", memory=32 * GIB, status="SUCCEEDED", recovers="t1", price=PRICE, usage=one_hour)
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="succeeded",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=[
-            SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"}),
-            SubmittedJobRef.of(train, ["prep"]),
-        ],
-    )
-    unused: Any = None
-    view = RunReader(table=table(run, prep, failed, train), batch=unused).view("r1")
+    reused_prep = SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"})
+    run = run_record([reused_prep, SubmittedJobRef.of(train, ["prep"])], status="succeeded")
+    view = status_view(run, prep, failed, train)
 
     _print_view(view)
     document = view.as_json()
@@ -61,18 +41,8 @@ def test_status_json_has_the_runs_cost_and_each_jobs_as_the_text_prints_them(
 
 def test_status_json_cost_is_none_where_no_queue_has_prices() -> None:
     running = job("a", memory=4096, status="RUNNING")
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="running",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=[SubmittedJobRef.of(running)],
-    )
-    unused: Any = None
-    document = RunReader(table=table(run, running), batch=unused).view("r1").as_json()
+    run = run_record([SubmittedJobRef.of(running)], status="running")
+    document = status_view(run, running).as_json()
     assert document["cost_usd"] is None
     assert document["unpriced_jobs"] == 1
     assert document["jobs"][0]["cost_usd"] is None
@@ -84,18 +54,8 @@ def test_a_running_jobs_cost_is_told_once_it_has_ended_in_json_as_in_the_text(
     one_hour = Usage(vcpu_hours=2.0, memory_gib_hours=16.0)  # $0.18: its first attempt's, not the whole job's
     prep = job("p1", memory=4096, status="SUCCEEDED", step="prep", price=PRICE, usage=one_hour)
     train = job("t1", memory=4096, status="RUNNING", price=PRICE, usage=one_hour)
-    run = RunRecord(
-        run_id="r1",
-        team="vision",
-        status="running",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        jobs=[SubmittedJobRef.of(prep), SubmittedJobRef.of(train, ["prep"])],
-    )
-    unused: Any = None
-    view = RunReader(table=table(run, prep, train), batch=unused).view("r1")
+    run = run_record([SubmittedJobRef.of(prep), SubmittedJobRef.of(train, ["prep"])], status="running")
+    view = status_view(run, prep, train)
 
     _print_view(view)
     out = capsys.readouterr().out

@@ -4,19 +4,17 @@ and an array whose children failed in different ways (docs/recovery.md, *Edge ca
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from batchdrop.events.contract import Usage
 from batchdrop.platform.recovery import RecoveryCounts, RecoveryDue, RecoveryPolicy, decide_children
 from batchdrop.spec.model import Resources
 from batchdrop.store.chains import chain_line, left_behind
-from batchdrop.store.records import JobRecord, RunRecord, SpecSource, SubmittedJobRef
+from batchdrop.store.records import JobRecord, SubmittedJobRef
 from batchdrop.track.runs import run_usage, step_summary
+from tests.recordkit import SOURCE, T0, run_record
 
 GIB = 1024
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-SOURCE = SpecSource(bucket="jobs", key="incoming/vision/p.yaml", version_id="v1")
 POLICY = RecoveryPolicy(
     out_of_memory_times=2,
     max_memory_mib=240 * GIB,
@@ -226,20 +224,8 @@ def test_a_resumed_runs_usage_leaves_out_its_reused_steps_and_counts_its_own_rec
     prep = prep.model_copy(update={"recovers": "old-train-failed"})  # even a chain behind it is not counted
     failed_train = used("train-1", 2.0)
     train = used("train-2", 3.0, recovers="train-1")
-    run = RunRecord(
-        run_id="r2",
-        team="vision",
-        status="running",
-        source=SOURCE,
-        received_at=T0,
-        claim_owner="m",
-        claimed_at=T0,
-        resumes="run-before",
-        jobs=[
-            SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"}),
-            SubmittedJobRef.of(train),
-        ],
-    )
+    reused_prep = SubmittedJobRef.of(prep).model_copy(update={"reused_from": "run-before"})
+    run = run_record([reused_prep, SubmittedJobRef.of(train)], run_id="r2", status="running", resumes="run-before")
 
     usage = run_usage(run, by_id(prep, train), by_id(failed_train, old_train))
 
