@@ -12,6 +12,7 @@ from typing import Any
 from batchdrop.events.contract import LogLink
 from batchdrop.limits import (
     DYNAMODB_ITEM_BYTES,
+    FAILED_CHILD_LOGS,
     NODE_END_BYTES,
     NODE_FAILURE_MIN_CHARS,
     RECORD_BYTES,
@@ -114,6 +115,23 @@ def test_a_10000_child_arrays_children_item_with_every_run_time_bucket_is_small(
     size = item_bytes(item)
     assert size < 25 * 1024, f"two characters a child and 44 counts: {size:,} bytes"
     assert len(deserialize(item)["run_times"]) == RUN_TIME_BUCKETS
+
+
+def test_a_10000_child_arrays_children_item_with_every_failed_childs_log_at_its_longest_is_small() -> None:
+    client = PutRecorder()
+    longest = 512  # CloudWatch's longest log group and log stream names
+    children = Children(
+        states="z6" * CHILDREN,
+        version=10**9,
+        counts=dict.fromkeys(CHILD_CODES, CHILDREN),
+        run_times=dict.fromkeys(range(RUN_TIME_BUCKETS), CHILDREN),
+        failed_logs={CHILDREN - 1 - index: ("g" * longest, "s" * longest) for index in range(FAILED_CHILD_LOGS)},
+    )
+    JobStates(client, "records").put_children("arr", children, read_version=0)  # type: ignore[arg-type]
+    (item,) = client.items
+    size = item_bytes(item)
+    assert size < 50 * 1024, f"two characters a child, 44 counts and {FAILED_CHILD_LOGS} logs: {size:,} bytes"
+    assert len(deserialize(item)["failed_logs"]) == FAILED_CHILD_LOGS
 
 
 def test_the_largest_sweep_batch_can_be_sent_is_kept_beside_its_record_which_fits_with_every_field_at_its_worst() -> (

@@ -50,6 +50,14 @@ field at its worst, is under 90 KB: tests/unit/test_record_item_bounds.py). One 
 to keep its log stream, or, with a long log group or stream, drops the log stream: `batchdrop logs --node
 N` still finds it, in the job's history."""
 
+FAILED_CHILD_LOGS = 20
+"""An array's failed children whose log stream its children item keeps (`items.Children.failed_logs`): the
+lowest indices, as many as the report lists one per row (`report.arrays.MAX_FAILED_CHILD_ROWS`), so each
+listed row that has a log links it. A log group and a stream are 512 characters each at most in CloudWatch,
+so 20 streams add at most about 21 KB to the item (a 10,000-child array's states are 20 KB), whatever
+the array's size: the children item stays one read and one write a batch. The others' logs are still
+read by `batchdrop logs --index`."""
+
 # ---------------------------------------------------------------------- counts
 
 MAX_PROBLEMS = 100

@@ -235,6 +235,10 @@ class Children:
     """Ended children by their last attempt's run time: bucket (`child_states.run_time_bucket`) → count,
     each child counted once, when the merge first shows it ended; children that never ran are not in it.
     Empty in items written before run times were kept."""
+    failed_logs: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """Failed children's log streams, index → (log group, stream) of the attempt that ended them: only the
+    lowest `limits.FAILED_CHILD_LOGS` indices, each added when the merge first shows the child FAILED; a
+    child that failed before it started has none. Empty in items written before they were kept."""
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
+from batchdrop.limits import FAILED_CHILD_LOGS
 from batchdrop.store.child_states import BASE36, CHILD_CODES, CHILD_STATUS, FAILED_CODES, run_time_bucket
 from batchdrop.store.items import Children
 from batchdrop.store.records import TERMINAL, JobRecord, timestamp, utc_now
-from batchdrop.track.batch_events import BatchEvent, attempt_run_seconds, run_seconds
+from batchdrop.track.batch_events import BatchEvent, attempt_run_seconds, log_streams, run_seconds
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.costs import CostCounting
 from batchdrop.track.failures import classify
@@ -84,6 +85,7 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
     counts = Counter(stored.counts)
     run_times = Counter(stored.run_times)
     usage = stored.usage
+    failed_logs = dict(stored.failed_logs)
     changed = False
     for index, event in newest.items():
         if not 0 <= index < size:
@@ -102,6 +104,9 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
             ran = attempt_run_seconds(event.detail)[-1]  # its last attempt's: the one that ended it
             if ran is not None:
                 run_times[run_time_bucket(ran)] += 1
+            log = _ending_log(event) if event.detail.status == "FAILED" else None
+            if log is not None:
+                failed_logs[index] = log
     if not changed:
         return None
     return Children(
@@ -110,7 +115,20 @@ def _merged(stored: Children, newest: dict[int, BatchEvent], parent: JobRecord) 
         counts=dict(sorted(counts.items())),
         usage=usage,
         run_times=dict(sorted(run_times.items())),
+        failed_logs=dict(sorted(failed_logs.items())[:FAILED_CHILD_LOGS]),
     )
+
+
+def _ending_log(event: BatchEvent) -> tuple[str, str] | None:
+    """The log group and stream of the attempt that ended a child (its first container's), or None: it
+    never started. Kept for the lowest indices only (`limits.FAILED_CHILD_LOGS`), so whichever order the
+    children end in, the same ones are kept."""
+    streams = log_streams(event.detail)
+    if not streams:
+        return None
+    last = max(attempt for attempt, _, _, _ in streams)
+    _, _, group, stream = next(entry for entry in streams if entry[0] == last)
+    return group, stream
 
 
 def _child_state(event: BatchEvent) -> str:
