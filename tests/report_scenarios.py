@@ -258,6 +258,11 @@ def sweep_run_times() -> dict[int, int]:
     return dict(sorted(run_times.items()))
 
 
+def child_log_stream(index: int) -> str:
+    """The log stream Batch names for a child's task: `<job definition>/default/<task id>`."""
+    return f"lr-sweep/default/{index:04d}" + "0" * 28
+
+
 def sweep() -> Scenario:
     """A 1,000-child sweep (`SWEEP`): 960 succeeded (some after a retry), 30 out of memory, 10 failed otherwise;
     their run times as tracking keeps them (`child_seconds`)."""
@@ -275,6 +280,8 @@ def sweep() -> Scenario:
         counts={"FAILED": 40, "SUCCEEDED": 960},
         usage=Usage(vcpu_hours=250.0, memory_gib_hours=1000.0),
         run_times=sweep_run_times(),
+        # the lowest 20 failed children's logs, as tracking keeps them (limits.FAILED_CHILD_LOGS)
+        failed_logs={index: ("/aws/batch/job", child_log_stream(index)) for index in OUT_OF_MEMORY[:20]},
     )
     array = job(
         "sweep-1",

@@ -120,6 +120,13 @@ def test_a_report_renders_in_chromium_as_its_records_say(
         kept = {job_id: sum(children.run_times.values()) for job_id, children in scenario.children.items()}
         assert sum(bar["children"] for bar in drawn) == sum(kept.values())  # every ended child's run time, once
         assert all(bar["height"] > 0 for bar in drawn if bar["children"])
+        logs = page.evaluate(
+            """() => [...document.querySelectorAll('#arrays a[href*="#logsV2:"]')]
+                .map(a => a.getBoundingClientRect().width)"""
+        )
+        # each listed failed child whose log tracking kept links it, and the link is drawn
+        assert len(logs) == sum(len(children.failed_logs) for children in scenario.children.values())
+        assert all(width > 0 for width in logs)
     finally:
         page.close()
     assert errors == []

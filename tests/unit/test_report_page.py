@@ -4,6 +4,7 @@ loads nothing and runs nothing it was not written to."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
@@ -196,15 +197,53 @@ def test_an_array_without_run_times_kept_says_so() -> None:
     assert "No child's run time is recorded yet" in text
 
 
-def test_a_sweeps_failed_children_show_their_values_failure_and_the_child_jobs_page() -> None:
+def child_links(elements: Elements) -> list[str]:
+    return [
+        attrs["href"] or ""
+        for tag, attrs in elements.tags
+        if tag == "a" and any(part in (attrs["href"] or "") for part in ("lr-sweep$252Fdefault", "sweep-1:"))
+    ]
+
+
+def test_a_sweeps_failed_children_show_their_values_failure_and_the_childs_log() -> None:
     scenario = report_scenarios.sweep()
     elements = parsed(render(scenario))
     text = visible(elements)
     assert "Sweep values" in text
     assert "100lr=0.1 batch=128 seed=01ran out of memory" in text  # index, values, attempts, failure
-    links = [attrs["href"] for tag, attrs in elements.tags if tag == "a" and "sweep-1%3A" in (attrs["href"] or "")]
-    links += [attrs["href"] for tag, attrs in elements.tags if tag == "a" and "sweep-1:" in (attrs["href"] or "")]
-    assert "https://us-east-1.console.aws.amazon.com/batch/home?region=us-east-1#jobs/detail/sweep-1:100" in links
+    assert "log of sweep-1:100" in text
+    links = child_links(elements)
+    assert len(links) == MAX_FAILED_CHILD_ROWS, "each listed row links its child's log"
+    assert links[0] == (
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/"
+        f"$252Faws$252Fbatch$252Fjob/log-events/{report_scenarios.child_log_stream(100).replace('/', '$252F')}"
+    )
+    assert not any("/batch/home" in href for href in links), "no console page where the log is known"
+
+
+def test_a_failed_child_with_no_log_kept_links_its_jobs_page() -> None:
+    scenario = report_scenarios.sweep()
+    children = scenario.children["sweep-1"]
+    # a child that failed before it started (no stream), and items kept before logs were
+    without_100 = replace(children, failed_logs={i: log for i, log in children.failed_logs.items() if i != 100})
+    for kept in (without_100, replace(children, failed_logs={})):
+        elements = parsed(render_report(scenario.run, scenario.jobs, {"sweep-1": kept}, now=scenario.now))
+        links = child_links(elements)
+        assert "https://us-east-1.console.aws.amazon.com/batch/home?region=us-east-1#jobs/detail/sweep-1:100" in links
+        assert "batchdrop logs run-sweep --step lr-sweep --index 100" in visible(elements)
+        assert len(links) == MAX_FAILED_CHILD_ROWS
+
+
+def test_a_recovery_arrays_failed_child_links_its_own_childs_log() -> None:
+    scenario = report_scenarios.sweep()
+    array = scenario.jobs[0].model_copy(update={"array_size": 3, "child_indices": "100,105,990"})
+    children = scenario.children["sweep-1"]
+    states = replace(children, states="151726", failed_logs={1: ("/aws/batch/job", "lr-sweep/default/recovered")})
+    elements = parsed(render_report(scenario.run, [array], {"sweep-1": states}, now=scenario.now))
+    text = visible(elements)
+    assert "105 (here 1)" in text
+    assert "log of sweep-1:1" in text, "the recovery's child 1 (the original 105) links its own log"
+    assert any(href.endswith("lr-sweep$252Fdefault$252Frecovered") for href in child_links(elements))
 
 
 def test_a_plain_arrays_failed_children_have_no_sweep_values() -> None:

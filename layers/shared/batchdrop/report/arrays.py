@@ -1,23 +1,26 @@
 """The report's *Arrays and sweeps* section: each array's children by status, by the attempts they made
 and by their run times (median and 90th percentile in words), and its failed children: by kind in
 compact ranges, then the first few one per row with their sweep values, failure in words and a link to
-the child job's page (a child's log stream is named by Batch for its task, so only Batch's console knows
-it)."""
+the child's log in CloudWatch (the stream tracking kept from the child's FAILED event), or to the child
+job's page in Batch's console where no stream was kept (a child that never started; an older record)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
 from batchdrop.gateways.batch import console_url
+from batchdrop.gateways.log_links import stream_url
+from batchdrop.limits import FAILED_CHILD_LOGS
 from batchdrop.report.charts import histogram, run_time_histogram, status_strip
 from batchdrop.report.children import ChildSummary, FailedChild
 from batchdrop.report.markup import link, table, text
 from batchdrop.spec.sweep import child_values
 from batchdrop.store.records import JobRecord, RunRecord
 
-MAX_FAILED_CHILD_ROWS = 20
+MAX_FAILED_CHILD_ROWS = FAILED_CHILD_LOGS
 """An array's failed children listed one per row (then "and N more"); every one is in the compact ranges
-above the table, and `batchdrop logs --index` reads any child's log."""
+above the table, and `batchdrop logs --index` reads any child's log. As many as tracking keeps logs of
+(the lowest indices), so every listed child that started links its log."""
 
 
 def arrays_section(run: RunRecord, ordered: Sequence[JobRecord], summaries: Mapping[str, ChildSummary]) -> str:
@@ -56,7 +59,7 @@ def _array(run: RunRecord, job: JobRecord, summary: ChildSummary) -> str:
 
 
 def _failed_children(run: RunRecord, job: JobRecord, failed: Sequence[FailedChild]) -> str:
-    head = ["Index", *(["Sweep values"] if job.sweep else []), "Attempts", "Failure", "Its job"]
+    head = ["Index", *(["Sweep values"] if job.sweep else []), "Attempts", "Failure", "Its log"]
     rows = [
         [
             str(child.original) + ("" if child.original == child.index else f" (here {child.index})"),
@@ -84,9 +87,13 @@ def _values(job: JobRecord, original: int) -> str:
 
 
 def _child_link(run: RunRecord, job: JobRecord, child: FailedChild) -> str:
-    """The child job's page in the Batch console (its attempts and log stream), and the command that prints
-    its log."""
+    """The child's log in the CloudWatch console (else, with no stream kept, its job's page in the Batch
+    console, which lists its attempts), and the command that prints its log."""
     child_id = f"{job.job_id}:{child.index}"
-    page = link(console_url(job.region, child_id), f"job {child_id}") if job.region else text(child_id)
+    log = stream_url(job.region, *child.log) if child.log else None
+    if log is not None:
+        page = link(log, f"log of {child_id}")
+    else:
+        page = link(console_url(job.region, child_id), f"job {child_id}") if job.region else text(child_id)
     command = f"batchdrop logs {run.run_id} --step {job.step} --index {child.index}"
     return f"{page}<br><code>{text(command)}</code>"

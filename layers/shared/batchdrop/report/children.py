@@ -31,6 +31,9 @@ class FailedChild:
     """Its index in the sweep (a recovery's children keep the original child's)."""
     kind: str
     attempts: int
+    log: tuple[str, str] | None = None
+    """The log group and stream of the attempt that ended it, where tracking kept them (`Children.failed_logs`:
+    the lowest indices only; none for a child that never started, nor in items kept before logs were)."""
 
     @property
     def words(self) -> str:
@@ -92,6 +95,7 @@ def summarize_children(job: JobRecord, children: Children | None) -> ChildSummar
             original=originals[index] if index < len(originals) else index,
             kind=kind,
             attempts=attempts,
+            log=children.failed_logs.get(index),
         )
         for index, (kind, attempts) in sorted(failed_children(states[: 2 * size]).items())
     ]

@@ -154,9 +154,7 @@ class JobStates:
             counts={str(status): int(count) for status, count in plain.get("counts", {}).items()},
             usage=Usage.model_validate(plain.get("usage", {})),
             run_times={int(bucket): int(count) for bucket, count in plain.get("run_times", {}).items()},
-            failed_logs={
-                int(index): (str(log[0]), str(log[1])) for index, log in plain.get("failed_logs", {}).items()
-            },
+            failed_logs={int(index): (str(log[0]), str(log[1])) for index, log in plain.get("failed_logs", {}).items()},
         )
 
     def put_children(self, parent_id: str, children: Children, *, read_version: int) -> bool:
