@@ -1,5 +1,6 @@
 """Test scaffolding in one place, for unit and integration tests alike: the records a run leaves (a job of a
-run, the run that lists its jobs) and the pipeline spec most recovery and resume tests drop."""
+run, the run that lists its jobs, the table that holds them) and the pipeline spec most recovery and resume
+tests drop."""
 
 from __future__ import annotations
 
@@ -17,6 +18,19 @@ PIPELINE_STEPS = ("prep", "train", "evaluate")
 
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def create_records_table(dynamodb: Any, name: str) -> None:
+    """The records table's keys (PK, SK), billed on demand, made with `dynamodb` (a client, as under moto)."""
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def job_record(

@@ -57,6 +57,7 @@ from batchdrop.notify.slack_webhooks import (
 from batchdrop.wiring.notify import build_notifier
 from batchdrop.wiring.settings import NotifySettings, SettingsInvalid, load_settings
 from tests.conftest import EXAMPLES, load_event
+from tests.recordkit import create_records_table
 
 TABLE = "batchdrop-records"
 SECRET = "batchdrop/slack-webhooks"
@@ -203,15 +204,7 @@ def logs() -> Iterator[list[logging.LogRecord]]:
 def make_world(webhooks: dict[str, str]) -> Iterator[World]:
     with mock_aws():
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
-        session.client("dynamodb").create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_records_table(session.client("dynamodb"), TABLE)
         session.client("secretsmanager").create_secret(Name=SECRET, SecretString=json.dumps(webhooks))
         settings = load_settings(
             NotifySettings,

@@ -15,6 +15,7 @@ from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
 from batchdrop.gateways.submit_rate import SharedSubmitRate, SubmitRate
 from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
 from batchdrop.wiring.settings import SubmitSettings, load_settings
+from tests.recordkit import create_records_table
 
 QUEUE = "arn:aws:batch:us-east-1:123456789012:job-queue/cpu-shared"
 TABLE = "records"
@@ -120,15 +121,7 @@ def slots() -> Iterator[SubmitSlots]:
         dynamodb = boto3.client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
         )
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_records_table(dynamodb, TABLE)
         yield SubmitSlots(dynamodb, TABLE)
 
 
