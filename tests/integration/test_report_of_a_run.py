@@ -6,6 +6,7 @@ index with their sweep values (docs/report.md)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 
@@ -13,7 +14,9 @@ import pytest
 from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
+from batchdrop_local.state_changes import log_stream
 
+from batchdrop.gateways.log_links import log_url
 from batchdrop.report.page import render_report
 from batchdrop.report.records import read_report_records
 from batchdrop.store.job_states import JobStates
@@ -101,6 +104,17 @@ def test_a_sweeps_report_shows_its_failed_children_by_index(plane: ControlPlane)
     # every child's run time, as tracking kept it from the local Batch's events, once each
     assert sum(int(count) for count in re.findall(r'<g class="bucket"[^>]*data-children="(\d+)"', page)) == 20
     assert "Ended children by run time: median about" in page
-    # each failed child's sweep value (kept beside the job's record at submit) and its child job's page
+    # each failed child's sweep value (kept beside the job's record at submit) and its log, as named in the
+    # child's FAILED event (`<job definition>/default/<task id>`), kept by tracking
     assert [int(seed) for seed in re.findall(r"<td>seed=(\d+)</td>", page)] == list(FAILED_CHILDREN)
-    assert len(re.findall(r'href="https://us-east-1\.console\.aws\.amazon\.com/batch/[^"]*:(?:3|4|5|17)"', page)) == 4
+    (array,) = re.findall(r'<div class="array" data-job="([^"]+)"', page)
+    expected = [
+        log_url(
+            "us-east-1",
+            "/aws/batch/job",
+            log_stream({"jobId": f"{array}:{index}", "jobDefinition": "vision-trainer"}, 1),
+        )
+        for index in FAILED_CHILDREN
+    ]
+    assert re.findall(r'href="([^"]*#logsV2:[^"]*)"', page) == [html.escape(url) for url in expected]
+    assert "/batch/home" not in page, "no child's job page: each failed child's log is known"
