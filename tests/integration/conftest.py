@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from batchdrop_local.batch_fleet import queue_arns
+from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws, environment_of
 from batchdrop_local.local_stack import create_stack
 from batchdrop_local.notifications import StoredObject, s3_put_event, upload
@@ -30,6 +31,8 @@ from batchdrop_local.streams import StreamReader, matches
 from batchdrop.platform.config import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy, routed_through
+from tests.integration.submitting import Invoke, UnsleptSubmit, no_waiting
+from tests.integration.test_operator_cli import Cli
 
 Uploaded = StoredObject
 
@@ -166,6 +169,24 @@ def submit_function(local_stack: LocalStack) -> tuple[ModuleType, Callable[[dict
     function = local_stack.stack.functions["SubmitFunction"]
     module = load_handler(function)
     return module, lambda event: invoke(function, module, event)
+
+
+@pytest.fixture
+def unslept_submit(submit_function: tuple[ModuleType, Invoke], monkeypatch: pytest.MonkeyPatch) -> UnsleptSubmit:
+    """The submit function as the fault tests drive it: its gateway's back-off waits recorded, not slept.
+    Ask for `faults` before it, so that the handler's clients are made through the fault proxy."""
+    module, submit = submit_function
+    return UnsleptSubmit(module, submit, no_waiting(module, monkeypatch))
+
+
+# ---------------------------------------------------------------- the operator CLI against a module's control plane
+# (test_plan_expected, test_rerun_set, test_resume: each module's `plane` fixture runs its own scenario)
+
+
+@pytest.fixture
+def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """`batchdrop` run in-process against the running control plane of the test module's `plane` fixture."""
+    return Cli(plane, capsys, monkeypatch)
 
 
 # ---------------------------------------------------------------- Slack's webhook endpoint, on loopback

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -18,3 +18,12 @@ def no_waiting(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[floa
     waits: list[float] = []
     monkeypatch.setattr(module.submitter.batch, "sleep", waits.append)
     return waits
+
+
+class UnsleptSubmit(NamedTuple):
+    """The `unslept_submit` fixture: the submit function's module, its handler, and the back-off waits its
+    Batch gateway recorded instead of sleeping them."""
+
+    module: ModuleType
+    invoke: Invoke
+    waits: list[float]

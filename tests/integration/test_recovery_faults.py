@@ -5,8 +5,6 @@ after it; the redelivered record adopts the job by its name."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import pytest
 from batchdrop_local.streams import StreamReader, matches
 
@@ -15,7 +13,7 @@ from batchdrop.store.items import job_key, serialize
 from batchdrop.store.records import JobRecord
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
-from tests.integration.submitting import Invoke, no_waiting
+from tests.integration.submitting import UnsleptSubmit
 from tests.integration.test_submit import run_of, table_of
 from tests.recordkit import pipeline_spec
 
@@ -52,11 +50,9 @@ def failed_with_recovery(stack: LocalStack, job: JobRecord) -> JobRecord:
 def test_a_recovery_whose_submit_is_applied_then_lost_and_whose_batch_fails_is_made_once(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
+    module, submit, _ = unslept_submit
     upload = local_stack.upload(KEY, SPEC)
     assert submit(local_stack.s3_event(upload)) == {"batchItemFailures": []}
     run = run_of(local_stack, upload, module)

@@ -13,7 +13,7 @@ from batchdrop.store.items import job_key, run_key, serialize
 from batchdrop.store.records import RunRecord
 from tests.faults import FaultKind, FaultProxy
 from tests.integration.conftest import LocalStack
-from tests.integration.submitting import Invoke, no_waiting
+from tests.integration.submitting import Invoke, UnsleptSubmit
 from tests.integration.test_submit import run_of
 from tests.recordkit import pipeline_spec
 
@@ -71,13 +71,11 @@ def test_a_resumed_runs_submit_under_a_fault_makes_each_rerun_step_once_and_reus
     fault: tuple[FaultKind, list[str]],
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
     kind, operations = fault
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
-    first = failed_first_run(local_stack, submit_function)
+    module, submit, _ = unslept_submit
+    first = failed_first_run(local_stack, (module, submit))
     earlier = {ref.step: ref.job_id for ref in first.jobs}
     faults.clear()
     for step in ("train", "evaluate"):  # each submission of the resumed run meets the fault once
@@ -110,12 +108,10 @@ def test_a_resumed_runs_submit_under_a_fault_makes_each_rerun_step_once_and_reus
 def test_a_resumed_drop_whose_records_fail_after_an_uncertain_submit_is_redelivered_and_adopts_its_jobs(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
-    first = failed_first_run(local_stack, submit_function)
+    module, submit, _ = unslept_submit
+    first = failed_first_run(local_stack, (module, submit))
     faults.clear()
     lost = faults.fail_after("batch", "SubmitJob", body_contains="res-faults-train-")  # made; the answer lost
     broken = [  # then the run's records cannot be written

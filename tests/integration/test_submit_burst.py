@@ -5,14 +5,11 @@ SubmitJob calls took their slots on the shared schedule (issue 17; `bench.burst`
 from __future__ import annotations
 
 from collections import Counter
-from types import ModuleType
-
-import pytest
 
 from batchdrop.store.submit_slots import SLOTS_KEY
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
-from tests.integration.submitting import Invoke, no_waiting
+from tests.integration.submitting import UnsleptSubmit
 from tests.integration.test_submit import example, run_of
 
 DROPS = 20
@@ -21,11 +18,9 @@ DROPS = 20
 def test_a_throttled_burst_submits_every_drop_once_and_hands_none_back(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    waits = no_waiting(module, monkeypatch)
+    module, submit, waits = unslept_submit
     refused = [faults.throttle("batch", "SubmitJob", nth=nth) for nth in range(1, 2 * DROPS, 2)]  # every other
     uploads = [
         local_stack.upload(f"incoming/forecasting/burst/{index:02d}.yaml", example("cpu-report.yaml"))

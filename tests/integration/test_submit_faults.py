@@ -9,13 +9,11 @@ after looking the job's deterministic name up (issue 11, defect 1).
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import pytest
 
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
-from tests.integration.submitting import Invoke, no_waiting
+from tests.integration.submitting import UnsleptSubmit
 from tests.integration.test_submit import example, run_of
 
 PIPELINE = ("incoming/vision/resnet-pipeline.yaml", "resnet-pipeline.yaml")  # prep, train (an array), evaluate
@@ -25,11 +23,9 @@ ONE_STEP = ("incoming/forecasting/cpu-report.yaml", "cpu-report.yaml")
 def test_a_submit_applied_then_answered_500_makes_one_job_per_step(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
+    module, submit, _ = unslept_submit
     rule = faults.fail_after("batch", "SubmitJob", times=None)  # every step: Batch makes the job, the answer is lost
     key, name = PIPELINE
     upload = local_stack.upload(key, example(name))
@@ -50,11 +46,9 @@ def test_a_submit_applied_then_answered_500_makes_one_job_per_step(
 def test_a_submit_that_stays_throttled_is_sent_the_gateways_max_attempts_and_no_more(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    waits = no_waiting(module, monkeypatch)
+    module, submit, waits = unslept_submit
     gateway = module.submitter.batch
     faults.throttle("batch", "SubmitJob", times=20)
     key, name = ONE_STEP
@@ -72,11 +66,10 @@ def test_a_submit_that_stays_throttled_is_sent_the_gateways_max_attempts_and_no_
 def test_twenty_throttles_then_acceptance_are_twenty_one_requests_each_seen_by_the_gateway(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
+    unslept_submit: UnsleptSubmit,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    module, submit = submit_function
-    waits = no_waiting(module, monkeypatch)
+    module, submit, waits = unslept_submit
     monkeypatch.setattr(module.submitter.batch, "max_attempts", 21)
     faults.throttle("batch", "SubmitJob", times=20)
     key, name = ONE_STEP
@@ -93,11 +86,9 @@ def test_twenty_throttles_then_acceptance_are_twenty_one_requests_each_seen_by_t
 def test_a_submit_refused_with_500_before_applying_is_looked_up_then_sent_again_once(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
+    module, submit, _ = unslept_submit
     faults.fail_before("batch", "SubmitJob")
     key, name = ONE_STEP
     upload = local_stack.upload(key, example(name))
@@ -114,11 +105,9 @@ def test_a_submit_refused_with_500_before_applying_is_looked_up_then_sent_again_
 def test_a_submit_whose_connection_drops_after_applying_makes_one_job(
     faults: FaultProxy,
     local_stack: LocalStack,
-    submit_function: tuple[ModuleType, Invoke],
-    monkeypatch: pytest.MonkeyPatch,
+    unslept_submit: UnsleptSubmit,
 ) -> None:
-    module, submit = submit_function
-    no_waiting(module, monkeypatch)
+    module, submit, _ = unslept_submit
     faults.drop("batch", "SubmitJob")
     key, name = ONE_STEP
     upload = local_stack.upload(key, example(name))
