@@ -5,7 +5,6 @@ the worst case and one line saying there is nothing to go by."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +13,8 @@ from batchdrop_local.batch_lifecycle import Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
-from batchdrop.store.records import RunRecord
 from tests.conftest import EXAMPLES
+from tests.integration.runs import drop_and_wait
 from tests.integration.test_operator_cli import Cli
 from tests.recordkit import pipeline_spec
 
@@ -23,32 +22,12 @@ pytestmark = pytest.mark.integration
 
 SCENARIO = Scenario(fates=[], seconds={"queued": 0.2, "starting": 0.2, "running": 1.2})
 CONFIG = str(EXAMPLES / "platform.yaml")
-FINISHED = {"succeeded", "failed", "cancelled", "rejected"}
 
 
 @pytest.fixture(scope="module")
 def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
     with ControlPlane(emulator, scenario=SCENARIO, speed=1.0).running() as running:
         yield running
-
-
-@pytest.fixture
-def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(plane, capsys, monkeypatch)
-
-
-def drop_and_wait(plane: ControlPlane, key: str, body: bytes) -> RunRecord:
-    """Upload the spec at `key` and wait for the run it made to end."""
-    known = {run.run_id for run in plane.table.list_runs("vision", limit=100)[0]}
-    plane.aws.client("s3").put_object(Bucket=plane.bucket, Key=key, Body=body)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = plane.table.list_runs("vision", limit=100)[0]
-        ended = [run for run in runs if run.run_id not in known and run.status in FINISHED]
-        if ended:
-            return ended[0]
-        time.sleep(0.25)
-    pytest.fail("the run did not end within 120 s")
 
 
 def test_plan_expected_prices_each_steps_median_run_time_from_the_specs_earlier_runs(

@@ -30,11 +30,6 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
         yield running
 
 
-@pytest.fixture
-def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(plane, capsys, monkeypatch)
-
-
 def test_rerun_with_more_memory_for_the_step_that_ran_out_reruns_it_alone(plane: ControlPlane, cli: Cli) -> None:
     first = drop_and_wait(plane, "incoming/vision/set-oom.yaml", pipeline("set-oom"))
     assert first.status == "failed"

@@ -52,11 +52,6 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
         yield running
 
 
-@pytest.fixture
-def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(plane, capsys, monkeypatch)
-
-
 def pipeline(name: str, evaluate: str = "evaluate.py", memory: int = 4096, extra: str = "") -> bytes:
     return (PIPELINE.format(name=name, evaluate=evaluate, memory=memory) + extra).encode()
 
