@@ -31,8 +31,8 @@ from batchdrop_local.streams import StreamReader, matches
 from batchdrop.platform.config import parse_platform_config
 from tests.conftest import EVENTS, EXAMPLES
 from tests.faults import FaultProxy, routed_through
+from tests.integration.operator_cli import Cli
 from tests.integration.submitting import Invoke, UnsleptSubmit, no_waiting
-from tests.integration.test_operator_cli import Cli
 
 Uploaded = StoredObject
 

@@ -11,7 +11,8 @@ import pytest
 from batchdrop.platform.costs import cost_of, money_words
 from batchdrop.store.costs import JobCost, TeamCosts
 from batchdrop.store.queries import RecordQueries
-from tests.integration.test_operator_cli import Cli, _spec, cli, plane  # noqa: F401 (fixtures)
+from tests.integration.operator_cli import Cli, spec_file
+from tests.integration.test_operator_cli import plane  # noqa: F401 (its control plane, a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -27,12 +28,12 @@ resources: {{vcpus: 2, memory_mib: 4096}}
 
 
 def _ran(run: Cli, tmp_path: Path, name: str, project: str) -> str:
-    code, out, err = run("submit", _spec(tmp_path, name, TAGGED_SPEC.format(project=project)), "--wait")
+    code, out, err = run("submit", spec_file(tmp_path, name, TAGGED_SPEC.format(project=project)), "--wait")
     assert code == 0, err
     return out.split("✓ run ")[1].split(":")[0]
 
 
-def test_costs_by_team_spec_queue_and_tag(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_costs_by_team_spec_queue_and_tag(cli: Cli, tmp_path: Path) -> None:
     runs = [_ran(cli, tmp_path, "costs-a", "vision-2027"), _ran(cli, tmp_path, "costs-b", "atlas")]
     table: RecordQueries = cli.plane.table
     found = [table.get_run(run_id) for run_id in runs]
@@ -67,7 +68,7 @@ def test_costs_by_team_spec_queue_and_tag(cli: Cli, tmp_path: Path) -> None:  # 
     assert "total" in out
 
 
-def test_status_shows_each_jobs_cost_and_the_runs(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+def test_status_shows_each_jobs_cost_and_the_runs(cli: Cli, tmp_path: Path) -> None:
     run_id = _ran(cli, tmp_path, "costs-status", "vision-2027")
     run = cli.plane.table.get_run(run_id)
     assert run is not None
@@ -81,7 +82,7 @@ def test_status_shows_each_jobs_cost_and_the_runs(cli: Cli, tmp_path: Path) -> N
     assert f"    cost: {usd}, estimated\n" in out
 
 
-def test_bad_input_is_said_in_words(cli: Cli) -> None:  # noqa: F811
+def test_bad_input_is_said_in_words(cli: Cli) -> None:
     code, _, err = cli("costs", "--by", "user")
     assert code == 2
     assert "--by 'user': say team, spec, queue or tag:KEY" in err

@@ -6,7 +6,6 @@ while the local Lambda runtime runs the functions and the local Batch plays the 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,11 +15,8 @@ import pytest
 from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
-from batchdrop_local.stack_model import STACK_NAME
-from batchdrop_local.template import load_template
-from botocore.client import BaseClient
 
-from batchdrop_cli.main import main
+from tests.integration.operator_cli import Cli, spec_file
 from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration
@@ -74,84 +70,8 @@ def plane(emulator: EmbeddedAws) -> Iterator[ControlPlane]:
         yield running
 
 
-class Cli:
-    def __init__(
-        self, plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        self.plane = plane
-        self.capsys = capsys
-        self.calls: set[str] = set()
-        """The IAM actions of every AWS call the commands made."""
-        make_api_call = BaseClient._make_api_call  # type: ignore[attr-defined]  # every AWS call passes here
-
-        def recorded(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
-            if threading.current_thread() is threading.main_thread():  # the command, not the control plane
-                self.calls.add(_iam_action(client.meta.service_model.signing_name, operation))
-            return make_api_call(client, operation, parameters)
-
-        monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
-
-    def __call__(self, *arguments: str) -> tuple[int, str, str]:
-        """Exit code, standard output and standard error of `batchdrop --stack … ARGUMENTS`; and
-        every AWS call it made must be one the stack's OperatorPolicy grants."""
-        self.capsys.readouterr()
-        code = main(["--stack", STACK_NAME, "--endpoint-url", self.plane.aws.endpoint, *arguments])
-        captured = self.capsys.readouterr()
-        ungranted = self.calls - OPERATOR_ACTIONS - NEEDS_NO_PERMISSION
-        assert not ungranted, f"`batchdrop {arguments[0]}` calls what OperatorPolicy does not grant: {ungranted}"
-        return code, _without_function_logs(captured.out), _without_function_logs(captured.err)
-
-    def json(self, *arguments: str) -> Any:
-        code, out, err = self(*arguments, "--json")
-        assert code == 0, err
-        return json.loads(out)
-
-
-@pytest.fixture
-def cli(plane: ControlPlane, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(plane, capsys, monkeypatch)
-
-
-def _granted_actions(statements: list[Any]) -> set[str]:
-    """Every action the policy's statements grant, on either side of an `Fn::If`."""
-    granted: set[str] = set()
-    for statement in statements:
-        if isinstance(statement, dict) and "Fn::If" in statement:
-            granted |= _granted_actions([side for side in statement["Fn::If"][1:] if isinstance(side, dict)])
-        elif isinstance(statement, dict) and statement.get("Effect") == "Allow":
-            action = statement["Action"]
-            granted |= {action} if isinstance(action, str) else set(action)
-    return granted
-
-
-def _iam_action(service: str, operation: str) -> str:
-    # The few S3 operations whose IAM action has another name.
-    return {"s3:HeadObject": "s3:GetObject", "s3:ListObjectsV2": "s3:ListBucket"}.get(
-        f"{service}:{operation}", f"{service}:{operation}"
-    )
-
-
-OPERATOR_ACTIONS = _granted_actions(
-    load_template()["Resources"]["OperatorPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-)
-NEEDS_NO_PERMISSION = {"sts:GetCallerIdentity"}
-
-
-def _without_function_logs(text: str) -> str:
-    """The functions run in this process and log one JSON object per line (as in Lambda: Powertools'
-    `{"level": …}` and EMF's `{"_aws": …}`); the command's own output is the rest (its `--json` documents
-    are indented, and the lines of `logs --json` are neither)."""
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith(('{"level"', '{"_aws"')))
-
-
-def _spec(tmp_path: Path, name: str, text: str) -> str:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(text)
-    return str(path)
-
-
 def test_submit_wait_prints_the_run_and_exits_0_when_it_succeeds(cli: Cli, tmp_path: Path) -> None:
-    code, out, err = cli("submit", _spec(tmp_path, "cli-succeeds", CPU_SPEC.format(name="cli-succeeds")), "--wait")
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-succeeds", CPU_SPEC.format(name="cli-succeeds")), "--wait")
 
     assert code == 0, err
     assert "uploaded" in err
@@ -194,7 +114,7 @@ def test_submit_wait_prints_the_run_and_exits_0_when_it_succeeds(cli: Cli, tmp_p
 
 
 def test_logs_follow_streams_a_running_job_until_it_ends(cli: Cli, tmp_path: Path) -> None:
-    code, out, err = cli("submit", _spec(tmp_path, "cli-tail", CPU_SPEC.format(name="cli-tail")))
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-tail", CPU_SPEC.format(name="cli-tail")))
     assert code == 0, err
     run_id = out.split("✓ run ")[1].split(":")[0]
 
@@ -210,7 +130,7 @@ def test_logs_follow_streams_a_running_job_until_it_ends(cli: Cli, tmp_path: Pat
 
 
 def test_submit_follow_streams_state_changes_and_exits_3_when_the_run_fails(cli: Cli, tmp_path: Path) -> None:
-    code, out, err = cli("submit", _spec(tmp_path, "cli-fails", CPU_SPEC.format(name="cli-fails")), "--follow")
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-fails", CPU_SPEC.format(name="cli-fails")), "--follow")
 
     assert code == 3, err
     lines = out.splitlines()
@@ -222,7 +142,7 @@ def test_submit_follow_streams_state_changes_and_exits_3_when_the_run_fails(cli:
 
 
 def test_a_rejected_spec_exits_1_with_its_problems_and_the_receipt(cli: Cli, tmp_path: Path) -> None:
-    bad = _spec(tmp_path, "cli-typo", CPU_SPEC.format(name="cli-typo").replace("resources", "resorces"))
+    bad = spec_file(tmp_path, "cli-typo", CPU_SPEC.format(name="cli-typo").replace("resources", "resorces"))
 
     code, out, _ = cli("submit", bad, "--wait")
     assert code == 1
@@ -244,7 +164,7 @@ def test_a_rejected_spec_exits_1_with_its_problems_and_the_receipt(cli: Cli, tmp
 def test_list_shows_runs_newest_first_by_team_status_and_time(cli: Cli, tmp_path: Path) -> None:
     ids = []
     for name in ("cli-list-a", "cli-list-b"):
-        code, out, err = cli("submit", _spec(tmp_path, name, CPU_SPEC.format(name=name)))
+        code, out, err = cli("submit", spec_file(tmp_path, name, CPU_SPEC.format(name=name)))
         assert code == 0, err
         ids.append(out.split("✓ run ")[1].split(":")[0])
 
@@ -275,7 +195,7 @@ def test_list_shows_runs_newest_first_by_team_status_and_time(cli: Cli, tmp_path
 def test_cancel_terminates_the_running_step_cancels_the_queued_one_and_records_who(
     cli: Cli, plane: ControlPlane, tmp_path: Path
 ) -> None:
-    code, out, err = cli("submit", _spec(tmp_path, "cli-pipeline", PIPELINE_SPEC))
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-pipeline", PIPELINE_SPEC))
     assert code == 0, err
     run_id = out.split("✓ run ")[1].split(":")[0]
     _wait_for(lambda: _step_status(cli, run_id, "prep") == "RUNNING")
@@ -335,7 +255,7 @@ def _wait_for(condition: Any, timeout: float = 30.0) -> None:
 
 
 def test_a_sweeps_children_have_their_logs_and_follow_times_their_progress_in_order(cli: Cli, tmp_path: Path) -> None:
-    code, out, err = cli("submit", _spec(tmp_path, "cli-sweep", SWEEP_SPEC), "--follow")
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-sweep", SWEEP_SPEC), "--follow")
 
     assert code == 3, err
     timed = [line for line in out.splitlines() if line[:2].isdigit() and line[2] == ":"]
@@ -364,7 +284,7 @@ def test_a_sweeps_children_have_their_logs_and_follow_times_their_progress_in_or
 def test_list_says_a_team_is_not_in_the_platform_config_and_still_lists_its_rejected_runs(
     cli: Cli, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, "cli-stranger", CPU_SPEC.format(name="cli-stranger"))
+    spec = spec_file(tmp_path, "cli-stranger", CPU_SPEC.format(name="cli-stranger"))
     code, out, _ = cli("submit", spec, "--team", "strangers", "--json")
     assert code == 1
     run_id = json.loads(out)["run_id"]
@@ -440,7 +360,7 @@ def test_submit_refuses_a_file_the_stack_would_not_run_and_uploads_nothing(
 def test_submit_without_a_receipt_in_time_says_what_to_check_and_how_to_look_later(
     idle_stack: dict[str, str], cli: Cli, plane: ControlPlane, tmp_path: Path
 ) -> None:
-    spec = _spec(tmp_path, "cli-unanswered", CPU_SPEC.format(name="cli-unanswered"))
+    spec = spec_file(tmp_path, "cli-unanswered", CPU_SPEC.format(name="cli-unanswered"))
 
     code, out, err = cli("submit", spec, "--stack", IDLE_STACK, "--timeout", "1")
 
@@ -466,7 +386,7 @@ def test_submit_without_a_receipt_in_time_says_what_to_check_and_how_to_look_lat
 
 def test_status_shows_who_dropped_the_run_and_each_attempt_of_a_retried_job(cli: Cli, tmp_path: Path) -> None:
     spot = CPU_SPEC.format(name="cli-spot") + "retries: {attempts: 2, on_spot_interruption: true}\n"
-    code, out, err = cli("submit", _spec(tmp_path, "cli-spot", spot), "--wait")
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-spot", spot), "--wait")
     assert code == 0, err
     run_id = out.split("✓ run ")[1].split(":")[0]
 
@@ -490,7 +410,7 @@ def test_status_shows_who_dropped_the_run_and_each_attempt_of_a_retried_job(cli:
 def test_a_multinode_jobs_failed_node_is_told_by_status_and_its_log_by_logs_node(cli: Cli, tmp_path: Path) -> None:
     """docs/multinode.md: node 2 exits 2 and takes the main node down; status says which node failed and
     why, logs --node 2 prints that node's own log."""
-    code, out, err = cli("submit", _spec(tmp_path, "cli-ddp", DDP_SPEC), "--follow")
+    code, out, err = cli("submit", spec_file(tmp_path, "cli-ddp", DDP_SPEC), "--follow")
     assert code == 3, err
     run_id = out.split("✓ run ")[1].split(":")[0]
     deadline = time.monotonic() + 30

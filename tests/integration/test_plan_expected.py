@@ -14,8 +14,8 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
 from tests.conftest import EXAMPLES
+from tests.integration.operator_cli import Cli
 from tests.integration.runs import drop_and_wait
-from tests.integration.test_operator_cli import Cli
 from tests.recordkit import pipeline_spec
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from batchdrop_local.batch_lifecycle import JobFate, Scenario
 from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
+from tests.integration.operator_cli import Cli
 from tests.integration.runs import drop_and_wait, run_ids
-from tests.integration.test_operator_cli import Cli
 from tests.integration.test_resume import pipeline, steps_submitted
 
 pytestmark = pytest.mark.integration

@@ -12,8 +12,8 @@ from batchdrop_local.control_plane import ControlPlane
 from batchdrop_local.emulator import EmbeddedAws
 
 from batchdrop.store.records import RunRecord
+from tests.integration.operator_cli import Cli
 from tests.integration.runs import batch_job_names, drop_and_wait, run_ids, wait_for_new_run
-from tests.integration.test_operator_cli import Cli
 from tests.integration.test_sweep_definitions import sweep_beside
 
 pytestmark = pytest.mark.integration
