@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from batchdrop_local.runtime import _sqs_record, invoke, load_handler
+from batchdrop_local.runtime import invoke, load_handler, sqs_record
 from batchdrop_local.stack_model import REGION, LocalFunction
 
 from batchdrop.gateways.batch import BatchGateway
@@ -76,7 +76,7 @@ def _poll(sqs: Any, function: LocalFunction, module: Any, settings: dict[str, An
             if stop.exists():
                 return
             continue
-        event = {"Records": [_sqs_record(message, arn) for message in messages]}  # as the local runtime makes them
+        event = {"Records": [sqs_record(message, arn) for message in messages]}  # as the local runtime makes them
         started = time.monotonic()
         try:
             response = invoke(function, module, event) or {}

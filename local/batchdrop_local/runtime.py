@@ -113,7 +113,7 @@ class LocalLambda:
             if not messages:
                 self._stop.wait(self.poll)
                 continue
-            event = {"Records": [_sqs_record(message, arn) for message in messages]}
+            event = {"Records": [sqs_record(message, arn) for message in messages]}
             try:
                 response = self.invoke(function.logical_id, event)
                 failed = {item["itemIdentifier"] for item in (response or {}).get("batchItemFailures", [])}
@@ -266,7 +266,7 @@ class LocalLambda:
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
 
 
-def _sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     """A received SQS message as Lambda's event source mapping hands it to a function."""
     return {
         "messageId": message["MessageId"],
