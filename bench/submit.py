@@ -113,8 +113,12 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
 def _handler_in_own_process(
     aws: SeparateEmbeddedAws, function: LocalFunction, events: list[dict[str, Any]]
 ) -> tuple[float, float, int]:
-    """Run the handler over the events in a process of its own (a warm Lambda after its cold start)."""
-    figures = run_worker(aws, "submit", function.environment, events)
+    """Run the handler over the events in a process of its own (a warm Lambda after its cold start).
+    SubmitJob's pacing is set far above what one process reaches: what is measured here is the handler's
+    own cost over its calls (the booking of SubmitJob slots included); keeping to the account's rate, and
+    the waits it takes, are the *burst* benchmark's."""
+    unpaced = {**function.environment, "SUBMIT_JOBS_PER_SECOND": "10000"}
+    figures = run_worker(aws, "submit", unpaced, events)
     assert figures["failures"] == 0, figures
     table = RecordQueries(aws.client("dynamodb"), function.environment["TABLE_NAME"])
     jobs = 0
