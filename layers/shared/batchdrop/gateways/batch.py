@@ -7,6 +7,10 @@ with retries off and this gateway decides: a throttle (the request was
 refused, 50 TPS per account) is retried with jittered exponential backoff; an
 uncertain outcome (time-out, connection lost, 5xx) is settled by looking the
 deterministic job name up, and only a job that is not there is submitted again.
+Except after a read time-out: that call may still be on its way and make its job
+after the look-up found none (it made a burst's one duplicate), so a job not yet
+listed is not sent again then; the drop is retried later (the queue's visibility
+timeout), and its resumed run adopts the job by name or submits it.
 Every SubmitJob attempt first waits for its turn within the account's SubmitJob
 budget (`submit_rate`), so that a burst of drops is paced below the throttle
 instead of thrown at it.
@@ -196,6 +200,14 @@ class BatchGateway:
                     continue
                 message = exc.response.get("Error", {}).get("Message", str(exc))
                 raise BatchRefused(f"Batch refused job {name}: {message}") from exc
+            except ReadTimeoutError as exc:
+                found = self._settle_uncertain(name, queue, attempt, exc)
+                if found is not None:
+                    return found
+                raise BatchUnavailable(
+                    f"SubmitJob of job {name} timed out and Batch does not list the job yet: it may still make it,"
+                    " so it is looked up again when the drop is retried"
+                ) from exc
             except _UNCERTAIN as exc:
                 found = self._settle_uncertain(name, queue, attempt, exc)
                 if found is not None:
