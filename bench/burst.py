@@ -154,6 +154,8 @@ class Burst:
     dead_letters: int
     failed_deliveries: int
     """Messages a handler reported failed (or an invocation past the timeout): each would wait 720 s in AWS."""
+    uncertain: int
+    """SubmitJob calls whose outcome was uncertain (time-out, lost connection, 5xx), settled by the job's name."""
     timeouts: int
     seconds_to_last_job: float
     rate: float
@@ -189,7 +191,8 @@ class Burst:
                 self.throttled / max(1, self.jobs),
                 "",
                 detail=f"{self.throttled:,} refused; drops failed and retried (each 720 s late in AWS)"
-                f" {self.failed_deliveries:,}; invocations past the 120 s timeout {self.timeouts}",
+                f" {self.failed_deliveries:,}; invocations past the 120 s timeout {self.timeouts};"
+                f" SubmitJob outcomes uncertain (settled by name) {self.uncertain}",
             ),
             Figure(
                 f"{self.name}, {self.design}: messages in the intake DLQ",
@@ -327,6 +330,7 @@ def _burst(
         dead_letters=_depth(sqs, dead_letters) - dead_before,
         failed_deliveries=sum(count["failures"] for count in counts),
         timeouts=sum(count["timeouts"] for count in counts),
+        uncertain=sum(count.get("uncertain", 0) for count in counts),
         seconds_to_last_job=last - sent_at[0],
         rate=len(accepted) / max(1e-9, last - first),
         latencies=latencies,
@@ -390,7 +394,7 @@ def _start_workers(
 def _finished(worker: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = worker.communicate(timeout=FUNCTION_TIMEOUT + 60)
     lines = out.strip().splitlines()
-    return json.loads(lines[-1]) if lines else {"failures": 0, "timeouts": 0}
+    return json.loads(lines[-1]) if lines else {"failures": 0, "timeouts": 0, "uncertain": 0}
 
 
 def _send_and_drain(

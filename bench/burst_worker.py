@@ -9,12 +9,15 @@ message is made visible again after `retry_seconds` instead of the queue's visib
 far longer than a benchmark can wait; the failures are counted and reported). An invocation longer
 than the function's timeout is one Lambda would have stopped: none of its messages are deleted.
 
-Stops when the stop file exists and the queue gave it nothing; prints one JSON line of its counts.
+Stops when the stop file exists and the queue gave it nothing; prints one JSON line of its counts,
+among them the SubmitJob calls whose outcome was uncertain (a time-out, a lost connection, a 5xx: the
+gateway's warning), which its silenced logs would otherwise hide.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -25,6 +28,7 @@ import boto3
 from batchdrop_local.runtime import invoke, load_handler, sqs_record
 from batchdrop_local.stack_model import REGION, LocalFunction
 
+from batchdrop.gateways import batch as batch_gateway
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.gateways.submit_rate import SubmitRate
 from bench.report import ROOT
@@ -41,11 +45,13 @@ def main(settings_path: str) -> None:
         events={},
     )
     stdout = os.dup(1)
-    counts = {"invocations": 0, "messages": 0, "failures": 0, "timeouts": 0, "seconds": 0.0}
+    counts = {"invocations": 0, "messages": 0, "failures": 0, "timeouts": 0, "seconds": 0.0, "uncertain": 0}
     with Path(os.devnull).open("w") as sink:
         os.dup2(sink.fileno(), 1)  # logs and EMF metrics: Lambda sends them down a pipe, not to a terminal
         try:
             module = load_handler(function)
+            # after the handler's import, whose logging set-up replaces its loggers' handlers
+            logging.getLogger(batch_gateway.__name__).addHandler(_UncertainSubmits(counts))
             _pace(module.submitter.batch, settings)
             sqs = boto3.client("sqs", region_name=REGION, endpoint_url=settings["endpoint"])
             Path(settings["ready_file"]).touch()
@@ -54,6 +60,18 @@ def main(settings_path: str) -> None:
             sys.stdout.flush()
             os.dup2(stdout, 1)
     print(json.dumps(counts))
+
+
+class _UncertainSubmits(logging.Handler):
+    """Counts the gateway's "SubmitJob outcome uncertain" warnings (each a SubmitJob settled by name)."""
+
+    def __init__(self, counts: dict[str, Any]) -> None:
+        super().__init__(logging.WARNING)
+        self.counts = counts
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("SubmitJob outcome uncertain"):
+            self.counts["uncertain"] += 1
 
 
 def _pace(gateway: BatchGateway, settings: dict[str, Any]) -> None:
