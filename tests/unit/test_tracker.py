@@ -151,6 +151,18 @@ def test_a_failed_runs_steps_say_which_failed_and_why(world) -> None:
     assert table.runs["r1"].reason is not None
 
 
+def test_a_job_its_runs_cancel_asked_for_that_batch_fails_for_its_stopped_dependency_is_cancelled(world) -> None:
+    tracker, table = world
+    table.jobs["b"] = table.jobs["b"].model_copy(update={"cancelled_by": "arn:aws:iam::123456789012:user/ana"})
+    view = batch_view(table.jobs["b"])
+    deliver(tracker, state_change(view, "FAILED", at=at(4), reason="Dependent Job failed"))
+    job = table.jobs["b"]
+    assert (job.failure_class, job.failure) == (
+        "cancelled",
+        "cancelled with its run by arn:aws:iam::123456789012:user/ana",
+    )
+
+
 def test_a_run_that_ends_keeps_what_it_cost_where_its_queues_have_prices(world) -> None:
     tracker, table = world
     price = QueuePrice(vcpu_hour=0.05, gib_hour=0.005, gpu_hour=2.0)

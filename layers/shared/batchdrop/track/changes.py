@@ -16,7 +16,7 @@ from batchdrop.store.items import JobChange
 from batchdrop.store.records import TERMINAL, AttemptEnd, JobRecord, Transition, order_key, timestamp, utc_now
 from batchdrop.track.batch_events import JobDetail, log_streams, run_seconds
 from batchdrop.track.batches import TryAgainSoon
-from batchdrop.track.failures import attempt_ends, classify
+from batchdrop.track.failures import Failure, attempt_ends, classify
 from batchdrop.track.ports import TrackStore
 from batchdrop.track.usage import requested_usage
 
@@ -71,6 +71,10 @@ class StateChanges:
                 fields["usage"] = usage.model_dump(mode="json")
         if status == "FAILED" and reason is None:
             failure = classify(detail)
+            if failure.kind == "dependency" and stored is not None and stored.cancelled_by:
+                # Its run's cancel asked for it too, but Batch failed it first for the job before it, which
+                # the same cancel stopped: the person cancelled it, nothing failed.
+                failure = Failure("cancelled", f"cancelled with its run by {stored.cancelled_by}")
             fields["failure_class"], fields["failure"] = failure.kind, failure.words
             if stored is not None:
                 # A cancelled array is not recovered: its end does not wait for its children's.
