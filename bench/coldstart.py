@@ -91,10 +91,32 @@ class Context:  # what Powertools reads of Lambda's context
     function_name, memory_limit_in_mb, aws_request_id = "SubmitFunction", 512, "coldstart"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SubmitFunction"
 event = json.loads(open(os.environ["BENCH_DROP"]).read())["event"]
+%(before_snapshot)s
+t1 = time.perf_counter()
 response = app.lambda_handler(event, Context())
 assert response == {"batchItemFailures": []}, response
-os.write(timings, f"{time.perf_counter() - t0}\\n".encode())
+now = time.perf_counter()
+os.write(timings, f"{now - t0}\\n{now - t1}\\n".encode())
 """
+# What SnapStart's before-snapshot hook does (`batchdrop.wiring.snapstart`): the validators built.
+_BEFORE_SNAPSHOT = "from batchdrop.wiring.snapstart import build_validators; build_validators()"
+# What any handler validating with pydantic and logging with Powertools imports, none of batchdrop's code:
+# boto3 and the handler's own clients, pydantic and its first model, Powertools' Logger and Metrics.
+_FLOOR = """
+import time
+t0 = time.perf_counter()
+import boto3
+from botocore.config import Config
+session = boto3.Session()
+clients = {name: session.client(name, config=Config(retries={"mode": "standard"})) for name in %(clients)r}
+from pydantic import BaseModel
+class Model(BaseModel):
+    name: str
+from aws_lambda_powertools import Logger, Metrics
+Logger(); Metrics()
+print(time.perf_counter() - t0)
+"""
+HANDLER_CLIENTS = ("s3", "dynamodb", "batch")
 _PIECES = """
 import sys, time
 marks = [time.perf_counter()]
@@ -161,8 +183,9 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
         if key != "PYTHONDONTWRITEBYTECODE"  # Lambda's packages carry their bytecode; so does the venv
     }
     env.setdefault("AWS_LAMBDA_FUNCTION_NAME", "SubmitFunction")
-    samples: dict[str, list[float]] = {name: [] for name in ("boto3", "handler", "eager")}
+    samples: dict[str, list[float]] = {name: [] for name in ("boto3", "handler", "eager", "floor")}
     first: dict[str, list[float]] = {name: [] for name in ("boto3", "handler", "eager")}
+    drop_only: dict[str, list[float]] = {name: [] for name in ("boto3", "handler", "primed")}
     pieces: list[list[float]] = []
     tracer: list[float] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -171,16 +194,20 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
             samples["boto3"] += median_seconds_of_python(_BOTO3 % {"clients": CLIENTS}, 1, env)
             samples["handler"] += median_seconds_of_python(_handler(eager=False), 1, env)
             samples["eager"] += median_seconds_of_python(_handler(eager=True), 1, env)
+            samples["floor"] += median_seconds_of_python(_FLOOR % {"clients": HANDLER_CLIENTS}, 1, env)
             pieces.append(median_seconds_of_python(_PIECES, 1, env))
             tracer += median_seconds_of_python(_TRACER, 1, {**env, "POWERTOOLS_TRACE_DISABLED": "false"})
-            first["boto3"].append(
-                median_seconds_of_python(_BOTO3_FIRST_DROP % {"clients": CLIENTS}, 1, drops.next(env))[-1]
-            )
-            first["handler"].append(median_seconds_of_python(_handler(False) + _FIRST_DROP, 1, drops.next(env))[-1])
-            first["eager"].append(median_seconds_of_python(_handler(True) + _FIRST_DROP, 1, drops.next(env))[-1])
-    figures = _figures(samples, first, pieces)
+            imported, total = median_seconds_of_python(_BOTO3_FIRST_DROP % {"clients": CLIENTS}, 1, drops.next(env))
+            first["boto3"].append(total)
+            drop_only["boto3"].append(total - imported)
+            _, total, dropped = median_seconds_of_python(_first_drop(eager=False), 1, drops.next(env))
+            first["handler"].append(total)
+            drop_only["handler"].append(dropped)
+            first["eager"].append(median_seconds_of_python(_first_drop(eager=True), 1, drops.next(env))[1])
+            drop_only["primed"].append(median_seconds_of_python(_first_drop(snapshot=True), 1, drops.next(env))[2])
     return [
-        *figures,
+        *_figures(samples, first, pieces),
+        *_snapstart_figures(drop_only),
         Figure(
             "Powertools Tracer (the X-Ray SDK) would add",
             min(tracer) * 1000,
@@ -192,6 +219,12 @@ def _measure(aws: SeparateEmbeddedAws) -> list[Figure]:
 
 def _handler(eager: bool) -> str:  # one switch: with or without the deferrals
     return _HANDLER % {"eager": _EAGER if eager else "", "eager_build": _EAGER_BUILD if eager else ""}
+
+
+def _first_drop(eager: bool = False, snapshot: bool = False) -> str:
+    """The handler imported, then one drop; it prints the import, import + drop, and the drop alone.
+    `snapshot`: SnapStart's before-snapshot hook runs between them, as on a restored instance."""
+    return _handler(eager) + _FIRST_DROP % {"before_snapshot": _BEFORE_SNAPSHOT if snapshot else ""}
 
 
 class _Drops:
@@ -229,10 +262,26 @@ def _request(index: int) -> dict[str, Any]:
     return {**plan.jobs[0].request, "jobName": f"coldstart-floor-{index}"}
 
 
+def _snapstart_figures(drop_only: dict[str, list[float]]) -> list[Figure]:
+    """With SnapStart the import is done before the snapshot, once per version; a restored instance's cold
+    start is its restore (Lambda's, not measurable here) and its first drop."""
+    ms = {name: min(values) * 1000 for name, values in drop_only.items()}
+    return [
+        Figure(
+            "SnapStart: a restored instance's first drop",
+            ms["primed"],
+            "ms",
+            detail=f"its validators built before the snapshot; built on first use instead: {ms['handler']:.0f} ms;"
+            f" the drop's bare calls: {ms['boto3']:.0f} ms",
+        ),
+        Figure("SnapStart: first drop / the drop's bare calls", ms["primed"] / ms["boto3"], "×"),
+    ]
+
+
 def _figures(samples: dict[str, list[float]], first: dict[str, list[float]], pieces: list[list[float]]) -> list[Figure]:
     ms = {name: min(values) * 1000 for name, values in samples.items()}
     first_ms = {name: min(values) * 1000 for name, values in first.items()}
-    ratio, eager_ratio = ms["handler"] / ms["boto3"], ms["eager"] / ms["boto3"]
+    ratio, eager_ratio, floor_ratio = (ms[name] / ms["boto3"] for name in ("handler", "eager", "floor"))
     first_ratio, first_eager_ratio = first_ms["handler"] / first_ms["boto3"], first_ms["eager"] / first_ms["boto3"]
     figures = [
         Figure(f"import boto3 + {len(CLIENTS)} clients (fastest of {COLD_RUNS})", ms["boto3"], "ms"),
@@ -244,6 +293,12 @@ def _figures(samples: dict[str, list[float]], first: dict[str, list[float]], pie
             target=f"≤ {COLD_TARGET}",
             within=ratio <= COLD_TARGET,
             detail=f"without the deferrals: {eager_ratio:.2f}×",
+        ),
+        Figure(
+            "floor: boto3 + the handler's 3 clients + pydantic's first model + Powertools Logger, Metrics",
+            floor_ratio,
+            "×",
+            detail=f"{ms['floor']:.0f} ms: what any handler that validates with pydantic pays, before its own code",
         ),
         Figure(
             "import + first drop: handler",

@@ -20,14 +20,14 @@ from pydantic import BaseModel
 from batchdrop.notify.notifier import Delivery, NotificationFailed, NotificationInProgress, read_event
 from batchdrop.wiring.notify import build_notifier
 from batchdrop.wiring.settings import NotifySettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 from batchdrop.wiring.telemetry import dimension_metric
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
 notifier = build_notifier(load_settings(NotifySettings))
-refresh_after_restore()
+register_snapshot_hooks()
 
 
 # The SNS record as this function reads it: Powertools' parser models would import every event model

@@ -21,7 +21,7 @@ from batchdrop.publish.teller import RecordChange
 from batchdrop.store.items import deserialize
 from batchdrop.wiring.build import build_teller
 from batchdrop.wiring.settings import PublishSettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 
 if TYPE_CHECKING:  # a type only: importing Powertools' batch utilities costs a cold start ~70 ms
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -30,7 +30,7 @@ logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
 teller = build_teller(load_settings(PublishSettings))
-refresh_after_restore()
+register_snapshot_hooks()
 
 
 def change_of(record: dict[str, Any]) -> RecordChange:

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchdrop.wiring.build import build_reconciler
 from batchdrop.wiring.drift import build_drift_watch
 from batchdrop.wiring.settings import TrackSettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
@@ -30,7 +30,7 @@ metrics = Metrics()
 settings = load_settings(TrackSettings)
 reconciler = build_reconciler(settings)
 drift_watch = build_drift_watch(settings)
-refresh_after_restore()
+register_snapshot_hooks()
 PLATFORM_CHECK = "platform"
 
 

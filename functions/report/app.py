@@ -20,13 +20,13 @@ from pydantic import BaseModel, ValidationError
 from batchdrop.report.records import RunNotFound
 from batchdrop.wiring.report import build_report_writer
 from batchdrop.wiring.settings import ReportSettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
 writer = build_report_writer(load_settings(ReportSettings))
-refresh_after_restore()
+register_snapshot_hooks()
 
 
 class EndedRun(BaseModel):

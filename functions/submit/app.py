@@ -37,7 +37,7 @@ from batchdrop.submit.intake import is_object_creation
 from batchdrop.submit.submitter import Drop, Outcome, Submitter
 from batchdrop.wiring.build import build_recoverer, build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 from batchdrop.wiring.telemetry import dimension_metric
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"batchdrop"})
 metrics = Metrics()
 settings = load_settings(SubmitSettings)
 submitter = build_submitter(settings)
-refresh_after_restore()
+register_snapshot_hooks()
 
 
 @cache

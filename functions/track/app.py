@@ -24,7 +24,7 @@ from batchdrop.track.batches import Delivery
 from batchdrop.track.early_retry import Returned
 from batchdrop.wiring.build import build_early_retry, build_tracker
 from batchdrop.wiring.settings import TrackSettings, load_settings
-from batchdrop.wiring.snapstart import refresh_after_restore
+from batchdrop.wiring.snapstart import register_snapshot_hooks
 from batchdrop.wiring.telemetry import dimension_metric, team_month_metrics
 
 if TYPE_CHECKING:  # a type only: importing Powertools' batch utilities costs a cold start ~70 ms
@@ -36,7 +36,7 @@ metrics = Metrics()
 settings = load_settings(TrackSettings)
 tracker = build_tracker(settings)
 early_retry = build_early_retry(settings)
-refresh_after_restore()
+register_snapshot_hooks()
 
 
 # The SQS record as this function reads it: Powertools' parser models would import every event model it

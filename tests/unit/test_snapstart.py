@@ -9,9 +9,10 @@ import types
 from collections.abc import Callable
 
 import pytest
+from pydantic import BaseModel, ConfigDict, create_model
 
 from batchdrop.gateways.batch import BatchGateway
-from batchdrop.wiring.snapstart import refresh_after_restore, reseed_random
+from batchdrop.wiring.snapstart import build_validators, register_snapshot_hooks, reseed_random
 
 
 def backoff_waits() -> list[float]:
@@ -38,15 +39,41 @@ def test_two_instances_restored_from_one_snapshot_back_off_differently_once_rese
     assert backoff_waits() != first
 
 
-def test_the_hook_is_registered_where_lambda_offers_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    registered: list[Callable[[], None]] = []
+def test_the_hooks_are_registered_where_lambda_offers_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    before_snapshot: list[Callable[[], object]] = []
+    after_restore: list[Callable[[], None]] = []
     runtime = types.ModuleType("snapshot_restore_py")
-    runtime.register_after_restore = registered.append  # type: ignore[attr-defined]
+    runtime.register_before_snapshot = before_snapshot.append  # type: ignore[attr-defined]
+    runtime.register_after_restore = after_restore.append  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", runtime)
-    refresh_after_restore()
-    assert registered == [reseed_random]
+    register_snapshot_hooks()
+    assert before_snapshot == [build_validators]
+    assert after_restore == [reseed_random]
+
+
+def built(model: type[BaseModel]) -> bool:
+    return model.__pydantic_complete__
+
+
+def test_before_the_snapshot_the_deferred_validators_are_built_so_a_restored_instance_does_not() -> None:
+    deferred = create_model(
+        "Deferred", __module__="batchdrop.snapshot_fixture", __config__=ConfigDict(defer_build=True), name=(str, ...)
+    )
+    unresolvable = create_model(
+        "Unresolvable",
+        __module__="batchdrop.snapshot_fixture",
+        __config__=ConfigDict(defer_build=True),
+        ref=("Nowhere", ...),  # type: ignore[arg-type, maybe-unrecognized-str-typeform]
+    )
+    assert not built(deferred)
+
+    assert build_validators() >= 1  # and no error for the model that cannot be built before its first use
+    assert built(deferred)
+    assert deferred.model_validate({"name": "ok"}).name == "ok"  # type: ignore[attr-defined]
+    assert not built(unresolvable)
+    assert build_validators() == 0  # nothing left that can be built
 
 
 def test_without_lambdas_runtime_nothing_is_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # an import of it raises ImportError
-    refresh_after_restore()  # no error: there is no snapshot outside Lambda
+    register_snapshot_hooks()  # no error: there is no snapshot outside Lambda
