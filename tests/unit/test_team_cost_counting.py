@@ -147,7 +147,13 @@ class StandingLedger(MemoryLedger):
         super().__init__(table)
         self.monthly_usd = monthly_usd
 
+        self.reads: list[tuple[str, str]] = []
+        self.unreadable = False
+
     def standing(self, cost: JobCost) -> MonthStanding:
+        if self.unreadable:
+            raise RuntimeError("DynamoDB is unavailable")
+        self.reads.append((cost.team, cost.month))
         spent = sum(c.usd or 0.0 for c in self.counted.values() if (c.team, c.month) == (cost.team, cost.month))
         return MonthStanding(team=cost.team, month=cost.month, usd=spent, monthly_usd=self.monthly_usd)
 
@@ -186,3 +192,47 @@ def test_a_late_end_of_last_month_is_counted_into_it_but_not_told_as_this_months
 
     assert list(ledger.counted) == ["a"], "counted into November, where it ended"
     assert result.months == {}
+
+
+def test_a_batch_of_one_teams_ends_reads_its_month_once_after_counting_them_all(
+    platform_config: PlatformConfig,
+) -> None:
+    tracker, table, ledger = standing_world(platform_config, now=at(60))
+    result = deliver(tracker, end_of(table.jobs["a"]), end_of(table.jobs["b"]))
+
+    assert ledger.reads == [("vision", "2026-11")], "one strongly consistent read, not one per ended job"
+    assert result.months["vision"].usd == pytest.approx(sum(c.usd or 0.0 for c in ledger.counted.values()))
+
+
+def test_a_copy_of_an_end_already_counted_still_reads_the_month_its_first_delivery_may_not_have_marked(
+    platform_config: PlatformConfig,
+) -> None:
+    tracker, table, ledger = standing_world(platform_config, now=at(60))
+    end = end_of(table.jobs["a"])
+    deliver(tracker, end)
+    other_instance = Tracker(  # which has not seen it: it asks the ledger, which refuses
+        table=table, config=FixedConfig(platform_config), region="us-east-1", clock=lambda: at(60), costs=ledger
+    )
+    assert other_instance.costs is not None
+    other_instance.costs.clock = lambda: at(60)
+
+    result = deliver(other_instance, end)
+    assert result.counts["CostsCounted"] == 0, "refused: counted by the first delivery"
+    assert ledger.reads == [("vision", "2026-11")] * 2
+    assert "vision" in result.months
+
+
+def test_a_month_that_cannot_be_read_sends_its_ends_back_and_their_return_reads_it(
+    platform_config: PlatformConfig,
+) -> None:
+    tracker, table, ledger = standing_world(platform_config, now=at(60))
+    ledger.unreadable = True
+    failed = deliver(tracker, end_of(table.jobs["a"]), end_of(table.jobs["b"]))
+    assert failed.failed == {"msg-0", "msg-1"}, "both ends go back: the month they were counted into is untold"
+    assert set(ledger.counted) == {"a", "b"}, "counted all the same (the count is its own write)"
+
+    ledger.unreadable = False
+    returned = deliver(tracker, end_of(table.jobs["a"]), end_of(table.jobs["b"]))
+    assert returned.failed == set()
+    assert ledger.reads == [("vision", "2026-11")]
+    assert returned.months["vision"].usd == pytest.approx(sum(c.usd or 0.0 for c in ledger.counted.values()))

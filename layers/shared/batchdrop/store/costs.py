@@ -250,9 +250,10 @@ class TeamCosts:
     def standing(self, cost: JobCost) -> MonthStanding:
         """The cost's team-month as it stands after its count (one strongly consistent read: what the dashboard
         is told), with the budget levels it has reached and had not, marked now. A level is written only when
-        the read finds it reached and unmarked: a month past its warning level costs a read per ended job, not
-        a refused write. The write stays conditional (marker absent, total reached), so of two instances that
-        read the same month, one marks it: `team.budget` is told once."""
+        the read finds it reached and unmarked: a month past its warning level costs a read per tracking
+        batch (`track.costs` reads each team-month once), not a refused write. The write stays conditional
+        (marker absent, total reached), so of two instances that read the same month, one marks it:
+        `team.budget` is told once."""
         budget = self.budgets(cost.team) if self.budgets is not None else None
         monthly = budget.monthly_usd if budget is not None else None
         markers = list(BUDGET_MARKERS.values())

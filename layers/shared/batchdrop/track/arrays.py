@@ -47,6 +47,7 @@ class ArrayChildren:
             if index not in newest or _child_state(event) > _child_state(newest[index]):
                 newest[index] = event
         result.counts["ChildEvents"] += len(group)
+        messages = [delivery.message_id for delivery in group]
         for _ in range(8):  # optimistic: another instance may merge the same array at the same time
             stored = self.table.get_children(parent_id)
             merged = _merged(stored, newest, parent)
@@ -54,12 +55,12 @@ class ArrayChildren:
                 if self.table.children_version_on_parent(parent_id) < stored.version:
                     self.table.show_children_on_parent(parent_id, stored, timestamp(self.clock()))
                 if self.costs is not None:  # a copy of the last children's ends: counted once
-                    self.costs.children_merged(parent, stored, result)
+                    self.costs.children_merged(parent, stored, result, messages)
                 return
             if self.table.put_children(parent_id, merged, read_version=stored.version):
                 self.table.show_children_on_parent(parent_id, merged, timestamp(self.clock()))
                 if self.costs is not None:
-                    self.costs.children_merged(parent, merged, result)
+                    self.costs.children_merged(parent, merged, result, messages)
                 return
         raise RuntimeError(f"array {parent_id}: its children kept changing under us")
 

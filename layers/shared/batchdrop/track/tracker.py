@@ -121,6 +121,8 @@ class Tracker:
         for delivery in blocked:
             with returned_on_failure(result, [delivery]):
                 self._report_blocked(delivery, result)
+        if self.costs is not None:
+            self.costs.settle_months(result)
         self.runs.settle(list(settle.values()), jobs, result)
         transitions, self._transitions = self._transitions, []
         try:
@@ -169,7 +171,7 @@ class Tracker:
                 # ours is our own write (botocore re-sent it after its answer was lost): settle its run.
                 to_settle(settle, before)
             if self.costs is not None and before.status in TERMINAL:  # a copy of its end: counted once
-                self.costs.job_ended(before, None, result)
+                self.costs.job_ended(before, None, result, messages)
             return
         self._seen.append((job_id, change.order, messages))
         result.counts["JobTransitions"] += 1
@@ -179,7 +181,7 @@ class Tracker:
         if before.status == "SUBMITTED" or newest.detail.status in TERMINAL:
             to_settle(settle, before.model_copy(update={"status": newest.detail.status}))
         if self.costs is not None and change.status in TERMINAL:
-            self.costs.job_ended(before, change, result)
+            self.costs.job_ended(before, change, result, messages)
 
     def _remember(self, job_id: str, events: list[BatchEvent], group: list[Delivery]) -> None:
         """Queue the events' transitions for the job's history (written for the whole batch at the end of `track`)."""
