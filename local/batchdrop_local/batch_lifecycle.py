@@ -9,69 +9,36 @@ retries (by the job's own retryStrategy, as Batch decides them: `batch_fates`); 
 runs out of memory (below a memory it asks for) or is reclaimed (on spot capacity only, so many
 times per spec and step), and which children of an array fail, is said by a scenario, never by
 the specs.
+
+`LocalBatch` runs the lifecycle (jobs found, moved, attempts ended, stops honoured); its parts are
+`batch_jobs` (the jobs it keeps, their pace and attempts), `batch_output` (the events and log lines
+it writes), `batch_nodes` (multi-node jobs' nodes) and `batch_arrays` (arrays' children).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from batchdrop.store.items import ACTIVE_SHARDS
 from batchdrop_local import bridges
-from batchdrop_local.batch_fates import (
-    JobFate,
-    Scenario,
-    ScenarioError,
-    memory_mib,
-    original_indices,
-    retried,
-    spec_and_step,
-)
+from batchdrop_local.batch_arrays import ArrayChildren
+from batchdrop_local.batch_fates import JobFate, Scenario, memory_mib, retried, spec_and_step
+from batchdrop_local.batch_jobs import LocalJob, Pace, attempt_record
+from batchdrop_local.batch_nodes import MultiNodeJobs, node_view
+from batchdrop_local.batch_output import BatchOutput
 from batchdrop_local.batch_queues import LocalFleet
-from batchdrop_local.state_changes import as_batch_shows_it, epoch_ms, log_stream, state_change
+from batchdrop_local.state_changes import as_batch_shows_it, log_stream, state_change
 
 logger = logging.getLogger(__name__)
 
-LOG_GROUP = "/aws/batch/job"
-ECS = "arn:aws:ecs:us-east-1:123456789012"
 RECLAIMED = "Host EC2 (instance i-0bd1e2f3a4b5c6d7e) terminated."
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 
 __all__ = ["JobFate", "LocalBatch", "Scenario"]
-
-
-@dataclass
-class _Job:
-    view: dict[str, Any]
-    """The job as Batch shows it (its events' detail)."""
-    fate: JobFate
-    depends_on: list[str]
-    array_size: int | None
-    status: str = "SUBMITTED"
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    next_at: float = 0.0
-    started_at: datetime | None = None
-    children: list[_Job] = field(default_factory=list)
-    retry_strategy: dict[str, Any] = field(default_factory=dict)
-    """As submitted (`attempts`, `evaluateOnExit`): how Batch retries a failed attempt."""
-    child_index: int | None = None
-    """For an array child: its original index (the index it had before any resubmission)."""
-    memory_mib: int | None = None
-    """The memory it asked for (its request's override, else its job definition's)."""
-    nodes: int | None = None
-    """A multi-node parallel job's nodes: each tells its own events, `<job id>#<node index>`."""
-
-    @property
-    def ended(self) -> bool:
-        return self.status in {"SUCCEEDED", "FAILED"}
 
 
 class LocalBatch:
@@ -95,15 +62,23 @@ class LocalBatch:
         self.speed = speed
         self.interval = interval
         self.parallel_children = parallel_children
-        self.jobs: dict[str, _Job] = {}
-        self.events_sent = 0
+        self.jobs: dict[str, LocalJob] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._outbox: list[dict[str, Any]] = []
         self._reclaimed: dict[tuple[str, str, int | None], int] = {}
         """Attempts reclaimed so far, by spec, step and original child index (over every job of them)."""
         self.fleet = LocalFleet(aws, limit_vcpus=limit_vcpus)
-        aws.client("logs").create_log_group(logGroupName=LOG_GROUP)
+        self.pace = Pace(scenario, speed)
+        self.output = BatchOutput(aws)
+        self.nodes = MultiNodeJobs(self.output)
+        self.arrays = ArrayChildren(
+            pace=self.pace, parallel=parallel_children, move=self._move, finish_attempt=self._finish_attempt
+        )
+
+    @property
+    def events_sent(self) -> int:
+        """Events EventBridge took (PutEvents' failed entries not counted)."""
+        return self.output.events_sent
 
     def start(self) -> LocalBatch:
         self._thread = threading.Thread(target=self._run, name="local-batch", daemon=True)
@@ -114,10 +89,6 @@ class LocalBatch:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
-
-    def _seconds(self, phase: str) -> float:
-        defaults = {"queued": 1.0, "starting": 1.0, "running": 4.0, "child": 1.5}
-        return self.scenario.seconds.get(phase, defaults[phase]) / self.speed
 
     def _run(self) -> None:
         ticks = 0
@@ -130,7 +101,7 @@ class LocalBatch:
                 now = time.monotonic()
                 for job in list(self.jobs.values()):
                     self._advance(job, now)
-                self._flush()
+                self.output.flush()
             except Exception:  # the emulator shutting down, say: the next tick tries again
                 logger.exception("local Batch tick failed")
 
@@ -178,7 +149,7 @@ class LocalBatch:
         size = described.get("arrayProperties", {}).get("size")
         if size:
             view["arrayProperties"] = {"size": size, "statusSummary": {}}
-        job = _Job(
+        job = LocalJob(
             view=view,
             fate=self.scenario.fate(spec, step),
             depends_on=[dependency["jobId"] for dependency in described.get("dependsOn", [])],
@@ -192,114 +163,69 @@ class LocalBatch:
 
     # ------------------------------------------------------------------ jobs move
 
-    def _advance(self, job: _Job, now: float) -> None:
+    def _advance(self, job: LocalJob, now: float) -> None:
         if job.ended or now < job.next_at:
             return
         if job.status == "SUBMITTED":
-            self._move(job, "PENDING", after=self._seconds("queued"))
+            self._move(job, "PENDING", after=self.pace.seconds("queued"))
         elif job.status == "PENDING":
             upstream = [self.jobs.get(job_id) for job_id in job.depends_on]
             if any(dependency is not None and dependency.status == "FAILED" for dependency in upstream):
                 self._move(job, "FAILED", reason="Dependent Job failed")
             elif all(dependency is not None and dependency.status == "SUCCEEDED" for dependency in upstream):
                 if job.array_size:
-                    self._start_children(job)
+                    self.arrays.start(job)
                 else:
-                    self._move(job, "RUNNABLE", after=self._seconds("queued"))
+                    self._move(job, "RUNNABLE", after=self.pace.seconds("queued"))
         elif job.array_size:
-            self._advance_array(job, now)
+            self.arrays.advance(job, now)
         elif job.status == "RUNNABLE":
             if self.fleet.may_start(job.view):
-                self._move(job, "STARTING", after=self._seconds("starting"))
+                self._move(job, "STARTING", after=self.pace.seconds("starting"))
         elif job.status == "STARTING":
             job.started_at = datetime.now(UTC)
-            running = job.fate.runs_for / self.speed if job.fate.runs_for is not None else self._seconds("running")
+            running = job.fate.runs_for / self.speed if job.fate.runs_for is not None else self.pace.seconds("running")
             self._move(job, "RUNNING", after=running)
             if job.nodes:
-                for index in range(job.nodes):
-                    self._publish(state_change(self._node_view(job, index), "RUNNING", at=job.started_at))
+                self.nodes.running(job, at=job.started_at)
             else:
-                self._write_logs(job, "started")
+                self.output.write_logs(job, "started")
         elif job.status == "RUNNING":
             self._finish_attempt(job)
 
-    # ------------------------------------------------------------------ multi-node jobs
-
-    def _node_view(self, job: _Job, index: int) -> dict[str, Any]:
-        """Node `index` of a multi-node job, as Batch shows it: a job `<id>#<index>` with `nodeDetails` and
-        its node range's container."""
-        view = {key: value for key, value in job.view.items() if key != "nodeProperties"}
-        container = job.view["nodeProperties"]["nodeRangeProperties"][0]["container"]
-        return {
-            **view,
-            "jobId": f"{job.view['jobId']}#{index}",
-            "jobArn": f"{job.view['jobArn']}#{index}",
-            "nodeDetails": {"nodeIndex": index, "isMainNode": index == 0},
-            "container": dict(container),
-        }
-
-    def _finish_nodes(self, job: _Job, outcome: str) -> int:
-        """Every node's end, told as its own event with its log; the main node's exit code, returned, is
-        the job's. A failing node that is not the main node takes the main node down (exit 1)."""
-        assert job.nodes is not None
-        failing = (job.fate.fail_node or 0) if outcome == "fail" else None
-        number = len(job.attempts) + 1
-        main_code = 0
-        for index in range(job.nodes):
-            code = job.fate.exit_code if index == failing else 1 if index == 0 and failing is not None else 0
-            main_code = code if index == 0 else main_code
-            node = _Job(view=self._node_view(job, index), fate=job.fate, depends_on=[], array_size=None)
-            node.started_at = job.started_at
-            node.attempts = [dict(attempt) for attempt in job.attempts]
-            self._write_logs(node, "started")
-            self._write_logs(node, f"exited with code {code}" if code else "done", attempt=number)
-            node.attempts.append(self._attempt(node, exit_code=code))
-            status = "FAILED" if code else "SUCCEEDED"
-            self._publish(
-                state_change(
-                    node.view,
-                    status,
-                    at=datetime.now(UTC),
-                    attempts=node.attempts,
-                    reason="Essential container in task exited",
-                    exit_code=code,
-                )
-            )
-        return main_code
-
-    def _finish_attempt(self, job: _Job) -> None:
+    def _finish_attempt(self, job: LocalJob) -> None:
         number = len(job.attempts) + 1
         outcome = self._outcome(job)
         if job.nodes:  # the main node's end (its exit code and log stream) is the job's
-            code = self._finish_nodes(job, outcome)
-            main = {"exitCode": code, "logStreamName": log_stream(self._node_view(job, 0), number)}
-            job.attempts.append({**self._attempt(job, exit_code=code), "container": main})
+            code = self.nodes.finish(job, outcome)
+            main = {"exitCode": code, "logStreamName": log_stream(node_view(job, 0), number)}
+            job.attempts.append({**attempt_record(job, exit_code=code), "container": main})
             if not code:
                 self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
                 return
         elif outcome == "spot_reclaim":
-            job.attempts.append(self._attempt(job, exit_code=None, status_reason=RECLAIMED))
-            self._write_logs(job, "the instance was reclaimed", attempt=number)
+            job.attempts.append(attempt_record(job, exit_code=None, status_reason=RECLAIMED))
+            self.output.write_logs(job, "the instance was reclaimed", attempt=number)
         elif outcome in {"fail", "out_of_memory"}:
             code = 137 if outcome == "out_of_memory" else job.fate.exit_code
             reason = OUT_OF_MEMORY if code == 137 else None
-            job.attempts.append(self._attempt(job, exit_code=code, container_reason=reason))
-            self._write_logs(job, f"exited with code {code}", attempt=number)
+            job.attempts.append(attempt_record(job, exit_code=code, container_reason=reason))
+            self.output.write_logs(job, f"exited with code {code}", attempt=number)
         else:
-            job.attempts.append(self._attempt(job, exit_code=0))
-            self._write_logs(job, "done", attempt=number)
+            job.attempts.append(attempt_record(job, exit_code=0))
+            self.output.write_logs(job, "done", attempt=number)
             self._move(job, "SUCCEEDED", reason="Essential container in task exited", exit_code=0)
             return
         last = job.attempts[-1]
         if retried(job.retry_strategy, len(job.attempts), last):
             if job.child_index is not None:  # a child tells only how it ends
-                job.status, job.next_at = "PENDING", time.monotonic() + self._seconds("queued")
+                job.status, job.next_at = "PENDING", time.monotonic() + self.pace.seconds("queued")
             else:
-                self._move(job, "RUNNABLE", after=self._seconds("queued"))
+                self._move(job, "RUNNABLE", after=self.pace.seconds("queued"))
             return
         self._move(job, "FAILED", reason=last["statusReason"], exit_code=last["container"].get("exitCode"))
 
-    def _outcome(self, job: _Job) -> str:
+    def _outcome(self, job: LocalJob) -> str:
         """This attempt's outcome: the fate's, where what the job asked for and where it runs let it be."""
         fate = job.fate
         outcome = fate.outcome_of(job.child_index)
@@ -317,32 +243,14 @@ class LocalBatch:
         """Whether the queue's (first) compute environment is spot capacity, as Batch describes it."""
         return self.fleet.of(queue).spot
 
-    def _attempt(
-        self, job: _Job, *, exit_code: int | None, status_reason: str | None = None, container_reason: str | None = None
-    ) -> dict[str, Any]:
-        started = job.started_at or datetime.now(UTC)
-        return {
-            "container": {
-                "containerInstanceArn": f"{ECS}:container-instance/local/{uuid.uuid4().hex}",
-                "taskArn": f"{ECS}:task/local/{uuid.uuid4().hex}",
-                **({"exitCode": exit_code} if exit_code is not None else {}),
-                **({"reason": container_reason} if container_reason else {}),
-                "logStreamName": log_stream(job.view, len(job.attempts) + 1),
-                "networkInterfaces": [],
-            },
-            "startedAt": epoch_ms(started),
-            "stoppedAt": epoch_ms(datetime.now(UTC)),
-            "statusReason": status_reason or "Essential container in task exited",
-        }
-
     def _move(
-        self, job: _Job, status: str, *, after: float = 0.0, reason: str | None = None, exit_code: int | None = None
+        self, job: LocalJob, status: str, *, after: float = 0.0, reason: str | None = None, exit_code: int | None = None
     ) -> None:
         job.status = status
         job.next_at = time.monotonic() + after
         if job.child_index is None and not job.array_size:  # an array's place is its children's
             self.fleet.moved(job.view, status)
-        self._publish(
+        self.output.publish(
             state_change(
                 job.view, status, at=datetime.now(UTC), attempts=job.attempts, reason=reason, exit_code=exit_code
             )
@@ -361,123 +269,16 @@ class LocalBatch:
                 if reason:
                     self._stop_job(self.jobs[described["jobId"]], reason)
 
-    def _stop_job(self, job: _Job, reason: str) -> None:
+    def _stop_job(self, job: LocalJob, reason: str) -> None:
         if job.children:
             for child in job.children:
                 if not child.ended:
                     self._stop_job(child, reason)
-            self._summarized(job, "FAILED", reason=reason)
+            self.arrays.summarized(job, "FAILED", reason=reason)
             return
         if job.status in {"STARTING", "RUNNING"}:
-            job.attempts.append(self._attempt(job, exit_code=143, status_reason=reason))
-            self._write_logs(job, "terminated (SIGTERM)", attempt=len(job.attempts))
+            job.attempts.append(attempt_record(job, exit_code=143, status_reason=reason))
+            self.output.write_logs(job, "terminated (SIGTERM)", attempt=len(job.attempts))
             self._move(job, "FAILED", reason=reason, exit_code=143)
         else:
             self._move(job, "FAILED", reason=reason)
-
-    # ------------------------------------------------------------------ arrays
-
-    def _start_children(self, parent: _Job) -> None:
-        assert parent.array_size is not None
-        try:
-            indices = original_indices(parent.view, parent.array_size)
-        except ScenarioError as error:
-            logger.warning("job %s: %s; its children are taken as the originals", parent.view["jobId"], error)
-            indices = list(range(parent.array_size))
-        parent.children = [
-            _Job(
-                view={
-                    **parent.view,
-                    "jobId": f"{parent.view['jobId']}:{index}",
-                    "arrayProperties": {"index": index},
-                    "jobArn": f"{parent.view['jobArn']}:{index}",
-                },
-                fate=parent.fate,
-                depends_on=[],
-                array_size=None,
-                status="PENDING",
-                retry_strategy=parent.retry_strategy,
-                memory_mib=parent.memory_mib,
-                child_index=indices[index],
-            )
-            for index in range(parent.array_size)
-        ]
-        parent.status = "RUNNABLE"  # the parent itself says nothing until a child runs
-
-    def _advance_array(self, parent: _Job, now: float) -> None:
-        running = sum(1 for child in parent.children if child.status == "RUNNING")
-        for child in parent.children:
-            if child.ended or now < child.next_at:
-                continue
-            if child.status == "PENDING":
-                if running >= self.parallel_children:
-                    continue
-                running += 1
-                child.started_at = datetime.now(UTC)
-                child.status, child.next_at = "RUNNING", now + self._seconds("child")
-                # Each child tells only how it ended: Batch also tells RUNNABLE and RUNNING, but a
-                # thousand children's every step is more than the emulator moves in a minute.
-                if parent.status != "RUNNING":
-                    self._summarized(parent, "RUNNING")
-            elif child.status == "RUNNING":
-                self._finish_attempt(child)
-        if all(child.ended for child in parent.children):
-            failed = any(child.status == "FAILED" for child in parent.children)
-            self._summarized(
-                parent, "FAILED" if failed else "SUCCEEDED", reason="Array Child Job failed" if failed else None
-            )
-
-    def _summarized(self, parent: _Job, status: str, reason: str | None = None) -> None:
-        summary: dict[str, int] = {}
-        for child in parent.children:
-            summary[child.status] = summary.get(child.status, 0) + 1
-        parent.view["arrayProperties"] = {"size": parent.array_size, "statusSummary": summary}
-        self._move(parent, status, reason=reason)
-
-    # ------------------------------------------------------------------ telling EventBridge
-
-    def _publish(self, event: dict[str, Any]) -> None:
-        self._outbox.append(event)
-
-    def _flush(self) -> None:
-        events = self.aws.client("events")
-        while self._outbox:
-            chunk, self._outbox = self._outbox[:10], self._outbox[10:]
-            entries = [
-                {
-                    "Source": event["source"],
-                    "DetailType": event["detail-type"],
-                    "Detail": json.dumps(event["detail"]),
-                    "Resources": event["resources"],
-                    "Time": datetime.now(UTC),
-                }
-                for event in chunk
-            ]
-            response = events.put_events(Entries=entries)
-            self.events_sent += len(entries) - int(response.get("FailedEntryCount", 0))
-
-    def _write_logs(self, job: _Job, what: str, attempt: int | None = None) -> None:
-        if ":" in job.view["jobId"]:
-            return  # children's logs would be thousands of streams; their parent's story is told
-        logs = self.aws.client("logs")
-        stream = log_stream(job.view, attempt or len(job.attempts) + 1)
-        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
-            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-        now = epoch_ms(datetime.now(UTC))
-        lines = list(_story(job, what))
-        logs.put_log_events(
-            logGroupName=LOG_GROUP,
-            logStreamName=stream,
-            logEvents=[{"timestamp": now + index, "message": line} for index, line in enumerate(lines)],
-        )
-
-
-def _story(job: _Job, what: str) -> Iterator[str]:
-    command = " ".join(job.view.get("container", {}).get("command", [])) or "the job definition's command"
-    if what == "started":
-        yield f"batchdrop local Batch: starting {command}"
-        yield "loading data... 12,400 samples"
-        return
-    for epoch in range(1, 4):
-        yield f"epoch {epoch}/3 loss={1.0 / epoch:.3f}"
-    yield f"batchdrop local Batch: {what}"
