@@ -4,13 +4,18 @@ read a job definition's command (what a sweep without `command` wraps, docs/swee
 SubmitJob has no idempotency token. botocore's own retries would resend a
 request whose first copy may have created a job, so the Batch client is built
 with retries off and this gateway decides: a throttle (the request was
-refused, 50 TPS per account) is retried with jittered exponential backoff; an
-uncertain outcome (time-out, connection lost, 5xx) is settled by looking the
-deterministic job name up, and only a job that is not there is submitted again.
-Except after a read time-out: that call may still be on its way and make its job
-after the look-up found none (it made a burst's one duplicate), so a job not yet
-listed is not sent again then; the drop is retried later (the queue's visibility
-timeout), and its resumed run adopts the job by name or submits it.
+refused, 50 TPS per account) is retried with jittered exponential backoff, and
+so is a connection that could not be made (the request never left); an
+uncertain outcome is settled by looking the deterministic job name up first:
+
+- Batch answered 500 or 503 (it is done with the request, whatever it did): a job
+  that is not listed is submitted again;
+- no answer came (a read time-out, a connection lost mid-request) or a gateway
+  answered in Batch's place (502, 504): the request may still be on its way and
+  make its job after the look-up found none (a read time-out made a burst's one
+  duplicate), so a job not listed is not sent again then; the drop is retried
+  later (the queue's visibility timeout), and its resumed run adopts the job by
+  name or submits it.
 Every SubmitJob attempt first waits for its turn within the account's SubmitJob
 budget (`submit_rate`), so that a burst of drops is paced below the throttle
 instead of thrown at it.
@@ -43,7 +48,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ProxyConnectionError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from batchdrop.errors import BatchdropError
 from batchdrop.gateways.queue_state import EnvironmentState, QueueFront, QueuePlace, environment_state
@@ -66,7 +78,14 @@ THROTTLE_CODES = frozenset(
 )
 MAX_REASON = 250
 """Batch keeps a cancel or terminate reason as the job's status reason; a short one reads well there."""
-_UNCERTAIN = (ReadTimeoutError, ConnectionClosedError, EndpointConnectionError)
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)
+"""No connection was made: Batch never received the request, so sending it again is safe."""
+_GATEWAY_STATUSES = frozenset({502, 504})
+"""A gateway's answer in Batch's place: the service behind it may still be making the job."""
+_NO_ANSWER = (BotoConnectionError, HTTPClientError)
+"""Every way botocore tells that no answer came. Past `_NOT_SENT`, the request was sent (a read time-out,
+a connection lost mid-request: `ReadTimeoutError`, `ConnectionClosedError`) and Batch may still be
+making the job."""
 _REVISION = re.compile(r":[0-9]+$")
 """A job definition reference that names its revision (`name:3`, `arn:…:job-definition/name:3`)."""
 _T = TypeVar("_T")
@@ -111,7 +130,7 @@ def _unavailable_as(message: str) -> Iterator[None]:
         if not _transient(exc):
             raise
         raise BatchUnavailable(f"{message}: {exc}") from exc
-    except _UNCERTAIN as exc:
+    except _NO_ANSWER as exc:
         raise BatchUnavailable(f"{message}: {exc}") from exc
 
 
@@ -180,7 +199,8 @@ class BatchGateway:
         """Submit a job once. With `look_first` (a resumed run), adopt a job of this name if one exists."""
         name, queue = request["jobName"], request["jobQueue"]
         if look_first:
-            existing = self.find(name, queue)
+            with _unavailable_as(f"cannot tell whether job {name} was created"):
+                existing = self.find(name, queue)
             if existing is not None:
                 return SubmittedJob(job_id=existing, job_name=name, adopted=True)
         for attempt in range(self.max_attempts):
@@ -193,6 +213,8 @@ class BatchGateway:
                     logger.info("SubmitJob throttled; backing off", extra={"job_name": name, "attempt": attempt})
                     self._backoff(attempt)
                     continue
+                if _status(exc) in _GATEWAY_STATUSES:
+                    return self._settled_or_later(name, queue, attempt, exc)
                 if _status(exc) >= 500:
                     found = self._settle_uncertain(name, queue, attempt, exc)
                     if found is not None:
@@ -200,21 +222,24 @@ class BatchGateway:
                     continue
                 message = exc.response.get("Error", {}).get("Message", str(exc))
                 raise BatchRefused(f"Batch refused job {name}: {message}") from exc
-            except ReadTimeoutError as exc:
-                found = self._settle_uncertain(name, queue, attempt, exc)
-                if found is not None:
-                    return found
-                raise BatchUnavailable(
-                    f"SubmitJob of job {name} timed out and Batch does not list the job yet: it may still make it,"
-                    " so it is looked up again when the drop is retried"
-                ) from exc
-            except _UNCERTAIN as exc:
-                found = self._settle_uncertain(name, queue, attempt, exc)
-                if found is not None:
-                    return found
+            except _NOT_SENT as exc:
+                logger.info("SubmitJob could not connect; trying again", extra={"job_name": name, "error": str(exc)})
+                self._backoff(attempt)
                 continue
+            except _NO_ANSWER as exc:  # sent, and no answer came
+                return self._settled_or_later(name, queue, attempt, exc)
             return SubmittedJob(job_id=response["jobId"], job_name=response["jobName"], adopted=False)
         raise BatchUnavailable(f"Batch did not accept job {name} after {self.max_attempts} attempts")
+
+    def _settled_or_later(self, name: str, queue: str, attempt: int, error: Exception) -> SubmittedJob:
+        """After a call Batch may still be applying: its job if listed already, else not sent again now."""
+        found = self._settle_uncertain(name, queue, attempt, error)
+        if found is not None:
+            return found
+        raise BatchUnavailable(
+            f"SubmitJob of job {name} got no answer from Batch ({error}) and Batch does not list the job yet:"
+            " it may still make it, so it is looked up again when the drop is retried"
+        ) from error
 
     def _settle_uncertain(self, name: str, queue: str, attempt: int, error: Exception) -> SubmittedJob | None:
         """After a time-out or 5xx the job may exist: look before submitting again."""
@@ -356,7 +381,7 @@ class BatchGateway:
             except ClientError as exc:
                 if not _transient(exc):
                     raise
-            except _UNCERTAIN:
+            except _NO_ANSWER:
                 pass
             self._backoff(attempt)
         return call(**arguments)
