@@ -8,11 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG, BatchGateway
-from batchdrop.gateways.submit_rate import SharedSubmitRate, SubmitRate
+from batchdrop.gateways.submit_rate import UNBOOKABLE_PAUSE, SharedSubmitRate, SubmitRate
 from batchdrop.store.submit_slots import SlotsUnavailable, SubmitSlots
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from tests.recordkit import create_records_table
@@ -126,15 +128,38 @@ def slots() -> Iterator[SubmitSlots]:
 
 
 def test_instances_booking_at_once_get_one_slot_each_in_turn(slots: SubmitSlots) -> None:
-    starts = [slots.book(0.025, now=5000.0) for _ in range(4)]  # four instances, the same moment
+    starts = [slots.book(0.025, now=5000.0, horizon=10.0) for _ in range(4)]  # four instances, the same moment
     assert starts == pytest.approx([5000.0, 5000.025, 5000.05, 5000.075])
 
 
 def test_a_schedule_nobody_booked_for_a_while_starts_again_at_now(slots: SubmitSlots) -> None:
-    slots.book(0.5, now=5000.0)
-    slots.book(0.5, now=5000.0)
-    assert slots.book(0.5, now=5060.0) == pytest.approx(5060.0), "an idle minute is not owed to anyone"
-    assert slots.book(0.5, now=5060.1) == pytest.approx(5060.5)
+    slots.book(0.5, now=5000.0, horizon=10.0)
+    slots.book(0.5, now=5000.0, horizon=10.0)
+    assert slots.book(0.5, now=5060.0, horizon=10.0) == pytest.approx(5060.0), "an idle minute is not owed to anyone"
+    assert slots.book(0.5, now=5060.1, horizon=10.0) == pytest.approx(5060.5)
+
+
+def test_a_schedule_carried_beyond_the_horizon_starts_again_at_now_not_further(slots: SubmitSlots) -> None:
+    slots.book(3600.0, now=5000.0, horizon=7200.0)  # a host an hour fast, or botocore's re-sent ADDs
+    assert slots.book(0.5, now=5000.0, horizon=10.0) == pytest.approx(5000.0), "not carried on past an hour"
+    assert slots.book(0.5, now=5000.0, horizon=10.0) == pytest.approx(5000.5)
+
+
+def test_a_booking_that_gets_no_answer_is_slots_unavailable_not_a_trace() -> None:
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+    def no_answer(request: Any, **_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    dynamodb.meta.events.register("before-send.dynamodb", no_answer)
+    with pytest.raises(SlotsUnavailable, match="cannot book"):
+        SubmitSlots(dynamodb, TABLE).book(0.5, now=5000.0, horizon=10.0)
 
 
 def test_an_instance_with_work_uses_the_idle_ones_share_booking_three_calls_at_a_time() -> None:
@@ -185,6 +210,38 @@ def test_an_unbookable_schedule_paces_the_instance_to_its_own_share() -> None:
     assert clock.now - started == pytest.approx(2.0), "its own share: 2 a second, the first at once"
 
 
+def test_a_schedule_that_cannot_be_booked_is_not_asked_again_for_a_while() -> None:
+    """While DynamoDB fails, each booking costs botocore's retries: one booking pays them, not every call."""
+    clock = FakeClock()
+    schedule = FakeSlots(failing=True)
+    rate = SharedSubmitRate(schedule, 10.0, 5, clock=clock, sleep=clock.sleep)
+    for _ in range(40):  # 20 s at its own share of 2 a second
+        rate.take()
+    assert schedule.attempts == 1
+    schedule.failing = False
+    clock.now += UNBOOKABLE_PAUSE
+    rate.take()
+    assert (schedule.attempts, rate.bookings) == (2, 1), "booked again once the pause is over"
+
+
+def test_more_instances_than_the_budget_serves_at_once_wait_their_turn_and_never_carry_the_schedule_away() -> None:
+    """4 calls a second shared by 20 busy instances: each waits for its booked slot (a booking of 3 slots
+    each puts the schedule 15 s ahead), none falls back to its own share, and the schedule stays within
+    reach."""
+    clock = FakeClock()
+    schedule = FakeSlots()
+    instances = [SharedSubmitRate(schedule, 4.0, 20, clock=clock, sleep=clock.sleep) for _ in range(20)]
+    started = clock.now
+    calls = []
+    for _ in range(6):
+        for instance in instances:
+            instance.take()
+            calls.append(clock.now)
+            assert schedule.next - clock.now <= instance.horizon
+    assert sum(instance.own_share_calls for instance in instances) == 0, "every call in a booked slot"
+    assert len(calls) <= round((schedule.next - started) * 4.0), "no more calls than the slots booked"
+
+
 def test_a_schedule_booked_far_ahead_is_not_waited_out() -> None:
     clock = FakeClock()
     schedule = FakeSlots()
@@ -199,8 +256,10 @@ class FakeSlots(SubmitSlots):
     def __init__(self, *, failing: bool = False) -> None:
         self.next = 0.0
         self.failing = failing
+        self.attempts = 0
 
-    def book(self, slot_seconds: float, now: float) -> float:
+    def book(self, slot_seconds: float, now: float, horizon: float = float("inf")) -> float:
+        self.attempts += 1
         if self.failing:
             raise SlotsUnavailable("the table does not answer")
         start = max(now, self.next)

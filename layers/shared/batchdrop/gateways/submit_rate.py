@@ -8,7 +8,8 @@ is left to the account's other users). Every SubmitJob attempt first takes its t
   schedule in the records table (`store/submit_slots`), so the calls of all instances together
   keep to the budget, and an instance with work uses the share of one that has none. One
   DynamoDB write per three calls. When the schedule cannot be booked, the instance paces itself
-  to its fixed share instead (below), so a DynamoDB hiccup slows submissions and never fails them.
+  to its fixed share instead (below) and does not try to book again for `UNBOOKABLE_PAUSE`, so a
+  DynamoDB outage costs one booking's retries, then slows submissions and does not fail them.
 - `SubmitRate`: one instance's own token bucket, at budget / `SubmitMaxConcurrency` (at most that
   many instances run at once). Simple and free, but a share an idle instance leaves is lost: the
   tail of a burst, when fewer instances have work, goes slower.
@@ -38,10 +39,16 @@ LATE_GRACE = 1.0
 """How late a booked slot may still be used (seconds). However late, an instance holds at most
 `BOOKED_AT_ONCE - 1` unused slots, so what comes on top of the rate stays bounded; a short grace only
 loses slots to a slow read or plan."""
-MAX_WAIT = 10.0
-"""Longest wait for a booked slot. The schedule runs ahead by at most one booking per busy instance (15
-slots, under half a second, at the defaults); one booked further ahead means clocks far apart, and is
-not waited out: the instance paces itself to its own share instead."""
+CLOCK_MARGIN = 10.0
+"""How far beyond the instances' own bookings the schedule may stand (seconds). The schedule runs
+ahead by at most one booking per instance (`at_once` slots each: 15 slots, under half a second, at the
+defaults); on top of that, a margin for hosts' clocks apart and slow bookings. Beyond the two
+together (the horizon), the schedule is started again at now (`store/submit_slots`), and a slot is
+not waited for: the instance paces itself to its own share instead."""
+UNBOOKABLE_PAUSE = 30.0
+"""After the schedule could not be booked, how long an instance paces itself to its own share
+before it tries to book again (seconds): the failed booking cost botocore's retries (up to ~30 s of
+DynamoDB back-off), which every call would pay again while DynamoDB fails."""
 
 
 class SubmitPacer(Protocol):
@@ -119,8 +126,13 @@ class SharedSubmitRate:
         self.clock = clock  # wall-clock time: the schedule is shared by instances on other hosts
         self.sleep = sleep
         self.own_share = SubmitRate(per_second / max(1, instances), clock=clock, sleep=sleep)
+        self.horizon = self.at_once * max(1, instances) * self.slot_seconds + CLOCK_MARGIN
+        """How far ahead a slot may be booked: every instance's booking, and the margin."""
         self.waited = 0.0
         self.bookings = 0
+        self.own_share_calls = 0
+        """Calls paced by the own share instead: the schedule could not be booked, or stood too far ahead."""
+        self._unbookable_until = float("-inf")
         self._booked: deque[float] = deque()
         """The starts of this instance's slots not yet used, earliest first."""
 
@@ -129,22 +141,30 @@ class SharedSubmitRate:
         while self._booked and self._booked[0] < now - self.grace:
             self._booked.popleft()  # gone by unused
         if not self._booked:
+            if now < self._unbookable_until:
+                return self._own_share()
             try:
-                start = self.slots.book(self.slot_seconds * self.at_once, now)
+                start = self.slots.book(self.slot_seconds * self.at_once, now, self.horizon)
             except SlotsUnavailable as exc:
                 logger.warning(
-                    "SubmitJob schedule unavailable; pacing to this instance's share", extra={"error": str(exc)}
+                    "SubmitJob schedule unavailable; pacing to this instance's share",
+                    extra={"error": str(exc), "pause_seconds": UNBOOKABLE_PAUSE},
                 )
-                return self.own_share.take()
+                self._unbookable_until = self.clock() + UNBOOKABLE_PAUSE
+                return self._own_share()
             self.bookings += 1
             self._booked.extend(start + index * self.slot_seconds for index in range(self.at_once))
         wait = self._booked.popleft() - self.clock()
-        if wait > MAX_WAIT:
+        if wait > self.horizon:
             logger.warning("SubmitJob schedule far ahead; pacing to this instance's share", extra={"ahead": wait})
             self._booked.clear()
-            return self.own_share.take()
+            return self._own_share()
         if wait <= 0:
             return 0.0
         self.sleep(wait)
         self.waited += wait
         return wait
+
+    def _own_share(self) -> float:
+        self.own_share_calls += 1
+        return self.own_share.take()

@@ -8,18 +8,21 @@ to make, so a share an idle instance does not use is not lost (as it is when eac
 itself to rate / instances).
 
 One write a booking (an instance books a few slots at once: `gateways/submit_rate`), and never a
-retry loop: while the schedule is busy (`next` ahead of now) an atomic ADD moves it on; when it
-has fallen behind (nobody booked for a while) a conditional SET starts it again at now; the two
-conditions exclude each other, and a lost race only sends the booking to the other branch. An ADD
-that botocore re-sends after it was applied books slots nobody uses: slots lost, never a call over
-the rate. No stream consumer reads this kind (the outbox's filters name theirs).
+retry loop: while the schedule is busy (`next` ahead of now, within the horizon) an atomic ADD moves
+it on; when it has fallen behind (nobody booked for a while), or stands beyond the horizon, a
+conditional SET starts it again at now; the two conditions exclude each other, and a lost race only
+sends the booking to the other branch. The horizon is as far ahead as the instances' bookings can
+carry the schedule (each holds at most one booking); a schedule beyond it was carried there by
+something else (a host's clock far ahead, ADDs that botocore re-sent after they were applied: slots
+nobody uses), and is not carried further: left there, every booking would move it on and nobody
+would use the slots. No stream consumer reads this kind (the outbox's filters name theirs).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from batchdrop.errors import BatchdropError
 from batchdrop.store.items import error_code
@@ -42,46 +45,52 @@ class SubmitSlots:
         self.client = client
         self.table_name = table_name
 
-    def book(self, slot_seconds: float, now: float) -> float:
-        """Book the next `slot_seconds` of the schedule: the epoch second they begin (now or later)."""
+    def book(self, slot_seconds: float, now: float, horizon: float) -> float:
+        """Book the next `slot_seconds` of the schedule: the epoch second they begin (now or later, and
+        at most `horizon` seconds ahead). Raises `SlotsUnavailable` however DynamoDB fails."""
+        bounds = {":now": {"N": _number(now)}, ":horizon": {"N": _number(now + horizon)}}
         for _ in range(_ATTEMPTS):
             try:
-                return self._after_the_last(slot_seconds, now)
+                return self._after_the_last(slot_seconds, bounds)
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
+            except BotoCoreError as exc:  # no answer (time-out, connection): botocore's retries spent
+                raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
             try:
-                return self._from_now(slot_seconds, now)
+                return self._from_now(slot_seconds, now, bounds)
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
+            except BotoCoreError as exc:
+                raise SlotsUnavailable(f"cannot book a SubmitJob slot: {exc}") from exc
         raise SlotsUnavailable("cannot book a SubmitJob slot: the schedule kept moving")
 
-    def _after_the_last(self, slot_seconds: float, now: float) -> float:
+    def _after_the_last(self, slot_seconds: float, bounds: dict[str, Any]) -> float:
         """The busy schedule: the slot after the last one booked."""
         response = self.client.update_item(
             TableName=self.table_name,
             Key=SLOTS_KEY,
             UpdateExpression="ADD #next :slot",
-            ConditionExpression="#next >= :now",
+            ConditionExpression="#next BETWEEN :now AND :horizon",
             ExpressionAttributeNames={"#next": "next"},
-            ExpressionAttributeValues={":slot": {"N": _number(slot_seconds)}, ":now": {"N": _number(now)}},
+            ExpressionAttributeValues={":slot": {"N": _number(slot_seconds)}, **bounds},
             ReturnValues="UPDATED_NEW",
         )
         return float(response["Attributes"]["next"]["N"]) - slot_seconds
 
-    def _from_now(self, slot_seconds: float, now: float) -> float:
-        """The idle schedule (or none yet): start it again at now."""
+    def _from_now(self, slot_seconds: float, now: float, bounds: dict[str, Any]) -> float:
+        """The idle schedule (or none yet, or one carried beyond the horizon): start it again at now."""
         self.client.update_item(
             TableName=self.table_name,
             Key=SLOTS_KEY,
             UpdateExpression="SET #next = :after, #kind = :kind",
-            ConditionExpression="attribute_not_exists(#next) OR #next < :now",
+            ConditionExpression="attribute_not_exists(#next) OR #next < :now OR #next > :horizon",
             ExpressionAttributeNames={"#next": "next", "#kind": "kind"},
             ExpressionAttributeValues={
                 ":after": {"N": _number(now + slot_seconds)},
-                ":now": {"N": _number(now)},
                 ":kind": {"S": SLOTS_KIND},
+                **bounds,
             },
         )
         return now
