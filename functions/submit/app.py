@@ -20,6 +20,7 @@ stream.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +52,13 @@ metrics = Metrics()
 settings = load_settings(SubmitSettings)
 submitter = build_submitter(settings)
 register_snapshot_hooks()
+
+
+TIME_FOR_A_DROP_MS = 30_000
+"""A drop is not started with less of the invocation left than this (the function's timeout is 120 s):
+Lambda's timeout would stop it mid-way, and with it the batch's records, written at the end. It is
+reported failed instead, unhandled, and SQS delivers it again: one receive spent, where a time-out
+spends one of every message in the batch."""
 
 
 @cache
@@ -205,7 +213,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     if records and records[0].get("eventSource") == "aws:dynamodb":
         return recover(records)
     metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(records))
-    failures: list[PartialItemFailures] = [{"itemIdentifier": message_id} for message_id in intake(records)]
+    failed = intake(records, context.get_remaining_time_in_millis)
+    failures: list[PartialItemFailures] = [{"itemIdentifier": message_id} for message_id in failed]
     unrecorded = submitter.flush()  # the batch's records, written together; only a drop that failed returns
     if unrecorded:
         metrics.add_metric(name="UnrecordedDrops", unit=MetricUnit.Count, value=len(unrecorded))
@@ -213,11 +222,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     return {"batchItemFailures": failures}
 
 
-def intake(records: list[dict[str, Any]]) -> list[str]:
+def intake(records: list[dict[str, Any]], time_left_ms: Callable[[], int]) -> list[str]:
     """Each SQS record read and handled on its own; the message ids of those that failed (a partial
-    batch response: SQS delivers them again), as Powertools' BatchProcessor reports them."""
+    batch response: SQS delivers them again), as Powertools' BatchProcessor reports them, and of those
+    left unhandled for want of time (`TIME_FOR_A_DROP_MS`)."""
     failed: list[str] = []
-    for raw in records:
+    for index, raw in enumerate(records):
+        if time_left_ms() < TIME_FOR_A_DROP_MS:
+            left = [str(record.get("messageId")) for record in records[index:]]
+            logger.warning(
+                "too little time left for another drop; the rest go back to the queue",
+                extra={"messages": left, "time_left_ms": time_left_ms()},
+            )
+            metrics.add_metric(name="DropsLeftForTime", unit=MetricUnit.Count, value=len(left))
+            return failed + left
+
         try:
             handle_record(IntakeRecord.model_validate(raw))
         except Exception:  # one bad message never harms its batch

@@ -21,8 +21,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from multiprocessing.connection import Connection
@@ -35,7 +36,7 @@ from batchdrop_local.stack_model import ACCOUNT_ID, REGION, LocalFunction
 
 @dataclass(frozen=True)
 class FakeLambdaContext:
-    """The parts of Lambda's context object that Powertools reads."""
+    """The parts of Lambda's context object that Powertools and the handlers read."""
 
     function_name: str
     memory_limit_in_mb: int = 512
@@ -43,9 +44,11 @@ class FakeLambdaContext:
     aws_request_id: str = "local"
     log_group_name: str = "/aws/lambda/local"
     log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.monotonic() + 60.0)
+    """When the invocation times out (`time.monotonic()`): the function's timeout after it began."""
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def load_handler(function: LocalFunction) -> ModuleType:
@@ -70,6 +73,7 @@ def invoke(function: LocalFunction, module: ModuleType, event: dict[str, Any]) -
     context = FakeLambdaContext(
         function_name=function.logical_id,
         invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.logical_id}",
+        deadline=time.monotonic() + function.timeout,
     )
     return getattr(module, handler_name)(event, context)
 
