@@ -181,7 +181,7 @@ def add_stack_commands(commands: Any) -> None:
     logs.add_argument("--step", help="only this step")
     logs.add_argument("--attempt", type=int, help="only this attempt (1 is the first)")
     logs.add_argument("--index", type=int, metavar="N", help="a sweep or array step: only child N (0 is the first)")
-    logs.add_argument("--node", type=int, metavar="N", help="a multi-node step: only node N (0 is the main node)")
+    logs.add_argument("--node", type=int, metavar="N", help="a multi-node step: only node N (from 0)")
     logs.add_argument("--follow", action="store_true", help="print new lines as they are written, until the job ends")
     logs.add_argument("--timeout", type=float, help="with --follow: stop after this many seconds")
     logs.set_defaults(run=_logs)
@@ -528,11 +528,13 @@ def _node_notes(job: JobRecord) -> list[str]:
     latest = {end.node: end for end in ends}  # the last attempt's end of each node
     failed = [end for _, end in sorted(latest.items(), key=lambda item: item[0] or 0) if end.failure_class]
     summary = node_summary(job)  # the line Slack says, from the node ends the record keeps
+    # The record does not know which node is the main one (the job definition's `mainNode`): not said.
     if summary is not None:
-        notes = [f"{summary.words()}; node 0 is the main node, `batchdrop logs --node N` shows node N's log"]
+        failed = [end for end in failed if end.attempt == summary.attempt]  # the job's latest attempt's, as counted
+        notes = [f"{summary.words()}; `batchdrop logs --node N` shows node N's log"]
     else:  # a record tracked before node ends were kept: from its history
         ended = f": {len(latest) - len(failed)} succeeded, {len(failed)} failed" if latest else ""
-        notes = [f"nodes: {job.nodes} (node 0 the main node){ended}; `batchdrop logs --node N` shows node N's log"]
+        notes = [f"nodes: {job.nodes}{ended}; `batchdrop logs --node N` shows node N's log"]
     notes += [attempt_line(end) for end in failed[:MAX_NODE_LINES]]
     if len(failed) > MAX_NODE_LINES:
         notes.append(f"… and {len(failed) - MAX_NODE_LINES} more failed nodes (status --json lists every one)")

@@ -112,7 +112,7 @@ def test_status_says_which_node_failed_and_why(platform_config: PlatformConfig) 
     notes = _job_notes_of(job)
     assert (
         "3 nodes: 1 succeeded, 2 failed (node 0: the program exited with code 1; node 2: the program exited with "
-        "code 2); node 0 is the main node, `batchdrop logs --node N` shows node N's log" in notes
+        "code 2); `batchdrop logs --node N` shows node N's log" in notes
     )
     failed = [note for note in notes if note.startswith("node ")]
     assert [note.split(":")[0] for note in failed] == ["node 0", "node 2"]
@@ -227,9 +227,9 @@ def test_status_says_the_nodes_line_slack_says(platform_config: PlatformConfig) 
     notes = _job_notes_of(job)
     summary = node_summary(job)
     assert summary is not None
-    assert notes[0] == f"{summary.words()}; node 0 is the main node, `batchdrop logs --node N` shows node N's log"
+    assert notes[0] == f"{summary.words()}; `batchdrop logs --node N` shows node N's log"
     records_before = job.model_copy(update={"node_ends": {}})  # tracked before node ends were kept
-    assert _job_notes_of(records_before)[0].startswith("nodes: 3 (node 0 the main node): 1 succeeded, 2 failed")
+    assert _job_notes_of(records_before)[0].startswith("nodes: 3: 1 succeeded, 2 failed")
 
 
 def test_a_node_end_too_long_to_keep_drops_its_log_stream_not_the_node() -> None:
@@ -270,3 +270,138 @@ def test_the_failed_jobs_status_event_carries_its_nodes_as_stored() -> None:
     assert event.nodes.words == "4 nodes: 1 succeeded, node 2 failed: exit code 137 — out of memory, 2 not heard from"
     assert [node.node for node in event.nodes.failed_nodes] == [2]
     assert event.nodes.failed_nodes[0].log_url == log_url("us-east-1", "/aws/batch/job", "ddp/default/abc")
+
+
+HOST_TERMINATED = "Host EC2 (instance i-0abc) terminated."
+
+
+def retried_world(platform_config: PlatformConfig, max_attempts: int) -> tuple[Tracker, MemoryTable]:
+    """The 3-node job of `world`, its retry strategy allowing `max_attempts`."""
+    tracker, table = world(platform_config)
+    table.jobs["m"] = table.jobs["m"].model_copy(update={"max_attempts": max_attempts})
+    return tracker, table
+
+
+def node_ended(index: int, attempts: int, *, failed: bool) -> dict[str, Any]:
+    """Node `index`'s end at its attempt `attempts` (the earlier ones lost their host)."""
+    view = node_view(index)
+    ends = [
+        attempt(
+            view,
+            number,
+            started=at(10 * number - 7),
+            stopped=at(10 * number - 1),
+            exit_code=None,
+            status_reason=HOST_TERMINATED,
+        )
+        for number in range(1, attempts)
+    ]
+    last = attempt(
+        view,
+        attempts,
+        started=at(10 * attempts - 7),
+        stopped=at(10 * attempts - 1),
+        exit_code=None if failed else 0,
+        status_reason=HOST_TERMINATED if failed else None,
+    )
+    return state_change(
+        view,
+        "FAILED" if failed else "SUCCEEDED",
+        at=at(10 * attempts - 1),
+        attempts=[*ends, last],
+        exit_code=None if failed else 0,
+    )
+
+
+def job_attempts(attempts: int) -> list[dict[str, Any]]:
+    return [
+        attempt(node_view(0), number, started=at(10 * number - 7), stopped=at(10 * number - 1), exit_code=None)
+        for number in range(1, attempts + 1)
+    ]
+
+
+def test_a_retried_jobs_main_node_failing_its_first_attempt_does_not_end_the_job(
+    platform_config: PlatformConfig,
+) -> None:
+    """docs/multinode.md: `retries.attempts` retries the whole job; Batch succeeds it at attempt 2."""
+    tracker, table = retried_world(platform_config, max_attempts=2)
+    deliver(tracker, [state_change(job_view(), "RUNNING", at=at(3))])
+    deliver(tracker, [node_ended(0, 1, failed=True)])
+    assert table.jobs["m"].status == "RUNNING", "attempt 1 of 2: Batch retries the whole job"
+    deliver(tracker, [state_change(job_view(), "RUNNABLE", at=at(10), attempts=job_attempts(1))])
+    deliver(tracker, [*(node_ended(index, 2, failed=False) for index in range(NODES))])
+    deliver(tracker, [state_change(job_view(), "SUCCEEDED", at=at(19), attempts=job_attempts(2))])
+    job = table.jobs["m"]
+    assert (job.status, job.failure) == ("SUCCEEDED", None)
+    history = table.histories["m"]
+    assert "1:node 0 FAILED" in history, "the node's failed attempt is still in the job's history"
+    assert history["1:node 0 FAILED"].attempt_end is not None
+    assert history["1:node 0 FAILED"].attempt_end.log_stream, "its log stream, from its attempts"
+
+
+def test_a_main_nodes_failure_at_its_last_allowed_attempt_ends_the_job(platform_config: PlatformConfig) -> None:
+    tracker, table = retried_world(platform_config, max_attempts=2)
+    deliver(tracker, [state_change(job_view(), "RUNNING", at=at(3))])
+    deliver(tracker, [node_ended(0, 2, failed=True)])
+    job = table.jobs["m"]
+    assert (job.status, job.attempts) == ("FAILED", 2), "its last attempt: its main node's end is the job's"
+
+
+def test_a_main_nodes_failure_ends_a_job_without_retries(platform_config: PlatformConfig) -> None:
+    tracker, table = retried_world(platform_config, max_attempts=1)
+    deliver(tracker, [state_change(job_view(), "RUNNING", at=at(3))])
+    deliver(tracker, [node_ended(0, 1, failed=True)])
+    assert table.jobs["m"].status == "FAILED"
+
+
+def test_the_nodes_line_counts_only_the_jobs_latest_attempts_ends(platform_config: PlatformConfig) -> None:
+    """Once Batch retries the job, its nodes' ends of attempt 1 are not its nodes' outcome: Slack, `status`,
+    `job.status` and the report (all `node_summary`) count the latest attempt's alone."""
+    tracker, table = retried_world(platform_config, max_attempts=2)
+    deliver(tracker, [state_change(job_view(), "RUNNING", at=at(3)), node_ended(0, 1, failed=True)])
+    deliver(tracker, [node_ended(1, 1, failed=True)])
+    summary = node_summary(table.jobs["m"])
+    assert summary is not None
+    assert summary.words().startswith("3 nodes: 2 failed (node 0: "), "attempt 1 is the job's latest so far"
+    deliver(tracker, [state_change(job_view(), "RUNNABLE", at=at(10), attempts=job_attempts(1))])
+    summary = node_summary(table.jobs["m"])
+    assert summary is not None
+    assert summary.words() == "3 nodes: 3 not heard from", "attempt 2 runs: attempt 1's ends are not its outcome"
+    deliver(tracker, [node_ended(0, 2, failed=False), node_ended(2, 2, failed=False)])
+    deliver(tracker, [state_change(job_view(), "SUCCEEDED", at=at(19), attempts=job_attempts(2))])
+    job = table.jobs["m"].model_copy(update={"history": table.histories["m"]})
+    summary = node_summary(job)
+    assert summary is not None
+    assert summary.words() == "3 nodes: 2 succeeded, 1 not heard from"
+    nodes = nodes_told(job, "us-east-1")
+    assert nodes is not None
+    assert (nodes.succeeded, nodes.failed, nodes.failed_nodes) == (2, 0, [])
+    notes = _job_notes_of(job)
+    assert notes[0].startswith("3 nodes: 2 succeeded, 1 not heard from")
+    assert not any(note.startswith("node 1: attempt 1 failed") for note in notes), "attempt 1's end is not told"
+
+
+def test_a_child_nodes_end_alone_in_its_batch_is_kept_without_an_error(
+    platform_config: PlatformConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node's end that is not its job's (a child node's, or a main node's that Batch retries) adds no
+    event of the job: nothing to apply, no failure logged."""
+    tracker, table = retried_world(platform_config, max_attempts=2)
+    result = tracker.track(
+        Delivery(f"msg-{index}", BatchEvent.model_validate(node_ended(index, 1, failed=True))) for index in (1, 2)
+    )
+    assert not result.failed
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert sorted(table.jobs["m"].node_ends) == ["1", "2"]
+
+
+def test_a_nodes_log_stream_named_only_in_its_attempts_is_kept_in_its_history(platform_config: PlatformConfig) -> None:
+    tracker, table = world(platform_config)
+    event = node_ended(1, 1, failed=True)
+    stream = event["detail"]["attempts"][-1]["container"]["logStreamName"]
+    del event["detail"]["container"]["logStreamName"]  # Batch names it in `attempts[]` alone
+    deliver(tracker, [event])
+    end = table.histories["m"]["1:node 1 FAILED"].attempt_end
+    assert end is not None
+    assert end.log_stream == stream
+    assert table.jobs["m"].node_ends["1"].log_stream == stream, "as the record keeps it"

@@ -324,14 +324,15 @@ def test_a_cancelled_run_shows_who_cancelled_it_and_its_job_as_cancelled() -> No
 
 def test_a_failed_multi_node_job_shows_its_nodes_and_the_failed_nodes_log() -> None:
     scenario = report_scenarios.pipeline()
+    last = scenario.jobs[1].attempts  # the line counts the ends of the job's last attempt
     train = scenario.jobs[1].model_copy(
         update={
             "nodes": 4,
             "node_ends": {
-                "0": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
-                "1": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
-                "2": out_of_memory_end("ddp/default/node2"),
-                "3": NodeEnd(attempt=1, status="SUCCEEDED", exit_code=0),
+                "0": NodeEnd(attempt=last, status="SUCCEEDED", exit_code=0),
+                "1": NodeEnd(attempt=last, status="SUCCEEDED", exit_code=0),
+                "2": out_of_memory_end("ddp/default/node2").model_copy(update={"attempt": last}),
+                "3": NodeEnd(attempt=last, status="SUCCEEDED", exit_code=0),
             },
         }
     )

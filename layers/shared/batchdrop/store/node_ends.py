@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchdrop.store.items import serialize
-from batchdrop.store.records import JobRecord, NodeEnd
+from batchdrop.store.records import TERMINAL, JobRecord, NodeEnd
 
 NODES_IN_WORDS = 3
 """Failed nodes the one line describes, then "and N more"."""
@@ -23,6 +23,8 @@ refuses an expression over 4 KB."""
 class NodeSummary:
     count: int
     """The job's nodes."""
+    attempt: int
+    """The job's attempt these ends are of (`latest_attempt`): its nodes' ends of earlier ones are left out."""
     succeeded: int
     failed: list[tuple[int, NodeEnd]]
     """The failed nodes with their ends, lowest index first."""
@@ -49,14 +51,25 @@ class NodeSummary:
 
 
 def node_summary(job: JobRecord) -> NodeSummary | None:
-    """The job's nodes summed up; None for a job that is not multi-node, or whose record keeps no node end
-    (tracked before node ends were kept: its history has them)."""
+    """The job's nodes summed up, as of its latest attempt (a node whose end of it is not heard yet is not
+    heard from); None for a job that is not multi-node, or whose record keeps no node end (tracked before
+    node ends were kept: its history has them)."""
     if not job.nodes or not job.node_ends:
         return None
-    ends = sorted((int(node), end) for node, end in job.node_ends.items() if node.isdigit())
+    kept = sorted((int(node), end) for node, end in job.node_ends.items() if node.isdigit())
+    attempt = latest_attempt(job)
+    ends = [(node, end) for node, end in kept if end.attempt == attempt]
     succeeded = sum(end.status == "SUCCEEDED" for _, end in ends)
     failed = [(node, end) for node, end in ends if end.status == "FAILED"]
-    return NodeSummary(count=max(job.nodes, len(ends)), succeeded=succeeded, failed=failed)
+    return NodeSummary(count=max(job.nodes, len(kept)), attempt=attempt, succeeded=succeeded, failed=failed)
+
+
+def latest_attempt(job: JobRecord) -> int:
+    """The multi-node job's latest attempt: the one it runs (`attempts` counts the finished ones), or its last
+    once it has ended; or a later one its nodes' ends tell of before its own events do. Batch retries the
+    whole job (`retries.attempts`), so its nodes' ends of an earlier attempt are not its nodes' outcome."""
+    current = job.attempts if job.status in TERMINAL else job.attempts + 1
+    return max([current, *(end.attempt for end in job.node_ends.values())])
 
 
 def node_failure(end: NodeEnd) -> str:

@@ -12,9 +12,12 @@ status, reason and exit code from its main node, and sends the job's own events 
   often. The ends the record (read already, strongly consistent) does not keep yet are written in one
   conditional write for the batch, so a redelivered end writes nothing. Nodes are handled before the
   jobs of their batch, so a job's end told with its nodes' carries them to `job.status` and Slack;
-- **the main node's end** (`nodeDetails.isMainNode`; node 0 if Batch does not say) is also applied as
-  the job's own end: whichever of it and the job's own event comes first ends the job (a finished job
-  stays finished), so the job ends and is told once even if its own end event is late;
+- **the main node's end** (`nodeDetails.isMainNode`; else the job's `nodeProperties.mainNode` if the event
+  carries it; else node 0) is also applied as the job's own end when it is the job's end: a success, or a
+  failure at the last attempt the job's retry strategy allows (`JobRecord.max_attempts`). Whichever of it
+  and the job's own event comes first ends the job (a finished job stays finished), so the job ends and is
+  told once even if its own end event is late. A failure at an earlier attempt is only a node's end: Batch
+  retries the whole job (`retries.attempts`), and the job's own events tell its retry and its end;
 - a node's **other statuses** are counted (`NodeEvents`) and skipped: the job's own events tell them.
 """
 
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from batchdrop.gateways.log_links import DEFAULT_LOG_GROUP
 from batchdrop.store.records import TERMINAL, AttemptEnd, NodeEnd, Transition
-from batchdrop.track.batch_events import BatchEvent, NodeProperties, NodeRange, epoch_ms, log_streams
+from batchdrop.track.batch_events import BatchEvent, JobDetail, NodeProperties, NodeRange, epoch_ms, log_streams
 from batchdrop.track.batches import Delivery, TrackResult, not_ours
 from batchdrop.track.failures import classify
 from batchdrop.track.ports import TrackStore
@@ -53,7 +56,7 @@ class NodeEvents:
             end, node = kept_end(event), event.detail.node_index
             if end.replaces(ends.get(node)) and end.replaces(record.node_ends.get(str(node))):
                 ends[node] = end
-            if is_main_node(event):
+            if is_main_node(event) and ends_job(event, record.max_attempts):
                 # as the job's own end: its usage is every node's (the main node's container × its nodes)
                 nodes = NodeProperties(
                     numNodes=record.nodes or 1, nodeRangeProperties=[NodeRange(container=event.detail.container)]
@@ -66,18 +69,24 @@ class NodeEvents:
 
 
 def is_main_node(event: BatchEvent) -> bool:
-    details = event.detail.nodeDetails
-    if details is not None and details.isMainNode is not None:
-        return details.isMainNode
-    return event.detail.node_index == 0
+    detail = event.detail
+    if detail.nodeDetails is not None and detail.nodeDetails.isMainNode is not None:
+        return detail.nodeDetails.isMainNode
+    main = detail.nodeProperties.mainNode if detail.nodeProperties else None
+    return detail.node_index == (main if main is not None else 0)
+
+
+def ends_job(event: BatchEvent, max_attempts: int) -> bool:
+    """Whether the main node's end is its job's: a success, or a failure Batch will not retry (its attempts
+    are all the job's retry strategy allows; Batch restarts every node for the next one)."""
+    return event.detail.status == "SUCCEEDED" or max(1, event.detail.attempt_count) >= max(1, max_attempts)
 
 
 def kept_end(event: BatchEvent) -> NodeEnd:
     """A node's end as its job's record keeps it (`JobRecord.node_ends`): compact, its log stream with it."""
     detail = event.detail
     failure = classify(detail) if detail.status == "FAILED" else None
-    streams = log_streams(detail)
-    group, stream = (streams[-1][2], streams[-1][3]) if streams else (None, None)
+    group, stream = last_log_stream(detail)
     return NodeEnd(
         attempt=max(1, detail.attempt_count),
         status="FAILED" if detail.status == "FAILED" else "SUCCEEDED",
@@ -87,6 +96,12 @@ def kept_end(event: BatchEvent) -> NodeEnd:
         log_group=None if group == DEFAULT_LOG_GROUP else group,
         log_stream=stream,
     )
+
+
+def last_log_stream(detail: JobDetail) -> tuple[str | None, str | None]:
+    """The node's latest attempt's log group and stream: from its container, or only from its `attempts[]`."""
+    streams = log_streams(detail)
+    return (streams[-1][2], streams[-1][3]) if streams else (None, None)
 
 
 def node_end(event: BatchEvent) -> Transition:
@@ -103,7 +118,7 @@ def node_end(event: BatchEvent) -> Transition:
         reason=detail.container_reason,
         failure_class=failure.kind if failure else None,
         failure=failure.words if failure else None,
-        log_stream=detail.container.logStreamName if detail.container else None,
+        log_stream=last_log_stream(detail)[1],
     )
     return Transition(
         status=f"node {node} {detail.status}",

@@ -110,7 +110,8 @@ class Tracker:
                 ended, main = self.nodes.apply(job_id, group, result)
                 messages = [delivery.message_id for delivery in group]
                 self._transitions += [(job_id, transition, messages) for transition in ended]
-                jobs[job_id] += main
+                if main:  # else no job group: an empty one has no event to apply
+                    jobs[job_id] += main
         settle: dict[str, JobRecord] = {}
         for group in jobs.values():
             with returned_on_failure(result, group):
