@@ -405,3 +405,18 @@ def test_a_nodes_log_stream_named_only_in_its_attempts_is_kept_in_its_history(pl
     assert end is not None
     assert end.log_stream == stream
     assert table.jobs["m"].node_ends["1"].log_stream == stream, "as the record keeps it"
+
+
+@pytest.mark.parametrize("main", [0, 1])
+def test_the_main_node_is_the_one_the_jobs_node_properties_name_when_batch_does_not_say(
+    platform_config: PlatformConfig, main: int
+) -> None:
+    tracker, table = world(platform_config)
+    ended = []
+    for index in (0, 1):
+        event = node_ended(index, 1, failed=True)
+        event["detail"]["nodeDetails"] = {"nodeIndex": index}  # no isMainNode
+        event["detail"]["nodeProperties"] = {"numNodes": NODES, "mainNode": main}
+        deliver(tracker, [event])
+        ended.append(table.jobs["m"].status)
+    assert ended == ["FAILED" if main == 0 else "SUBMITTED", "FAILED"]

@@ -58,7 +58,8 @@ class Bar:
 
 def attempt_bars(job: JobRecord, *, now: datetime) -> list[Bar]:
     """The job's attempts as bars, oldest first; the last one of a job still going ends `now`."""
-    history = job.ordered_history()
+    # A multi-node job's nodes' ends (`node <i> SUCCEEDED`) are not attempts of the job: its own statuses are.
+    history = [t for t in job.ordered_history() if t.attempt_end is None or t.attempt_end.node is None]
     ends = {end.attempt: end for end in job.attempt_ends if end.node is None}
     finished = [transition for transition in history if transition.status in TERMINAL]
     made = max(
