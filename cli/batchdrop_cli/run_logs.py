@@ -134,6 +134,10 @@ class RunLogs:
                 and t.attempt_end.node == node
                 and (attempt is None or t.attempt_end.attempt == attempt)
             ]
+            # The node's log group: its kept end's (None there, or no end kept: Batch's default). Every attempt
+            # of the node runs the same definition, so its latest end's group is its earlier attempts' too.
+            kept = job.node_ends.get(str(node))
+            group = (kept.log_group if kept else None) or DEFAULT_LOG_GROUP
             for end in ends:
                 status = "FAILED" if end.failure_class else "SUCCEEDED"
                 if end.log_stream is None:
@@ -144,13 +148,13 @@ class RunLogs:
                         )
                     )
                     continue
-                lines, missing = self.streams.read(DEFAULT_LOG_GROUP, end.log_stream)
+                lines, missing = self.streams.read(group, end.log_stream)
                 sections.append(
                     LogSection(
                         job.step,
                         job.job_id,
                         end.attempt,
-                        DEFAULT_LOG_GROUP,
+                        group,
                         end.log_stream,
                         None,
                         lines,
