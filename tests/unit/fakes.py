@@ -270,6 +270,9 @@ class FakeBatch:
     def terminate(self, job_id: str, reason: str) -> None:
         self.terminated.append(job_id)
 
+    def exists(self, name: str, queue: str) -> bool:
+        return name in self.by_name
+
     def definition_command(self, definition: str) -> DefinitionCommand:
         self.described.append(definition)
         if self.definitions_unavailable:

@@ -15,6 +15,7 @@ from batchdrop.platform.budgets import duration_words, rate_words, worst_case
 from batchdrop.platform.config import PlatformConfig, parse_platform_config
 from batchdrop.platform.planning import Plan, check_and_plan
 from batchdrop.store.costs import MonthCost, Tally
+from batchdrop.store.items import RecordsUnavailable
 from batchdrop.store.records import SpecSource
 from batchdrop.submit.budgets import BudgetCheck
 from batchdrop.submit.submitter import Drop, Submitter
@@ -180,8 +181,11 @@ class Months:
     def __init__(self, spent: dict[str, float]) -> None:
         self.spent = spent
         self.reads: list[tuple[list[str], list[str]]] = []
+        self.unreadable = False
 
     def months(self, teams: Iterable[str], months: Iterable[str]) -> list[MonthCost]:
+        if self.unreadable:
+            raise RecordsUnavailable("DynamoDB throttled the read")
         teams, months = list(teams), list(months)
         self.reads.append((teams, months))
         return [
@@ -298,3 +302,37 @@ def test_a_reclaimed_drop_is_not_checked_against_the_month_again() -> None:
     assert check.problems(plan, platform.teams["vision"], monthly=False) == []
     assert months.reads == []
     assert [problem.code for problem in check.problems(plan, platform.teams["vision"])] == ["over_monthly_budget"]
+
+
+def test_a_retry_of_a_drop_whose_first_attempt_failed_before_submitting_is_checked_against_the_month() -> None:
+    months = Months({"vision": 19_999.0})
+    platform = with_budget("budget: {per_run_usd: 5000, monthly_usd: 20000}")
+    submitter, table, batch = submitting(platform, months)
+    months.unreadable = True
+    with pytest.raises(RecordsUnavailable):
+        submitter.submit(drop())  # its claim stays `submitting`; SQS delivers the message again
+
+    months.unreadable = False
+    outcome = submitter.submit(drop())
+    submitter.flush()
+
+    assert outcome.kind == "rejected", "nothing was submitted: its retry is a first check of the month"
+    assert [problem.code for problem in table.runs[str(outcome.run_id)].problems] == ["over_monthly_budget"]
+    assert batch.submitted == []
+
+
+def test_a_retry_of_a_drop_whose_first_attempt_submitted_is_not_refused_by_the_month_its_jobs_moved() -> None:
+    months = Months({"vision": 1_000.0})
+    platform = with_budget("budget: {per_run_usd: 5000, monthly_usd: 20000}")
+    first, table, batch = submitting(platform, months)
+    assert first.submit(drop()).kind == "submitted"  # and the instance dies before writing its records
+    months.spent["vision"] = 19_999.0  # its own job ran meanwhile, and others
+
+    retry = Submitter(
+        table=table, batch=batch, bucket=first.bucket, config=first.config, clock=lambda: T0, month_costs=months
+    )
+    outcome = retry.submit(drop())
+    retry.flush()
+
+    assert outcome.kind == "submitted"
+    assert len(batch.submitted) == 1, "its job adopted by name, not submitted again"

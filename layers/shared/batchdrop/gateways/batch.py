@@ -254,6 +254,12 @@ class BatchGateway:
             return None
         return SubmittedJob(job_id=existing, job_name=name, adopted=True)
 
+    def exists(self, name: str, queue: str) -> bool:
+        """Whether Batch has a job of this name in `queue` (an earlier attempt's). Raises
+        `BatchUnavailable` when it cannot tell."""
+        with _unavailable_as(f"cannot tell whether job {name} was created"):
+            return self.find(name, queue) is not None
+
     def find(self, name: str, queue: str) -> str | None:
         """The id of the newest job called `name` in `queue`, in any status, or None."""
         newest: tuple[int, str] | None = None

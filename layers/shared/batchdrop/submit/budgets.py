@@ -34,8 +34,8 @@ class BudgetCheck:
     def problems(
         self, plan: Plan, team: TeamConfig | None, *, reused: Collection[str] = (), monthly: bool = True
     ) -> list[Problem]:
-        """`monthly=False`: the month is not read (a reclaimed drop, whose first attempt checked it and may
-        have submitted jobs since: the month moves, and rejecting now would strand them)."""
+        """`monthly=False`: the month is not read (a reclaimed drop whose first attempt passed the check and
+        submitted jobs since: the month moved by them, and rejecting now would strand them)."""
         budget = team.budget if team is not None else None
         if budget is None:
             return []

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -242,7 +242,11 @@ class Submitter:
             plan = plan_for_submission(parsed, team=run.team, run_id=run.run_id, config=config, batch=self.batch)
             resumed = resumed_steps(parsed.spec, run, plan, self.table)  # docs/resume.md
             reused = resumed.reused if resumed else ()
-            over = self.budgets.problems(plan, config.teams.get(run.team), reused=reused, monthly=not resuming)
+            over = self.budgets.problems(plan, config.teams.get(run.team), reused=reused)
+            if over and resuming and self._submitted_before(plan, reused):
+                # Its first attempt passed the monthly check and submitted: the month has moved by its own
+                # jobs since, and rejecting now would strand them. The per-run limit still holds.
+                over = self.budgets.problems(plan, config.teams.get(run.team), reused=reused, monthly=False)
             if over:  # docs/budgets.md: an ordinary rejection, with the arithmetic
                 raise SpecRejected(over)
         except SpecRejected as rejected:
@@ -254,6 +258,14 @@ class Submitter:
                 run, drop, [refused.problem], resuming=resuming, cancelled=self._cancelled(run, plan, refused)
             )
         return self._record_submitted(run, drop, plan, submitted, resumed, resuming=resuming)
+
+    def _submitted_before(self, plan: Plan, reused: Collection[str]) -> bool:
+        """Whether an earlier attempt at this run submitted any of its jobs (Batch knows them by name)."""
+        return any(
+            self.batch.exists(job.request["jobName"], job.request["jobQueue"])
+            for job in plan.jobs
+            if job.step not in reused
+        )
 
     def _submit_jobs(
         self, plan: Plan, resumed: Resumed | None, *, resuming: bool
