@@ -567,6 +567,8 @@ def test_reconcile_fills_a_missed_end_and_marks_a_forgotten_job_lost(
     assert done is not None
     assert lost is not None
     assert done.status == "SUCCEEDED"
+    assert done.finished_at is not None
+    assert done.finished_at < datetime.now(UTC), "it ended when Batch stopped it, not an hour later when found"
     assert lost.status == "LOST"
     assert JobStates(table.client, table.table_name).quiet_jobs(before="9999") == [], (
         "finished and lost jobs leave the watchdog's index"

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from batchdrop.gateways.batch import BatchGateway
 from batchdrop.store.records import TERMINAL, timestamp, utc_now
-from batchdrop.track.batch_events import BatchEvent, JobDetail
+from batchdrop.track.batch_events import BatchEvent, JobDetail, epoch_ms
 from batchdrop.track.batches import Delivery
 from batchdrop.track.queue_place import QueueStanding
 from batchdrop.track.tracker import Tracker, stuck_reason
@@ -65,7 +65,9 @@ class Reconciler:
                     "id": f"reconcile-{record.job_id}",
                     "detail-type": "Batch Job State Change",
                     "source": "aws.batch",
-                    "time": now,
+                    # An end found late happened when Batch stopped the job: its month (for costs) and its
+                    # history are then's, not the moment reconcile found it.
+                    "time": (epoch_ms(detail.stoppedAt) if detail.status in TERMINAL else None) or now,
                     "region": self.tracker.region,
                     "detail": detail,
                 }
