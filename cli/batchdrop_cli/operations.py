@@ -66,7 +66,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     """`30m`, `12h`, `7d` (ago) or an ISO 8601 date or time (UTC unless it says otherwise)."""
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if text[-1:] in units and text[:-1].isdigit():
-        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+        try:
+            return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError as exc:  # before the year 1
+            raise OperationFailed(f"--since {text!r}: that is before any run; say 30m, 12h, 7d or a date") from exc
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:

@@ -210,6 +210,8 @@ def test_list_since_takes_durations_and_dates(text: str, expected: datetime) -> 
 def test_list_since_explains_what_it_takes() -> None:
     with pytest.raises(OperationFailed, match="say 30m, 12h, 7d"):
         parse_since("yesterday", datetime(2026, 11, 23, tzinfo=UTC))
+    with pytest.raises(OperationFailed, match="before any run"):
+        parse_since("1000000d", datetime(2026, 11, 23, tzinfo=UTC))  # past the year 1: not a trace
 
 
 # ---------------------------------------------------------------------- the command line itself (issue 12)
