@@ -88,3 +88,19 @@ def test_a_spec_with_no_earlier_runs_gets_the_worst_case_and_one_line_saying_so(
         "expected: unknown: no earlier runs (spec `resnet-sweep` among team vision's newest 100 runs); "
         "the worst case stands alone"
     )
+
+
+def test_a_key_whose_runs_never_succeeded_falls_back_to_the_specs_name(
+    plane: ControlPlane, cli: Cli, tmp_path: Path
+) -> None:
+    body = pipeline_spec("plan-fallback", ["prep"])
+    refused = body.replace(b"job_definition: trainer", b"job_definition: no-such-definition")
+    assert drop_and_wait(plane, "incoming/vision/plan-fallback.yaml", refused).status == "rejected"
+    assert drop_and_wait(plane, "incoming/vision/elsewhere.yaml", body).status == "succeeded"
+
+    spec = tmp_path / "plan-fallback.yaml"
+    spec.write_bytes(body)
+    expected = cli.json("plan", str(spec), "--config", CONFIG, "--expected")["budget"]["expected"]
+
+    assert expected["known"] is True, "the key's only run was rejected: the spec's name found one that ran"
+    assert expected["read"] == "spec `plan-fallback` among team vision's newest 100 runs"

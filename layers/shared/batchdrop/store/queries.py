@@ -158,15 +158,22 @@ class RecordQueries:
         return read_runs_of_source(self.client, self.table_name, (bucket, key), limit=limit, sleep=self.sleep)
 
     def earlier_runs(self, *, bucket: str, key: str, team: str, spec_name: str, limit: int) -> EarlierRuns:
-        """A spec's newest runs, at most `limit`, with their jobs: those made from its S3 key; or, if it has
-        none (a new name, another folder), those of the same spec name among its team's newest
-        `NAMED_AMONG` × `limit` runs. Bounded: two queries at most, and the jobs of `limit` runs."""
+        """A spec's newest runs, at most `limit`, with their jobs: those made from its S3 key; or, if none of
+        them ran a step to success (a new name, another folder, or its last runs all rejected or failed),
+        those of the same spec name among its team's newest `NAMED_AMONG` × `limit` runs. Bounded: two
+        queries at most, and the jobs of `2 × limit` runs."""
         runs = self.runs_of_source(bucket, key, limit=limit)
-        read = f"s3://{bucket}/{key}"
-        if not runs:
-            newest, _ = self.list_runs(team, limit=limit * NAMED_AMONG)
-            runs = [run for run in newest if run.spec_name == spec_name][:limit]
-            read = f"spec `{spec_name}` among team {team}'s newest {limit * NAMED_AMONG} runs"
+        earlier = self._with_run_minutes(f"s3://{bucket}/{key}", runs)
+        if earlier.run_minutes:
+            return earlier
+        newest, _ = self.list_runs(team, limit=limit * NAMED_AMONG)
+        named = [run for run in newest if run.spec_name == spec_name][:limit]
+        by_name = self._with_run_minutes(
+            f"spec `{spec_name}` among team {team}'s newest {limit * NAMED_AMONG} runs", named
+        )
+        return by_name if by_name.run_minutes or not runs else earlier
+
+    def _with_run_minutes(self, read: str, runs: list[RunRecord]) -> EarlierRuns:
         jobs = self.get_jobs(ref.job_id for run in runs for ref in run.jobs if not ref.reused_from)
         return EarlierRuns(read=read, runs=runs, run_minutes=step_run_minutes(runs, jobs))
 
