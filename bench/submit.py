@@ -36,7 +36,8 @@ from batchdrop.platform.planning import Plan, check_and_plan
 from batchdrop.store.items import job_item, run_item
 from batchdrop.store.queries import RecordQueries
 from batchdrop.store.records import Receipt, RunRecord, SpecSource, utc_now
-from batchdrop.submit.submitter import Submitter, submitted_job_record
+from batchdrop.submit.job_records import submitted_job_record
+from batchdrop.submit.submitter import Submitter
 from bench.report import (
     ROOT,
     Figure,

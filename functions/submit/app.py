@@ -35,7 +35,7 @@ from pydantic import BaseModel, Json, ValidationError
 from batchdrop.store.items import deserialize
 from batchdrop.store.records import JobRecord, SpecSource
 from batchdrop.submit.intake import is_object_creation
-from batchdrop.submit.submitter import Drop, Outcome, Submitter
+from batchdrop.submit.submitter import ClaimHeld, Drop, Outcome, Submitter
 from batchdrop.wiring.build import build_recoverer, build_submitter
 from batchdrop.wiring.settings import SubmitSettings, load_settings
 from batchdrop.wiring.snapstart import register_snapshot_hooks
@@ -239,6 +239,10 @@ def intake(records: list[dict[str, Any]], time_left_ms: Callable[[], int]) -> li
 
         try:
             handle_record(IntakeRecord.model_validate(raw))
+        except ClaimHeld as held:  # SQS delivered it twice at once: it comes back once the holder is done
+            logger.warning("message held by another invocation; SQS delivers it again", extra={"error": str(held)})
+            metrics.add_metric(name="DuplicateDeliveries", unit=MetricUnit.Count, value=1)
+            failed.append(str(raw.get("messageId")))
         except Exception:  # one bad message never harms its batch
             # Logged whole (it costs the message a receive, and the DLQ after the last): what failed and why.
             logger.exception("record failed; SQS delivers it again", extra={"message_id": raw.get("messageId")})

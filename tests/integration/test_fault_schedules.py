@@ -50,6 +50,7 @@ from batchdrop.submit.submitter import Submitter
 from tests.conftest import EXAMPLES
 from tests.faults import FaultKind, FaultProxy
 from tests.integration.conftest import LocalStack
+from tests.integration.submitting import as_if_redelivered
 from tests.integration.test_track import at, lifecycle
 
 Invoke = Callable[[dict[str, Any]], Any]
@@ -127,6 +128,7 @@ class Stream:
         for _ in range(INTAKE_RECEIVES):
             if not _failed(self.submit, event):
                 return
+            as_if_redelivered(self.stack.client("dynamodb"), self.stack.table)
         self.dead_letters.append(f"intake: {event['Records'][0]['body'][:200]}")
 
     def batch_events(self, events: list[dict[str, Any]]) -> None:

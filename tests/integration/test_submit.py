@@ -22,6 +22,7 @@ from batchdrop.store.records import RunRecord
 from tests.conftest import EXAMPLES, load_event
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
+from tests.integration.submitting import as_if_redelivered
 
 Invoke = Callable[[dict[str, Any]], Any]
 SPECS = EXAMPLES / "specs"
@@ -241,6 +242,63 @@ def test_concurrent_deliveries_to_two_function_instances_submit_once(local_stack
     assert run_of(local_stack, upload, instances[0]).status == "submitted"
 
 
+def test_one_message_delivered_to_two_function_instances_at_once_submits_once(local_stack: LocalStack) -> None:
+    """SQS delivers at least once: the same message (one message id) may reach two instances together. The
+    second finds its own message's claim young: it is handed back (or finds the run done), never submitted."""
+    function = local_stack.stack.functions["SubmitFunction"]
+    instances = [load_handler(function) for _ in range(2)]
+    upload = local_stack.upload("incoming/vision/resnet-pipeline.yaml", example("resnet-pipeline.yaml"))
+    event = local_stack.s3_event(upload)
+    (message,) = event["Records"]
+    barrier = threading.Barrier(len(instances))
+    responses: list[Any] = []
+
+    def deliver(module: ModuleType) -> None:
+        barrier.wait()
+        responses.append(invoke(function, module, event))
+
+    threads = [threading.Thread(target=deliver, args=(module,)) for module in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {"batchItemFailures": []} in responses, "one instance submitted it"
+    assert all(
+        response["batchItemFailures"] in ([], [{"itemIdentifier": message["messageId"]}]) for response in responses
+    ), "the other found it done, or handed its copy back to come again later"
+    assert len(local_stack.batch_jobs()) == 3, "one pipeline's three jobs, not six"
+    assert run_of(local_stack, upload, instances[0]).status == "submitted"
+
+
+def test_a_batch_whose_records_fail_part_way_leaves_no_run_submitted_without_its_jobs_records(
+    faults: FaultProxy, local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke]
+) -> None:
+    """The runs' records are written after every item of their jobs: a BatchWriteItem that fails part way
+    (the first call applied, the rest refused) leaves the claims `submitting`, and the redelivery writes them
+    whole, adopting the jobs Batch has."""
+    module, submit = submit_function
+    uploads = [
+        local_stack.upload(f"incoming/vision/part-{index}/resnet-pipeline.yaml", example("resnet-pipeline.yaml"))
+        for index in range(4)
+    ]
+    event = local_stack.s3_event(*uploads)
+    for nth in range(2, 60):  # the first BatchWriteItem goes through; then DynamoDB refuses them for a while
+        faults.fail_before("dynamodb", "BatchWriteItem", nth=nth)
+
+    assert len(submit(event)["batchItemFailures"]) == len(uploads), "every drop goes back to the queue"
+    assert {run_of(local_stack, upload, module).status for upload in uploads} == {"submitting"}
+
+    faults.clear_rules()
+    as_if_redelivered(local_stack.client("dynamodb"), local_stack.table)
+    assert submit(event) == {"batchItemFailures": []}
+    table = table_of(local_stack)
+    for upload in uploads:
+        run = run_of(local_stack, upload, module)
+        assert run.status == "submitted"
+        assert set(table.get_jobs(job.job_id for job in run.jobs)) == {job.job_id for job in run.jobs}
+    assert len(local_stack.batch_jobs()) == 3 * len(uploads), "every job adopted, none submitted twice"
+
+
 def test_crash_between_submit_and_record_is_repaired_by_adopting_the_job(
     local_stack: LocalStack, submit_function: tuple[ModuleType, Invoke], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -262,6 +320,7 @@ def test_crash_between_submit_and_record_is_repaired_by_adopting_the_job(
     assert local_stack.published_events() == []
 
     sent = capture_submissions(module)
+    as_if_redelivered(local_stack.client("dynamodb"), local_stack.table)
     assert submit(event) == {"batchItemFailures": []}  # the same message, redelivered
     assert sent == [], "every job was adopted by name, none submitted again"
     assert len(local_stack.batch_jobs()) == 3

@@ -17,7 +17,7 @@ from botocore.config import Config
 from batchdrop.gateways.batch import BATCH_CLIENT_CONFIG
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
-from tests.integration.submitting import UnsleptSubmit
+from tests.integration.submitting import UnsleptSubmit, as_if_redelivered
 from tests.integration.test_submit import example, run_of
 
 ONE_STEP = ("incoming/forecasting/cpu-report.yaml", "cpu-report.yaml")
@@ -54,6 +54,7 @@ def test_a_submit_that_times_out_and_is_applied_after_the_look_up_makes_one_job(
     assert faults.operations("batch") == ["ListJobs", "SubmitJob"], (
         "looked up while the SubmitJob was held (the proxy records a call when it is answered), not sent again"
     )
+    as_if_redelivered(local_stack.client("dynamodb"), local_stack.table)
     assert submit(event) == {"batchItemFailures": []}, "the drop retried (SQS redelivers it) adopts the job"
     assert faults.count("batch", "SubmitJob") == 1, "SubmitJob went out once"
 

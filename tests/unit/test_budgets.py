@@ -5,7 +5,7 @@ arithmetic, the rejections a team's budget makes, the platform config's budget f
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -313,6 +313,7 @@ def test_a_retry_of_a_drop_whose_first_attempt_failed_before_submitting_is_check
         submitter.submit(drop())  # its claim stays `submitting`; SQS delivers the message again
 
     months.unreadable = False
+    submitter.clock = lambda: T0 + timedelta(seconds=720)  # SQS brings it back after its visibility timeout
     outcome = submitter.submit(drop())
     submitter.flush()
 
@@ -329,7 +330,12 @@ def test_a_retry_of_a_drop_whose_first_attempt_submitted_is_not_refused_by_the_m
     months.spent["vision"] = 19_999.0  # its own job ran meanwhile, and others
 
     retry = Submitter(
-        table=table, batch=batch, bucket=first.bucket, config=first.config, clock=lambda: T0, month_costs=months
+        table=table,
+        batch=batch,
+        bucket=first.bucket,
+        config=first.config,
+        clock=lambda: T0 + timedelta(seconds=720),  # SQS brings it back after its visibility timeout
+        month_costs=months,
     )
     outcome = retry.submit(drop())
     retry.flush()

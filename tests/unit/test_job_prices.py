@@ -9,7 +9,7 @@ from batchdrop.platform.config import parse_platform_config
 from batchdrop.platform.costs import cost_of
 from batchdrop.platform.planning import check_and_plan
 from batchdrop.store.records import SpecSource
-from batchdrop.submit.submitter import submitted_job_record
+from batchdrop.submit.job_records import submitted_job_record
 from tests.conftest import EXAMPLES
 
 CONFIG = parse_platform_config((EXAMPLES / "platform.yaml").read_bytes())

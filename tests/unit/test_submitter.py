@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,11 +11,13 @@ from batchdrop.platform.config import PlatformConfig
 from batchdrop.platform.definition_commands import DefinitionCommand
 from batchdrop.spec import sweep
 from batchdrop.store.records import SpecSource
-from batchdrop.submit.submitter import Drop, Submitter
+from batchdrop.submit.submitter import ClaimHeld, Drop, Submitter
 from tests.conftest import EXAMPLES
 from tests.unit.fakes import FakeBatch, FakeBucket, FixedConfig, MemoryTable
 
 T0 = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+REDELIVERED = timedelta(seconds=720)
+"""When SQS hands a message back: the intake queue's visibility timeout later."""
 PIPELINE = "incoming/vision/resnet-pipeline.yaml"
 
 
@@ -100,6 +102,7 @@ def test_a_redelivered_message_resumes_and_adopts_what_batch_already_has(world) 
     assert submitter.flush() == {"m1"}, "the records were not written: the message comes back"
     table.refuse_runs.clear()
 
+    submitter.clock = lambda: T0 + REDELIVERED
     outcome = submitter.submit(drop())  # the same message, again: the claim is its own
     assert outcome.kind == "submitted"
     assert len(batch.submitted) == 3, "every job adopted by its name, none submitted twice"
@@ -179,6 +182,21 @@ def test_batch_not_answering_for_the_job_definition_returns_the_message_for_a_re
 
     batch.definitions_unavailable = False
     batch.definitions[TRAINER] = DefinitionCommand(("python", "train.py"))
+    submitter.clock = lambda: T0 + REDELIVERED
     outcome = submitter.submit(drop(EXPERIMENTS))  # the same message, redelivered: it resumes
     assert outcome.kind == "submitted"
     assert len(batch.submitted) == 1
+
+
+def test_the_same_message_delivered_twice_at_once_is_handed_back_not_submitted_twice(world) -> None:
+    """SQS delivers at least once: a second copy may arrive while the first is being handled. Its claim
+    is its own message's but young: the copy is handed back (not acknowledged: the holder may yet fail)."""
+    submitter, table, batch, _ = world
+    table.refuse_runs.add(Submitter.run_id(drop().source))  # the holder's records are not written yet
+    submitter.submit(drop())
+    submitted = len(batch.submitted)
+
+    submitter.clock = lambda: T0 + timedelta(seconds=5)
+    with pytest.raises(ClaimHeld):
+        submitter.submit(drop())
+    assert len(batch.submitted) == submitted, "nothing submitted twice"

@@ -73,6 +73,9 @@ class WriteRecorder:
         self.calls.append(("put_item", [arguments["Item"]]))
         return {}
 
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        return {"Responses": {}}  # nothing written before
+
     def written(self, sort_key: str) -> list[tuple[str, str]]:
         """(call, PK) of every item of `sort_key` written."""
         return [(call, item["PK"]["S"]) for call, items in self.calls for item in items if item["SK"]["S"] == sort_key]
@@ -101,6 +104,7 @@ def test_a_resumed_claims_sweeps_are_written_before_the_transaction_that_records
     )
     assert [call for call, _ in client.calls] == ["batch_write_item", "transact_write_items"]
     assert client.written("SWEEP") == [("batch_write_item", "JOB#s1")]
+    assert client.written("H#000#0#SUBMITTED") == [("batch_write_item", "JOB#s1")], "its history's first entry too"
     assert client.written("CHILD_HASHES") == [("batch_write_item", "JOB#s1")]
     assert client.written("JOB") == [("transact_write_items", "JOB#s1")]
 

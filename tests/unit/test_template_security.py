@@ -586,3 +586,14 @@ def test_only_job_records_that_just_gained_a_recovery_reach_the_submit_function(
     assert not matches(change(job, job), filters), "any other change of a job"
     assert not matches(change({**run, "recovery": due}), filters), "a run is never a recovery"
     assert not matches(change(None, {**job, "recovery": due}), filters), "a job's record expiring"
+
+
+def test_a_submit_claims_lease_outlives_its_holder_and_ends_before_its_message_can_come_back() -> None:
+    """Its own message younger than the lease may be a second copy delivered at once (handed back); older,
+    a redelivery after its holder failed (resumed): the holder is gone by the function's timeout, and SQS
+    returns a message no sooner than the intake queue's visibility timeout."""
+    submit = RESOURCES["SubmitFunction"]["Properties"]
+    lease = int(submit["Environment"]["Variables"]["CLAIM_LEASE_SECONDS"])
+    timeout = submit.get("Timeout") or TEMPLATE["Globals"]["Function"]["Timeout"]
+    assert timeout < lease < RESOURCES["IntakeQueue"]["Properties"]["VisibilityTimeout"]
+    assert lease < int(submit["Environment"]["Variables"]["STALE_CLAIM_SECONDS"])

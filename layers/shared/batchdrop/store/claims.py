@@ -102,13 +102,16 @@ class RunClaims:
         self, run: RunRecord, jobs: Iterable[JobRecord] = (), child_hashes: Mapping[str, Sequence[str]] | None = None
     ) -> None:
         """Write the run's final submission record and its jobs, all or nothing, if we still own it; first their
-        write-once items (children's hashes, by job id, and sweeps), the same whoever writes them, so that
-        the transaction stays within DynamoDB's 100 items (50 steps, each an array) and no job's record is
-        ever without them."""
+        write-once items (children's hashes, by job id, sweeps, their SUBMITTED transitions), the same whoever
+        writes them, so that the transaction stays within DynamoDB's 100 items (50 steps, each an array) and
+        no job's record is ever without them. A job an earlier attempt of this run recorded already (its
+        batch's records were written part way) is left as it is: tracking may have moved it on since."""
         jobs = list(jobs)
         once = self._child_hashes_requests(jobs, child_hashes)
         once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
+        once += self._history_requests(jobs)
         batch_write(self.client, self.table_name, once, self.sleep)
+        recorded = read_jobs(self.client, self.table_name, [job.job_id for job in jobs], self.sleep)
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -118,6 +121,7 @@ class RunClaims:
                 }
             }
             for job in jobs
+            if recorded.get(job.job_id) is None or recorded[job.job_id].run_id != run.run_id
         ]
         items.append(
             {
@@ -140,6 +144,14 @@ class RunClaims:
                 raise RecordConflict(f"run {run.run_id} is no longer ours to finish: {exc}") from exc
             raise
 
+    def _history_requests(self, jobs: Sequence[JobRecord]) -> list[dict[str, Any]]:
+        """The jobs' transitions so far (SUBMITTED, or a refused run's FAILED), each expiring with its job."""
+        return [
+            {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
+            for job in jobs
+            for transition in job.history.values()
+        ]
+
     def _child_hashes_requests(
         self, jobs: Sequence[JobRecord], child_hashes: Mapping[str, Sequence[str]] | None
     ) -> list[dict[str, Any]]:
@@ -157,18 +169,18 @@ class RunClaims:
         child_hashes: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Write records no one else writes yet (fresh claims), with the children's hashes of array jobs (by
-        job id) and sweeps' axes and values, 25 to a call, retrying what is left."""
+        job id) and sweeps' axes and values, 25 to a call, retrying what is left.
+
+        The runs go last, in calls of their own: a run's record says `submitted` (its claim is over) only once
+        every item of its jobs is written. A write that fails part way leaves the claims `submitting`, so the
+        drops' retries resume them (adopting their jobs by name) and write them whole."""
         jobs = list(jobs)
-        requests = [{"PutRequest": {"Item": run_item(run)}} for run in runs]
-        requests += [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        requests = [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
         requests += self._child_hashes_requests(jobs, child_hashes)
         requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
-        requests += [
-            {"PutRequest": {"Item": history_item(job.job_id, transition, expiry(transition.at, self.retention))}}
-            for job in jobs
-            for transition in job.history.values()
-        ]
+        requests += self._history_requests(jobs)
         batch_write(self.client, self.table_name, requests, self.sleep)
+        batch_write(self.client, self.table_name, [{"PutRequest": {"Item": run_item(run)}} for run in runs], self.sleep)
 
     # What resuming a run reads (submit.resume): the run to resume, its jobs, the runs of a file.
     def get_run(self, run_id: str) -> RunRecord | None:

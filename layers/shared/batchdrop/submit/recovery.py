@@ -42,9 +42,9 @@ from batchdrop.platform.source import ConfigSource
 from batchdrop.spec.parse import parse_spec
 from batchdrop.store.items import RecordConflict
 from batchdrop.store.records import JobRecord, RunRecord, SubmittedJobRef, utc_now
+from batchdrop.submit.job_records import submitted_job_record
 from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import JobSubmitter, RecoveryStore, SpecReader
-from batchdrop.submit.submitter import submitted_job_record
 
 logger = logging.getLogger(__name__)
 

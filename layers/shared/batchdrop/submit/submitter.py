@@ -7,8 +7,11 @@ and maybe concurrently. The run record is the lock and the journal:
    = the SQS message). A second delivery finds the claim: if the run is done,
    or another message is working on it, it is acknowledged and nothing is
    submitted. A redelivery of the owner's own message (its Lambda crashed or
-   timed out) resumes; so does anyone once the claim is older than
-   `stale_claim_after` (longer than a Lambda can live).
+   timed out) resumes, once the claim is older than `claim_lease` (the
+   function's timeout: its holder is gone by then); younger, it is the same
+   message delivered twice at once (SQS delivers at least once), and is handed
+   back (`ClaimHeld`), to come back when the holder has finished or is gone.
+   Anyone resumes once the claim is older than `stale_claim_after`.
 2. **Read, validate, route and plan** the file. A sweep without `command` wraps its job definition's
    own command, read from Batch (docs/sweeps.md). A bad file is *rejected*: its record, receipt and
    `run.rejected` event say why, and the message is acknowledged: retrying cannot fix it. A spec with
@@ -42,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from batchdrop.errors import Problem, SpecRejected
+from batchdrop.errors import BatchdropError, Problem, SpecRejected
 from batchdrop.gateways.batch import BatchRefused, SubmittedJob
 from batchdrop.gateways.bucket import SpecUnreadable, locate_drop
 from batchdrop.platform.identity import run_id_for_object
@@ -58,16 +61,22 @@ from batchdrop.store.records import (
     SubmittedJobRef,
     Transition,
     fit_run,
-    kept_sweep,
     utc_now,
 )
 from batchdrop.submit.budgets import BudgetCheck, MonthToDate
 from batchdrop.submit.intake import misplaced_problems
+from batchdrop.submit.job_records import submitted_job_record
 from batchdrop.submit.plans import plan_for_submission
 from batchdrop.submit.ports import ClaimStore, JobSubmitter, SpecReader
 from batchdrop.submit.resume import Resumed, plan_child_hashes, resumed_request, resumed_steps
 
 logger = logging.getLogger(__name__)
+
+
+class ClaimHeld(BatchdropError):
+    """The drop's message is being handled by another invocation right now (SQS delivered it twice at once):
+    this copy is handed back to the queue, unhandled."""
+
 
 OutcomeKind = Literal["submitted", "rejected", "duplicate", "in_progress", "ignored"]
 
@@ -114,50 +123,6 @@ class _Refused(Exception):  # control flow: Batch refused a job, so the run is r
         """The run's jobs Batch had taken before it refused one: stopped, and recorded as cancelled."""
 
 
-def submitted_job_record(
-    plan: Plan,
-    job: PlannedJob,
-    *,
-    job_id: str,
-    job_name: str,
-    depends_on: list[str],
-    source: SpecSource,
-    spec_digest: str,
-    at: datetime,
-) -> JobRecord:
-    """A job's record as the submit function first writes it: SUBMITTED, waiting for Batch's events."""
-    return JobRecord(
-        job_id=job_id,
-        run_id=plan.run_id,
-        team=plan.team,
-        environment=plan.environment,
-        spec_name=plan.spec_name,
-        step=job.step,
-        job_name=job_name,
-        queue=job.queue,
-        queue_arn=job.queue_arn,
-        hardware=job.hardware,
-        job_definition=job.job_definition,
-        job_definition_arn=job.job_definition_arn,
-        resources=job.resources,
-        array_size=job.array_size,
-        nodes=job.nodes,
-        max_attempts=int(job.request.get("retryStrategy", {}).get("attempts", 1)),
-        depends_on=depends_on,
-        history={"0:SUBMITTED": Transition(status="SUBMITTED", at=at)},
-        submitted_at=at,
-        last_event_at=at,
-        spec_digest=spec_digest,
-        source=source,
-        notify_on=plan.notify_on,
-        step_count=len(plan.jobs),
-        recovery_policy=job.recovery,
-        content_hash=job.content_hash,
-        price=plan.prices.get(job.queue),
-        sweep=kept_sweep(job.sweep),  # the report's failed children's values
-    )
-
-
 class Submitter:
     def __init__(
         self,
@@ -168,16 +133,20 @@ class Submitter:
         config: ConfigSource,
         clock: Callable[[], datetime] = utc_now,
         stale_claim_after: timedelta = timedelta(minutes=16),
+        claim_lease: timedelta = timedelta(seconds=125),
         retention: timedelta = timedelta(days=90),
         month_costs: MonthToDate | None = None,
     ) -> None:
-        """`month_costs`: the teams' spending this month, for monthly budgets (None: only per-run ones)."""
+        """`month_costs`: the teams' spending this month, for monthly budgets (None: only per-run ones).
+        `claim_lease`: how long a claim's own message may still be held by another invocation (the
+        function's timeout and a margin)."""
         self.table = table
         self.batch = batch
         self.bucket = bucket
         self.config = config
         self.clock = clock
         self.stale_claim_after = stale_claim_after
+        self.claim_lease = claim_lease
         self.retention = retention
         self.budgets = BudgetCheck(months=month_costs, clock=clock)
         self._staged: list[_Staged] = []
@@ -216,6 +185,9 @@ class Submitter:
                 return Outcome(kind="duplicate", run_id=run.run_id, team=run.team)
             if run.claim_owner != drop.message_id and now - run.claimed_at < self.stale_claim_after:
                 return Outcome(kind="in_progress", run_id=run.run_id, team=run.team)
+            if run.claim_owner == drop.message_id and now - run.claimed_at < self.claim_lease:
+                # Not acknowledged: deleting this copy would delete the message the holder may yet fail.
+                raise ClaimHeld(f"run {run.run_id}: its message is being handled by another invocation")
             try:
                 run = self.table.reclaim_run(run, drop.message_id, now)
             except RecordConflict:

@@ -43,6 +43,7 @@ def build_submitter(settings: SubmitSettings, session: boto3.Session | None = No
         bucket=JobsBucket(s3),
         config=config_source(settings.platform_config, settings.config_ttl_seconds, session, s3=s3),
         stale_claim_after=timedelta(seconds=settings.stale_claim_seconds),
+        claim_lease=timedelta(seconds=settings.claim_lease_seconds),
         retention=timedelta(days=settings.retention_days),
         month_costs=TeamCosts(dynamodb, settings.table_name),  # a team's month, for its monthly budget
     )

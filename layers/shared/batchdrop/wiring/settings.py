@@ -34,6 +34,9 @@ class SubmitSettings(_Settings):
     retention_days: int = Field(default=90, alias="RECORD_RETENTION_DAYS", ge=1)
     stale_claim_seconds: int = Field(default=960, alias="STALE_CLAIM_SECONDS", ge=60)
     """Longer than the function's timeout: a claim this old belongs to an invocation that is gone."""
+    claim_lease_seconds: int = Field(default=125, alias="CLAIM_LEASE_SECONDS", ge=1)
+    """The function's timeout and a margin: a claim younger than this may still be held by the invocation
+    that took it, even for the same message (SQS may deliver a message twice at once)."""
     submit_jobs_per_second: float = Field(default=40.0, alias="SUBMIT_JOBS_PER_SECOND", gt=0)
     """The account's SubmitJob calls a second batchdrop may use (Batch takes about 50; the rest are left to
     the account's other users): the template's `SubmitJobsPerSecond`."""
