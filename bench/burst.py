@@ -298,6 +298,9 @@ def _burst(
             "AWS_ENDPOINT_URL_BATCH": limit.endpoint,  # Batch through the limit; every other service direct
             "SUBMIT_JOBS_PER_SECOND": str(per_second),
             "SUBMIT_MAX_CONCURRENCY": str(instances),
+            # shortened with the queue's return: a failed message's claim is older than its lease when it
+            # comes back, as in AWS (lease 125 s, return after 720 s); no message here is delivered twice at once
+            "CLAIM_LEASE_SECONDS": str(RETRY_SECONDS - 1),
         }
         queue = Queue(aws.endpoint, intake, arn)
         workers = _start_workers(Path(folder), environment, queue, (design, per_second), instances)
