@@ -597,3 +597,10 @@ def test_a_submit_claims_lease_outlives_its_holder_and_ends_before_its_message_c
     timeout = submit.get("Timeout") or TEMPLATE["Globals"]["Function"]["Timeout"]
     assert timeout < lease < RESOURCES["IntakeQueue"]["Properties"]["VisibilityTimeout"]
     assert lease < int(submit["Environment"]["Variables"]["STALE_CLAIM_SECONDS"])
+
+
+def test_the_submit_function_may_list_its_bucket_so_a_deleted_spec_is_told_deleted() -> None:
+    """S3 answers a GetObject of a missing key 404 only to a caller that may list the bucket (403 otherwise):
+    a spec deleted before it is read is then rejected as deleted, not retried into the dead-letter queue."""
+    (listing,) = (s for s in _statements_of("SubmitFunctionRole") if "s3:ListBucket" in as_list(s["Action"]))
+    assert listing["Resource"]["Fn::Sub"].endswith("-${Stage}"), "the jobs bucket itself, not its objects"
