@@ -23,6 +23,7 @@ from batchdrop.store.records import SpecSource
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack, Uploaded
+from tests.integration.submitting import as_if_redelivered
 
 pytestmark = pytest.mark.integration
 
@@ -89,6 +90,7 @@ def test_a_drop_whose_records_cannot_be_written_returns_alone_and_its_neighbours
     faults.clear_rules()
     redelivered = local_stack.s3_event(doomed)
     redelivered["Records"][0]["messageId"] = doomed_message  # SQS brings the same message back
+    as_if_redelivered(local_stack.client("dynamodb"), local_stack.table)
     assert submit(redelivered) == {"batchItemFailures": []}
     assert run_events(local_stack) == Counter({("run.submitted", run_id_of(module, doomed)): 1})
 

@@ -20,6 +20,7 @@ from batchdrop.store.queries import RecordQueries
 from tests.conftest import EXAMPLES
 from tests.faults import FaultProxy
 from tests.integration.conftest import LocalStack
+from tests.integration.submitting import as_if_redelivered
 from tests.integration.test_submit import capture_submissions, run_of
 
 Invoke = Callable[[dict[str, Any]], Any]
@@ -266,6 +267,7 @@ def test_describe_job_definitions_that_keeps_failing_returns_the_drop_for_a_late
     assert run_of(local_stack, upload, module).status == "submitting"
 
     # The redelivery of the same message, once Batch answers again, resumes the run.
+    as_if_redelivered(local_stack.client("dynamodb"), local_stack.table)
     assert submit(event) == {"batchItemFailures": []}
     assert run_of(local_stack, upload, module).status == "submitted"
     assert faults.count("batch", "SubmitJob") == 1
