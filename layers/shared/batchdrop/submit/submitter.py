@@ -22,10 +22,11 @@ and maybe concurrently. The run record is the lock and the journal:
    their events find a finished job, not a stranger) and the run is rejected with Batch's words.
 4. **Record**: the jobs and the run's final state. A fresh claim's records are new items no one
    else writes (tracking waits for job records, and leaves a run alone while it is `submitting`), so
-   they are staged and written for the whole SQS batch with BatchWriteItem by `flush`; if that
-   fails, each drop is written alone, so one drop's failure returns only its own message. A
-   reclaimed run writes at once, in one transaction, only if the claim is still ours and never over
-   a record that exists.
+   they are staged and written for the whole SQS batch with BatchWriteItem by `flush`, the runs
+   after all of their jobs' items (a write that fails part way leaves the claims `submitting`); if
+   that fails, each drop is written alone, so one drop's failure returns only its own message. A
+   reclaimed run writes at once, in one transaction, only if the claim is still ours; a job record
+   an earlier attempt wrote is kept as it is (tracking may have moved it on).
 5. **Tell**: nothing to do here. The run's record, decided, is the outbox:
    the publish function writes the receipt and the event from the table's
    stream (`batchdrop.publish.teller`), so a decided run is always told, even if
