@@ -76,8 +76,12 @@ class MemoryTable:
         runs: Iterable[RunRecord],
         jobs: Iterable[JobRecord],
         child_hashes: Mapping[str, Sequence[str]] | None = None,
+        *,
+        keep_recorded: bool = False,
     ) -> None:
         runs, jobs = list(runs), list(jobs)
+        if keep_recorded:
+            jobs = [job for job in jobs if job.job_id not in self.jobs]
         if any(run.run_id in self.refuse_runs for run in runs) or any(j.run_id in self.refuse_runs for j in jobs):
             raise RecordsUnavailable("DynamoDB refused the batch")
         self.child_hashes.update((job_id, list(hashes)) for job_id, hashes in (child_hashes or {}).items())

@@ -111,7 +111,7 @@ class RunClaims:
         once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         once += self._history_requests(jobs)
         batch_write(self.client, self.table_name, once, self.sleep)
-        recorded = read_jobs(self.client, self.table_name, [job.job_id for job in jobs], self.sleep)
+        recorded = self._recorded(run.run_id, jobs)
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -121,7 +121,7 @@ class RunClaims:
                 }
             }
             for job in jobs
-            if recorded.get(job.job_id) is None or recorded[job.job_id].run_id != run.run_id
+            if job.job_id not in recorded
         ]
         items.append(
             {
@@ -167,20 +167,31 @@ class RunClaims:
         runs: Iterable[RunRecord],
         jobs: Iterable[JobRecord],
         child_hashes: Mapping[str, Sequence[str]] | None = None,
+        *,
+        keep_recorded: bool = False,
     ) -> None:
         """Write records no one else writes yet (fresh claims), with the children's hashes of array jobs (by
         job id) and sweeps' axes and values, 25 to a call, retrying what is left.
 
         The runs go last, in calls of their own: a run's record says `submitted` (its claim is over) only once
         every item of its jobs is written. A write that fails part way leaves the claims `submitting`, so the
-        drops' retries resume them (adopting their jobs by name) and write them whole."""
-        jobs = list(jobs)
-        requests = [{"PutRequest": {"Item": job_item(job)}} for job in jobs]
+        drops' retries resume them (adopting their jobs by name) and write them whole. `keep_recorded`: after
+        such a write, the job records it did write are left as they are (tracking may have moved them on)."""
+        runs, jobs = list(runs), list(jobs)
+        recorded = {job_id for run in runs for job_id in self._recorded(run.run_id, jobs)} if keep_recorded else set()
+        requests = [{"PutRequest": {"Item": job_item(job)}} for job in jobs if job.job_id not in recorded]
         requests += self._child_hashes_requests(jobs, child_hashes)
         requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         requests += self._history_requests(jobs)
         batch_write(self.client, self.table_name, requests, self.sleep)
         batch_write(self.client, self.table_name, [{"PutRequest": {"Item": run_item(run)}} for run in runs], self.sleep)
+
+    def _recorded(self, run_id: str, jobs: Sequence[JobRecord]) -> set[str]:
+        """Which of the run's jobs have a record already (an earlier write of the run's, applied in part)."""
+        found = read_jobs(
+            self.client, self.table_name, [job.job_id for job in jobs if job.run_id == run_id], self.sleep
+        )
+        return {job_id for job_id, job in found.items() if job.run_id == run_id}
 
     # What resuming a run reads (submit.resume): the run to resume, its jobs, the runs of a file.
     def get_run(self, run_id: str) -> RunRecord | None:

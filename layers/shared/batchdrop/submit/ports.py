@@ -24,6 +24,8 @@ class ClaimStore(Protocol):
         runs: Iterable[RunRecord],
         jobs: Iterable[JobRecord],
         child_hashes: Mapping[str, Sequence[str]] | None = None,
+        *,
+        keep_recorded: bool = False,
     ) -> None: ...
     # what resuming a run reads (submit.resume)
     def get_run(self, run_id: str) -> RunRecord | None: ...

@@ -414,7 +414,8 @@ class Submitter:
         failed: set[str] = set()
         for decided in staged:
             try:
-                self.table.write_new([decided.run], decided.jobs, decided.child_hashes)
+                # after the batch's write, which may have applied in part: its job records are kept
+                self.table.write_new([decided.run], decided.jobs, decided.child_hashes, keep_recorded=True)
             except Exception:
                 logger.exception("a drop's records could not be written", extra={"run_id": decided.run.run_id})
                 failed.add(decided.message_id)
