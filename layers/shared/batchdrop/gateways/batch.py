@@ -198,11 +198,8 @@ class BatchGateway:
     def submit(self, request: Mapping[str, Any], *, look_first: bool = False) -> SubmittedJob:
         """Submit a job once. With `look_first` (a resumed run), adopt a job of this name if one exists."""
         name, queue = request["jobName"], request["jobQueue"]
-        if look_first:
-            with _unavailable_as(f"cannot tell whether job {name} was created"):
-                existing = self.find(name, queue)
-            if existing is not None:
-                return SubmittedJob(job_id=existing, job_name=name, adopted=True)
+        if look_first and (existing := self._adopted(name, queue)) is not None:
+            return existing
         for attempt in range(self.max_attempts):
             if self.submit_rate is not None:
                 self.submit_rate.take()  # every attempt is a call against the account's limit
@@ -248,17 +245,19 @@ class BatchGateway:
             extra={"job_name": name, "attempt": attempt, "error": str(error)},
         )
         self._backoff(attempt)
-        with _unavailable_as(f"cannot tell whether job {name} was created"):
-            existing = self.find(name, queue)
-        if existing is None:
-            return None
-        return SubmittedJob(job_id=existing, job_name=name, adopted=True)
+        return self._adopted(name, queue)
 
     def exists(self, name: str, queue: str) -> bool:
         """Whether Batch has a job of this name in `queue` (an earlier attempt's). Raises
         `BatchUnavailable` when it cannot tell."""
+        return self._adopted(name, queue) is not None
+
+    def _adopted(self, name: str, queue: str) -> SubmittedJob | None:
+        """The job of this name Batch has already (an earlier attempt's), adopted; `BatchUnavailable` when
+        Batch cannot tell."""
         with _unavailable_as(f"cannot tell whether job {name} was created"):
-            return self.find(name, queue) is not None
+            existing = self.find(name, queue)
+        return SubmittedJob(job_id=existing, job_name=name, adopted=True) if existing is not None else None
 
     def find(self, name: str, queue: str) -> str | None:
         """The id of the newest job called `name` in `queue`, in any status, or None."""

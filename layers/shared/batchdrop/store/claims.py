@@ -111,7 +111,7 @@ class RunClaims:
         once += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
         once += self._history_requests(jobs)
         batch_write(self.client, self.table_name, once, self.sleep)
-        recorded = self._recorded(run.run_id, jobs)
+        recorded = self._recorded({run.run_id}, jobs)
         items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
@@ -178,7 +178,7 @@ class RunClaims:
         drops' retries resume them (adopting their jobs by name) and write them whole. `keep_recorded`: after
         such a write, the job records it did write are left as they are (tracking may have moved them on)."""
         runs, jobs = list(runs), list(jobs)
-        recorded = {job_id for run in runs for job_id in self._recorded(run.run_id, jobs)} if keep_recorded else set()
+        recorded = self._recorded({run.run_id for run in runs}, jobs) if keep_recorded else set()
         requests = [{"PutRequest": {"Item": job_item(job)}} for job in jobs if job.job_id not in recorded]
         requests += self._child_hashes_requests(jobs, child_hashes)
         requests += [{"PutRequest": {"Item": item}} for item in sweep_items(jobs, self.retention)]
@@ -186,12 +186,13 @@ class RunClaims:
         batch_write(self.client, self.table_name, requests, self.sleep)
         batch_write(self.client, self.table_name, [{"PutRequest": {"Item": run_item(run)}} for run in runs], self.sleep)
 
-    def _recorded(self, run_id: str, jobs: Sequence[JobRecord]) -> set[str]:
-        """Which of the run's jobs have a record already (an earlier write of the run's, applied in part)."""
+    def _recorded(self, run_ids: set[str], jobs: Sequence[JobRecord]) -> set[str]:
+        """Which of the runs' jobs have a record already (an earlier write of theirs, applied in part): one
+        batch read."""
         found = read_jobs(
-            self.client, self.table_name, [job.job_id for job in jobs if job.run_id == run_id], self.sleep
+            self.client, self.table_name, [job.job_id for job in jobs if job.run_id in run_ids], self.sleep
         )
-        return {job_id for job_id, job in found.items() if job.run_id == run_id}
+        return {job_id for job_id, job in found.items() if job.run_id in run_ids}
 
     # What resuming a run reads (submit.resume): the run to resume, its jobs, the runs of a file.
     def get_run(self, run_id: str) -> RunRecord | None:
